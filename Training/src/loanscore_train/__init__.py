@@ -1,0 +1,1 @@
+"""LoanScore training tool."""

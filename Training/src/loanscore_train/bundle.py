@@ -1,0 +1,158 @@
+"""Writes a model bundle (`format_version` 1, Sources/LoanScoreModel/BUNDLE.md)."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .features import REPO_ROOT, ToolError
+from .members import export_member
+
+RISK_LEVELS = [("very_low", 0.05), ("low", 0.15), ("medium", 0.3), ("high", 0.5),
+               ("very_high", 1.0)]
+PREDICTION_COLUMNS = ["pd_xgboost", "pd_forest", "pd_logistic", "pd_ensemble", "pd"]
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def code_commit() -> str:
+    try:
+        proc = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if proc.returncode == 0 and proc.stdout.strip():
+            return proc.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+def library_versions() -> dict:
+    import pandas
+    import sklearn
+    import xgboost
+    return {"python": platform.python_version(), "xgboost": xgboost.__version__,
+            "scikit-learn": sklearn.__version__, "numpy": np.__version__,
+            "pandas": pandas.__version__}
+
+
+def policy(approve_below: float, decline_at: float) -> dict:
+    if not 0.0 <= approve_below <= decline_at <= 1.0:
+        raise ToolError("cut-offs must satisfy 0 <= approve_below <= decline_at <= 1", code=2)
+    return {"approve_below": approve_below, "decline_at": decline_at,
+            "risk_levels": [{"name": n, "upper": u} for n, u in RISK_LEVELS]}
+
+
+def reason_codes(schema: dict) -> dict:
+    """One code per input field, R01.. in field order."""
+    return {f["name"]: {"code": f"R{i:02d}", "text": f.get("reason") or f"{f['name']} raised the risk"}
+            for i, f in enumerate(schema.get("fields", []), start=1)}
+
+
+def write_raw_csv(path, header: list[str], rows: list[list[str]], line_terminator: str) -> None:
+    """Rows as raw strings, through the csv module (only quoting is added where needed)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator=line_terminator)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def write_predictions(path, columns: dict[str, np.ndarray]) -> None:
+    n = len(next(iter(columns.values())))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["row", *PREDICTION_COLUMNS])
+        for i in range(n):
+            w.writerow([i + 1, *(repr(float(columns[c][i])) for c in PREDICTION_COLUMNS)])
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def write_bundle(output, *, schema_path, schema: dict, features: list[str], fitted: list,
+                 weights, calibration: dict, policy_obj: dict, leaderboard: dict,
+                 holdout_header: list[str], holdout_rows: list[list[str]], line_terminator: str,
+                 predictions: dict[str, np.ndarray], data_path, data_rows: int, seed: int,
+                 holdout_fraction: float, name: str, force: bool = False) -> Path:
+    """Write everything into a temp dir beside `output`, then rename it into place.
+
+    `fitted` is a list of (Member, model) in manifest order.
+    """
+    output = Path(output).resolve()
+    if output.exists():
+        if not force and not (output.is_dir() and not any(output.iterdir())):
+            raise ToolError(f"{output} already exists (use --force to replace a bundle)", code=2)
+        if output.is_dir() and any(output.iterdir()) and not (output / "manifest.json").exists():
+            raise ToolError(f"{output} is not empty and is not a bundle; refusing to replace it", 2)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    try:
+        shutil.copyfile(schema_path, tmp / "schema.json")
+        (tmp / "members").mkdir()
+        (tmp / "validation").mkdir()
+        for member, model in fitted:
+            export_member(member, model, tmp / member.file, len(features))
+        write_raw_csv(tmp / "validation/holdout.csv", holdout_header, holdout_rows, line_terminator)
+        write_predictions(tmp / "validation/predictions.csv", predictions)
+
+        files = {}
+        for p in sorted(tmp.rglob("*")):
+            if p.is_file():
+                files[p.relative_to(tmp).as_posix()] = sha256_file(p)
+        created = _now()
+        digest = hashlib.sha256("".join(f"{k}={v}\n" for k, v in files.items()).encode()).hexdigest()
+        manifest = {
+            "format_version": 1,
+            "model": {"name": name, "version": created.strftime("%Y%m%dT%H%M%SZ") + "-" + digest[:8]},
+            "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lineage": {
+                "training_data": {"file": Path(data_path).name, "sha256": sha256_file(data_path),
+                                  "rows": int(data_rows)},
+                "code_commit": code_commit(),
+                "libraries": library_versions(),
+                "seed": int(seed),
+                "holdout_fraction": float(holdout_fraction),
+            },
+            "schema": "schema.json",
+            "features": list(features),
+            "members": [{"name": m.name, "kind": m.kind, "file": m.file, "weight": float(w)}
+                        for (m, _), w in zip(fitted, weights)],
+            "combination": "weighted_mean",
+            "calibration": calibration,
+            "policy": policy_obj,
+            "reason_codes": reason_codes(schema),
+            "metrics": leaderboard,
+            "validation": {"holdout": "validation/holdout.csv",
+                           "predictions": "validation/predictions.csv"},
+            "files": files,
+        }
+        with open(tmp / "manifest.json", "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.chmod(tmp, 0o755)
+        if output.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+            os.rename(output, old / "bundle")
+            os.rename(tmp, output)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return output

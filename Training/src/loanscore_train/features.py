@@ -1,0 +1,101 @@
+"""The feature matrix, computed by LoanScore's Swift CLI (`loanscore features`) only."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class ToolError(Exception):
+    """A failure reported to the user; `code` is the process exit status to use."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def _repo_roots() -> list[Path]:
+    roots = [REPO_ROOT]
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10)
+        if top.returncode == 0 and top.stdout.strip():
+            roots.append(Path(top.stdout.strip()))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return list(dict.fromkeys(r.resolve() for r in roots))
+
+
+def find_binary() -> str:
+    """LOANSCORE_BIN, else `loanscore` on PATH, else <repo>/.build/{release,debug}/loanscore."""
+    env = os.environ.get("LOANSCORE_BIN")
+    if env:
+        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+            raise ToolError(f"LOANSCORE_BIN={env} is not an executable file")
+        return env
+    on_path = shutil.which("loanscore")
+    if on_path:
+        return on_path
+    tried = []
+    for root in _repo_roots():
+        for config in ("release", "debug"):
+            cand = root / ".build" / config / "loanscore"
+            tried.append(str(cand))
+            if cand.is_file() and os.access(cand, os.X_OK):
+                return str(cand)
+    raise ToolError(
+        "the LoanScore CLI `loanscore` was not found (not in LOANSCORE_BIN, not on PATH, not at "
+        + ", ".join(tried) + "). Build it with `swift build -c release` in the repository root, "
+        "or set LOANSCORE_BIN to its path.")
+
+
+def run_loanscore(args: list[str], binary: str | None = None) -> subprocess.CompletedProcess:
+    binary = binary or find_binary()
+    proc = subprocess.run([binary, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        msg = proc.stderr.strip() or f"(no message; exit status {proc.returncode})"
+        raise ToolError(f"`loanscore {args[0]}` failed (exit {proc.returncode}):\n{msg}",
+                        code=proc.returncode)
+    return proc
+
+
+def read_feature_csv(path, n_rows: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Parse `loanscore features` output: (feature names, float64 matrix in data-row order)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header or header[0] != "row":
+            raise ToolError(f"unexpected features CSV header: {header!r}")
+        rows, values = [], []
+        for rec in reader:
+            if len(rec) != len(header):
+                raise ToolError(f"features CSV: line {reader.line_num} has {len(rec)} cells, "
+                                f"expected {len(header)}")
+            rows.append(int(rec[0]))
+            values.append([float(c) if c.strip() != "" else np.nan for c in rec[1:]])
+    X = np.array(values, dtype=np.float64).reshape(len(values), len(header) - 1)
+    rows = np.array(rows, dtype=np.int64)
+    expected = np.arange(1, (n_rows if n_rows is not None else len(rows)) + 1)
+    if len(rows) != len(expected) or not np.array_equal(np.sort(rows), expected):
+        raise ToolError(f"features CSV: expected rows 1..{len(expected)}, got {len(rows)} rows")
+    order = np.argsort(rows, kind="stable")
+    return header[1:], X[order]
+
+
+def compute_features(schema, data, n_rows: int | None = None,
+                     binary: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Run `loanscore features` on a CSV; returns (feature names, matrix with one row per data row)."""
+    with tempfile.TemporaryDirectory(prefix="loanscore-features-") as tmp:
+        out = Path(tmp) / "features.csv"
+        run_loanscore(["features", "--schema", str(schema), "--input", str(data),
+                       "--output", str(out)], binary)
+        if not out.is_file():
+            raise ToolError("`loanscore features` succeeded but wrote no output file")
+        return read_feature_csv(out, n_rows)

@@ -1,0 +1,96 @@
+"""`loanscore-train infer-schema`: a draft schema (loanscore-schema/1) from a CSV."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .features import ToolError
+
+TRUE_WORDS, FALSE_WORDS = {"yes", "true"}, {"no", "false"}
+
+
+def _trim(s: str) -> str:
+    return s.strip(" \t")
+
+
+def _number(s: str):
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) and s.strip().lower() not in ("nan", "inf", "infinity") else None
+
+
+def _json_num(v: float):
+    return int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v)
+
+
+def infer_field(name: str, values: list[str]) -> dict:
+    cells = [_trim(v) for v in values]
+    present = [c for c in cells if c != ""]
+    nullable = len(present) < len(cells)
+    field = {"name": name}
+    numbers = [_number(c) for c in present]
+    if all(v is not None for v in numbers):
+        whole = all(v.is_integer() for v in numbers)
+        field["type"] = "integer" if (whole and numbers) else "number"
+        field.update(unit="", description="")
+        if numbers:
+            lo, hi = min(numbers), max(numbers)
+            field["range"] = {"min": 0 if lo >= 0 else _json_num(lo),
+                              "max": _json_num(10 * hi if hi > 0 else (1 if hi == 0 else 0))}
+        field["nullable"] = nullable
+    else:
+        levels = {}
+        for c in present:
+            levels.setdefault(c.casefold(), c)          # first appearance, case-folded once
+        keys = list(levels)
+        if len(keys) == 2 and set(keys) & TRUE_WORDS and set(keys) & FALSE_WORDS:
+            t = next(k for k in keys if k in TRUE_WORDS)
+            f = next(k for k in keys if k in FALSE_WORDS)
+            field.update(type="boolean", unit="", description="", true_labels=[t],
+                         false_labels=[f], nullable=nullable)
+        else:
+            field.update(type="category", unit="", description="", levels=list(levels.values()),
+                         unseen="missing", nullable=nullable)
+    field["reason"] = f"{name} raised the risk"
+    return field
+
+
+def infer_schema(data, target: str, positive: str) -> dict:
+    df = pd.read_csv(data, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
+    if target not in df.columns:
+        raise ToolError(f"{data}: no column {target!r} (columns: {', '.join(df.columns)})", code=3)
+    labels = list(dict.fromkeys(_trim(v).casefold() for v in df[target]))
+    pos = _trim(positive).casefold()
+    if pos not in labels:
+        raise ToolError(f"{data}: positive label {positive!r} not found in {target} "
+                        f"(labels: {', '.join(labels)})", code=3)
+    others = [v for v in labels if v != pos]
+    if len(others) != 1:
+        raise ToolError(f"{data}: {target} must have exactly two labels; found "
+                        f"{', '.join(repr(v) for v in labels)}", code=3)
+    return {
+        "format": "loanscore-schema/1",
+        "name": Path(data).stem,
+        "description": f"Drafted by loanscore-train infer-schema from {Path(data).name}; review "
+                       "types, ranges, units and reason texts.",
+        "id_column": None,
+        "target": {"column": target, "positive": pos, "negative": others[0]},
+        "fields": [infer_field(c, df[c].tolist()) for c in df.columns if c != target],
+        "derived": [],
+    }
+
+
+def run(args) -> int:
+    schema = infer_schema(args.data, args.target, args.positive)
+    Path(args.output).write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n",
+                                 encoding="utf-8")
+    n = len(schema["fields"])
+    print(f"wrote {args.output}: {n} fields, target {args.target} "
+          f"(positive {schema['target']['positive']!r}, negative {schema['target']['negative']!r})",
+          file=__import__("sys").stderr)
+    return 0

@@ -1,0 +1,146 @@
+"""`loanscore-train train`: features -> holdout split -> CV weights + calibration -> bundle."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from . import bundle, ensemble, metrics
+from .features import ToolError, compute_features, find_binary
+from .members import MEMBERS
+
+HOLDOUT_FRACTION = 0.2
+
+
+def _norm(label: str) -> str:
+    return label.strip(" \t").casefold()
+
+
+def read_raw(path) -> tuple[list[str], list[list[str]], str]:
+    """The CSV as raw strings: header, data rows, and the file's line terminator."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    terminator = "\r\n" if first.endswith(b"\r\n") else "\n"
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise ToolError(f"{path}: empty file", code=3)
+        rows = [r for r in reader if r]
+    return header, rows, terminator
+
+
+def labels(path, header, rows, target: dict) -> np.ndarray:
+    col = target.get("column")
+    if col not in header:
+        raise ToolError(f"{path}: target column {col!r} not found", code=3)
+    j = header.index(col)
+    pos = _norm(str(target["positive"]))
+    neg = _norm(str(target["negative"])) if target.get("negative") is not None else None
+    y, bad = np.zeros(len(rows), dtype=np.int64), []
+    for i, r in enumerate(rows):
+        v = _norm(r[j]) if j < len(r) else ""
+        if v == pos:
+            y[i] = 1
+        elif v == neg or (neg is None and v != ""):
+            y[i] = 0
+        else:
+            bad.append(f"{path}: row {i + 1}: {col} {r[j] if j < len(r) else ''!r} is neither "
+                       f"{target['positive']!r} nor {target.get('negative')!r}")
+    if bad:
+        more = f"\n(and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise ToolError("\n".join(bad[:5]) + more, code=3)
+    if y.sum() == 0 or y.sum() == len(y):
+        raise ToolError(f"{path}: the target has only one class", code=3)
+    return y
+
+
+def _summary(cv_aucs, y, p) -> dict:
+    return {"cv_roc_auc": float(np.mean(cv_aucs)), "cv_roc_auc_std": float(np.std(cv_aucs)),
+            "holdout": metrics.holdout_metrics(y, p)}
+
+
+def format_table(board: dict, weights) -> str:
+    head = f"{'model':<10} {'weight':>6} {'CV AUC':>15} {'AUC':>7} {'Gini':>7} {'KS':>7} {'Brier':>7} {'LogLoss':>8}"
+    lines = [head, "-" * len(head)]
+    entries = [(m["name"], f"{w:.2f}", m) for m, w in zip(board["members"], weights)]
+    entries.append(("ensemble", "", board["ensemble"]))
+    for name, w, e in entries:
+        h = e["holdout"]
+        cv = f"{e['cv_roc_auc']:.4f}±{e['cv_roc_auc_std']:.4f}"
+        lines.append(f"{name:<10} {w:>6} {cv:>15} {h['roc_auc']:>7.4f} {h['gini']:>7.4f} "
+                     f"{h['ks']:>7.4f} {h['brier']:>7.4f} {h['log_loss']:>8.4f}")
+    lines.append("(holdout figures; the ensemble's use the calibrated PD; CV AUC: mean±std over "
+                 "5 folds of the training part)")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    t0 = time.monotonic()
+
+    def progress(msg: str) -> None:
+        print(f"[{time.monotonic() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    try:
+        schema = json.loads(Path(args.schema).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ToolError(f"{args.schema}: cannot read the schema: {e}", code=3)
+    if not isinstance(schema.get("target"), dict) or "positive" not in schema["target"]:
+        raise ToolError(f"{args.schema}: the schema has no target with a positive label", code=3)
+    header, rows, terminator = read_raw(args.data)
+    y = labels(args.data, header, rows, schema["target"])
+    binary = find_binary()
+    progress(f"computing features with {binary}")
+    features, X = compute_features(args.schema, args.data, len(rows), binary)
+    progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
+
+    idx = np.arange(len(y))
+    i_tr, i_ho = train_test_split(idx, test_size=HOLDOUT_FRACTION, stratify=y,
+                                  random_state=args.seed)
+    X_tr, y_tr, X_ho, y_ho = X[i_tr], y[i_tr], X[i_ho], y[i_ho]
+
+    oof, fold_of = ensemble.out_of_fold(MEMBERS, X_tr, y_tr, args.seed, progress=progress)
+    weights = ensemble.choose_weights(oof, y_tr)
+    p_oof = ensemble.combine(oof, weights)
+    calibration = ensemble.fit_calibration(p_oof, y_tr)
+    progress("weights " + ", ".join(f"{m.name}={w:.2f}" for m, w in zip(MEMBERS, weights))
+             + f"; calibration {calibration['kind']}"
+             + (f" ({len(calibration['x'])} points)" if calibration["kind"] == "isotonic" else ""))
+
+    fitted, preds, board = [], {}, {"members": []}
+    for k, m in enumerate(MEMBERS):
+        model = m.fit(X_tr, y_tr, args.seed)
+        progress(f"refit {m.name} on the training part")
+        fitted.append((m, model))
+        preds[f"pd_{m.name}"] = m.predict(model, X_ho)
+        board["members"].append({"name": m.name,
+                                 **_summary(ensemble.fold_aucs(y_tr, oof[:, k], fold_of),
+                                            y_ho, preds[f"pd_{m.name}"])})
+    P_ho = np.column_stack([preds[f"pd_{m.name}"] for m in MEMBERS])
+    preds["pd_ensemble"] = ensemble.combine(P_ho, weights)
+    preds["pd"] = ensemble.calibrate(preds["pd_ensemble"], calibration)
+    board["ensemble"] = _summary(ensemble.fold_aucs(y_tr, p_oof, fold_of), y_ho, preds["pd"])
+
+    out = bundle.write_bundle(
+        args.output, schema_path=args.schema, schema=schema, features=features, fitted=fitted,
+        weights=weights, calibration=calibration,
+        policy_obj=bundle.policy(args.approve_below, args.decline_at), leaderboard=board,
+        holdout_header=header, holdout_rows=[rows[i] for i in i_ho], line_terminator=terminator,
+        predictions=preds, data_path=args.data, data_rows=len(rows), seed=args.seed,
+        holdout_fraction=HOLDOUT_FRACTION, name=args.name or schema.get("name") or Path(args.data).stem,
+        force=args.force)
+    progress(f"bundle written to {out}")
+
+    table = format_table(board, weights)
+    if args.json:
+        print(table, file=sys.stderr)
+        print(json.dumps({**board, "bundle": str(out)}))
+    else:
+        print(table)
+        print(f"bundle: {out}")
+    return 0
