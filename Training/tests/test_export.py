@@ -21,7 +21,7 @@ def synthetic(seed=0, n=600, d=6):
 
 
 def roundtrip(obj):
-    return json.loads(json.dumps(obj))
+    return json.loads(json.dumps(obj, allow_nan=False))
 
 
 def test_forest_export_reproduces_predict_proba():
@@ -32,6 +32,8 @@ def test_forest_export_reproduces_predict_proba():
     assert len(model["trees"]) == 200
     assert any(0 in t["missing_go_to_left"] for t in model["trees"])
     assert any(1 in t["missing_go_to_left"] for t in model["trees"])
+    # "non-missing left, missing right" splits: sklearn's +inf threshold, written finite
+    assert any(np.finfo(np.float64).max in t["threshold"] for t in model["trees"])
     Xt = X[400:]
     got = forest_predict(model, Xt)
     want = members.predict_forest(rf, Xt)

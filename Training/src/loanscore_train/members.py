@@ -81,12 +81,23 @@ def forest_to_dict(rf: RandomForestClassifier, n_features: int) -> dict:
             "children_left": t.children_left.astype(int).tolist(),
             "children_right": t.children_right.astype(int).tolist(),
             "feature": t.feature.astype(int).tolist(),
-            "threshold": [float(v) for v in t.threshold],
+            "threshold": [_finite_threshold(v) for v in t.threshold],
             "missing_go_to_left": [int(v) for v in t.missing_go_to_left],
             "value": [float(v) for v in value],
         })
     return {"format": "loanscore-forest/1", "library": "scikit-learn",
             "library_version": sklearn.__version__, "n_features": int(n_features), "trees": trees}
+
+
+def _finite_threshold(v) -> float:
+    """scikit-learn uses +inf for "all non-missing values go left, missing go right"; JSON has
+    no infinity, so it is written as the largest double, which every finite float32 is <= too."""
+    v = float(v)
+    if v == np.inf:
+        return float(np.finfo(np.float64).max)
+    if not np.isfinite(v):
+        raise ValueError(f"unexpected forest threshold {v}")
+    return v
 
 
 def logistic_to_dict(pipe: Pipeline, n_features: int) -> dict:
