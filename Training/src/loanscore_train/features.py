@@ -62,7 +62,7 @@ def run_loanscore(args: list[str], binary: str | None = None) -> subprocess.Comp
     if proc.returncode != 0:
         msg = proc.stderr.strip() or f"(no message; exit status {proc.returncode})"
         raise ToolError(f"`loanscore {args[0]}` failed (exit {proc.returncode}):\n{msg}",
-                        code=proc.returncode)
+                        code=proc.returncode if proc.returncode > 0 else 1)
     return proc
 
 

@@ -86,6 +86,7 @@ def run(args) -> int:
     def progress(msg: str) -> None:
         print(f"[{time.monotonic() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
+    policy = bundle.policy(args.approve_below, args.decline_at)   # refuse bad cut-offs first
     try:
         schema = json.loads(Path(args.schema).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
@@ -129,7 +130,7 @@ def run(args) -> int:
     out = bundle.write_bundle(
         args.output, schema_path=args.schema, schema=schema, features=features, fitted=fitted,
         weights=weights, calibration=calibration,
-        policy_obj=bundle.policy(args.approve_below, args.decline_at), leaderboard=board,
+        policy_obj=policy, leaderboard=board,
         holdout_header=header, holdout_rows=[rows[i] for i in i_ho], line_terminator=terminator,
         predictions=preds, data_path=args.data, data_rows=len(rows), seed=args.seed,
         holdout_fraction=HOLDOUT_FRACTION, name=args.name or schema.get("name") or Path(args.data).stem,
