@@ -1,0 +1,160 @@
+/// The compiled feature pipeline of a schema: validation, derived features and encoding,
+/// from an application's raw values to its row of the model-ready matrix.
+///
+/// This is the one implementation of every feature: `loanscore features` (and so training),
+/// offline scoring and the server all call ``encode(_:into:)``.
+///
+/// Values flow through *slots*: slot `i < fields.count` holds field `i`'s parsed value (NaN
+/// when missing, the level index for a category, 1/0 for a boolean); the derived features
+/// follow in declaration order. Encoding then copies slots, or expands category slots into
+/// one-hot columns.
+public struct FeaturePipeline: Sendable {
+    /// The schema this pipeline was compiled from.
+    public let schema: Schema
+    /// Model-ready column names, in order (`featureNames.count` columns per row).
+    public let featureNames: [String]
+    private let parsers: [FieldParser]
+    private let derivedPlan: [(kind: Schema.DerivedKind, inputs: [Int])]
+    private let encodingPlan: [Encoding]
+    /// For each feature column, the input fields it is attributed to, with their shares
+    /// (summing to 1): used to sum per-column contributions back to fields for reason codes.
+    public let attribution: [[(field: Int, share: Double)]]
+
+    private enum Encoding: Sendable {
+        case copy(slot: Int)
+        case oneHot(slot: Int, levels: Int)
+    }
+
+    /// Compiles a checked schema.
+    ///
+    /// - Throws: ``SchemaError`` when the schema does not pass ``Schema/check()``.
+    public init(schema: Schema) throws {
+        try schema.check()
+        self.schema = schema
+        featureNames = schema.featureNames
+        parsers = schema.fields.map(FieldParser.init)
+        var slotOf: [String: Int] = [:]
+        for (i, field) in schema.fields.enumerated() { slotOf[field.name] = i }
+        var plan: [(Schema.DerivedKind, [Int])] = []
+        // Attribution of each slot to fields: fields are themselves; derived features split
+        // their attribution equally between their inputs (following chains).
+        var slotAttribution: [[Int: Double]] = schema.fields.indices.map { [$0: 1.0] }
+        for (j, feature) in schema.derived.enumerated() {
+            let inputs = feature.inputs.compactMap { slotOf[$0] }  // checked: all present
+            plan.append((feature.kind, inputs))
+            var shares: [Int: Double] = [:]
+            for input in inputs {
+                for (field, share) in slotAttribution[input] {
+                    shares[field, default: 0] += share / Double(inputs.count)
+                }
+            }
+            slotAttribution.append(shares)
+            slotOf[feature.name] = schema.fields.count + j
+        }
+        derivedPlan = plan
+        var encoding: [Encoding] = []
+        var attribution: [[(Int, Double)]] = []
+        for (i, field) in schema.fields.enumerated() where field.isFeature {
+            if field.type == .category {
+                let count = field.levels?.count ?? 0
+                encoding.append(.oneHot(slot: i, levels: count))
+                attribution += Array(repeating: [(i, 1.0)], count: count)
+            } else {
+                encoding.append(.copy(slot: i))
+                attribution.append([(i, 1.0)])
+            }
+        }
+        for j in schema.derived.indices {
+            let slot = schema.fields.count + j
+            encoding.append(.copy(slot: slot))
+            attribution.append(slotAttribution[slot].sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        }
+        encodingPlan = encoding
+        self.attribution = attribution
+    }
+
+    /// The result of encoding one application.
+    public enum Outcome: Sendable {
+        /// Written into the row; `flags` lists values treated as missing (unseen levels).
+        case accepted(flags: [String])
+        /// Every violated field, in schema order; the row's contents are unspecified.
+        case rejected([Violation])
+    }
+
+    /// Validates one application and writes its model-ready row.
+    ///
+    /// - Parameters:
+    ///   - values: one raw value per schema field, in `schema.fields` order.
+    ///   - row: the destination, exactly `featureNames.count` elements.
+    /// - Returns: whether the application was accepted, with its flags or violations.
+    /// - Complexity: O(fields + derived + columns); allocates only for flags and violations.
+    public func encode(_ values: [RawValue], into row: UnsafeMutableBufferPointer<Double>) -> Outcome {
+        precondition(values.count == parsers.count, "one raw value per schema field")
+        precondition(row.count == featureNames.count, "row must hold featureNames.count values")
+        let slotCount = parsers.count + derivedPlan.count
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: slotCount) { slots in
+            var flags: [String] = []
+            var violations: [Violation] = []
+            for (i, parser) in parsers.enumerated() {
+                switch parser.parse(values[i]) {
+                case .value(let value): slots[i] = value
+                case .missing(let flag):
+                    slots[i] = .nan
+                    if let flag { flags.append(flag) }
+                case .rejected(let violation):
+                    slots[i] = .nan
+                    violations.append(violation)
+                }
+            }
+            if !violations.isEmpty { return .rejected(violations) }
+            for (j, step) in derivedPlan.enumerated() {
+                slots[parsers.count + j] = Self.derive(step.kind, step.inputs, slots)
+            }
+            var column = 0
+            for step in encodingPlan {
+                switch step {
+                case .copy(let slot):
+                    row[column] = slots[slot]
+                    column += 1
+                case .oneHot(let slot, let levels):
+                    let value = slots[slot]
+                    for level in 0..<levels {
+                        row[column + level] = value.isNaN ? .nan : (Double(level) == value ? 1 : 0)
+                    }
+                    column += levels
+                }
+            }
+            return .accepted(flags: flags)
+        }
+    }
+
+    /// Convenience: encodes one application into a new array.
+    public func encode(_ values: [RawValue]) -> (row: [Double], outcome: Outcome) {
+        var row = [Double](repeating: .nan, count: featureNames.count)
+        let outcome = row.withUnsafeMutableBufferPointer { encode(values, into: $0) }
+        return (row, outcome)
+    }
+
+    /// Computes one derived feature from its input slots (SCHEMA.md, "Derived features").
+    /// A zero denominator or a non-finite result gives NaN (missing), never infinity.
+    private static func derive(_ kind: Schema.DerivedKind, _ inputs: [Int], _ slots: UnsafeMutableBufferPointer<Double>) -> Double {
+        let result: Double
+        switch kind {
+        case .ratio:
+            let denominator = slots[inputs[1]]
+            result = denominator == 0 ? .nan : slots[inputs[0]] / denominator
+        case .difference:
+            result = slots[inputs[0]] - slots[inputs[1]]
+        case .sum:
+            result = inputs.reduce(0.0) { $0 + slots[$1] }
+        case .countTrue:
+            let present = inputs.filter { !slots[$0].isNaN }
+            result = present.isEmpty ? .nan : present.reduce(0.0) { $0 + slots[$1] }
+        case .yearsFromDays:
+            result = slots[inputs[0]] / 365.25
+        case .yearsFromMonths:
+            result = slots[inputs[0]] / 12
+        }
+        return result.isFinite ? result : .nan
+    }
+}

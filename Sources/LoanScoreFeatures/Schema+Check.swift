@@ -1,0 +1,111 @@
+import Foundation
+
+extension Schema {
+    /// Checks the schema's own consistency.
+    ///
+    /// - Throws: ``SchemaError`` naming the first entry that is wrong: an unknown format,
+    ///   a duplicate name, a category without levels, an empty or inverted range, a derived
+    ///   feature whose inputs are undeclared, of the wrong type or in the wrong number.
+    public func check() throws {
+        guard format == Schema.formatIdentifier else {
+            throw SchemaError("format is '\(format)', expected '\(Schema.formatIdentifier)'")
+        }
+        guard !fields.isEmpty else { throw SchemaError("the schema declares no fields") }
+        var types: [String: FieldType?] = [:]  // nil inner value: a derived (numeric) feature
+        for (index, field) in fields.enumerated() {
+            let at = "fields[\(index)] '\(field.name)'"
+            guard !field.name.isEmpty else { throw SchemaError("fields[\(index)]: empty name") }
+            guard types[field.name] == nil else { throw SchemaError("\(at): duplicate name") }
+            types[field.name] = .some(field.type)
+            if let range = field.range {
+                guard field.type == .number || field.type == .integer else {
+                    throw SchemaError("\(at): a range applies to number and integer fields only")
+                }
+                if let lo = range.min, let hi = range.max, !(lo <= hi) {
+                    throw SchemaError("\(at): range min \(lo) is above max \(hi)")
+                }
+                if let lo = range.min, !lo.isFinite { throw SchemaError("\(at): range min is not finite") }
+                if let hi = range.max, !hi.isFinite { throw SchemaError("\(at): range max is not finite") }
+            }
+            switch field.type {
+            case .category:
+                guard let levels = field.levels, !levels.isEmpty else {
+                    throw SchemaError("\(at): a category needs a non-empty 'levels' list")
+                }
+                let folded = levels.map(normalizedLabel)
+                guard Set(folded).count == folded.count else {
+                    throw SchemaError("\(at): levels repeat once trimmed and case-folded")
+                }
+                guard !folded.contains("") else { throw SchemaError("\(at): a level is empty") }
+            case .boolean:
+                let yes = Set(field.effectiveTrueLabels.map(normalizedLabel))
+                let no = Set(field.effectiveFalseLabels.map(normalizedLabel))
+                guard yes.isDisjoint(with: no) else {
+                    throw SchemaError("\(at): a label is both true and false")
+                }
+            case .number, .integer:
+                if field.levels != nil { throw SchemaError("\(at): levels apply to category fields only") }
+            }
+        }
+        for (index, feature) in derived.enumerated() {
+            let at = "derived[\(index)] '\(feature.name)'"
+            guard !feature.name.isEmpty else { throw SchemaError("derived[\(index)]: empty name") }
+            guard types[feature.name] == nil else { throw SchemaError("\(at): duplicate name") }
+            let expected: ClosedRange<Int>
+            switch feature.kind {
+            case .ratio, .difference: expected = 2...2
+            case .sum, .countTrue: expected = 1...64
+            case .yearsFromDays, .yearsFromMonths: expected = 1...1
+            }
+            guard expected.contains(feature.inputs.count) else {
+                throw SchemaError("\(at): \(feature.kind.rawValue) takes \(expected.lowerBound == expected.upperBound ? "\(expected.lowerBound)" : "at least \(expected.lowerBound)") input(s), found \(feature.inputs.count)")
+            }
+            for input in feature.inputs {
+                guard let type = types[input] else {
+                    throw SchemaError("\(at): input '\(input)' is not a field or an earlier derived feature")
+                }
+                if feature.kind == .countTrue {
+                    guard type == .boolean else { throw SchemaError("\(at): count_true input '\(input)' is not a boolean field") }
+                } else if type == .category {
+                    throw SchemaError("\(at): input '\(input)' is a category; derived features take numbers and booleans")
+                }
+            }
+            types[feature.name] = .some(nil)
+        }
+        if let id = idColumn, types[id] != nil {
+            throw SchemaError("id_column '\(id)' is also a field")
+        }
+        if let target, types[target.column] != nil {
+            throw SchemaError("target column '\(target.column)' is also a field")
+        }
+        let names = featureNames
+        guard Set(names).count == names.count else {
+            throw SchemaError("two feature columns have the same name; rename a level or a derived feature")
+        }
+    }
+
+    /// The model-ready column names, in matrix order (SCHEMA.md, "Encoding").
+    public var featureNames: [String] {
+        var names: [String] = []
+        for field in fields where field.isFeature {
+            if field.type == .category {
+                names += (field.levels ?? []).map { "\(field.name)=\($0)" }
+            } else {
+                names.append(field.name)
+            }
+        }
+        return names + derived.map(\.name)
+    }
+}
+
+extension Schema.Field {
+    /// The labels read as true (the schema's, or `yes`, `true`, `1`).
+    public var effectiveTrueLabels: [String] { trueLabels ?? ["yes", "true", "1"] }
+    /// The labels read as false (the schema's, or `no`, `false`, `0`).
+    public var effectiveFalseLabels: [String] { falseLabels ?? ["no", "false", "0"] }
+}
+
+/// A label as it is compared: trimmed of white space and case-folded.
+package func normalizedLabel<S: StringProtocol>(_ text: S) -> String {
+    text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+}

@@ -1,0 +1,124 @@
+public import LoanScoreFeatures
+
+/// The compiled ensemble of a bundle: members, weighted combination, calibration, decision
+/// policy and reason codes. Immutable and `Sendable`: one instance serves every thread.
+public struct EnsembleScorer: Sendable {
+    /// Member names, in manifest order (the order of ``Score/memberProbabilities``).
+    public let memberNames: [String]
+    public let weights: [Double]
+    public let calibration: Calibration
+    public let policy: DecisionPolicy
+    public let model: Manifest.ModelIdentity
+    /// Number of model-ready columns a row holds.
+    public let featureCount: Int
+    private let members: [any EnsembleMember]
+    private let attribution: [[(field: Int, share: Double)]]
+    private let fieldReasons: [Manifest.ReasonCode]
+    private let fieldNames: [String]
+
+    /// The maximum number of reason codes given per application.
+    public static let maximumReasons = 4
+
+    /// Compiles the ensemble part of a manifest.
+    ///
+    /// - Throws: ``ModelError`` (file `manifest.json`) when weights are negative or do not sum
+    ///   to 1, member names repeat, the combination is unknown, calibration points are out of
+    ///   order, the policy is inconsistent, or a field lacks its reason code.
+    public init(manifest: Manifest, pipeline: FeaturePipeline, members: [(Manifest.Member, any EnsembleMember)]) throws {
+        let fail = { (problem: String) in ModelError(file: "manifest.json", problem) }
+        guard !members.isEmpty else { throw fail("the ensemble has no members") }
+        guard manifest.combination == "weighted_mean" else {
+            throw fail("combination '\(manifest.combination)' is unknown; format 1 has 'weighted_mean'")
+        }
+        let names = members.map(\.0.name)
+        guard Set(names).count == names.count else { throw fail("member names repeat") }
+        for name in names where name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+            throw fail("member name '\(name)' must be letters, digits and '_'")
+        }
+        let weights = members.map(\.0.weight)
+        guard weights.allSatisfy({ $0.isFinite && $0 >= 0 }) else { throw fail("a member weight is negative or not finite") }
+        let total = weights.reduce(0, +)
+        guard abs(total - 1) <= 1e-9 else { throw fail("member weights sum to \(total), not 1") }
+        memberNames = names
+        self.weights = weights
+        self.members = members.map(\.1)
+        calibration = try Calibration(manifest.calibration)
+        policy = try DecisionPolicy(manifest.policy)
+        model = manifest.model
+        featureCount = manifest.features.count
+        attribution = pipeline.attribution
+        fieldNames = pipeline.schema.fields.map(\.name)
+        fieldReasons = try fieldNames.map { name in
+            guard let reason = manifest.reasonCodes[name] else { throw fail("reason_codes has no entry for field '\(name)'") }
+            return reason
+        }
+    }
+
+    /// Scores one model-ready row.
+    ///
+    /// - Parameters:
+    ///   - row: `featureCount` values in the manifest's `features` order, NaN for missing.
+    ///   - explain: compute reason codes (costs about one more pass over the trees).
+    /// - Returns: PD, risk level, decision, confidence, reasons and each member's probability.
+    /// - Complexity: O(total tree depth + features) per member.
+    public func score(_ row: UnsafeBufferPointer<Double>, explain: Bool = true) -> Score {
+        precondition(row.count == featureCount, "row must hold featureCount values")
+        var probabilities = [Double](repeating: 0, count: members.count)
+        var combined = 0.0
+        for (k, member) in members.enumerated() {
+            probabilities[k] = member.probability(row)
+            combined += weights[k] * probabilities[k]
+        }
+        let pd = calibration.apply(combined)
+        // Confidence: members' agreement, 1 − 2σ (BUNDLE.md).
+        var variance = 0.0
+        for k in members.indices { variance += weights[k] * (probabilities[k] - combined) * (probabilities[k] - combined) }
+        let confidence = min(1, max(0, 1 - 2 * variance.squareRoot()))
+        let reasons = explain ? self.reasons(row, probabilities) : []
+        return Score(pd: pd, combined: combined, riskLevel: policy.riskLevel(for: pd), decision: policy.decision(for: pd),
+                     confidence: confidence, reasons: reasons, memberProbabilities: probabilities)
+    }
+
+    private func reasons(_ row: UnsafeBufferPointer<Double>, _ probabilities: [Double]) -> [Reason] {
+        var columns = [Double](repeating: 0, count: featureCount)
+        columns.withUnsafeMutableBufferPointer { out in
+            for (k, member) in members.enumerated() where weights[k] > 0 {
+                member.addContributions(row, probability: probabilities[k], scale: weights[k], into: out)
+            }
+        }
+        var byField = [Double](repeating: 0, count: fieldNames.count)
+        for (column, shares) in attribution.enumerated() {
+            for (field, share) in shares { byField[field] += share * columns[column] }
+        }
+        return byField.indices
+            .filter { byField[$0] > 0 }
+            .sorted { byField[$0] != byField[$1] ? byField[$0] > byField[$1] : $0 < $1 }
+            .prefix(Self.maximumReasons)
+            .map { Reason(field: fieldNames[$0], code: fieldReasons[$0].code, text: fieldReasons[$0].text, contribution: byField[$0]) }
+    }
+}
+
+/// The outcome of scoring one application.
+public struct Score: Sendable, Equatable {
+    /// Probability of default, calibrated, in [0, 1].
+    public var pd: Double
+    /// The weighted mean of the members' probabilities, before calibration.
+    public var combined: Double
+    public var riskLevel: String
+    public var decision: Decision
+    /// Members' agreement in [0, 1] (BUNDLE.md).
+    public var confidence: Double
+    /// Up to four fields that raised the PD the most, largest first.
+    public var reasons: [Reason]
+    /// Each member's own probability, in manifest member order.
+    public var memberProbabilities: [Double]
+}
+
+/// One adverse-action reason.
+public struct Reason: Sendable, Equatable {
+    public var field: String
+    public var code: String
+    public var text: String
+    /// The field's contribution to the PD, in probability units (before calibration).
+    public var contribution: Double
+}

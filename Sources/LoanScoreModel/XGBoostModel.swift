@@ -1,0 +1,264 @@
+public import Foundation
+
+/// A gradient-boosted tree ensemble read from XGBoost's own JSON model format
+/// (`Booster.save_model`, XGBoost 2.x and 3.x): `gbtree`, objective `binary:logistic`,
+/// numerical splits, one output group.
+///
+/// Evaluation reproduces XGBoost's CPU predictor: features are cast to float32, NaN takes the
+/// node's default direction, a split goes left when `value < split_condition`, leaf values
+/// are summed in float32 from the base margin (the logit of `base_score`), and the probability
+/// is XGBoost's float32 sigmoid. Sources: xgboost `src/predictor/predict_fn.h`
+/// (`GetNextNode`), `src/objective/regression_loss.h` (`LogisticRegression::ProbToMargin`),
+/// `src/common/math.h` (`Sigmoid`).
+public struct XGBoostModel: EnsembleMember {
+    public let featureCount: Int
+    /// The float32 margin every prediction starts from.
+    public let baseMargin: Float
+    /// Trees in a flat layout: node `n` of tree `t` is at `treeStart[t] + n`.
+    private let treeStart: [Int]
+    private let left: [Int32]
+    private let right: [Int32]
+    private let feature: [Int32]
+    private let threshold: [Float]  // split condition; leaf value on leaves
+    private let defaultLeft: [Bool]
+    /// Cover-weighted mean leaf value of each node's subtree (XGBoost's `FillNodeMeanValues`).
+    private let meanValue: [Float]
+
+    public var treeCount: Int { treeStart.count }
+
+    /// Parses an XGBoost JSON model.
+    ///
+    /// - Parameters:
+    ///   - data: the JSON file's bytes.
+    ///   - file: the file's name, for messages.
+    ///   - featureCount: the bundle's column count; the model must declare the same.
+    /// - Throws: ``ModelError`` for malformed JSON, another booster or objective, categorical
+    ///   splits, vector leaves, or arrays that do not describe a tree.
+    public init(data: Data, file: String, featureCount: Int) throws {
+        let json: XGBoostJSON
+        do {
+            json = try JSONDecoder().decode(XGBoostJSON.self, from: data)
+        } catch {
+            throw ModelError(file: file, "not an XGBoost JSON model: \(error)")
+        }
+        let learner = json.learner
+        guard learner.objective.name == "binary:logistic" else {
+            throw ModelError(file: file, "objective is '\(learner.objective.name)'; LoanScore serves binary:logistic")
+        }
+        guard learner.gradientBooster.name == "gbtree", let model = learner.gradientBooster.model else {
+            throw ModelError(file: file, "booster is '\(learner.gradientBooster.name)'; LoanScore serves gbtree")
+        }
+        let param = learner.learnerModelParam
+        guard let declared = Int(param.numFeature), declared == featureCount else {
+            throw ModelError(file: file, "model has \(param.numFeature) features; the bundle lists \(featureCount)")
+        }
+        if let numClass = param.numClass, let n = Int(numClass), n > 1 {
+            throw ModelError(file: file, "model has \(n) classes; LoanScore serves binary models")
+        }
+        if let numTarget = param.numTarget, let n = Int(numTarget), n != 1 {
+            throw ModelError(file: file, "model has \(n) targets; LoanScore serves one")
+        }
+        guard let baseScore = XGBoostModel.parseBaseScore(param.baseScore), baseScore > 0, baseScore < 1 else {
+            throw ModelError(file: file, "base_score '\(param.baseScore)' is not a probability in (0, 1)")
+        }
+        // LogisticRegression::ProbToMargin: -log(1/base_score - 1), in float32.
+        baseMargin = -Foundation.log(Float(1) / baseScore - Float(1))
+        self.featureCount = featureCount
+
+        var start: [Int] = [], left: [Int32] = [], right: [Int32] = [], feature: [Int32] = []
+        var threshold: [Float] = [], defaultLeft: [Bool] = [], mean: [Float] = []
+        for (t, tree) in model.trees.enumerated() {
+            let n = tree.leftChildren.count
+            let what = "tree \(t)"
+            guard n > 0, tree.rightChildren.count == n, tree.splitIndices.count == n,
+                  tree.splitConditions.count == n, tree.defaultLeft.count == n, tree.sumHessian.count == n
+            else { throw ModelError(file: file, "\(what): node arrays differ in length") }
+            if let types = tree.splitType, types.contains(where: { $0 != 0 }) {
+                throw ModelError(file: file, "\(what): categorical splits are not supported")
+            }
+            if let size = tree.treeParam.sizeLeafVector, let k = Int(size), k > 1 {
+                throw ModelError(file: file, "\(what): vector leaves are not supported")
+            }
+            for i in 0..<n {
+                let l = tree.leftChildren[i], r = tree.rightChildren[i]
+                if l == -1 { continue }
+                guard l > i, r > i, l < n, r < n else {
+                    throw ModelError(file: file, "\(what): node \(i) has children \(l), \(r) outside the tree")
+                }
+                guard tree.splitIndices[i] >= 0, tree.splitIndices[i] < featureCount else {
+                    throw ModelError(file: file, "\(what): node \(i) splits on feature \(tree.splitIndices[i]) of \(featureCount)")
+                }
+            }
+            start.append(left.count)
+            left += tree.leftChildren.map(Int32.init)
+            right += tree.rightChildren.map(Int32.init)
+            feature += tree.splitIndices.map(Int32.init)
+            threshold += tree.splitConditions
+            defaultLeft += tree.defaultLeft.map { $0 != 0 }
+            mean += XGBoostModel.nodeMeans(tree)
+        }
+        guard !start.isEmpty else { throw ModelError(file: file, "the model has no trees") }
+        treeStart = start
+        self.left = left
+        self.right = right
+        self.feature = feature
+        self.threshold = threshold
+        self.defaultLeft = defaultLeft
+        self.meanValue = mean
+    }
+
+    /// `base_score` is a number string in 2.x (`"4.6E-1"`) and a bracketed list in 3.x (`"[4.6E-1]"`).
+    static func parseBaseScore(_ text: String) -> Float? {
+        let trimmed = text.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+        return Float(trimmed)
+    }
+
+    /// XGBoost's `FillNodeMeanValues`: a leaf's mean is its value; an internal node's is the
+    /// cover-weighted mean of its children's, computed in float32.
+    private static func nodeMeans(_ tree: XGBoostJSON.Tree) -> [Float] {
+        var mean = [Float](repeating: 0, count: tree.leftChildren.count)
+        // Children have larger indices than parents (checked above), so walk backwards.
+        for i in stride(from: tree.leftChildren.count - 1, through: 0, by: -1) {
+            let l = tree.leftChildren[i], r = tree.rightChildren[i]
+            if l == -1 {
+                mean[i] = tree.splitConditions[i]
+            } else {
+                mean[i] = (mean[l] * tree.sumHessian[l] + mean[r] * tree.sumHessian[r]) / tree.sumHessian[i]
+            }
+        }
+        return mean
+    }
+
+    /// The leaf reached by `row` in tree `t`, as a flat node index; calls `visit` for each
+    /// split on the way (flat parent index, flat child index).
+    @inline(__always)
+    private func walk(_ t: Int, _ row: UnsafeBufferPointer<Double>, _ visit: (Int, Int) -> Void = { _, _ in }) -> Int {
+        let base = treeStart[t]
+        var node = 0
+        while left[base + node] != -1 {
+            let index = base + node
+            let value = Float(row[Int(feature[index])])
+            let next: Int32
+            if value.isNaN {
+                next = defaultLeft[index] ? left[index] : right[index]
+            } else {
+                next = value < threshold[index] ? left[index] : right[index]
+            }
+            visit(index, base + Int(next))
+            node = Int(next)
+        }
+        return base + node
+    }
+
+    /// The float32 margin: base margin plus every tree's leaf, added in tree order.
+    public func margin(_ row: UnsafeBufferPointer<Double>) -> Float {
+        var sum = baseMargin
+        for t in 0..<treeStart.count {
+            sum += threshold[walk(t, row)]
+        }
+        return sum
+    }
+
+    public func probability(_ row: UnsafeBufferPointer<Double>) -> Double {
+        Double(XGBoostModel.sigmoid(margin(row)))
+    }
+
+    /// XGBoost's `common::Sigmoid` in float32.
+    @inline(__always)
+    static func sigmoid(_ x: Float) -> Float {
+        let e = Foundation.exp(Swift.min(-x, 88.7))
+        return 1 / (e + 1 + 1e-16)
+    }
+
+    /// Path attributions (XGBoost's `approx_contribs`), in margin units, added with the
+    /// sigmoid slope `p(1-p)` to turn them into probability units.
+    public func addContributions(_ row: UnsafeBufferPointer<Double>, probability: Double, scale: Double,
+                                 into contributions: UnsafeMutableBufferPointer<Double>) {
+        let factor = scale * probability * (1 - probability)
+        for t in 0..<treeStart.count {
+            let leaf = walk(t, row) { parent, child in
+                contributions[Int(feature[parent])] += factor * Double(meanValue[child] - meanValue[parent])
+            }
+            _ = leaf
+        }
+    }
+
+    /// Per-column margin contributions and the bias, as XGBoost's
+    /// `predict(pred_contribs=True, approx_contribs=True)` returns them (for tests).
+    public func approximateContributions(_ row: UnsafeBufferPointer<Double>) -> (contributions: [Double], bias: Double) {
+        var out = [Double](repeating: 0, count: featureCount)
+        var bias = Double(baseMargin)
+        for t in 0..<treeStart.count {
+            bias += Double(meanValue[treeStart[t]])
+            _ = walk(t, row) { parent, child in
+                out[Int(feature[parent])] += Double(meanValue[child] - meanValue[parent])
+            }
+        }
+        return (out, bias)
+    }
+}
+
+/// The parts of XGBoost's JSON model that LoanScore reads.
+private struct XGBoostJSON: Decodable {
+    var learner: Learner
+
+    struct Learner: Decodable {
+        var gradientBooster: Booster
+        var learnerModelParam: ModelParam
+        var objective: Objective
+        enum CodingKeys: String, CodingKey {
+            case objective
+            case gradientBooster = "gradient_booster", learnerModelParam = "learner_model_param"
+        }
+    }
+    struct Objective: Decodable { var name: String }
+    struct ModelParam: Decodable {
+        var baseScore: String
+        var numFeature: String
+        var numClass: String?
+        var numTarget: String?
+        enum CodingKeys: String, CodingKey {
+            case baseScore = "base_score", numFeature = "num_feature", numClass = "num_class", numTarget = "num_target"
+        }
+    }
+    struct Booster: Decodable {
+        var name: String
+        var model: Model?
+    }
+    struct Model: Decodable { var trees: [Tree] }
+    struct Tree: Decodable {
+        var leftChildren: [Int]
+        var rightChildren: [Int]
+        var splitIndices: [Int]
+        var splitConditions: [Float]
+        var defaultLeft: [Int]
+        var sumHessian: [Float]
+        var splitType: [Int]?
+        var treeParam: TreeParam
+        enum CodingKeys: String, CodingKey {
+            case leftChildren = "left_children", rightChildren = "right_children", splitIndices = "split_indices"
+            case splitConditions = "split_conditions", defaultLeft = "default_left", sumHessian = "sum_hessian"
+            case splitType = "split_type", treeParam = "tree_param"
+        }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            leftChildren = try c.decode([Int].self, forKey: .leftChildren)
+            rightChildren = try c.decode([Int].self, forKey: .rightChildren)
+            splitIndices = try c.decode([Int].self, forKey: .splitIndices)
+            splitConditions = try c.decode([Float].self, forKey: .splitConditions)
+            sumHessian = try c.decode([Float].self, forKey: .sumHessian)
+            splitType = try c.decodeIfPresent([Int].self, forKey: .splitType)
+            treeParam = try c.decode(TreeParam.self, forKey: .treeParam)
+            // 2.x and 3.x write default_left as 0/1 integers; older writers used booleans.
+            if let ints = try? c.decode([Int].self, forKey: .defaultLeft) {
+                defaultLeft = ints
+            } else {
+                defaultLeft = try c.decode([Bool].self, forKey: .defaultLeft).map { $0 ? 1 : 0 }
+            }
+        }
+    }
+    struct TreeParam: Decodable {
+        var sizeLeafVector: String?
+        enum CodingKeys: String, CodingKey { case sizeLeafVector = "size_leaf_vector" }
+    }
+}

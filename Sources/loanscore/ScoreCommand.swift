@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import LoanScoreFeatures
+import LoanScoreModel
+
+/// `loanscore score`: score a CSV file of applications offline.
+struct ScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Score a CSV file of applications with a bundle.",
+        discussion: """
+            Streams the input (memory does not grow with the file), validates every row, and \
+            writes, atomically, one output row per valid application: id (the id column, or \
+            the row number), pd, risk_level, decision, confidence, reasons (codes), \
+            reason_texts, flags (values treated as missing) and model_version; --members adds \
+            pd_<member> for each ensemble member.
+
+            Invalid rows go to --rejects with their reasons. Without --rejects they are \
+            reported on standard error and the command exits 3 after writing the valid rows.
+            """
+    )
+
+    @Option(help: "The model bundle folder.")
+    var bundle: String
+
+    @Option(help: "Input CSV with a header row naming the schema's fields (any column order).")
+    var input: String
+
+    @Option(help: "Output CSV (written to a temporary file and renamed when complete).")
+    var output: String
+
+    @Option(help: "Write rejected rows, with their reasons, to this CSV.")
+    var rejects: String?
+
+    @Flag(help: "Add each member's own probability as columns pd_<member>.")
+    var members = false
+
+    @Flag(help: "Print a JSON summary on standard output.")
+    var json = false
+
+    func run() throws {
+        let bundle = try loadBundle(self.bundle)
+        let scorer = bundle.scorer
+        let file = try ApplicationFile(url: URL(fileURLWithPath: input), schema: bundle.schema)
+        let out = try AtomicOutputFile(path: output)
+        let rejectsFile = try rejects.map { try RejectsFile(path: $0, header: file.header) }
+        var header = ["id", "pd", "risk_level", "decision", "confidence", "reasons", "reason_texts", "flags", "model_version"]
+        if members { header += scorer.memberNames.map { "pd_\($0)" } }
+        try out.writeRecord(header)
+
+        let progress = Progress(label: "scored")
+        var row = [Double](repeating: .nan, count: scorer.featureCount)
+        var rowsIn = 0, scored = 0
+        var rejectedMessages: [String] = []
+        while let application = try file.next() {
+            rowsIn += 1
+            let outcome = row.withUnsafeMutableBufferPointer { bundle.pipeline.encode(application.values, into: $0) }
+            switch outcome {
+            case .accepted(let flags):
+                let score = row.withUnsafeBufferPointer { scorer.score($0) }
+                var fields = [
+                    application.id, "\(score.pd)", score.riskLevel, score.decision.rawValue, "\(score.confidence)",
+                    score.reasons.map(\.code).joined(separator: ";"),
+                    score.reasons.map(\.text).joined(separator: "; "),
+                    flags.joined(separator: "; "), scorer.model.version,
+                ]
+                if members { fields += score.memberProbabilities.map { "\($0)" } }
+                try out.writeRecord(fields)
+                scored += 1
+            case .rejected(let violations):
+                try rejectsFile?.write(application, violations)
+                rejectedMessages.append("\(input): row \(application.row): " + violations.map(\.description).joined(separator: "; "))
+            }
+            progress.tick(rowsIn)
+        }
+        try out.commit()
+        try rejectsFile?.commit()
+        progress.finish(rowsIn)
+        let rejected = rowsIn - scored
+        if json {
+            try printJSON(["rows_in": rowsIn, "rows_scored": scored, "rows_rejected": rejected,
+                           "output": output, "rejects": rejects.map { $0 as Any } ?? NSNull()])
+        } else {
+            print("\(scored) of \(rowsIn) application(s) scored with \(scorer.model.name) \(scorer.model.version) -> \(output)"
+                  + (rejected > 0 ? "; \(rejected) rejected" + (rejects.map { " -> \($0)" } ?? "") : ""))
+        }
+        if rejected > 0 && rejects == nil {
+            for message in rejectedMessages.prefix(20) { printError("rejected: \(message)") }
+            if rejectedMessages.count > 20 { printError("… and \(rejectedMessages.count - 20) more; use --rejects FILE to keep them all") }
+            throw Failure.invalidData("\(rejected) of \(rowsIn) row(s) of \(input) are invalid")
+        }
+    }
+}
+
+/// Progress on standard error for long runs, only when it is a terminal.
+struct Progress {
+    let label: String
+    let enabled = isatty(2) == 1
+    func tick(_ count: Int) {
+        if enabled && count % 100_000 == 0 { printError("… \(count) \(label)") }
+    }
+    func finish(_ count: Int) {
+        if enabled && count >= 100_000 { printError("… \(count) \(label), done") }
+    }
+}
