@@ -29,6 +29,9 @@ let package = Package(
         // Bundle loading and checks, members, ensemble, calibration, decision policy, reasons.
         .target(name: "LoanScoreModel", dependencies: ["LoanScoreFeatures", crypto], exclude: ["BUNDLE.md"]),
 
+        // Fixtures shared by the test targets (a hand-computed bundle, temporary folders).
+        .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
+
         // MARK: - Executables
         .executableTarget(
             name: "LoanScoreCLI",
@@ -37,9 +40,10 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "LoanScoreFeaturesTests", dependencies: ["LoanScoreFeatures"]),
-        .testTarget(name: "LoanScoreModelTests", dependencies: ["LoanScoreModel", "LoanScoreFeatures"]),
-        .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI"]),
+        .testTarget(name: "LoanScoreFeaturesTests", dependencies: ["LoanScoreFeatures", "LoanScoreTestSupport"]),
+        .testTarget(name: "LoanScoreModelTests", dependencies: ["LoanScoreModel", "LoanScoreFeatures", "LoanScoreTestSupport"]),
+        // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
+        .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

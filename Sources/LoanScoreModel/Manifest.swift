@@ -70,6 +70,12 @@ public struct Manifest: Codable, Sendable {
         public var kind: String
         public var x: [Double]?
         public var y: [Double]?
+
+        public init(kind: String, x: [Double]? = nil, y: [Double]? = nil) {
+            self.kind = kind
+            self.x = x
+            self.y = y
+        }
     }
 
     /// Cut-offs and risk levels.

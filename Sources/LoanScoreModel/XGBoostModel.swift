@@ -108,7 +108,7 @@ public struct XGBoostModel: EnsembleMember {
     }
 
     /// `base_score` is a number string in 2.x (`"4.6E-1"`) and a bracketed list in 3.x (`"[4.6E-1]"`).
-    static func parseBaseScore(_ text: String) -> Float? {
+    package static func parseBaseScore(_ text: String) -> Float? {
         let trimmed = text.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
         return Float(trimmed)
     }

@@ -1,0 +1,91 @@
+import Foundation
+import LoanScoreModel
+import LoanScoreTestSupport
+import Testing
+
+/// Known values worked out by hand from the tiny bundle's members (TinyBundle's comments).
+@Suite("Ensemble members")
+struct MemberTests {
+    let xgboost = try! XGBoostModel(data: Data(TinyBundle.xgboostJSON.utf8), file: "x", featureCount: 6)
+    let forest = try! RandomForestModel(data: Data(TinyBundle.forestJSON.utf8), file: "f", featureCount: 6)
+    let logistic = try! LogisticModel(data: Data(TinyBundle.logisticJSON.utf8), file: "l", featureCount: 6)
+
+    func xgb(_ row: [Double]) -> (margin: Float, p: Double) {
+        row.withUnsafeBufferPointer { (xgboost.margin($0), xgboost.probability($0)) }
+    }
+
+    @Test func xgboostSumsLeavesFromTheBaseMarginInFloat32() {
+        #expect(xgboost.baseMargin == 0, "base_score 0.5 is margin 0")
+        let (margin, p) = xgb([500, 1000, 1, 0, 0, 0.5])
+        #expect(margin == -0.75)
+        #expect(p == Double(Float(1) / (expf(0.75) + 1)))
+    }
+
+    @Test func xgboostGoesRightWhenTheValueEqualsTheSplitCondition() {
+        #expect(xgb([1000, 1000, 1, 0, 0, 1]).margin == 0.25, "1000 < 1000 is false: right leaf 0.5, then -0.25")
+    }
+
+    @Test func xgboostComparesInFloat32() {
+        // 999.99999 rounds to 1000.0 in float32, so it is not below the split condition.
+        #expect(xgb([999.99999, 1000, 1, 0, 0, 1]).margin == 0.25)
+        #expect(xgb([999.9, 1000, 1, 0, 0, 1]).margin == -0.75)
+    }
+
+    @Test func xgboostMissingValuesTakeTheDefaultDirection() {
+        #expect(xgb([.nan, 1000, 1, 0, .nan, 1]).margin == 0.25, "amount missing: right (0.5); records missing: left (-0.25)")
+    }
+
+    @Test func xgboostApproximateContributionsAddUpToTheMargin() {
+        let row: [Double] = [500, 1000, 1, 0, 0, 0.5]
+        let (contributions, bias) = row.withUnsafeBufferPointer { xgboost.approximateContributions($0) }
+        #expect(contributions == [-0.25, 0, 0, 0, -0.25, 0])
+        #expect(bias == -0.25)
+        #expect(contributions.reduce(bias, +) == Double(xgb(row).margin))
+    }
+
+    @Test func xgboostReadsBaseScoreInBothFormats() {
+        #expect(XGBoostModel.parseBaseScore("[4.6E-1]") == Float("4.6E-1"))
+        #expect(XGBoostModel.parseBaseScore("4.6E-1") == Float("4.6E-1"))
+    }
+
+    func rf(_ row: [Double]) -> Double { row.withUnsafeBufferPointer { forest.probability($0) } }
+
+    @Test func forestGoesLeftWhenTheValueEqualsTheThreshold() {
+        #expect(rf([0, 0, 0, 0, 0, 10]) == 0.2)
+        #expect(rf([0, 0, 0, 0, 0, 10.001]) == 0.6)
+    }
+
+    @Test func forestCastsTheValueToFloat32BeforeComparing() {
+        // 10.0000001 is above 10 in float64 but is 10.0 in float32, like scikit-learn's DTYPE.
+        #expect(rf([0, 0, 0, 0, 0, 10.000_000_1]) == 0.2)
+    }
+
+    @Test func forestMissingValuesFollowMissingGoToLeft() {
+        #expect(rf([0, 0, 0, 0, 0, .nan]) == 0.2)
+    }
+
+    @Test func logisticImputesScalesAndAppliesTheSigmoid() {
+        let p = [500.0, 1000, 1, 0, 0, 0.5].withUnsafeBufferPointer { logistic.probability($0) }
+        #expect(abs(p - 1 / (1 + exp(1.25))) < 1e-15)
+        let imputed = [Double.nan, .nan, .nan, .nan, 1, .nan].withUnsafeBufferPointer { logistic.probability($0) }
+        #expect(abs(imputed - 0.5) < 1e-15, "amount imputed to its mean: margin -1 + 1 = 0")
+    }
+
+    @Test func membersRefuseFilesThatDoNotMatchTheBundle() {
+        #expect(throws: ModelError.self) { try XGBoostModel(data: Data(TinyBundle.xgboostJSON.utf8), file: "x", featureCount: 7) }
+        #expect(throws: ModelError.self) { try RandomForestModel(data: Data("{}".utf8), file: "f", featureCount: 6) }
+        let regression = TinyBundle.xgboostJSON.replacingOccurrences(of: "binary:logistic", with: "reg:squarederror")
+        do {
+            _ = try XGBoostModel(data: Data(regression.utf8), file: "x.json", featureCount: 6)
+            Issue.record("accepted a regression model")
+        } catch let error as ModelError {
+            #expect(error.description == "x.json: objective is 'reg:squarederror'; LoanScore serves binary:logistic")
+        } catch {
+            Issue.record("\(error)")
+        }
+        let outside = TinyBundle.forestJSON.replacingOccurrences(of: "\"feature\": [5, -2, -2]", with: "\"feature\": [9, -2, -2]")
+        #expect(throws: ModelError(file: "f", "tree 0: node 0 splits on feature 9 of 6")) {
+            try RandomForestModel(data: Data(outside.utf8), file: "f", featureCount: 6)
+        }
+    }
+}
