@@ -52,6 +52,11 @@ struct LoanScore: ParsableCommand {
             printError("error: malformed CSV: \(error)")
             terminate(ExitStatus.invalidData)
         } catch {
+            // Help and version requests surface here when no subcommand runs.
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                terminate(0)
+            }
             printError("error: internal: \(error)")
             terminate(ExitStatus.internalError)
         }
