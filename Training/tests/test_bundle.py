@@ -8,7 +8,7 @@ import xgboost as xgb
 
 from loanscore_train.features import compute_features
 
-from conftest import DATA, require_loanscore
+from conftest import DATA, require_loanscore, run_loanscore
 from reference import forest_predict, logistic_predict
 
 
@@ -84,6 +84,9 @@ def test_german_bundle_structure_and_hashes(trained):
     got = booster.inplace_predict(Xh, missing=np.nan).astype(np.float64)
     assert np.array_equal(got, P["pd_xgboost"])
 
+    # LoanScore itself accepts the bundle (hashes, schema, features, members) and verifies it
+    run_loanscore("bundle", "verify", bundle)
+
 
 def test_cli_reports_bad_labels(tmp_path):
     require_loanscore()
@@ -101,4 +104,23 @@ def test_cli_reports_bad_labels(tmp_path):
     assert code == 3
     assert "row 5" in err.getvalue() and "maybe" in err.getvalue()
     assert "row 7" not in err.getvalue()
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_passes_on_loanscore_errors(tmp_path):
+    require_loanscore()
+    lines = (DATA / "german_credit.csv").read_text(encoding="utf-8").splitlines()
+    cells = lines[3].split(",")
+    cells[1] = "forty"                                          # duration_in_month
+    lines[3] = ",".join(cells)
+    data = tmp_path / "g.csv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from loanscore_train.cli import main
+    import contextlib, io
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["train", "--data", str(data), "--schema", str(DATA / "german_credit.schema.json"),
+                     "--output", str(tmp_path / "b")])
+    assert code == 3, err.getvalue()
+    assert "loanscore features" in err.getvalue() and "duration_in_month" in err.getvalue()
     assert not (tmp_path / "b").exists()
