@@ -65,7 +65,9 @@ public struct RandomForestModel: EnsembleMember {
             left += tree.childrenLeft.map(Int32.init)
             right += tree.childrenRight.map(Int32.init)
             feature += tree.feature.map(Int32.init)
-            threshold += tree.threshold
+            // scikit-learn uses +inf for "missing values only go right" splits; JSON has no
+            // infinity, so the training tool writes the largest double (BUNDLE.md).
+            threshold += tree.threshold.map { $0 == .greatestFiniteMagnitude ? .infinity : $0 }
             missingLeft += tree.missingGoToLeft.map { $0 != 0 }
             value += tree.value
         }
