@@ -69,7 +69,10 @@ struct ScoreCommand: ParsableCommand {
                 scored += 1
             case .rejected(let violations):
                 try rejectsFile?.write(application, violations)
-                rejectedMessages.append("\(input): row \(application.row): " + violations.map(\.description).joined(separator: "; "))
+                // Keep only the first messages: memory must not grow with the file.
+                if rejectedMessages.count < 20 {
+                    rejectedMessages.append("\(input): row \(application.row): " + violations.map(\.description).joined(separator: "; "))
+                }
             }
             progress.tick(rowsIn)
         }
@@ -85,8 +88,8 @@ struct ScoreCommand: ParsableCommand {
                   + (rejected > 0 ? "; \(rejected) rejected" + (rejects.map { " -> \($0)" } ?? "") : ""))
         }
         if rejected > 0 && rejects == nil {
-            for message in rejectedMessages.prefix(20) { printError("rejected: \(message)") }
-            if rejectedMessages.count > 20 { printError("… and \(rejectedMessages.count - 20) more; use --rejects FILE to keep them all") }
+            for message in rejectedMessages { printError("rejected: \(message)") }
+            if rejected > rejectedMessages.count { printError("… and \(rejected - rejectedMessages.count) more; use --rejects FILE to keep them all") }
             throw Failure.invalidData("\(rejected) of \(rowsIn) row(s) of \(input) are invalid")
         }
     }

@@ -49,9 +49,11 @@ def test_isotonic_points_reproduce_predict():
     assert cal["kind"] == "isotonic"
     x = np.array(cal["x"])
     assert np.all(np.diff(x) > 0) and np.all(np.diff(cal["y"]) >= 0)
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(p, y)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=ensemble.PD_FLOOR, y_max=ensemble.PD_CEILING).fit(p, y)
     test = np.r_[rng.uniform(-0.2, 1.2, 5000), p, x]
-    assert np.max(np.abs(ensemble.calibrate(test, cal) - iso.predict(test))) <= 1e-12
+    calibrated = ensemble.calibrate(test, cal)
+    assert np.max(np.abs(calibrated - iso.predict(test))) <= 1e-12
+    assert calibrated.min() >= ensemble.PD_FLOOR and calibrated.max() <= ensemble.PD_CEILING
 
 
 def test_degenerate_calibration_is_identity():

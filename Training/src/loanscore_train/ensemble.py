@@ -57,9 +57,16 @@ def choose_weights(P: np.ndarray, y: np.ndarray, step: float = 0.05) -> np.ndarr
     return best
 
 
+# A PD of exactly 0 or 1 is not credible for a scored applicant (an isotonic fit gives them
+# wherever an end bin saw no default, or only defaults); the calibrated PD is kept within
+# Basel III's retail PD floor of 0.05% (BCBS d424, paragraph 161) and its mirror.
+PD_FLOOR = 0.0005
+PD_CEILING = 1.0 - PD_FLOOR
+
+
 def fit_calibration(p: np.ndarray, y: np.ndarray) -> dict:
     """Isotonic calibration as stored in the manifest (identity if it degenerates)."""
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, y)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=PD_FLOOR, y_max=PD_CEILING).fit(p, y)
     x = np.asarray(iso.X_thresholds_, dtype=np.float64)
     yv = np.asarray(iso.y_thresholds_, dtype=np.float64)
     if len(x) < 2:
