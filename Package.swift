@@ -9,6 +9,7 @@ let upcomingFeatures: [SwiftSetting] = [
 ]
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 
 let package = Package(
     name: "loanscore",
@@ -16,11 +17,13 @@ let package = Package(
     products: [
         .library(name: "LoanScoreFeatures", targets: ["LoanScoreFeatures"]),
         .library(name: "LoanScoreModel", targets: ["LoanScoreModel"]),
+        .library(name: "LoanScoreCompression", targets: ["LoanScoreCompression"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // MARK: - Libraries
@@ -28,6 +31,13 @@ let package = Package(
         .target(name: "LoanScoreFeatures", exclude: ["SCHEMA.md"]),
         // Bundle loading and checks, members, ensemble, calibration, decision policy, reasons.
         .target(name: "LoanScoreModel", dependencies: ["LoanScoreFeatures", crypto], exclude: ["BUNDLE.md"]),
+
+        // Bounded LZ4 block compress/decompress; the only importer of CLZ4.
+        .target(name: "LoanScoreCompression", dependencies: ["CLZ4", nioCore]),
+
+        // MARK: - System libraries
+        // liblz4 (Debian: liblz4-dev); imported only by LoanScoreCompression.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
 
         // Fixtures shared by the test targets (a hand-computed bundle, temporary folders).
         .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
@@ -42,6 +52,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "LoanScoreFeaturesTests", dependencies: ["LoanScoreFeatures", "LoanScoreTestSupport"]),
         .testTarget(name: "LoanScoreModelTests", dependencies: ["LoanScoreModel", "LoanScoreFeatures", "LoanScoreTestSupport"]),
+        .testTarget(name: "LoanScoreCompressionTests", dependencies: ["LoanScoreCompression", nioCore]),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
     ],
