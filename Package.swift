@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "LoanScoreFeatures", targets: ["LoanScoreFeatures"]),
         .library(name: "LoanScoreModel", targets: ["LoanScoreModel"]),
         .library(name: "LoanScoreCompression", targets: ["LoanScoreCompression"]),
+        .library(name: "LoanScoreProtocol", targets: ["LoanScoreProtocol"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
     ],
     dependencies: [
@@ -34,6 +35,9 @@ let package = Package(
 
         // Bounded LZ4 block compress/decompress; the only importer of CLZ4.
         .target(name: "LoanScoreCompression", dependencies: ["CLZ4", nioCore]),
+        // Frames, messages and the batch codec of the wire protocol (Protocol/PROTOCOL.md).
+        // NIOCore only: no transport, no scoring code; shared by server and client.
+        .target(name: "LoanScoreProtocol", dependencies: ["LoanScoreCompression", nioCore, crypto]),
 
         // MARK: - System libraries
         // liblz4 (Debian: liblz4-dev); imported only by LoanScoreCompression.
@@ -53,6 +57,8 @@ let package = Package(
         .testTarget(name: "LoanScoreFeaturesTests", dependencies: ["LoanScoreFeatures", "LoanScoreTestSupport"]),
         .testTarget(name: "LoanScoreModelTests", dependencies: ["LoanScoreModel", "LoanScoreFeatures", "LoanScoreTestSupport"]),
         .testTarget(name: "LoanScoreCompressionTests", dependencies: ["LoanScoreCompression", nioCore]),
+        // Decodes Protocol/vectors (located via #filePath) and re-encodes them byte for byte.
+        .testTarget(name: "LoanScoreProtocolTests", dependencies: ["LoanScoreProtocol", "LoanScoreCompression", nioCore]),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
     ],

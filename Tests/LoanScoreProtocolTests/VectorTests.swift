@@ -1,0 +1,141 @@
+import LoanScoreProtocol
+import NIOCore
+import Testing
+
+@Suite("Protocol/vectors")
+struct VectorTests {
+    /// Decodes a valid vector to exactly one frame with nothing left over.
+    private func onlyFrame(_ stem: String) throws -> (bytes: ByteBuffer, frame: Frame) {
+        let bytes = try vector(stem)
+        let outcome = decode(bytes)
+        #expect(outcome.error == nil, "\(stem): \(String(describing: outcome.error))")
+        #expect(outcome.unprocessed == 0)
+        let frame = try #require(outcome.frames.count == 1 ? outcome.frames.first : nil)
+        return (bytes, frame)
+    }
+
+    @Test func schemaHashMatchesTheGenerator() {
+        #expect(vectorSchema.hash.description == "275517985" + "27acc0077b659b70fbcf9b1a0c3751ca09597fb39c5c518a8c00e1b")
+        #expect(schemaHash(of: vectorSchema.fields.map { ($0.name, $0.type) }) == vectorSchema.hash)
+        // Order and type both matter.
+        #expect(schemaHash(of: [("Home", .string), ("Seniority", .number)]) != schemaHash(of: [("Seniority", .number), ("Home", .string)]))
+        #expect(schemaHash(of: [("Home", .string)]) != schemaHash(of: [("Home", .number)]))
+    }
+
+    @Test func hello() throws {
+        let (bytes, frame) = try onlyFrame("01-hello")
+        #expect(frame.type == .hello && frame.requestID == 0)
+        var payload = frame.payload
+        let hello = try Hello.decode(from: &payload)
+        #expect(hello == Hello(clientName: "loanscore-client/1.0"))
+        #expect(hello.supports(1) && !hello.supports(2))
+        #expect(try encodeFrame(hello, requestID: 0) == bytes)
+    }
+
+    @Test func welcome() throws {
+        let (bytes, frame) = try onlyFrame("02-welcome")
+        var payload = frame.payload
+        let welcome = try Welcome.decode(from: &payload)
+        #expect(welcome == Welcome(modelName: "credit-default", modelVersion: "2026.11.1", schema: vectorSchema))
+        #expect(welcome.limits == .default)
+        #expect(try encodeFrame(welcome, requestID: 0) == bytes)
+    }
+
+    @Test func scoreRequest() throws {
+        let (bytes, frame) = try onlyFrame("03-score-request")
+        #expect(frame.type == .scoreRequest && frame.requestID == 7 && !frame.header.isCompressed)
+        var payload = frame.payload
+        let request = try ScoreRequest.decode(from: &payload, schema: vectorSchema, maximumBatch: 4096)
+        #expect(request == (try vectorRequest()))
+        #expect(request.count == 2)
+        #expect(request.value(application: 0, field: 0) == .number(9))
+        #expect(request.value(application: 1, field: 0) == .missing)
+        #expect(request.value(application: 0, field: 1) == .text("rent"))
+        #expect(request.value(application: 1, field: 2) == .number(-5))
+        #expect(request.value(application: 1, field: 3) == .bool(true))
+        #expect(try encodeFrame(request, requestID: 7) == bytes)
+    }
+
+    @Test func scoreRequestCompressed() throws {
+        let (bytes, frame) = try onlyFrame("04-score-request-lz4")
+        #expect(frame.header.isCompressed && frame.header.uncompressedLength == 97 && frame.header.payloadLength == 91)
+        #expect(frame.payload.readableBytes == 97)
+        var payload = frame.payload
+        #expect(try ScoreRequest.decode(from: &payload, schema: vectorSchema, maximumBatch: 4096) == (try vectorRequest()))
+        // Same liblz4 as the generator: byte for byte. Smaller, so `.whenSmaller` compresses too.
+        #expect(try encodeFrame(try vectorRequest(), requestID: 7, compression: .always) == bytes)
+        #expect(try encodeFrame(try vectorRequest(), requestID: 7, compression: .whenSmaller(threshold: 64)) == bytes)
+        #expect(try encodeFrame(try vectorRequest(), requestID: 7, compression: .whenSmaller(threshold: 98)) == (try vector("03-score-request")))
+    }
+
+    @Test func scoreResponse() throws {
+        let (bytes, frame) = try onlyFrame("05-score-response")
+        var payload = frame.payload
+        #expect(try ScoreResponse.decode(from: &payload) == vectorResponse)
+        #expect(try encodeFrame(vectorResponse, requestID: 7) == bytes)
+    }
+
+    @Test func errorBusy() throws {
+        let (bytes, frame) = try onlyFrame("06-error-busy")
+        var payload = frame.payload
+        let message = try ErrorMessage.decode(from: &payload)
+        #expect(message.code == .busy && !message.code.isConnectionFatal && frame.requestID == 8)
+        #expect(try encodeFrame(message, requestID: 8) == bytes)
+    }
+
+    @Test func pingPongGoodbye() throws {
+        let (pingBytes, pingFrame) = try onlyFrame("07-ping")
+        var payload = pingFrame.payload
+        let ping = try Ping.decode(from: &payload)
+        #expect(ping.payload == ByteBuffer(bytes: Array(0..<8)))
+        #expect(try encodeFrame(ping, requestID: 9) == pingBytes)
+        #expect(try encodeFrame(ping.pong, requestID: 9) == (try vector("08-pong")))
+
+        let (goodbyeBytes, goodbyeFrame) = try onlyFrame("09-goodbye")
+        payload = goodbyeFrame.payload
+        let goodbye = try Goodbye.decode(from: &payload)
+        #expect(goodbye.reason == "draining for shutdown")
+        #expect(try encodeFrame(goodbye, requestID: 0) == goodbyeBytes)
+    }
+
+    @Test(
+        "bad frames fail with the code and header offset the README gives",
+        arguments: [
+            ("10-bad-magic", ErrorCode.malformedFrame, 0),
+            ("11-unsupported-version", .unsupportedVersion, 4),
+            ("12-unknown-type", .unknownType, 5),
+            ("13-bad-flags", .malformedFrame, 6),
+            ("14-length-above-limit", .frameTooLarge, 16),
+            ("15-length-near-2-32", .frameTooLarge, 16),
+            ("16-lz4-absurd-declared-size", .decompressionFailed, 20),
+        ])
+    func badHeader(stem: String, code: ErrorCode, offset: Int) throws {
+        let bytes = try vector(stem)
+        // The header alone is enough to fail: no payload is awaited.
+        let outcome = decode(bytes.getSlice(at: 0, length: FrameHeader.size)!)
+        let error = try #require(outcome.error)
+        #expect(error.code == code)
+        #expect(error.region == .header && error.offset == offset)
+        #expect(error.isConnectionFatal)
+        #expect(outcome.frames.isEmpty)
+        #expect(decode(bytes).error?.code == code)
+    }
+
+    @Test func lz4MismatchedSize() throws {
+        let error = try #require(decode(try vector("17-lz4-mismatched-size")).error)
+        #expect(error.code == .decompressionFailed && error.region == .payload && error.requestID == 7)
+    }
+
+    @Test func truncatedPayloadWaits() throws {
+        let outcome = decode(try vector("18-truncated-payload"))
+        #expect(outcome.error == nil && outcome.frames.isEmpty)
+        #expect(outcome.unprocessed == 24 + 97 - 10)
+    }
+
+    @Test func trailingBytes() throws {
+        let (_, frame) = try onlyFrame("19-trailing-bytes")
+        var payload = frame.payload
+        let error = try #require(throws: ProtocolError.self) { try Goodbye.decode(from: &payload) }
+        #expect(error.code == .malformedFrame && error.region == .payload && error.offset == 5)
+    }
+}
