@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "LoanScoreModelTests", dependencies: ["LoanScoreModel", "LoanScoreFeatures", "LoanScoreTestSupport"]),
         .testTarget(name: "LoanScoreCompressionTests", dependencies: ["LoanScoreCompression", nioCore]),
         // Decodes Protocol/vectors (located via #filePath) and re-encodes them byte for byte.
-        .testTarget(name: "LoanScoreProtocolTests", dependencies: ["LoanScoreProtocol", "LoanScoreCompression", nioCore]),
+        .testTarget(name: "LoanScoreProtocolTests", dependencies: ["LoanScoreProtocol", nioCore]),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
     ],

@@ -97,6 +97,3 @@ extension ByteBuffer {
         writeInteger(value.bitPattern)
     }
 }
-
-/// Bytes in `string`'s UTF-8 form.
-func utf8Count(_ string: String) -> Int { string.utf8.count }

@@ -6,7 +6,7 @@ import Testing
 struct LZ4Tests {
     private static func compressed(_ bytes: [UInt8]) throws -> ByteBuffer {
         var out = ByteBuffer()
-        try bytes.withUnsafeBytes { try LZ4.compress($0, into: &out) }
+        _ = try bytes.withUnsafeBytes { try LZ4.compress($0, into: &out) }
         return out
     }
 
