@@ -193,8 +193,10 @@ final class TLSConnection {
     /// Turns a failed operation into a typed error, draining OpenSSL's error queue.
     private func makeError(operation: String, sslError: Int32) -> TLSError {
         let stack = drainOpenSSLErrorQueue()
+        // OpenSSL records a verify result even under SSL_VERIFY_NONE; it only explains the
+        // failure when verification was asked for.
         let verifyResult = SSL_get_verify_result(ssl)
-        if verifyResult != Int(X509_V_OK) {
+        if context.configuration.peerVerification != .none, verifyResult != Int(X509_V_OK) {
             let reason = X509_verify_cert_error_string(verifyResult).map { String(cString: $0) } ?? "error \(verifyResult)"
             return TLSError(.certificateVerifyFailed, "\(operation): peer certificate rejected: \(reason)", openSSLErrors: stack)
         }

@@ -45,6 +45,7 @@ public final class TLSContext: @unchecked Sendable {
         // before anything can throw.
         let wire = configuration.applicationProtocolsWireFormat
         if configuration.role == .server && !wire.isEmpty {
+            // Exactly wire.count bytes, all initialised from `wire`; freed in deinit.
             let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: wire.count)
             _ = buffer.initialize(from: wire)
             self.alpnWireFormat = buffer
@@ -97,6 +98,7 @@ public final class TLSContext: @unchecked Sendable {
         // Needed for session resumption when client certificates are requested; any fixed
         // value will do.
         let sessionContext = Array("loanscore".utf8)
+        // OpenSSL copies exactly `count` bytes (at most SSL_MAX_SID_CTX_LENGTH, 32) from the array.
         _ = sessionContext.withUnsafeBufferPointer { bytes in
             SSL_CTX_set_session_id_context(sslContext, bytes.baseAddress, UInt32(bytes.count))
         }

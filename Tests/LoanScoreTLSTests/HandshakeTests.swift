@@ -249,3 +249,31 @@ struct RefusedHandshakeTests {
         #expect(!pair.serverHandler.ownsConnection)
     }
 }
+
+@Suite("Verification turned off")
+struct NoVerificationTests {
+    @Test("a client with peerVerification .none accepts a server from an unknown CA")
+    func unverifiedClient() throws {
+        let others = try otherCertificates.get()
+        let configuration = TLSConfiguration.makeClientConfiguration(
+            trustRootsFile: others.caCertificate, serverName: "wrong.example", peerVerification: .none
+        )
+        let pair = try BackToBack(server: try makeServerContext(), client: try TLSContext(configuration: configuration))
+        defer { pair.finish() }
+        try pair.handshake()
+        #expect(pair.clientRecorder.handshake?.alpn == "loanscore/1")
+        #expect(pair.clientRecorder.errors.isEmpty)
+    }
+
+    @Test("with verification off, a later ALPN failure is not blamed on the certificate")
+    func unverifiedClientALPNMismatch() throws {
+        let others = try otherCertificates.get()
+        let configuration = TLSConfiguration.makeClientConfiguration(
+            trustRootsFile: others.caCertificate, peerVerification: .none, applicationProtocols: ["other/1"]
+        )
+        let pair = try BackToBack(server: try makeServerContext(), client: try TLSContext(configuration: configuration))
+        defer { pair.finish() }
+        try pair.handshake()
+        #expect(pair.clientRecorder.tlsErrors.map(\.code) == [.noApplicationProtocol])
+    }
+}
