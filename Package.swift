@@ -10,6 +10,15 @@ let upcomingFeatures: [SwiftSetting] = [
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let nioConcurrencyHelpers: Target.Dependency = .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
+let atomics: Target.Dependency = .product(name: "Atomics", package: "swift-atomics")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 
 let package = Package(
     name: "loanscore",
@@ -19,38 +28,65 @@ let package = Package(
         .library(name: "LoanScoreModel", targets: ["LoanScoreModel"]),
         .library(name: "LoanScoreCompression", targets: ["LoanScoreCompression"]),
         .library(name: "LoanScoreProtocol", targets: ["LoanScoreProtocol"]),
+        .library(name: "LoanScoreTLS", targets: ["LoanScoreTLS"]),
+        .library(name: "LoanScoreWorkerPool", targets: ["LoanScoreWorkerPool"]),
+        .library(name: "LoanScoreAudit", targets: ["LoanScoreAudit"]),
+        .library(name: "LoanScoreServer", targets: ["LoanScoreServer"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
+        .executable(name: "loanscored", targets: ["LoanScoreDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
+        // MARK: - System libraries
+        // The system OpenSSL 3 (Debian: libssl-dev); imported only by LoanScoreTLS.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // liblz4 (Debian: liblz4-dev); imported only by LoanScoreCompression.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+
         // MARK: - Libraries
         // Schema, validation, derived features, encoding, CSV streaming. No NIO, no I/O beyond files.
         .target(name: "LoanScoreFeatures", exclude: ["SCHEMA.md"]),
         // Bundle loading and checks, members, ensemble, calibration, decision policy, reasons.
         .target(name: "LoanScoreModel", dependencies: ["LoanScoreFeatures", crypto], exclude: ["BUNDLE.md"]),
-
         // Bounded LZ4 block compress/decompress; the only importer of CLZ4.
         .target(name: "LoanScoreCompression", dependencies: ["CLZ4", nioCore]),
         // Frames, messages and the batch codec of the wire protocol (Protocol/PROTOCOL.md).
         // NIOCore only: no transport, no scoring code; shared by server and client.
         .target(name: "LoanScoreProtocol", dependencies: ["LoanScoreCompression", nioCore, crypto]),
-
-        // MARK: - System libraries
-        // liblz4 (Debian: liblz4-dev); imported only by LoanScoreCompression.
-        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
-
-        // Fixtures shared by the test targets (a hand-computed bundle, temporary folders).
+        // TLS over the system OpenSSL: contexts, and a NIO ChannelHandler over memory BIOs.
+        .target(name: "LoanScoreTLS", dependencies: ["COpenSSL", nioCore]),
+        // Lock-free bounded MPMC queue and worker threads (no NIO).
+        .target(name: "LoanScoreWorkerPool", dependencies: [atomics]),
+        // The decision audit log: checksummed append-only segments, group commit (no NIO).
+        .target(name: "LoanScoreAudit", dependencies: [crypto]),
+        // The NIO server: connections, backpressure, admin HTTP, metrics, graceful shutdown.
+        .target(name: "LoanScoreServer", dependencies: [
+            "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool",
+            "LoanScoreAudit", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
+            prometheus, lifecycle,
+        ]),
+        // Fixtures shared by the test targets (a hand-computed bundle, temporary folders, test certificates).
         .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
 
         // MARK: - Executables
         .executableTarget(
             name: "LoanScoreCLI",
-            dependencies: ["LoanScoreFeatures", "LoanScoreModel", argumentParser],
+            dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreAudit", argumentParser],
             path: "Sources/loanscore"
+        ),
+        .executableTarget(
+            name: "LoanScoreDaemon",
+            dependencies: ["LoanScoreServer", argumentParser, logging],
+            path: "Sources/loanscored"
         ),
 
         // MARK: - Tests
@@ -59,8 +95,14 @@ let package = Package(
         .testTarget(name: "LoanScoreCompressionTests", dependencies: ["LoanScoreCompression", nioCore]),
         // Decodes Protocol/vectors (located via #filePath) and re-encodes them byte for byte.
         .testTarget(name: "LoanScoreProtocolTests", dependencies: ["LoanScoreProtocol", nioCore]),
+        .testTarget(
+            name: "LoanScoreTLSTests",
+            dependencies: ["LoanScoreTLS", "LoanScoreTestSupport", nioCore, nioEmbedded, nioPosix]
+        ),
+        .testTarget(name: "LoanScoreWorkerPoolTests", dependencies: ["LoanScoreWorkerPool", atomics]),
+        .testTarget(name: "LoanScoreAuditTests", dependencies: ["LoanScoreAudit", "LoanScoreTestSupport"]),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
-        .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
+        .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport", "LoanScoreAudit"]),
     ],
     swiftLanguageModes: [.v6]
 )
