@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "LoanScoreWorkerPoolTests", dependencies: ["LoanScoreWorkerPool"]),
         .testTarget(name: "LoanScoreAuditTests", dependencies: ["LoanScoreAudit", "LoanScoreTestSupport"]),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
-        .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
+        .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreAudit", "LoanScoreTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
