@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
+import LoanScoreAudit
 import LoanScoreFeatures
 import LoanScoreModel
 
-/// `loanscore`: offline scoring, features for training, bundle inspection.
+/// `loanscore`: offline scoring, features for training, bundle inspection, audit log export.
 ///
 /// Exit codes: 0 success, 1 internal error, 2 usage error, 3 invalid data (input file,
 /// schema or bundle), each with a message naming the file, row, field and value.
@@ -16,7 +17,7 @@ struct LoanScore: ParsableCommand {
             Exit codes: 0 success, 1 internal error, 2 usage error, 3 invalid data \
             (messages name the file, row, field, value and what was expected).
             """,
-        subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self]
+        subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self, AuditCommand.self]
     )
 
     static func main() {
@@ -50,6 +51,9 @@ struct LoanScore: ParsableCommand {
             terminate(ExitStatus.invalidData)
         } catch let error as CSVReader.FormatError {
             printError("error: malformed CSV: \(error)")
+            terminate(ExitStatus.invalidData)
+        } catch let error as AuditError {
+            printError("error: audit log: \(error)")
             terminate(ExitStatus.invalidData)
         } catch {
             // Help and version requests surface here when no subcommand runs.

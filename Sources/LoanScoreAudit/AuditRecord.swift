@@ -1,0 +1,181 @@
+public import Foundation
+import Crypto
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One scoring decision as the audit log keeps it.
+///
+/// Encoded as one compact JSON object with sorted keys:
+/// `application_id`, `client`, `decision`, `input_sha256`, `model`, `model_version`, `pd`,
+/// `reasons`, `request_id`, `risk_level`, `seq`, `time` (see ``CodingKeys``). `time` is UTC,
+/// ISO-8601 with milliseconds (`2026-01-31T12:00:00.123Z`); ``time`` keeps whole milliseconds
+/// so that a record reads back equal to what was written.
+public struct AuditRecord: Codable, Sendable, Equatable {
+    /// Position in the log, from 1, gap-free; assigned by ``AuditLog`` (whatever it was before).
+    public var sequence: UInt64
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    public var timeMilliseconds: Int64
+    /// The protocol request that carried the application.
+    public var requestID: UInt64
+    /// The application's id (the schema's id column).
+    public var applicationID: String
+    /// The bundle's model name.
+    public var modelName: String
+    /// The bundle's model version.
+    public var modelVersion: String
+    /// Lower-case hex SHA-256 of the raw input values; see ``inputHash(fields:)``.
+    public var inputHash: String
+    /// Probability of default, 0...1.
+    public var pd: Double
+    /// `approve`, `review` or `decline`.
+    public var decision: String
+    /// The policy's risk level name.
+    public var riskLevel: String
+    /// Reason codes, most important first.
+    public var reasonCodes: [String]
+    /// The certificate subject under mutual TLS, else the peer address; `nil` when unknown.
+    public var client: String?
+
+    public init(
+        sequence: UInt64 = 0, time: Date = Date(), requestID: UInt64, applicationID: String,
+        modelName: String, modelVersion: String, inputHash: String, pd: Double, decision: String,
+        riskLevel: String, reasonCodes: [String], client: String?
+    ) {
+        self.sequence = sequence
+        self.timeMilliseconds = Self.milliseconds(time)
+        self.requestID = requestID
+        self.applicationID = applicationID
+        self.modelName = modelName
+        self.modelVersion = modelVersion
+        self.inputHash = inputHash
+        self.pd = pd
+        self.decision = decision
+        self.riskLevel = riskLevel
+        self.reasonCodes = reasonCodes
+        self.client = client
+    }
+
+    /// The decision time, UTC, to the millisecond (setting it drops sub-millisecond digits).
+    public var time: Date {
+        get { Date(timeIntervalSince1970: Double(timeMilliseconds) / 1000) }
+        set { timeMilliseconds = Self.milliseconds(newValue) }
+    }
+
+    /// ``time`` as ISO-8601 UTC with milliseconds, e.g. `2026-01-31T12:00:00.123Z`.
+    public var timeText: String { Self.formatTime(milliseconds: timeMilliseconds) }
+
+    public enum CodingKeys: String, CodingKey {
+        case sequence = "seq", time, requestID = "request_id", applicationID = "application_id"
+        case modelName = "model", modelVersion = "model_version", inputHash = "input_sha256", pd, decision
+        case riskLevel = "risk_level", reasonCodes = "reasons", client
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        sequence = try c.decode(UInt64.self, forKey: .sequence)
+        let text = try c.decode(String.self, forKey: .time)
+        guard let ms = Self.parseTime(text) else {
+            throw DecodingError.dataCorruptedError(forKey: .time, in: c, debugDescription: "not ISO-8601 UTC with milliseconds: \(text)")
+        }
+        timeMilliseconds = ms
+        requestID = try c.decode(UInt64.self, forKey: .requestID)
+        applicationID = try c.decode(String.self, forKey: .applicationID)
+        modelName = try c.decode(String.self, forKey: .modelName)
+        modelVersion = try c.decode(String.self, forKey: .modelVersion)
+        inputHash = try c.decode(String.self, forKey: .inputHash)
+        pd = try c.decode(Double.self, forKey: .pd)
+        decision = try c.decode(String.self, forKey: .decision)
+        riskLevel = try c.decode(String.self, forKey: .riskLevel)
+        reasonCodes = try c.decode([String].self, forKey: .reasonCodes)
+        client = try c.decodeIfPresent(String.self, forKey: .client)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(sequence, forKey: .sequence)
+        try c.encode(timeText, forKey: .time)
+        try c.encode(requestID, forKey: .requestID)
+        try c.encode(applicationID, forKey: .applicationID)
+        try c.encode(modelName, forKey: .modelName)
+        try c.encode(modelVersion, forKey: .modelVersion)
+        try c.encode(inputHash, forKey: .inputHash)
+        try c.encode(pd, forKey: .pd)
+        try c.encode(decision, forKey: .decision)
+        try c.encode(riskLevel, forKey: .riskLevel)
+        try c.encode(reasonCodes, forKey: .reasonCodes)
+        try c.encode(client, forKey: .client)  // explicit null: the key is always present
+    }
+
+    /// The hash that ties a record to its exact input.
+    ///
+    /// Lower-case hex SHA-256 over, for each value in schema order, its UTF-8 byte count as a
+    /// big-endian u32 followed by its UTF-8 bytes. Length prefixes make the encoding
+    /// unambiguous (`["ab", "c"]` and `["a", "bc"]` differ). In Python:
+    /// `sha256(b"".join(len(v).to_bytes(4, "big") + v for v in values)).hexdigest()`.
+    ///
+    /// - Parameter fields: Each raw value's canonical text, in schema order (the caller
+    ///   decides the canonical form, e.g. `RawValue.display`, and `""` for missing).
+    /// - Complexity: O(total bytes).
+    public static func inputHash(fields: [String]) -> String {
+        var hasher = SHA256()
+        for field in fields {
+            let bytes = Array(field.utf8)
+            let length = UInt32(truncatingIfNeeded: bytes.count)
+            hasher.update(data: [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)])
+            hasher.update(data: bytes)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ` for milliseconds since the epoch (UTC).
+    static func formatTime(milliseconds: Int64) -> String {
+        let (seconds, millis) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        var whole = time_t(millis < 0 ? seconds - 1 : seconds)
+        var parts = tm()
+        gmtime_r(&whole, &parts)  // thread-safe; fills `parts`
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                      Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(millis < 0 ? millis + 1000 : millis))
+    }
+
+    /// Parses exactly the form ``formatTime(milliseconds:)`` writes; `nil` otherwise.
+    static func parseTime(_ text: String) -> Int64? {
+        let chars = Array(text.utf8)
+        guard chars.count == 24, chars[4] == UInt8(ascii: "-"), chars[7] == UInt8(ascii: "-"),
+              chars[10] == UInt8(ascii: "T"), chars[13] == UInt8(ascii: ":"), chars[16] == UInt8(ascii: ":"),
+              chars[19] == UInt8(ascii: "."), chars[23] == UInt8(ascii: "Z")
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for i in range {
+                guard chars[i] >= UInt8(ascii: "0"), chars[i] <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int(chars[i] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+              let millis = number(20..<23), (1...12).contains(month), (1...31).contains(day),
+              hour < 24, minute < 60, second < 61
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        let seconds = timegm(&parts)  // UTC inverse of gmtime_r
+        return Int64(seconds) * 1000 + Int64(millis)
+    }
+}

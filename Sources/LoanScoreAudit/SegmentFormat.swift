@@ -1,0 +1,165 @@
+import Crypto
+public import Foundation
+
+/// The on-disk format of audit segments.
+///
+/// A log is a folder of segment files named `audit-<first sequence, 16 decimal digits>.log`
+/// (e.g. `audit-0000000000000001.log`). A segment is a sequence of frames and nothing else:
+///
+/// ```
+/// +----------------+---------------------------+------------------------------+
+/// | length: u32 BE | checksum: 8 bytes         | payload: `length` bytes      |
+/// |                | SHA-256(payload)[0..<8]   | the record as compact JSON   |
+/// +----------------+---------------------------+------------------------------+
+/// ```
+///
+/// Lengths are 1 ... ``maxPayload``. Records are in sequence order within and across
+/// segments; a segment's name is the sequence of its first record.
+public enum AuditSegmentFormat {
+    /// Bytes before each payload: 4 (length) + 8 (checksum).
+    public static let headerSize = 12
+    /// The largest payload a frame may declare (1 MiB); a record is a few hundred bytes.
+    public static let maxPayload = 1 << 20
+
+    /// The file name of the segment whose first record has `firstSequence`.
+    public static func segmentName(firstSequence: UInt64) -> String {
+        let digits = String(firstSequence)
+        return "audit-" + String(repeating: "0", count: max(0, 16 - digits.count)) + digits + ".log"
+    }
+
+    /// The first sequence encoded in a segment's name, or `nil` for any other file name.
+    public static func firstSequence(ofSegmentNamed name: String) -> UInt64? {
+        guard name.hasPrefix("audit-"), name.hasSuffix(".log") else { return nil }
+        let digits = name.dropFirst(6).dropLast(4)
+        guard digits.count == 16, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return UInt64(digits)
+    }
+
+    /// The segment files in `directory`, oldest first.
+    /// - Throws: ``AuditError`` (`.io`) if the folder cannot be listed.
+    public static func segments(in directory: URL) throws -> [(url: URL, firstSequence: UInt64)] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        } catch {
+            throw AuditError(.io, "\(directory.path): cannot list the audit folder: \(error.localizedDescription)")
+        }
+        return names.compactMap { name in
+            firstSequence(ofSegmentNamed: name).map { (directory.appendingPathComponent(name), $0) }
+        }.sorted { $0.firstSequence < $1.firstSequence }
+    }
+
+    /// The first 8 bytes of SHA-256 of `payload`.
+    static func checksum(_ payload: some DataProtocol) -> [UInt8] {
+        Array(SHA256.hash(data: payload).prefix(8))
+    }
+
+    /// Appends one frame for `payload` to `buffer`.
+    static func appendFrame(payload: [UInt8], to buffer: inout [UInt8]) {
+        let length = UInt32(payload.count)
+        buffer += [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)]
+        buffer += checksum(payload)
+        buffer += payload
+    }
+
+    /// Encodes a record as its frame.
+    /// - Throws: ``AuditError`` (`.encoding`) if it cannot be encoded or is too large.
+    static func frame(for record: AuditRecord) throws -> [UInt8] {
+        let payload: [UInt8]
+        do {
+            payload = Array(try encoder.encode(record))
+        } catch {
+            throw AuditError(.encoding, "record \(record.sequence) (application \(record.applicationID)) cannot be encoded: \(error)")
+        }
+        guard payload.count <= maxPayload else {
+            throw AuditError(.encoding, "record \(record.sequence) is \(payload.count) bytes, over the \(maxPayload)-byte limit")
+        }
+        var frame: [UInt8] = []
+        frame.reserveCapacity(headerSize + payload.count)
+        appendFrame(payload: payload, to: &frame)
+        return frame
+    }
+
+    /// Compact JSON, keys sorted so that the bytes do not depend on the Foundation version.
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}
+
+/// What a scan of one segment found.
+struct SegmentScan {
+    /// Every readable record with the byte offset of its frame.
+    var records: [(offset: Int, record: AuditRecord)] = []
+    /// Offsets of whole frames whose checksum did not match (skipped; scanning went on).
+    var checksumFailures: [Int] = []
+    /// Offsets of frames whose checksum matched but whose JSON is not a record (skipped).
+    var undecodable: [(offset: Int, reason: String)] = []
+    /// Damage the scan could not get past (a bad length field), other than a torn tail.
+    var damage: (offset: Int, reason: String)?
+    /// Where an incomplete last write begins, in the newest segment only.
+    var tornTail: (offset: Int, reason: String)?
+    /// The end of the last whole frame: what remains after cutting a torn tail.
+    var validEnd = 0
+}
+
+extension SegmentScan {
+    /// Scans a segment's bytes frame by frame.
+    ///
+    /// A torn tail (only looked for when `isNewest`, since older segments were fsynced whole
+    /// before the next was created) is: fewer than 12 bytes left, a frame that runs past the
+    /// end of the file, a last frame whose checksum fails, or nothing but zero bytes from the
+    /// frame on (a file extended by the file system during a crash). Anything else that is
+    /// wrong is damage: a checksum failure with more frames after it is skipped and counted;
+    /// an impossible length stops the scan of that segment.
+    ///
+    /// - Complexity: O(n) in the segment's size (one SHA-256 pass and one JSON decode per frame).
+    init(bytes: Data, isNewest: Bool) {
+        let decoder = JSONDecoder()
+        let end = bytes.count
+        let base = bytes.startIndex
+        var offset = 0
+        func allZero(from start: Int) -> Bool {
+            bytes[(base + start)...].allSatisfy { $0 == 0 }
+        }
+        while offset < end {
+            let remaining = end - offset
+            guard remaining >= AuditSegmentFormat.headerSize else {
+                let reason = "\(remaining) bytes at the end are too few for a frame header"
+                if isNewest { tornTail = (offset, reason) } else { damage = (offset, reason) }
+                break
+            }
+            let length = bytes[(base + offset)..<(base + offset + 4)].reduce(0) { $0 << 8 | Int($1) }
+            let frameEnd = offset + AuditSegmentFormat.headerSize + length
+            if length == 0 || length > AuditSegmentFormat.maxPayload || frameEnd > end {
+                let reason = frameEnd > end
+                    ? "a frame of \(length) bytes runs past the end of the file (\(remaining - AuditSegmentFormat.headerSize) bytes left)"
+                    : "invalid frame length \(length)"
+                if isNewest && (frameEnd > end || allZero(from: offset)) {
+                    tornTail = (offset, allZero(from: offset) ? "\(remaining) zero bytes at the end" : reason)
+                } else {
+                    damage = (offset, reason)
+                }
+                break
+            }
+            let stored = bytes[(base + offset + 4)..<(base + offset + 12)]
+            let payload = bytes[(base + offset + 12)..<(base + frameEnd)]
+            if !stored.elementsEqual(AuditSegmentFormat.checksum(payload)) {
+                if isNewest && frameEnd == end {
+                    tornTail = (offset, "the last frame's checksum does not match (incomplete write)")
+                    break
+                }
+                checksumFailures.append(offset)
+            } else {
+                do {
+                    records.append((offset, try decoder.decode(AuditRecord.self, from: payload)))
+                } catch {
+                    undecodable.append((offset, "checksum matches but the payload is not a record: \(error)"))
+                }
+            }
+            offset = frameEnd
+            validEnd = frameEnd
+        }
+    }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import LoanScoreAudit
+import LoanScoreTestSupport
+import Testing
+
+func record(_ n: Int, client: String? = "CN=gateway-1") -> AuditRecord {
+    AuditRecord(
+        time: Date(timeIntervalSince1970: 1_767_225_600.123 + Double(n)), requestID: UInt64(1000 + n),
+        applicationID: "A\(n)", modelName: "credit-g", modelVersion: "2026.01",
+        inputHash: AuditRecord.inputHash(fields: ["\(n)", "1000", "rent"]), pd: 0.0625 + Double(n % 7) / 100,
+        decision: n % 3 == 0 ? "decline" : "approve", riskLevel: "B", reasonCodes: ["R01", "R04"], client: client)
+}
+
+/// Appends synchronously (the completion runs before `append` returns for `.always`/`.never`,
+/// and is awaited for group commit).
+func appendNow(_ log: AuditLog, _ records: [AuditRecord]) async throws {
+    try await log.append(records)
+}
+
+func segmentFiles(_ folder: URL) throws -> [URL] {
+    try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+        .filter { $0.lastPathComponent.hasPrefix("audit-") }
+        .sorted { $0.lastPathComponent < $1.lastPathComponent }
+}
+
+@Suite("Audit log")
+struct AuditLogTests {
+    let folder = try! TinyBundle.temporaryDirectory().appendingPathComponent("audit")
+
+    @Test func recordsRoundTripThroughJSON() throws {
+        let original = record(1, client: nil)
+        let data = try JSONEncoder().encode(original)
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.contains("\"time\":\"2026-01-01T00:00:01.123Z\""), "\(text)")
+        #expect(text.contains("\"client\":null"))
+        #expect(try JSONDecoder().decode(AuditRecord.self, from: data) == original)
+    }
+
+    @Test func inputHashIsLengthPrefixedSHA256() {
+        // sha256(b"\0\0\0\x02ab\0\0\0\x01c"), computed with Python's hashlib.
+        #expect(AuditRecord.inputHash(fields: ["ab", "c"]) == "f2939f903016e5bb29b1e4a61cdbd376220ca03a24180b39995f2d50f2e0a647")
+        #expect(AuditRecord.inputHash(fields: ["ab", "c"]) != AuditRecord.inputHash(fields: ["a", "bc"]))
+        #expect(AuditRecord.inputHash(fields: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
+    @Test(arguments: [FsyncPolicy.always, .never, .groupCommit()])
+    func appendsThenReadsBack(policy: FsyncPolicy) async throws {
+        let log = try AuditLog(directory: folder, fsync: policy)
+        #expect(log.recovery == nil)
+        try await appendNow(log, [record(1), record(2)])
+        try await appendNow(log, [record(3, client: nil)])
+        try log.close()
+        let records = try AuditReader(directory: folder).records()
+        #expect(records.map(\.sequence) == [1, 2, 3])
+        #expect(records.map(\.applicationID) == ["A1", "A2", "A3"])
+        var expected = record(3, client: nil)
+        expected.sequence = 3
+        #expect(records[2] == expected)
+        #expect(try segmentFiles(folder).map(\.lastPathComponent) == ["audit-0000000000000001.log"])
+        let report = try AuditReader(directory: folder).verify()
+        #expect(report.isClean)
+        #expect(report.records == 3 && report.segments == 1 && report.lastSequence == 3)
+    }
+
+    @Test func framesAreLengthChecksumAndCompactJSON() async throws {
+        let log = try AuditLog(directory: folder, fsync: .never)
+        try await appendNow(log, [record(1)])
+        try log.close()
+        let bytes = try Data(contentsOf: try segmentFiles(folder)[0])
+        let length = bytes.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+        #expect(bytes.count == 12 + length)
+        let payload = bytes.dropFirst(12)
+        #expect(payload.first == UInt8(ascii: "{") && !payload.contains(UInt8(ascii: "\n")))
+        #expect(String(decoding: payload, as: UTF8.self).hasPrefix("{\"application_id\":\"A1\""))
+    }
+
+    @Test func sequenceContinuesAfterReopen() async throws {
+        var log = try AuditLog(directory: folder, fsync: .always)
+        try await appendNow(log, (1...5).map { record($0) })
+        try log.close()
+        log = try AuditLog(directory: folder, fsync: .always)
+        #expect(log.nextSequenceNumber == 6)
+        try await appendNow(log, [record(6), record(7)])
+        try log.close()
+        #expect(try AuditReader(directory: folder).records().map(\.sequence) == Array(1...7))
+    }
+
+    @Test func appendsAfterCloseFail() async throws {
+        let log = try AuditLog(directory: folder, fsync: .never)
+        try log.close()
+        try log.close()  // idempotent
+        await #expect(throws: AuditError.self) { try await log.append([record(1)]) }
+    }
+
+    @Test func aNonFinitePDIsRefusedWithoutUsingASequenceNumber() async throws {
+        let log = try AuditLog(directory: folder, fsync: .never)
+        var bad = record(1)
+        bad.pd = .nan
+        do {
+            try await log.append([record(1), bad])
+            Issue.record("a NaN PD was accepted")
+        } catch let error as AuditError {
+            #expect(error.code == .encoding)
+        }
+        try await appendNow(log, [record(2)])
+        try log.close()
+        #expect(try AuditReader(directory: folder).records().map(\.sequence) == [1])
+    }
+
+    @Test func rotationMakesSeveralSegmentsAndReadingCrossesThem() async throws {
+        let log = try AuditLog(directory: folder, fsync: .groupCommit(), maxSegmentBytes: 2_000)
+        for batch in 0..<10 { try await appendNow(log, (1...5).map { record(batch * 5 + $0) }) }
+        try log.close()
+        let files = try segmentFiles(folder)
+        #expect(files.count > 3)
+        for file in files {
+            let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int ?? 0
+            #expect(size <= 2_000 && size > 0, "\(file.lastPathComponent) is \(size) bytes")
+        }
+        let records = try AuditReader(directory: folder).records()
+        #expect(records.map(\.sequence) == Array(1...50))
+        #expect(records.map(\.applicationID) == (1...50).map { "A\($0)" })
+        let report = try AuditReader(directory: folder).verify()
+        #expect(report.isClean, "\(report)")
+        #expect(report.segments == files.count)
+        // Each segment is named for its first record.
+        let second = try AuditReader(directory: folder).segments()[1].lastPathComponent
+        let firstOfSecond = records.first { $0.sequence > 1 && second == "audit-" + String(format: "%016llu", $0.sequence) + ".log" }
+        #expect(firstOfSecond != nil)
+        // Reopening continues in the newest segment.
+        let reopened = try AuditLog(directory: folder, fsync: .never, maxSegmentBytes: 2_000)
+        #expect(reopened.nextSequenceNumber == 51)
+        try reopened.close()
+    }
+
+    @Test func aTornTailIsReportedByVerifyAndCutOnReopen() async throws {
+        var log = try AuditLog(directory: folder, fsync: .always)
+        try await appendNow(log, (1...3).map { record($0) })
+        try log.close()
+        let file = try segmentFiles(folder)[0]
+        let whole = try Data(contentsOf: file)
+        // Cut the last record in half, as a crash during its write would.
+        let lastLength = try frameOffsets(whole).last!
+        try whole.prefix(lastLength + 30).write(to: file)
+
+        let report = try AuditReader(directory: folder).verify()
+        #expect(!report.isClean)
+        #expect(report.tornTail?.offset == lastLength)
+        #expect(report.tornTail?.segment == "audit-0000000000000001.log")
+        #expect(report.records == 2)
+        #expect(report.checksumFailures.isEmpty)
+
+        log = try AuditLog(directory: folder, fsync: .always)
+        #expect(log.recovery?.offset == lastLength)
+        #expect(log.recovery?.bytesRemoved == 30)
+        #expect(log.nextSequenceNumber == 3, "the torn record was never completed, so its number is reused")
+        try await appendNow(log, [record(3)])
+        try log.close()
+        #expect(try AuditReader(directory: folder).verify().isClean)
+        #expect(try AuditReader(directory: folder).records().map(\.sequence) == [1, 2, 3])
+    }
+
+    @Test(arguments: [
+        [UInt8](repeating: 0xAB, count: 7),  // too short for a header
+        [0x00, 0x00, 0x40, 0x00] + [UInt8](repeating: 0x55, count: 40),  // claims 16 KiB, has 40 bytes
+        [UInt8](repeating: 0, count: 100),  // zero-filled by the file system
+    ])
+    func garbageAfterTheLastRecordIsATornTail(garbage: [UInt8]) async throws {
+        var log = try AuditLog(directory: folder, fsync: .never)
+        try await appendNow(log, [record(1), record(2)])
+        try log.close()
+        let file = try segmentFiles(folder)[0]
+        let goodSize = try Data(contentsOf: file).count
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: garbage)
+        try handle.close()
+
+        #expect(try AuditReader(directory: folder).verify().tornTail?.offset == goodSize)
+        log = try AuditLog(directory: folder, fsync: .never)
+        #expect(log.recovery?.bytesRemoved == garbage.count)
+        try log.close()
+        #expect(try Data(contentsOf: file).count == goodSize)
+        #expect(try AuditReader(directory: folder).verify().isClean)
+    }
+
+    @Test func aFlippedByteIsAChecksumFailureAtItsFrame() async throws {
+        var log = try AuditLog(directory: folder, fsync: .never)
+        try await appendNow(log, (1...4).map { record($0) })
+        try log.close()
+        let file = try segmentFiles(folder)[0]
+        var bytes = try Data(contentsOf: file)
+        let offsets = try frameOffsets(bytes)
+        bytes[offsets[1] + 12 + 20] ^= 0x01  // inside the second record's payload
+        try bytes.write(to: file)
+
+        let report = try AuditReader(directory: folder).verify()
+        #expect(report.checksumFailures == [.init(segment: "audit-0000000000000001.log", offset: offsets[1], problem: "checksum mismatch")])
+        #expect(report.records == 3)
+        #expect(report.sequenceGaps.map(\.expected) == [2])
+        #expect(report.sequenceGaps.map(\.found) == [3])
+        #expect(report.tornTail == nil)
+        #expect(throws: AuditError.self) { try AuditReader(directory: folder).records() }
+        // Not a torn tail: opening refuses rather than append after damage.
+        do {
+            log = try AuditLog(directory: folder, fsync: .never)
+            Issue.record("opened a damaged log")
+        } catch let error as AuditError {
+            #expect(error.code == .corrupt)
+            #expect(error.message.contains("byte \(offsets[1])"))
+        }
+    }
+
+    @Test func groupCommitCompletesEveryConcurrentAppendInOrder() async throws {
+        let log = try AuditLog(directory: folder, fsync: .groupCommit(maxDelay: .milliseconds(2)), maxSegmentBytes: 64 << 10)
+        let threads = 8, appendsPerThread = 150
+        let completions = Completions()
+        let done = DispatchGroup()
+        for t in 0..<threads {
+            done.enter()
+            Thread {
+                for i in 0..<appendsPerThread {
+                    let n = t * 10_000 + i
+                    // Each thread's appends are issued one after another; batches of 1 or 2.
+                    log.append(i % 2 == 0 ? [record(n)] : [record(n), record(n + 5_000)]) { result in
+                        completions.add(result)
+                    }
+                }
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        try log.close()  // waits for the writer to finish every pending append
+        #expect(log.commitCount < threads * appendsPerThread, "appends were grouped into fewer fsyncs")
+        #expect(completions.successes == threads * appendsPerThread)
+        #expect(completions.failures == 0)
+        let records = try AuditReader(directory: folder).records()
+        let expectedCount = threads * (appendsPerThread / 2 * 1 + appendsPerThread / 2 * 2)
+        #expect(records.count == expectedCount)
+        #expect(records.map(\.sequence) == (1...UInt64(expectedCount)).map { $0 })
+        #expect(try AuditReader(directory: folder).verify().isClean)
+        // Each thread's records appear in the order that thread appended them.
+        for t in 0..<threads {
+            let mine = records.map(\.requestID).filter { ($0 - 1000) / 10_000 == UInt64(t) && ($0 - 1000) % 10_000 < 5_000 }
+            #expect(mine == mine.sorted())
+        }
+    }
+}
+
+/// Counts completions from many threads.
+final class Completions: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var ok = 0, failed = 0
+    func add(_ result: Result<Void, AuditError>) {
+        lock.lock()
+        defer { lock.unlock() }
+        if case .success = result { ok += 1 } else { failed += 1 }
+    }
+    var successes: Int { lock.lock(); defer { lock.unlock() }; return ok }
+    var failures: Int { lock.lock(); defer { lock.unlock() }; return failed }
+}
+
+/// The byte offsets of the frames in a well-formed segment.
+func frameOffsets(_ bytes: Data) throws -> [Int] {
+    var offsets: [Int] = []
+    var offset = 0
+    while offset + 12 <= bytes.count {
+        offsets.append(offset)
+        let length = bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | Int($1) }
+        offset += 12 + length
+    }
+    return offsets
+}
