@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "LoanScoreServer", dependencies: [
             "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool",
             "LoanScoreAudit", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
-            prometheus, lifecycle,
+            prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // Fixtures shared by the test targets (a hand-computed bundle, temporary folders, test certificates).
         .target(name: "LoanScoreTestSupport", dependencies: [crypto]),

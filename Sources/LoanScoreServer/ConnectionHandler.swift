@@ -1,0 +1,261 @@
+import Atomics
+import Foundation
+import LoanScoreAudit
+import LoanScoreFeatures
+import LoanScoreModel
+import LoanScoreProtocol
+import LoanScoreTLS
+import LoanScoreWorkerPool
+import Logging
+import Metrics
+import NIOCore
+
+/// One client connection: the HELLO/WELCOME handshake, pipelined scoring requests, PING,
+/// GOODBYE, errors and backpressure. Runs on the connection's event loop; scoring runs on the
+/// worker pool and comes back here through `eventLoop.execute`.
+///
+/// Backpressure: a request beyond the connection's or the server's in-flight limit, or one the
+/// worker queue cannot take, is answered BUSY at once (never queued without bound); while the
+/// channel is not writable (the client is not reading its responses) the handler stops
+/// asking the socket for more data.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = Frame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State { case awaitingHello, ready, closing }
+
+    private let server: ServerState
+    private var logger: Logger
+    private let encoder: FrameEncoder
+    private var state = State.awaitingHello
+    private var inFlight = 0
+    private var readPending = false
+    private var goodbyeReceived = false
+    private var client = "unknown"
+    private var helloTimeout: Scheduled<Void>?
+
+    init(server: ServerState, logger: Logger) {
+        self.server = server
+        self.logger = logger
+        encoder = FrameEncoder(compression: .whenSmaller(threshold: 4096), limits: server.protocolLimits)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        client = context.remoteAddress?.description ?? "unknown"
+        logger[metadataKey: "peer"] = "\(client)"
+        guard server.register(context.channel) else {
+            logger.warning("connection refused: the server has \(server.configuration.limits.maximumConnections) connections")
+            server.metrics.error(code: "CONNECTION_LIMIT")
+            context.close(promise: nil)
+            return
+        }
+        let channel = context.channel
+        helloTimeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(server.configuration.timeouts.handshake * 1000))) {
+            channel.pipeline.fireUserInboundEventTriggered(HelloTimedOut())
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        helloTimeout?.cancel()
+        server.unregister(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let handshake = event as? TLSHandshakeCompleted {
+            if let subject = handshake.peerSubject { client = subject }
+            logger[metadataKey: "client"] = "\(client)"
+        } else if event is HelloTimedOut, state == .awaitingHello {
+            fail(context: context, ProtocolError(.timeout, "no HELLO within \(server.configuration.timeouts.handshake) s"))
+        } else if event is ServerShuttingDown {
+            sendGoodbye(context: context, reason: "server shutting down")
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard state != .closing else { return }
+        server.metrics.frame(type: frame.type.description, outcome: "received")
+        switch frame.type {
+        case .hello: hello(context: context, frame)
+        case .scoreRequest: scoreRequest(context: context, frame)
+        case .ping:
+            var payload = frame.payload
+            guard state == .ready else { return handshakeRequired(context: context) }
+            do {
+                send(context: context, try Ping.decode(from: &payload).pong, requestID: frame.requestID)
+            } catch {
+                fail(context: context, error)
+            }
+        case .goodbye:
+            goodbyeReceived = true
+            if inFlight == 0 { close(context: context) }
+        case .pong:
+            break
+        default:
+            fail(context: context, ProtocolError(.unknownType, "a client may not send \(frame.type)"))
+        }
+    }
+
+    private func hello(context: ChannelHandlerContext, _ frame: Frame) {
+        guard state == .awaitingHello else {
+            return fail(context: context, ProtocolError(.malformedFrame, "HELLO sent twice"))
+        }
+        var payload = frame.payload
+        do {
+            let hello = try Hello.decode(from: &payload)
+            guard hello.supports(FrameHeader.currentVersion) else {
+                return fail(context: context, ProtocolError(.unsupportedVersion,
+                    "client speaks versions \(hello.minimumVersion)...\(hello.maximumVersion); server speaks \(FrameHeader.currentVersion)"))
+            }
+            helloTimeout?.cancel()
+            state = .ready
+            logger.debug("handshake complete", metadata: ["client_name": "\(hello.clientName)"])
+            send(context: context, server.welcome, requestID: frame.requestID)
+        } catch {
+            fail(context: context, error)
+        }
+    }
+
+    private func scoreRequest(context: ChannelHandlerContext, _ frame: Frame) {
+        guard state == .ready else { return handshakeRequired(context: context) }
+        let requestID = frame.requestID
+        if goodbyeReceived || server.shuttingDown.load(ordering: .relaxed) {
+            return sendError(context: context, .shuttingDown, "the server is shutting down; reconnect elsewhere", requestID: requestID)
+        }
+        var payload = frame.payload
+        let request: ScoreRequest
+        do {
+            request = try ScoreRequest.decode(from: &payload, schema: server.wireSchema, maximumBatch: server.protocolLimits.maximumBatch)
+        } catch {
+            if error.isConnectionFatal { return fail(context: context, error) }
+            return sendError(context: context, error.code, error.message, requestID: requestID)
+        }
+        guard inFlight < server.configuration.limits.maximumInFlightPerConnection, server.reserveInFlight() else {
+            server.metrics.applications("busy", count: request.count)
+            return sendError(context: context, .busy, "too many requests in flight; retry later", requestID: requestID)
+        }
+        inFlight += 1
+        let started = ContinuousClock.now
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        let bound = NIOLoopBound(context, eventLoop: loop)
+        let job = ScoringJob(server: server, request: request, requestID: requestID, client: client) { response in
+            loop.execute {
+                handler.value.complete(context: bound.value, requestID: requestID, response, started: started)
+            }
+        }
+        guard server.pool.trySubmit(job.run) else {
+            inFlight -= 1
+            server.releaseInFlight()
+            server.metrics.applications("busy", count: request.count)
+            return sendError(context: context, .busy, "the worker queue is full; retry later", requestID: requestID)
+        }
+        server.metrics.queueDepth.record(server.pool.queueDepth)
+    }
+
+    /// Back on the event loop with a finished request (its decisions already durable).
+    private func complete(context: ChannelHandlerContext, requestID: UInt64, _ result: Result<ScoreResponse, ProtocolError>,
+                          started: ContinuousClock.Instant) {
+        inFlight -= 1
+        server.releaseInFlight()
+        server.metrics.latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+        guard context.channel.isActive else { return }
+        switch result {
+        case .success(let response): send(context: context, response, requestID: requestID)
+        case .failure(let error): sendError(context: context, error.code, error.message, requestID: requestID)
+        }
+        if goodbyeReceived && inFlight == 0 { close(context: context) }
+        resumeReadingIfPossible(context: context)
+    }
+
+    // MARK: - Backpressure
+
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfPossible(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeReadingIfPossible(context: ChannelHandlerContext) {
+        if readPending && context.channel.isWritable {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: - Errors and writing
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context: context, error)
+    }
+
+    private func handshakeRequired(context: ChannelHandlerContext) {
+        fail(context: context, ProtocolError(.handshakeRequired, "the first frame must be HELLO"))
+    }
+
+    /// Sends a connection-level ERROR when the error is a protocol error, then closes.
+    private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        guard state != .closing else { return }
+        if let error = error as? ProtocolError {
+            logger.info("closing connection: \(error)")
+            sendError(context: context, error.code, error.message, requestID: 0)
+        } else {
+            logger.info("closing connection: \(error)")
+            server.metrics.error(code: "TRANSPORT")
+        }
+        close(context: context)
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        state = .closing
+        helloTimeout?.cancel()
+        context.close(promise: nil)
+    }
+
+    private func sendGoodbye(context: ChannelHandlerContext, reason: String) {
+        guard state == .ready else { return close(context: context) }
+        send(context: context, Goodbye(reason: reason), requestID: 0)
+        goodbyeReceived = true
+        if inFlight == 0 { close(context: context) }
+    }
+
+    private func sendError(context: ChannelHandlerContext, _ code: ErrorCode, _ message: String, requestID: UInt64) {
+        server.metrics.error(code: code.name)
+        send(context: context, ErrorMessage(code: code, message: message), requestID: requestID)
+    }
+
+    private func send<Message: ProtocolMessage>(context: ChannelHandlerContext, _ message: Message, requestID: UInt64) {
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        do {
+            try encoder.encode(message, requestID: requestID, into: &buffer)
+        } catch {
+            // A response the client's limits would refuse: say so instead.
+            logger.error("cannot encode \(Message.messageType): \(error)")
+            buffer.clear()
+            try? encoder.encode(ErrorMessage(code: .internal, message: "response too large: \(error.message)"), requestID: requestID, into: &buffer)
+        }
+        server.metrics.frame(type: Message.messageType.description, outcome: "sent")
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionHandler: Sendable {}
+
+/// Fired on a connection whose HELLO did not arrive in time.
+struct HelloTimedOut: Sendable {}
+
+/// Fired on every connection when the server begins a graceful shutdown.
+struct ServerShuttingDown: Sendable {}

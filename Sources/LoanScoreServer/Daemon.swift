@@ -1,0 +1,182 @@
+import Foundation
+import LoanScoreAudit
+import LoanScoreFeatures
+public import LoanScoreModel
+import LoanScoreTLS
+import LoanScoreWorkerPool
+public import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+public import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// A running LoanScore server: the scoring listener, the admin listener, the worker pool and
+/// the audit log, started from a configuration. `loanscored` runs one until SIGTERM/SIGINT;
+/// tests start one on port 0 and stop it.
+public final class RunningServer: Sendable {
+    /// The scoring listener's bound port.
+    public let port: Int
+    /// The admin listener's bound port, if enabled.
+    public let adminPort: Int?
+    public let bundle: ModelBundle
+    private let scoring: ScoringServer
+    private let admin: AdminServer?
+    private let pool: WorkerPool
+    private let audit: AuditLog
+    private let group: MultiThreadedEventLoopGroup
+    private let configuration: ServerConfiguration
+    private let logger: Logger
+
+    /// Loads the bundle, opens the audit log, builds the TLS context and binds both listeners.
+    ///
+    /// - Throws: ``StartupError`` naming what could not be loaded or bound.
+    public static func start(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry? = nil,
+                             logger: Logger) async throws -> RunningServer {
+        try await RunningServer(configuration: configuration, registry: registry, logger: logger)
+    }
+
+    private init(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        do {
+            bundle = try ModelBundle(directory: URL(fileURLWithPath: configuration.bundle))
+        } catch {
+            throw StartupError("bundle \(configuration.bundle) refused: \(error)")
+        }
+        let fsync: FsyncPolicy = switch configuration.auditFsync {
+        case "always": .always
+        case "never": .never
+        default: .groupCommit(maxDelay: .milliseconds(configuration.auditGroupCommitMilliseconds))
+        }
+        do {
+            audit = try AuditLog(directory: URL(fileURLWithPath: configuration.auditDirectory), fsync: fsync)
+        } catch {
+            throw StartupError("audit log \(configuration.auditDirectory): \(error)")
+        }
+        if let recovery = audit.recovery {
+            logger.warning("audit log recovered at startup: \(recovery)")
+        }
+        let tls: TLSContext
+        do {
+            tls = try TLSContext(configuration: .makeServerConfiguration(
+                certificateChainFile: configuration.certificate, privateKeyFile: configuration.privateKey,
+                trustRootsFile: configuration.clientCA, peerVerification: configuration.clientCA == nil ? .none : .required,
+                handshakeTimeout: .milliseconds(Int64(configuration.timeouts.handshake * 1000))))
+        } catch {
+            throw StartupError("TLS: \(error)")
+        }
+        let threads = configuration.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : configuration.workers
+        pool = WorkerPool(threads: threads, queueCapacity: configuration.limits.maximumInFlight)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessInfo.processInfo.activeProcessorCount)
+        let metrics = ServerMetrics()
+        let model = bundle.manifest.model
+        metrics.model(name: model.name, version: model.version)
+        let state = ServerState(engine: ScoringEngine(bundle: bundle), pool: pool, audit: audit, metrics: metrics,
+                                configuration: configuration)
+        do {
+            scoring = try await ScoringServer(state: state, tls: tls, group: group, logger: logger)
+        } catch {
+            throw StartupError("cannot listen on \(configuration.listen): \(error)")
+        }
+        port = scoring.port
+        if let adminAddress = configuration.admin {
+            let address = try HostPort(adminAddress, setting: "admin")
+            let auditDirectory = configuration.auditDirectory
+            let summary = RunningServer.modelSummary(bundle)
+            let sources = AdminServer.Sources(
+                ready: {
+                    guard access(auditDirectory, W_OK) == 0 else { return (false, "audit directory \(auditDirectory) is not writable") }
+                    return (true, "ready: \(model.name) \(model.version)")
+                },
+                metrics: { registry?.emitToString() ?? "" },
+                model: { summary })
+            do {
+                admin = try await AdminServer(host: address.host, port: address.port, group: group, sources: sources)
+            } catch {
+                throw StartupError("cannot listen on admin \(adminAddress): \(error)")
+            }
+            adminPort = admin?.port
+        } else {
+            admin = nil
+            adminPort = nil
+        }
+        let adminText = adminPort.map { ", admin on port \($0)" } ?? ""
+        logger.notice("serving \(model.name) \(model.version) on \(address(configuration.listen, port)) (TLS, \(threads) workers)\(adminText)")
+    }
+
+    private func address(_ listen: String, _ port: Int) -> String {
+        (try? HostPort(listen, setting: "listen")).map { "\($0.host):\(port)" } ?? listen
+    }
+
+    /// Graceful shutdown: stop accepting, GOODBYE, finish in-flight work, flush and fsync the
+    /// audit log, stop the threads.
+    public func shutdown() async {
+        logger.notice("shutting down: draining in-flight requests")
+        await scoring.shutdown(drain: .milliseconds(Int64(configuration.timeouts.drain * 1000)))
+        try? await admin?.close()
+        pool.shutdown()
+        do {
+            try audit.close()
+        } catch {
+            logger.error("audit log close failed: \(error)")
+        }
+        try? await group.shutdownGracefully()
+        logger.notice("stopped")
+    }
+
+    /// The `/model` document: the manifest's identity, members, policy and lineage.
+    static func modelSummary(_ bundle: ModelBundle) -> String {
+        let manifest = bundle.manifest
+        let object: [String: Any] = [
+            "name": manifest.model.name, "version": manifest.model.version, "created_at": manifest.createdAt,
+            "members": manifest.members.map { ["name": $0.name, "kind": $0.kind.rawValue, "weight": $0.weight] },
+            "features": manifest.features.count, "fields": bundle.schema.fields.map(\.name),
+            "policy": ["approve_below": manifest.policy.approveBelow, "decline_at": manifest.policy.declineAt],
+            "training_data_sha256": manifest.lineage.trainingData.sha256, "libraries": manifest.lineage.libraries,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
+
+/// `loanscored`'s main loop: start, wait for SIGTERM or SIGINT, drain, exit.
+public struct Daemon: Sendable {
+    let configuration: ServerConfiguration
+    let logger: Logger
+
+    public init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["loanscore_request_duration_seconds"] = ServerMetrics.latencyBuckets
+        factory.valueHistogramBuckets["loanscore_pd"] = ServerMetrics.pdBuckets
+        MetricsSystem.bootstrap(factory)
+        let server = try await RunningServer.start(configuration: configuration, registry: registry, logger: logger)
+        let group = ServiceGroup(services: [DrainOnShutdown(server: server)], gracefulShutdownSignals: [.sigterm, .sigint],
+                                 logger: logger)
+        try await group.run()
+    }
+}
+
+/// Waits for graceful shutdown (a signal), then drains the server.
+private struct DrainOnShutdown: Service {
+    let server: RunningServer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await server.shutdown()
+    }
+}
+
+/// The server could not start: a bundle, certificate, audit folder or address problem.
+public struct StartupError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,138 @@
+public import Foundation
+
+/// Everything `loanscored` needs to run: where to listen, TLS material, limits, timeouts,
+/// the audit log. Read from a JSON file (`--config`), then overridden by flags.
+///
+/// Every limit is enforced before memory is committed: a frame's declared length is checked
+/// against ``Limits-swift.struct/maximumFramePayload`` before its payload is awaited.
+public struct ServerConfiguration: Codable, Sendable, Equatable {
+    /// The model bundle folder.
+    public var bundle: String
+    /// `HOST:PORT` of the scoring listener (TLS).
+    public var listen: String = "127.0.0.1:7443"
+    /// PEM certificate chain presented to clients.
+    public var certificate: String
+    /// PEM private key of the certificate.
+    public var privateKey: String
+    /// When set, clients must present a certificate signed by this CA (mutual TLS).
+    public var clientCA: String?
+    /// `HOST:PORT` of the admin HTTP listener (health, readiness, metrics); nil disables it.
+    public var admin: String? = "127.0.0.1:9090"
+    /// Folder of the decision audit log.
+    public var auditDirectory: String = "audit"
+    /// Audit durability: `group` (group commit, default), `always` or `never` (tests only).
+    public var auditFsync: String = "group"
+    /// Longest wait before a group commit, in milliseconds.
+    public var auditGroupCommitMilliseconds: Int = 2
+    /// Worker threads; 0 means one per core.
+    public var workers: Int = 0
+    public var limits = Limits()
+    public var timeouts = Timeouts()
+
+    enum CodingKeys: String, CodingKey {
+        case bundle, listen, certificate, admin, workers, limits, timeouts
+        case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
+        case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
+    }
+
+    /// Resource limits. Sizes in bytes.
+    public struct Limits: Codable, Sendable, Equatable {
+        /// Largest payload of one frame on the wire.
+        public var maximumFramePayload: Int = 4 << 20
+        /// Largest decompressed payload of an LZ4 frame.
+        public var maximumUncompressedPayload: Int = 16 << 20
+        /// Most applications in one scoring request.
+        public var maximumBatch: Int = 4096
+        /// Most simultaneous connections; further ones are closed at once.
+        public var maximumConnections: Int = 1024
+        /// Most requests in flight on one connection; beyond it the server answers BUSY.
+        public var maximumInFlightPerConnection: Int = 64
+        /// Most requests in flight in the whole server (the worker queue's capacity).
+        public var maximumInFlight: Int = 4096
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case maximumFramePayload = "max_frame_bytes", maximumUncompressedPayload = "max_uncompressed_bytes"
+            case maximumBatch = "max_batch", maximumConnections = "max_connections"
+            case maximumInFlightPerConnection = "max_in_flight_per_connection", maximumInFlight = "max_in_flight"
+        }
+    }
+
+    /// Timeouts, in seconds.
+    public struct Timeouts: Codable, Sendable, Equatable {
+        /// A TLS handshake and HELLO must complete within this.
+        public var handshake: Double = 10
+        /// A connection with nothing in flight and no traffic is closed after this.
+        public var idle: Double = 300
+        /// On shutdown, in-flight work gets this long before connections are closed.
+        public var drain: Double = 10
+
+        public init() {}
+    }
+
+    public init(bundle: String, certificate: String, privateKey: String) {
+        self.bundle = bundle
+        self.certificate = certificate
+        self.privateKey = privateKey
+    }
+
+    /// Reads a configuration file; absent keys keep their defaults.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the file and the key that is wrong.
+    public static func load(from url: URL) throws -> ServerConfiguration {
+        guard let data = try? Data(contentsOf: url) else {
+            throw ConfigurationError("\(url.path): cannot read the configuration file")
+        }
+        do {
+            return try JSONDecoder().decode(ServerConfiguration.self, from: data)
+        } catch {
+            throw ConfigurationError("\(url.path): \(error)")
+        }
+    }
+
+    /// Checks values that a file or flag could get wrong.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the setting.
+    public func validate() throws {
+        _ = try HostPort(listen, setting: "listen")
+        if let admin { _ = try HostPort(admin, setting: "admin") }
+        let positive = [("max_frame_bytes", limits.maximumFramePayload), ("max_uncompressed_bytes", limits.maximumUncompressedPayload),
+                        ("max_batch", limits.maximumBatch), ("max_connections", limits.maximumConnections),
+                        ("max_in_flight_per_connection", limits.maximumInFlightPerConnection), ("max_in_flight", limits.maximumInFlight)]
+        for (name, value) in positive where value <= 0 {
+            throw ConfigurationError("limits.\(name) must be positive, got \(value)")
+        }
+        guard limits.maximumFramePayload <= Int(UInt32.max), limits.maximumUncompressedPayload <= Int(UInt32.max) else {
+            throw ConfigurationError("frame limits must fit in 32 bits")
+        }
+        guard ["group", "always", "never"].contains(auditFsync) else {
+            throw ConfigurationError("audit_fsync must be group, always or never, got '\(auditFsync)'")
+        }
+        guard workers >= 0 else { throw ConfigurationError("workers must be 0 (one per core) or more") }
+    }
+}
+
+/// A `HOST:PORT` setting.
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    /// - Throws: ``ConfigurationError`` when the text is not `HOST:PORT` with a port in 0...65535.
+    public init(_ text: String, setting: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigurationError("\(setting) must be HOST:PORT, got '\(text)'")
+        }
+        host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        self.port = port
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+/// A configuration that cannot be used.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

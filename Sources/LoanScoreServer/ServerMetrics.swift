@@ -1,0 +1,46 @@
+public import Metrics
+
+/// The server's metrics, through swift-metrics (exported in Prometheus text by the admin
+/// port). Names follow one lowercase `loanscore_` namespace.
+public struct ServerMetrics: Sendable {
+    /// Histogram buckets of the PD (probability units).
+    public static let pdBuckets: [Double] = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0]
+    /// Request latency buckets, from frame decoded to response written.
+    public static let latencyBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+        .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(1000),
+    ]
+
+    public let connections = Gauge(label: "loanscore_connections")
+    public let queueDepth = Gauge(label: "loanscore_queue_depth")
+    public let latency = Timer(label: "loanscore_request_duration_seconds")
+    public let pd = Recorder(label: "loanscore_pd", aggregate: true)
+
+    public init() {}
+
+    /// A frame received (`direction` in) or sent (out), by message type and outcome.
+    public func frame(type: String, outcome: String) {
+        Counter(label: "loanscore_frames_total", dimensions: [("type", type), ("outcome", outcome)]).increment()
+    }
+
+    /// Applications by outcome (`scored`, `invalid`, `busy`).
+    public func applications(_ outcome: String, count: Int = 1) {
+        Counter(label: "loanscore_applications_total", dimensions: [("outcome", outcome)]).increment(by: count)
+    }
+
+    /// A protocol or server error sent, by code name.
+    public func error(code: String) {
+        Counter(label: "loanscore_errors_total", dimensions: [("code", code)]).increment()
+    }
+
+    /// A decision made (`approve`, `review`, `decline`).
+    public func decision(_ decision: String) {
+        Counter(label: "loanscore_decisions_total", dimensions: [("decision", decision)]).increment()
+    }
+
+    /// Publishes the serving model as an info metric (value 1).
+    public func model(name: String, version: String) {
+        Gauge(label: "loanscore_model_info", dimensions: [("name", name), ("version", version)]).record(1)
+    }
+}
