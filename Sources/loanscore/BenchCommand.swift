@@ -1,0 +1,94 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LoanScoreFeatures
+import LoanScoreModel
+
+/// `loanscore bench`: the in-process evaluator's throughput on this machine.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the in-process evaluator (features and ensemble) on a file's applications.",
+        discussion: """
+            Reads the file's valid applications once (parsing is not timed), resamples them to \
+            --rows applications, and times validation, features, the ensemble, calibration, \
+            decision and reason codes, in batches of --batch on --threads threads. Prints \
+            applications/s and µs per application (per thread: wall time × threads / rows).
+            """
+    )
+
+    @Option(help: "The model bundle folder.")
+    var bundle: String
+
+    @Option(help: "CSV of applications (the schema's fields).")
+    var input: String
+
+    @Option(help: "Applications to score (resampled from the file).")
+    var rows: Int = 200_000
+
+    @Option(help: "Applications per batch.")
+    var batch: Int = 1024
+
+    @Option(help: "Threads scoring in parallel.")
+    var threads: Int = 1
+
+    @Flag(help: "Leave out reason codes (PD, decision and confidence only).")
+    var noReasons = false
+
+    @Flag(help: "Print {\"applications_per_s\", \"us_per_application\", \"batch\", \"threads\"} as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard rows > 0, batch > 0, threads > 0 else { throw ValidationError("--rows, --batch and --threads must be positive") }
+    }
+
+    func run() throws {
+        let bundle = try loadBundle(self.bundle)
+        let file = try ApplicationFile(url: URL(fileURLWithPath: input), schema: bundle.schema)
+        var pool: [[RawValue]] = []
+        while let application = try file.next() {
+            if case .accepted = bundle.pipeline.encode(application.values).outcome { pool.append(application.values) }
+        }
+        guard !pool.isEmpty else { throw Failure.invalidData("\(input): no valid application to measure with") }
+        // Deterministic resampling: row i takes application (i * 7919) mod count.
+        let applications = (0..<rows).map { pool[($0 &* 7919) % pool.count] }
+        let batches = stride(from: 0, to: rows, by: batch).map { $0..<min($0 + batch, rows) }
+        let explain = !noReasons
+        let pipeline = bundle.pipeline, scorer = bundle.scorer
+        let checksum = Checksum()
+        let started = ContinuousClock.now
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            var row = [Double](repeating: .nan, count: scorer.featureCount)
+            var sum = 0.0
+            for index in stride(from: thread, to: batches.count, by: threads) {
+                for i in batches[index] {
+                    row.withUnsafeMutableBufferPointer { buffer in
+                        if case .accepted = pipeline.encode(applications[i], into: buffer) {
+                            sum += scorer.score(UnsafeBufferPointer(buffer), explain: explain).pd
+                        }
+                    }
+                }
+            }
+            checksum.add(sum)
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let perSecond = Double(rows) / seconds
+        let microseconds = seconds * 1e6 * Double(threads) / Double(rows)
+        if json {
+            try printJSON(["applications_per_s": perSecond, "us_per_application": microseconds, "batch": batch,
+                           "threads": threads, "rows": rows, "reasons": explain])
+        } else {
+            print(String(format: "%.0f applications/s, %.2f µs per application per thread (%d rows, batch %d, %d thread(s)%@; mean PD %.4f)",
+                         perSecond, microseconds, rows, batch, threads, explain ? "" : ", no reasons", checksum.total / Double(rows)))
+        }
+    }
+}
+
+/// Keeps the scores alive (so the optimiser cannot drop them) and reports their mean.
+private final class Checksum: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var value = 0.0
+    func add(_ x: Double) { lock.withLock { value += x } }
+    var total: Double { lock.withLock { value } }
+}
