@@ -101,6 +101,11 @@ let package = Package(
         ),
         .testTarget(name: "LoanScoreWorkerPoolTests", dependencies: ["LoanScoreWorkerPool", atomics]),
         .testTarget(name: "LoanScoreAuditTests", dependencies: ["LoanScoreAudit", "LoanScoreTestSupport"]),
+        // The real server on 127.0.0.1 over real TLS, driven by raw protocol frames.
+        .testTarget(name: "LoanScoreServerTests", dependencies: [
+            "LoanScoreServer", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreAudit", "LoanScoreModel", "LoanScoreFeatures",
+            "LoanScoreTestSupport", nioCore, nioPosix, logging,
+        ]),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport", "LoanScoreAudit"]),
     ],

@@ -103,7 +103,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func hello(context: ChannelHandlerContext, _ frame: Frame) {
         guard state == .awaitingHello else {
-            return fail(context: context, ProtocolError(.malformedFrame, "HELLO sent twice"))
+            return fail(context: context, ProtocolError(.handshakeRequired, "HELLO sent twice"))
         }
         var payload = frame.payload
         do {
