@@ -10,6 +10,8 @@ let upcomingFeatures: [SwiftSetting] = [
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 
 let package = Package(
     name: "loanscore",
@@ -19,6 +21,7 @@ let package = Package(
         .library(name: "LoanScoreModel", targets: ["LoanScoreModel"]),
         .library(name: "LoanScoreCompression", targets: ["LoanScoreCompression"]),
         .library(name: "LoanScoreProtocol", targets: ["LoanScoreProtocol"]),
+        .library(name: "LoanScoreTLS", targets: ["LoanScoreTLS"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
     ],
     dependencies: [
@@ -39,12 +42,18 @@ let package = Package(
         // NIOCore only: no transport, no scoring code; shared by server and client.
         .target(name: "LoanScoreProtocol", dependencies: ["LoanScoreCompression", nioCore, crypto]),
 
+        // TLS over the system OpenSSL: contexts, and a NIO ChannelHandler over memory BIOs.
+        .target(name: "LoanScoreTLS", dependencies: ["COpenSSL", nioCore]),
+
+        // Fixtures shared by the test targets (a hand-computed bundle, temporary folders, test certificates).
+        .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
+
         // MARK: - System libraries
         // liblz4 (Debian: liblz4-dev); imported only by LoanScoreCompression.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
-
-        // Fixtures shared by the test targets (a hand-computed bundle, temporary folders).
-        .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
+        // The system OpenSSL 3 (libssl, libcrypto) with shims for the macros Swift cannot import.
+        // Only LoanScoreTLS imports it.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
         // MARK: - Executables
         .executableTarget(
@@ -59,6 +68,10 @@ let package = Package(
         .testTarget(name: "LoanScoreCompressionTests", dependencies: ["LoanScoreCompression", nioCore]),
         // Decodes Protocol/vectors (located via #filePath) and re-encodes them byte for byte.
         .testTarget(name: "LoanScoreProtocolTests", dependencies: ["LoanScoreProtocol", nioCore]),
+        .testTarget(
+            name: "LoanScoreTLSTests",
+            dependencies: ["LoanScoreTLS", "LoanScoreTestSupport", nioCore, nioEmbedded, nioPosix]
+        ),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
     ],
