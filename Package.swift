@@ -9,6 +9,7 @@ let upcomingFeatures: [SwiftSetting] = [
 ]
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
@@ -22,11 +23,13 @@ let package = Package(
         .library(name: "LoanScoreCompression", targets: ["LoanScoreCompression"]),
         .library(name: "LoanScoreProtocol", targets: ["LoanScoreProtocol"]),
         .library(name: "LoanScoreTLS", targets: ["LoanScoreTLS"]),
+        .library(name: "LoanScoreClient", targets: ["LoanScoreClient"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
@@ -44,6 +47,9 @@ let package = Package(
 
         // TLS over the system OpenSSL: contexts, and a NIO ChannelHandler over memory BIOs.
         .target(name: "LoanScoreTLS", dependencies: ["COpenSSL", nioCore]),
+        // The client SDK: async/await scoring over a pool of pipelined TLS connections, with
+        // deadlines and retries. Used by `loanscore score --server` and `loanscore-load`.
+        .target(name: "LoanScoreClient", dependencies: ["LoanScoreProtocol", "LoanScoreTLS", nioCore, nioPosix, logging]),
 
         // Fixtures shared by the test targets (a hand-computed bundle, temporary folders, test certificates).
         .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
