@@ -78,6 +78,11 @@ let package = Package(
             name: "LoanScoreTLSTests",
             dependencies: ["LoanScoreTLS", "LoanScoreTestSupport", nioCore, nioEmbedded, nioPosix]
         ),
+        // The client against a fake TLS server on 127.0.0.1 (handshake, pipelining, retries, deadlines, mTLS).
+        .testTarget(
+            name: "LoanScoreClientTests",
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", nioCore, nioPosix]
+        ),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
     ],
