@@ -64,7 +64,7 @@ let package = Package(
         // MARK: - Executables
         .executableTarget(
             name: "LoanScoreCLI",
-            dependencies: ["LoanScoreFeatures", "LoanScoreModel", argumentParser],
+            dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreClient", "LoanScoreProtocol", argumentParser],
             path: "Sources/loanscore"
         ),
 
@@ -78,10 +78,11 @@ let package = Package(
             name: "LoanScoreTLSTests",
             dependencies: ["LoanScoreTLS", "LoanScoreTestSupport", nioCore, nioEmbedded, nioPosix]
         ),
-        // The client against a fake TLS server on 127.0.0.1 (handshake, pipelining, retries, deadlines, mTLS).
+        // The client against a fake TLS server on 127.0.0.1 (handshake, pipelining, retries, deadlines,
+        // mTLS), and `loanscore score --server` (the built executable) against the same server.
         .testTarget(
             name: "LoanScoreClientTests",
-            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", nioCore, nioPosix]
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", "LoanScoreCLI", nioCore, nioPosix]
         ),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),
