@@ -9,6 +9,7 @@ let upcomingFeatures: [SwiftSetting] = [
 ]
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let histogram: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
@@ -25,12 +26,14 @@ let package = Package(
         .library(name: "LoanScoreTLS", targets: ["LoanScoreTLS"]),
         .library(name: "LoanScoreClient", targets: ["LoanScoreClient"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
+        .executable(name: "loanscore-load", targets: ["LoanScoreLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // MARK: - Libraries
@@ -67,6 +70,12 @@ let package = Package(
             dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreClient", "LoanScoreProtocol", argumentParser],
             path: "Sources/loanscore"
         ),
+        // The load generator: closed or open loop (no coordinated omission), HdrHistogram latencies.
+        .executableTarget(
+            name: "LoanScoreLoad",
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", argumentParser, histogram],
+            path: "Sources/loanscore-load"
+        ),
 
         // MARK: - Tests
         .testTarget(name: "LoanScoreFeaturesTests", dependencies: ["LoanScoreFeatures", "LoanScoreTestSupport"]),
@@ -79,10 +88,10 @@ let package = Package(
             dependencies: ["LoanScoreTLS", "LoanScoreTestSupport", nioCore, nioEmbedded, nioPosix]
         ),
         // The client against a fake TLS server on 127.0.0.1 (handshake, pipelining, retries, deadlines,
-        // mTLS), and `loanscore score --server` (the built executable) against the same server.
+        // mTLS), and the built `loanscore score --server` and `loanscore-load` against the same server.
         .testTarget(
             name: "LoanScoreClientTests",
-            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", "LoanScoreCLI", nioCore, nioPosix]
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", "LoanScoreCLI", "LoanScoreLoad", nioCore, nioPosix]
         ),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport"]),

@@ -1,5 +1,6 @@
 import Foundation
 import LoanScoreClient
+import LoanScoreProtocol
 import LoanScoreTestSupport
 import Testing
 
@@ -11,9 +12,9 @@ struct CLIServerTests {
         return exe.deletingLastPathComponent().appendingPathComponent("loanscore")
     }()
 
-    func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    func run(_ arguments: [String], executable: String = "loanscore") async throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
-        process.executableURL = Self.binary
+        process.executableURL = Self.binary.deletingLastPathComponent().appendingPathComponent(executable)
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -72,5 +73,36 @@ struct CLIServerTests {
         let neither = try await run(["score", "--input", "i", "--output", "o"])
         #expect(neither.status == 2)
         #expect(neither.stderr.contains("exactly one of --bundle"))
+    }
+
+    @Test("loanscore-load: closed and open loop reports in the documented JSON shape", arguments: [[], ["--rate", "200"]])
+    func loadGenerator(extra: [String]) async throws {
+        let server = try await FakeServer.start(behavior: { received in
+            received.sequence % 10 == 0 ? [.error(requestID: received.requestID, .busy, "at capacity")] : [.answer(received)]
+        })
+        let folder = try TinyBundle.temporaryDirectory()
+        let input = folder.appendingPathComponent("load.csv").path
+        try "id,Seniority,Home,Income,Records\nA1,9,rent,130.5,no\nA2,1,owner,10,yes\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let result = try await run(
+            ["--server", "127.0.0.1:\(server.port)", "--ca", try certificates().caCertificate, "--input", input,
+             "--duration", "1", "--warmup", "0.2", "--connections", "2", "--pipeline", "2", "--batch", "3", "--json"] + extra,
+            executable: "loanscore-load")
+        try await server.stop()
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "settings"])
+        let requests = try #require(report["requests_per_s"] as? Double)
+        #expect(requests > 0)
+        #expect(report["applications_per_s"] as? Double == requests * 3)
+        let latency = try #require(report["latency_ms"] as? [String: Double])
+        #expect(Set(latency.keys) == ["p50", "p90", "p99", "p999", "max"])
+        #expect(latency["p50"]! > 0 && latency["p50"]! <= latency["max"]!)
+        let errors = try #require(report["errors"] as? [String: Int])
+        #expect((errors["BUSY"] ?? 0) > 0)
+        if !extra.isEmpty {
+            // 200 requests/s for 1 s: about 200 answered or refused, whatever the server's speed.
+            let answered = requests + Double(errors.values.reduce(0, +))
+            #expect(answered > 150 && answered < 250)
+        }
     }
 }
