@@ -1,5 +1,6 @@
 internal import COpenSSL
 internal import NIOCore
+internal import Synchronization
 
 /// One TLS connection: OpenSSL's `SSL` object between two memory BIOs. Ciphertext from the
 /// network goes into the input BIO (``feed(_:)``), ciphertext to send comes out of the output
@@ -53,6 +54,8 @@ final class TLSConnection {
         self.ssl = ssl
         self.inputBIO = inputBIO
         self.outputBIO = outputBIO
+        // From here on deinit runs (and frees the SSL) even if init throws below.
+        context.liveConnections.add(1, ordering: .relaxed)
 
         switch context.configuration.role {
         case .server:
@@ -67,6 +70,7 @@ final class TLSConnection {
 
     deinit {
         SSL_free(ssl)
+        context.liveConnections.subtract(1, ordering: .relaxed)
     }
 
     /// SNI for host names, and the name (or IP address) the certificate must carry when the

@@ -1,4 +1,5 @@
 internal import COpenSSL
+internal import Synchronization
 
 #if canImport(Glibc)
 internal import Glibc
@@ -27,6 +28,8 @@ public final class TLSContext: @unchecked Sendable {
     /// init, freed in deinit; every SSL made from this context holds a strong reference to the
     /// context, so it outlives all callbacks.
     fileprivate let alpnWireFormat: UnsafeMutableBufferPointer<UInt8>?
+    /// How many SSL objects made from this context are alive (tests check each is freed).
+    let liveConnections = Atomic<Int>(0)
 
     /// Loads a configuration.
     ///

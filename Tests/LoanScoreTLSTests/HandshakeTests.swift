@@ -2,6 +2,7 @@ import LoanScoreTestSupport
 @testable import LoanScoreTLS
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import Testing
 
 @Suite("Handshake over back-to-back EmbeddedChannels")
@@ -177,7 +178,8 @@ struct RefusedHandshakeTests {
     ])
     func garbageRefused(bytes: [UInt8]) throws {
         let server = EmbeddedChannel()
-        let handler = try TLSHandler(context: try makeServerContext())
+        let context = try makeServerContext()
+        let handler = try TLSHandler(context: context)
         let recorder = Recorder()
         try server.pipeline.syncOperations.addHandlers([handler, recorder])
         try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4433)).wait()
@@ -191,6 +193,7 @@ struct RefusedHandshakeTests {
         #expect([.invalidRecord, .handshakeFailed, .closedDuringHandshake].contains(error.code), "\(error)")
         #expect(!server.isActive)
         #expect(!handler.ownsConnection)
+        #expect(context.liveConnections.load(ordering: .relaxed) == 0)
         _ = try? server.finish(acceptAlreadyClosed: true)
     }
 

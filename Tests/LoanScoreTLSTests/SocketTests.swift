@@ -1,8 +1,9 @@
 import Foundation
 import LoanScoreTestSupport
-import LoanScoreTLS
+@testable import LoanScoreTLS
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 
 /// Echoes plaintext back; it sits after the server's TLSHandler.
@@ -106,13 +107,17 @@ struct SocketTests {
         try await client.close()
         try await server.close()
         try await group.shutdownGracefully()
+        // Every SSL object was freed once its channel went away.
+        #expect(clientContext.liveConnections.load(ordering: .relaxed) == 0)
+        #expect(serverContext.liveConnections.load(ordering: .relaxed) == 0)
     }
 
     @Test("the real `openssl s_client` completes a handshake with ALPN loanscore/1")
     func opensslClient() async throws {
         let certificates = try certificates()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = try await startEchoServer(group: group, context: try makeServerContext())
+        let serverContext = try makeServerContext()
+        let server = try await startEchoServer(group: group, context: serverContext)
         let port = try #require(server.localAddress?.port)
 
         let output = try await runOpenSSLClient(
@@ -129,6 +134,7 @@ struct SocketTests {
 
         try await server.close()
         try await group.shutdownGracefully()
+        #expect(serverContext.liveConnections.load(ordering: .relaxed) == 0)
     }
 }
 

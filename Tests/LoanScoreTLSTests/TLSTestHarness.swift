@@ -3,6 +3,8 @@ import LoanScoreTestSupport
 @testable import LoanScoreTLS
 import NIOCore
 import NIOEmbedded
+import Synchronization
+import Testing
 
 /// One set of certificates for the whole test run (openssl is run once), and a second set from
 /// another CA for "unknown CA" tests.
@@ -78,12 +80,16 @@ final class BackToBack {
     let loop = EmbeddedEventLoop()
     let server: EmbeddedChannel
     let client: EmbeddedChannel
+    let serverContext: TLSContext
+    let clientContext: TLSContext
     let serverHandler: TLSHandler
     let clientHandler: TLSHandler
     let serverRecorder = Recorder()
     let clientRecorder = Recorder()
 
     init(server serverContext: TLSContext, client clientContext: TLSContext, serverName: String? = nil) throws {
+        self.serverContext = serverContext
+        self.clientContext = clientContext
         server = EmbeddedChannel(loop: loop)
         client = EmbeddedChannel(loop: loop)
         serverHandler = try TLSHandler(context: serverContext)
@@ -133,10 +139,13 @@ final class BackToBack {
         return moved
     }
 
-    /// Closes what is still open and checks nothing was left behind unread.
-    func finish() {
+    /// Closes what is still open and checks that both SSL objects were freed.
+    func finish(sourceLocation: SourceLocation = #_sourceLocation) {
         _ = try? server.finish(acceptAlreadyClosed: true)
         _ = try? client.finish(acceptAlreadyClosed: true)
+        #expect(!serverHandler.ownsConnection && !clientHandler.ownsConnection, sourceLocation: sourceLocation)
+        #expect(serverContext.liveConnections.load(ordering: .relaxed) == 0, sourceLocation: sourceLocation)
+        #expect(clientContext.liveConnections.load(ordering: .relaxed) == 0, sourceLocation: sourceLocation)
     }
 }
 
