@@ -18,6 +18,7 @@ let atomics: Target.Dependency = .product(name: "Atomics", package: "swift-atomi
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let histogram: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 
 let package = Package(
@@ -32,8 +33,10 @@ let package = Package(
         .library(name: "LoanScoreWorkerPool", targets: ["LoanScoreWorkerPool"]),
         .library(name: "LoanScoreAudit", targets: ["LoanScoreAudit"]),
         .library(name: "LoanScoreServer", targets: ["LoanScoreServer"]),
+        .library(name: "LoanScoreClient", targets: ["LoanScoreClient"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
         .executable(name: "loanscored", targets: ["LoanScoreDaemon"]),
+        .executable(name: "loanscore-load", targets: ["LoanScoreLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -44,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // MARK: - System libraries
@@ -74,14 +78,22 @@ let package = Package(
             "LoanScoreAudit", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
             prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
+        // The client SDK: pooled, pipelined TLS connections, deadlines, retries with backoff.
+        .target(name: "LoanScoreClient", dependencies: ["LoanScoreProtocol", "LoanScoreTLS", nioCore, nioPosix, logging]),
         // Fixtures shared by the test targets (a hand-computed bundle, temporary folders, test certificates).
         .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
 
         // MARK: - Executables
         .executableTarget(
             name: "LoanScoreCLI",
-            dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreAudit", argumentParser],
+            dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreAudit", "LoanScoreClient", "LoanScoreProtocol", argumentParser],
             path: "Sources/loanscore"
+        ),
+        // The load generator: closed or open loop (no coordinated omission), HdrHistogram latencies.
+        .executableTarget(
+            name: "LoanScoreLoad",
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", argumentParser, histogram],
+            path: "Sources/loanscore-load"
         ),
         .executableTarget(
             name: "LoanScoreDaemon",
@@ -106,6 +118,10 @@ let package = Package(
             "LoanScoreServer", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreAudit", "LoanScoreModel", "LoanScoreFeatures",
             "LoanScoreTestSupport", nioCore, nioPosix, logging,
         ]),
+        .testTarget(
+            name: "LoanScoreClientTests",
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", "LoanScoreCLI", "LoanScoreLoad", nioCore, nioPosix]
+        ),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport", "LoanScoreAudit"]),
     ],

@@ -77,5 +77,10 @@ final class RejectsFile {
         try file.writeRecord([String(application.row)] + application.cells + [violations.map(\.description).joined(separator: "; ")])
     }
 
+    /// Writes a row rejected by the server (or before sending), with its reasons as text.
+    func write(row: Int, cells: [String], reasons: String) throws {
+        try file.writeRecord([String(row)] + cells + [reasons])
+    }
+
     func commit() throws { try file.commit() }
 }

@@ -1,13 +1,15 @@
 import ArgumentParser
 import Foundation
+import LoanScoreClient
 import LoanScoreFeatures
 import LoanScoreModel
 
-/// `loanscore score`: score a CSV file of applications offline.
+/// `loanscore score`: score a CSV file of applications offline (`--bundle`) or on a LoanScore
+/// server (`--server`).
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Score a CSV file of applications with a bundle.",
+        abstract: "Score a CSV file of applications with a bundle, or on a LoanScore server.",
         discussion: """
             Streams the input (memory does not grow with the file), validates every row, and \
             writes, atomically, one output row per valid application: id (the id column, or \
@@ -17,11 +19,31 @@ struct ScoreCommand: ParsableCommand {
 
             Invalid rows go to --rejects with their reasons. Without --rejects they are \
             reported on standard error and the command exits 3 after writing the valid rows.
+
+            With --server HOST:PORT instead of --bundle, the applications are sent over TLS             (--ca, and --cert/--key for mutual TLS) in batches of --batch, several in flight,             and scored by the server's model; the output has the same columns (reason_texts             and flags stay empty: the protocol carries reason codes only). Columns are matched             to the served schema's fields; an 'id' or 'application_id' column names the             applications; any other column is an error unless named with --ignore-column.
             """
     )
 
-    @Option(help: "The model bundle folder.")
-    var bundle: String
+    @Option(help: "The model bundle folder (offline scoring; or use --server).")
+    var bundle: String?
+
+    @Option(help: ArgumentHelp("Score on a LoanScore server instead of a bundle.", valueName: "host:port"))
+    var server: String?
+
+    @Option(help: ArgumentHelp("With --server: the CA certificate (PEM) the server's certificate must chain to; default: the system's trust store.", valueName: "file"))
+    var ca: String?
+
+    @Option(help: ArgumentHelp("With --server: the client certificate (PEM) for mutual TLS.", valueName: "file"))
+    var cert: String?
+
+    @Option(help: ArgumentHelp("With --server: the client certificate's private key (PEM).", valueName: "file"))
+    var key: String?
+
+    @Option(help: "With --server: applications per request.")
+    var batch: Int = 256
+
+    @Option(name: .customLong("ignore-column"), help: ArgumentHelp("With --server: an input column to leave out (e.g. the target); repeatable.", valueName: "name"))
+    var ignoredColumns: [String] = []
 
     @Option(help: "Input CSV with a header row naming the schema's fields (any column order).")
     var input: String
@@ -38,8 +60,29 @@ struct ScoreCommand: ParsableCommand {
     @Flag(help: "Print a JSON summary on standard output.")
     var json = false
 
+    func validate() throws {
+        guard (bundle == nil) != (server == nil) else {
+            throw ValidationError("Give exactly one of --bundle (offline) and --server (on a LoanScore server).")
+        }
+        if bundle != nil {
+            let serverOnly = [("--ca", ca != nil), ("--cert", cert != nil), ("--key", key != nil), ("--ignore-column", !ignoredColumns.isEmpty)]
+            if let (name, _) = serverOnly.first(where: { $0.1 }) { throw ValidationError("\(name) goes with --server, not --bundle.") }
+        } else {
+            if members { throw ValidationError("--members needs --bundle: a server returns the combined PD only.") }
+            if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together.") }
+            if batch < 1 { throw ValidationError("--batch must be at least 1.") }
+        }
+    }
+
     func run() throws {
-        let bundle = try loadBundle(self.bundle)
+        if let server {
+            let scoring = ServerScoring(
+                server: server, tls: LoanScoreClient.TLS(caFile: ca, certificateFile: cert, privateKeyFile: key),
+                input: input, output: output, rejects: rejects, json: json, batchSize: batch, ignoredColumns: ignoredColumns)
+            try runBlocking { try await scoring.run() }
+            return
+        }
+        let bundle = try loadBundle(self.bundle!)
         let scorer = bundle.scorer
         let file = try ApplicationFile(url: URL(fileURLWithPath: input), schema: bundle.schema)
         let out = try AtomicOutputFile(path: output)

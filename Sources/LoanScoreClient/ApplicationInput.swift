@@ -1,0 +1,113 @@
+public import LoanScoreProtocol
+
+/// One application to score: the caller's id and its values by schema field name.
+///
+/// A field without a key is sent as missing (whether that is allowed is the served schema's
+/// business: the server answers such an application *invalid* if the field is required). A key
+/// that names no field of the served schema, or a value of another wire type than the
+/// field's (see ``LoanScoreProtocol/Welcome/schema``), fails the whole call with
+/// ``LoanScoreClientError/Code-swift.enum/invalidInput`` before anything is sent.
+///
+/// ```swift
+/// let application = ApplicationInput(id: "app-001", values: [
+///     "Seniority": .number(9), "Home": .text("rent"), "Income": .number(130.5),
+/// ])
+/// ```
+public struct ApplicationInput: Sendable, Hashable {
+    /// The caller's id, echoed by position in the response (at most 65,535 UTF-8 bytes).
+    public var id: String
+    /// Values by field name: `.number` for NUMBER fields, `.bool` for BOOL, `.text` for
+    /// STRING (categories travel as the level's text); `.missing` is the same as no key.
+    public var values: [String: WireValue]
+
+    /// An application with the given id and values.
+    public init(id: String, values: [String: WireValue]) {
+        self.id = id
+        self.values = values
+    }
+}
+
+extension ScoreRequest {
+    /// Lays `batch` out in `schema`'s column order.
+    ///
+    /// - Throws: ``LoanScoreClientError`` `invalidInput` for an empty batch, an unknown field
+    ///   name, a value of the wrong wire type, or an id or text over 65,535 bytes.
+    /// - Complexity: O(applications × fields).
+    init(batch: [ApplicationInput], schema: WireSchema) throws(LoanScoreClientError) {
+        guard !batch.isEmpty else {
+            throw LoanScoreClientError(.invalidInput, "the batch is empty: send at least one application")
+        }
+        let fieldNames = Set(schema.fields.map(\.name))
+        for (index, application) in batch.enumerated() {
+            if let unknown = application.values.keys.filter({ !fieldNames.contains($0) }).sorted().first {
+                throw LoanScoreClientError(
+                    .invalidInput,
+                    "application '\(application.id)' (index \(index)) has unknown field '\(unknown)'; the served schema has fields "
+                        + schema.fields.map(\.name).joined(separator: ", "),
+                    field: unknown, applicationIndex: index)
+            }
+        }
+        var columns: [Column] = []
+        columns.reserveCapacity(schema.fields.count)
+        for field in schema.fields {
+            func wrongType(_ index: Int, _ value: WireValue) -> LoanScoreClientError {
+                LoanScoreClientError(
+                    .invalidInput,
+                    "application '\(batch[index].id)' (index \(index)): field '\(field.name)' is \(field.type) on the wire, not \(value.typeName)",
+                    field: field.name, applicationIndex: index)
+            }
+            switch field.type {
+            case .number:
+                var values: [Double?] = []
+                values.reserveCapacity(batch.count)
+                for (index, application) in batch.enumerated() {
+                    switch application.values[field.name] ?? .missing {
+                    case .missing: values.append(nil)
+                    case .number(let number): values.append(number)
+                    case let other: throw wrongType(index, other)
+                    }
+                }
+                columns.append(Column(numbers: values))
+            case .bool:
+                var values: [Bool?] = []
+                values.reserveCapacity(batch.count)
+                for (index, application) in batch.enumerated() {
+                    switch application.values[field.name] ?? .missing {
+                    case .missing: values.append(nil)
+                    case .bool(let flag): values.append(flag)
+                    case let other: throw wrongType(index, other)
+                    }
+                }
+                columns.append(Column(bools: values))
+            case .string:
+                var values: [String?] = []
+                values.reserveCapacity(batch.count)
+                for (index, application) in batch.enumerated() {
+                    switch application.values[field.name] ?? .missing {
+                    case .missing: values.append(nil)
+                    case .text(let text): values.append(text)
+                    case let other: throw wrongType(index, other)
+                    }
+                }
+                columns.append(Column(strings: values))
+            }
+        }
+        do {
+            try self.init(schemaHash: schema.hash, applicationIDs: batch.map(\.id), columns: columns)
+        } catch {
+            throw LoanScoreClientError(.invalidInput, error.message, applicationIndex: error.applicationIndex)
+        }
+    }
+}
+
+extension WireValue {
+    /// The wire type's name, for messages.
+    var typeName: String {
+        switch self {
+        case .missing: return "missing"
+        case .number: return "NUMBER"
+        case .bool: return "BOOL"
+        case .text: return "STRING"
+        }
+    }
+}

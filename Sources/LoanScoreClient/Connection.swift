@@ -1,0 +1,152 @@
+import LoanScoreProtocol
+import LoanScoreTLS
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One open, handshaken connection of the pool: its channel, WELCOME, and the handler that
+/// pipelines its requests. Thread-safe: the handler is only touched on the channel's loop.
+final class Connection: Sendable {
+    let channel: any Channel
+    let welcome: Welcome
+    private let handler: NIOLoopBound<ClientConnectionHandler>
+    private let encoder: FrameEncoder
+    /// False once the connection is closing or closed, or the server said GOODBYE.
+    private let state: Shared
+
+    /// What the handler and the pool share.
+    final class Shared: Sendable {
+        let usable = Atomic<Bool>(true)
+        let nextRequestID = Atomic<UInt64>(1)
+    }
+
+    private init(channel: any Channel, welcome: Welcome, handler: NIOLoopBound<ClientConnectionHandler>, encoder: FrameEncoder, state: Shared) {
+        self.channel = channel
+        self.welcome = welcome
+        self.handler = handler
+        self.encoder = encoder
+        self.state = state
+    }
+
+    /// Whether new requests may be sent on this connection.
+    var isUsable: Bool { state.usable.load(ordering: .acquiring) && channel.isActive }
+
+    /// Opens a connection: TCP, TLS, HELLO, WELCOME.
+    ///
+    /// - Throws: ``LoanScoreClientError`` `connectFailed`, `tlsFailed`, `handshakeFailed` or
+    ///   `connectionClosed`.
+    static func connect(
+        configuration: LoanScoreClient.Configuration, tlsContext: TLSContext, group: any EventLoopGroup
+    ) async throws(LoanScoreClientError) -> Connection {
+        let loop = group.next()
+        let welcomePromise = loop.makePromise(of: Welcome.self)
+        let handlerPromise = loop.makePromise(of: NIOLoopBound<ClientConnectionHandler>.self)
+        let shared = Shared()
+        let serverName = configuration.tls.serverName ?? configuration.host
+        let connectTimeout = configuration.connectTimeout.timeAmount
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = ClientConnectionHandler(
+                        clientName: configuration.clientName, maximumInFlight: configuration.maximumInFlightPerConnection,
+                        welcomeTimeout: connectTimeout, welcomePromise: welcomePromise, logger: configuration.logger,
+                        becameUnusable: { shared.usable.store(false, ordering: .releasing) })
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(TLSHandler(context: tlsContext, serverName: serverName))
+                    try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(shared: handler.receiveLimits)))
+                    try pipeline.addHandler(handler)
+                    handlerPromise.succeed(NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            let failure: LoanScoreClientError
+            switch error {
+            case let error as TLSError: failure = LoanScoreClientError(.tlsFailed, "TLS: \(error)")
+            default:
+                failure = LoanScoreClientError(
+                    .connectFailed, "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            }
+            welcomePromise.fail(failure)
+            handlerPromise.fail(failure)
+            throw failure
+        }
+        do {
+            let handler = try await handlerPromise.futureResult.get()
+            let welcome = try await welcomePromise.futureResult.get()
+            var encoder = FrameEncoder(compression: .never, limits: welcome.limits)
+            if let threshold = configuration.compressionThreshold { encoder.compression = .whenSmaller(threshold: threshold) }
+            configuration.logger.debug(
+                "loanscore.client connection ready",
+                metadata: ["server": "\(configuration.host):\(configuration.port)", "model": "\(welcome.modelName) \(welcome.modelVersion)"])
+            return Connection(channel: channel, welcome: welcome, handler: handler, encoder: encoder, state: shared)
+        } catch {
+            channel.close(promise: nil)
+            throw error as? LoanScoreClientError ?? LoanScoreClientError(.handshakeFailed, "\(error)")
+        }
+    }
+
+    /// Sends one batch and waits for its answer.
+    ///
+    /// - Throws: ``LoanScoreClientError``: `batchTooLarge` when the frame is above the server's
+    ///   limits (nothing sent), `timeout` at the deadline, the server's error, or
+    ///   `connectionClosed`.
+    func send(_ request: ScoreRequest, deadline: NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse {
+        let id = state.nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue
+        var frame = channel.allocator.buffer(capacity: FrameHeader.size + 64 + request.count * 16)
+        do {
+            try encoder.encode(request, requestID: id, into: &frame)
+        } catch {
+            throw LoanScoreClientError(
+                .batchTooLarge, "the batch of \(request.count) applications does not fit the server's frame limits: \(error.message)")
+        }
+        let loop = channel.eventLoop
+        let promise = loop.makePromise(of: ByteBuffer.self)
+        let handler = self.handler
+        let encoded = frame
+        loop.execute { handler.value.submit(id: id, frame: encoded, deadline: deadline, promise: promise) }
+        var payload: ByteBuffer
+        do {
+            payload = try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: {
+                loop.execute { handler.value.cancel(id) }
+            }
+        } catch {
+            throw error as? LoanScoreClientError ?? LoanScoreClientError(.connectionClosed, "\(error)")
+        }
+        let response: ScoreResponse
+        do {
+            response = try ScoreResponse.decode(from: &payload, maximumBatch: max(welcome.limits.maximumBatch, request.count))
+        } catch {
+            close()
+            throw LoanScoreClientError(.server(.malformedFrame), "the server's SCORE_RESPONSE cannot be decoded: \(error)")
+        }
+        guard response.results.count == request.count else {
+            close()
+            throw LoanScoreClientError(
+                .server(.malformedFrame), "the server answered \(response.results.count) results for \(request.count) applications")
+        }
+        return response
+    }
+
+    /// Starts a graceful close; the returned future completes when the channel is closed.
+    @discardableResult
+    func close() -> EventLoopFuture<Void> {
+        state.usable.store(false, ordering: .releasing)
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.close(promise: promise) }
+        return promise.futureResult
+    }
+}
+
+extension Duration {
+    /// The same span as a NIO `TimeAmount`.
+    var timeAmount: TimeAmount { .nanoseconds(nanoseconds) }
+}

@@ -1,0 +1,155 @@
+public import Logging
+public import LoanScoreTLS
+
+extension LoanScoreClient {
+    /// Where and how a ``LoanScoreClient`` connects, and how it treats each request.
+    ///
+    /// Only the address and the CA file are usually needed:
+    ///
+    /// ```swift
+    /// var configuration = LoanScoreClient.Configuration(host: "scoring.internal", port: 7443,
+    ///                                                   tls: .init(caFile: "/etc/loanscore/ca.pem"))
+    /// configuration.connections = 4
+    /// ```
+    public struct Configuration: Sendable {
+        /// The server's host name or IP address.
+        public var host: String
+        /// The server's TCP port.
+        public var port: Int
+        /// Trust roots, the client certificate for mutual TLS, and the expected server name.
+        public var tls: TLS
+        /// How many connections the pool opens (each pipelines many requests). Default 1.
+        public var connections: Int
+        /// The most requests in flight on one connection; more wait in the client until an
+        /// answer frees a slot. `nil` (the default) uses WELCOME's maximum in flight (no bound
+        /// when the server announces 0).
+        public var maximumInFlightPerConnection: Int?
+        /// SCORE_REQUEST payloads of at least this many bytes are sent LZ4-compressed when that
+        /// makes them smaller; `nil` never compresses. Default 4096.
+        public var compressionThreshold: Int?
+        /// How long one ``LoanScoreClient/score(_:)`` call may take, retries and backoff
+        /// included, before it fails with ``LoanScoreClientError/Code-swift.enum/timeout``.
+        /// Default 10 s.
+        public var deadline: Duration
+        /// Which failures are retried, how often, and how long to wait in between.
+        public var retry: RetryPolicy
+        /// How long opening a connection may take: TCP connect, and then again TLS handshake
+        /// plus HELLO/WELCOME. Default 5 s.
+        public var connectTimeout: Duration
+        /// The client name sent in HELLO, for the server's logs.
+        public var clientName: String
+        /// Where the client logs connection events and retries (at debug and notice levels).
+        /// Default: nowhere.
+        public var logger: Logger
+
+        /// A configuration with the defaults above.
+        public init(
+            host: String,
+            port: Int,
+            tls: TLS,
+            connections: Int = 1,
+            maximumInFlightPerConnection: Int? = nil,
+            compressionThreshold: Int? = 4096,
+            deadline: Duration = .seconds(10),
+            retry: RetryPolicy = RetryPolicy(),
+            connectTimeout: Duration = .seconds(5),
+            clientName: String = "loanscore-client/1.0",
+            logger: Logger = Logger(label: "loanscore.client", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.connections = connections
+            self.maximumInFlightPerConnection = maximumInFlightPerConnection
+            self.compressionThreshold = compressionThreshold
+            self.deadline = deadline
+            self.retry = retry
+            self.connectTimeout = connectTimeout
+            self.clientName = clientName
+            self.logger = logger
+        }
+    }
+
+    /// The TLS side of a ``Configuration``. LoanScore always speaks TLS (ALPN `loanscore/1`).
+    public struct TLS: Sendable, Hashable {
+        /// The CA certificate(s) (PEM) the server's certificate must chain to; `nil` uses the
+        /// system's trust store.
+        public var caFile: String?
+        /// The client certificate chain (PEM), for servers that require mutual TLS.
+        public var certificateFile: String?
+        /// The client certificate's private key (PEM); goes with ``certificateFile``.
+        public var privateKeyFile: String?
+        /// The name sent as SNI and checked against the server certificate (DNS name or IP
+        /// address); `nil` uses ``Configuration/host``.
+        public var serverName: String?
+        /// How long the TLS handshake may take. Default 10 s.
+        public var handshakeTimeout: Duration
+
+        /// TLS settings; all files are PEM.
+        public init(
+            caFile: String?, certificateFile: String? = nil, privateKeyFile: String? = nil, serverName: String? = nil,
+            handshakeTimeout: Duration = .seconds(10)
+        ) {
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.privateKeyFile = privateKeyFile
+            self.serverName = serverName
+            self.handshakeTimeout = handshakeTimeout
+        }
+
+        /// The LoanScoreTLS client configuration for connecting to `host`.
+        public func makeTLSConfiguration(host: String) -> TLSConfiguration {
+            TLSConfiguration.makeClientConfiguration(
+                trustRootsFile: caFile, serverName: serverName ?? host, certificateChainFile: certificateFile,
+                privateKeyFile: privateKeyFile, handshakeTimeout: handshakeTimeout.timeAmount)
+        }
+    }
+
+    /// When and how a failed request is sent again. Scoring is idempotent, so a repeat is
+    /// harmless; only failures where ``LoanScoreClientError/isRetryable`` is true are retried
+    /// (`BUSY`, dropped or refused connections, a schema change, the server's `SHUTTING_DOWN`,
+    /// `TIMEOUT` and `INTERNAL`), always within the request's deadline.
+    ///
+    /// The wait before attempt *n* + 1 is drawn uniformly from [d/2, d] where
+    /// d = min(``maximumBackoff``, ``initialBackoff`` × 2^(n−1)) ("equal jitter"), so
+    /// clients that were refused together do not come back together.
+    public struct RetryPolicy: Sendable, Hashable {
+        /// Attempts in all, the first included; 1 disables retries. Default 3.
+        public var maximumAttempts: Int
+        /// The backoff before the first retry. Default 10 ms.
+        public var initialBackoff: Duration
+        /// The largest backoff. Default 1 s.
+        public var maximumBackoff: Duration
+
+        /// A policy; the defaults are 3 attempts, 10 ms to 1 s.
+        public init(maximumAttempts: Int = 3, initialBackoff: Duration = .milliseconds(10), maximumBackoff: Duration = .seconds(1)) {
+            self.maximumAttempts = maximumAttempts
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = maximumBackoff
+        }
+
+        /// No retries: every failure is reported at once.
+        public static let none = RetryPolicy(maximumAttempts: 1)
+
+        /// The wait after failed attempt `attempt` (1-based).
+        func backoff(after attempt: Int) -> Duration {
+            let initial = initialBackoff.nanoseconds
+            let ceiling = max(initial, maximumBackoff.nanoseconds)
+            let exponent = min(max(attempt - 1, 0), 40)
+            let (scaled, overflow) = initial.multipliedReportingOverflow(by: Int64(1) << exponent)
+            let cap = overflow ? ceiling : min(ceiling, scaled)
+            guard cap > 1 else { return .nanoseconds(max(cap, 0)) }
+            return .nanoseconds(Int64.random(in: (cap / 2)...cap))
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return scaled.addingReportingOverflow(attoseconds / 1_000_000_000).overflow ? .max : scaled + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,295 @@
+public import LoanScoreProtocol
+import LoanScoreTLS
+import Logging
+public import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The LoanScore client SDK: scores batches of loan applications on a LoanScore server.
+///
+/// A client keeps a small pool of TLS connections (``Configuration/connections``), each
+/// pipelining many requests (up to WELCOME's maximum in flight). Every call has a deadline
+/// and is retried with exponential backoff and jitter on `BUSY`, on a dropped connection and
+/// on a schema change (scoring is idempotent). Connections open on the first call, or
+/// up front with ``connect()``; ``close()`` says GOODBYE and waits for the answers in flight.
+///
+/// ```swift
+/// import LoanScoreClient
+///
+/// let client = try LoanScoreClient(configuration: .init(
+///     host: "scoring.internal", port: 7443,
+///     tls: .init(caFile: "/etc/loanscore/ca.pem",
+///                certificateFile: "/etc/loanscore/client.pem",   // mutual TLS, if the server requires it
+///                privateKeyFile: "/etc/loanscore/client.key")))
+/// let welcome = try await client.connect()
+/// print("scoring with \(welcome.modelName) \(welcome.modelVersion)")
+///
+/// let response = try await client.score([
+///     ApplicationInput(id: "app-001", values: ["Seniority": .number(9), "Home": .text("rent"), "Income": .number(130)]),
+/// ])
+/// for result in response.results {
+///     switch result {
+///     case .scored(let score): print(score.pd, score.decision, score.reasons)
+///     case .invalid(_, let message): print("invalid:", message)
+///     }
+/// }
+/// try await client.close()
+/// ```
+///
+/// Failures are ``LoanScoreClientError``s; match on their ``LoanScoreClientError/code-swift.property``.
+/// A client is `Sendable`: share one across tasks.
+public final class LoanScoreClient: Sendable {
+    /// The configuration the client was made with.
+    public let configuration: Configuration
+    private let tlsContext: TLSContext
+    private let group: any EventLoopGroup
+    private let pool: Mutex<Pool>
+
+    private enum Slot {
+        case empty
+        case connecting(Task<Connection, any Error>)
+        case connected(Connection)
+    }
+
+    private struct Pool {
+        var slots: [Slot]
+        var next = 0
+        var closed = false
+        var welcome: Welcome?
+        /// Increases each time a slot is replaced, so a stale completion cannot overwrite a newer one.
+        var generation: [Int]
+    }
+
+    /// Creates a client; no connection is opened until ``connect()`` or the first call.
+    ///
+    /// - Parameters:
+    ///   - configuration: Where to connect and how.
+    ///   - eventLoopGroup: The NIO event loops the connections run on; `nil` (the default)
+    ///     uses NIO's shared `MultiThreadedEventLoopGroup.singleton`.
+    /// - Throws: ``LoanScoreClientError`` `tlsFailed` when the CA, certificate or key file
+    ///   cannot be loaded; `invalidInput` for a configuration that cannot work (no connections,
+    ///   a port out of range).
+    public init(configuration: Configuration, eventLoopGroup: (any EventLoopGroup)? = nil) throws {
+        guard configuration.connections >= 1 else {
+            throw LoanScoreClientError(.invalidInput, "connections must be at least 1, not \(configuration.connections)")
+        }
+        guard (0...65_535).contains(configuration.port) else {
+            throw LoanScoreClientError(.invalidInput, "port \(configuration.port) is not a TCP port")
+        }
+        guard configuration.retry.maximumAttempts >= 1 else {
+            throw LoanScoreClientError(.invalidInput, "retry.maximumAttempts must be at least 1")
+        }
+        do {
+            tlsContext = try TLSContext(configuration: configuration.tls.makeTLSConfiguration(host: configuration.host))
+        } catch {
+            throw LoanScoreClientError(.tlsFailed, "cannot load the TLS configuration: \(error)")
+        }
+        self.configuration = configuration
+        self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
+        let count = configuration.connections
+        pool = Mutex(Pool(slots: Array(repeating: .empty, count: count), generation: Array(repeating: 0, count: count)))
+    }
+
+    /// The WELCOME of the most recently opened connection: the served model's name and
+    /// version, its ``LoanScoreProtocol/WireSchema`` (field names and wire types in column
+    /// order) and the server's limits. `nil` until a connection has been opened.
+    public var welcome: Welcome? {
+        pool.withLock { $0.welcome }
+    }
+
+    /// Opens every connection of the pool (those not open yet) and waits for their WELCOMEs.
+    ///
+    /// - Returns: The WELCOME of the first connection.
+    /// - Throws: ``LoanScoreClientError`` `connectFailed`, `tlsFailed`, `handshakeFailed` or
+    ///   `connectionClosed` (the first failure; connections that did open stay open).
+    @discardableResult
+    public func connect() async throws(LoanScoreClientError) -> Welcome {
+        let count = configuration.connections
+        var first: Welcome?
+        var firstError: LoanScoreClientError?
+        for index in 0..<count {
+            do {
+                let connection = try await connection(slot: index)
+                if first == nil { first = connection.welcome }
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
+        return first!
+    }
+
+    /// Scores one batch of applications.
+    ///
+    /// The batch is laid out in the served schema's column order (WELCOME), sent on one of the
+    /// pool's connections (LZ4-compressed above ``Configuration/compressionThreshold``) and
+    /// answered with one result per application, in the batch's order: *scored* (PD, risk
+    /// level, decision, confidence, reason codes) or *invalid* (the server's message naming
+    /// the field and value). One invalid application never fails its batch. Batches are not
+    /// split: send at most WELCOME's maximum batch.
+    ///
+    /// Retryable failures (see ``LoanScoreClientError/isRetryable``) are retried under
+    /// ``Configuration/retry`` within ``Configuration/deadline``; when the server's schema
+    /// changed, the batch is laid out again for the new one.
+    ///
+    /// - Parameter batch: One or more applications.
+    /// - Returns: The server's SCORE_RESPONSE: the version of the model that scored the batch
+    ///   and the results.
+    /// - Throws: ``LoanScoreClientError``: `invalidInput` (empty batch, unknown field, wrong
+    ///   wire type) and `batchTooLarge` before anything is sent; `timeout` when the deadline
+    ///   passes; otherwise the last attempt's error (`busy`, `connectionClosed`,
+    ///   `schemaMismatch`, `server(code)`, `connectFailed`, `tlsFailed`, `handshakeFailed`).
+    public func score(_ batch: [ApplicationInput]) async throws(LoanScoreClientError) -> ScoreResponse {
+        guard !batch.isEmpty else {
+            throw LoanScoreClientError(.invalidInput, "the batch is empty: send at least one application")
+        }
+        let deadline = NIODeadline.now() + configuration.deadline.timeAmount
+        let policy = configuration.retry
+        var attempt = 0
+        var lastError: LoanScoreClientError?
+        while true {
+            attempt += 1
+            do {
+                return try await attemptScore(batch, deadline: deadline)
+            } catch {
+                var error = error
+                error.attempts = attempt
+                guard error.isRetryable, attempt < policy.maximumAttempts else { throw error }
+                let backoff = policy.backoff(after: attempt)
+                let remaining = deadline - NIODeadline.now()
+                guard remaining > backoff.timeAmount else {
+                    throw LoanScoreClientError(
+                        .timeout, "the deadline passes before attempt \(attempt + 1); last error: \(error.message)",
+                        attempts: attempt)
+                }
+                configuration.logger.debug(
+                    "loanscore.client retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.code.name)", "backoff": "\(backoff)"])
+                lastError = error
+                do {
+                    try await Task.sleep(for: backoff)
+                } catch {
+                    throw LoanScoreClientError(.timeout, "cancelled while waiting to retry; last error: \(lastError?.message ?? "")", attempts: attempt)
+                }
+            }
+        }
+    }
+
+    /// Closes the client: each connection sends GOODBYE once its waiting requests are sent,
+    /// and closes once their answers have arrived. Later calls fail with `connectionClosed`.
+    public func close() async {
+        let (connections, tasks) = pool.withLock { pool -> ([Connection], [Task<Connection, any Error>]) in
+            pool.closed = true
+            var connections: [Connection] = []
+            var tasks: [Task<Connection, any Error>] = []
+            for slot in pool.slots {
+                switch slot {
+                case .connected(let connection): connections.append(connection)
+                case .connecting(let task): tasks.append(task)
+                case .empty: break
+                }
+            }
+            pool.slots = pool.slots.map { _ in .empty }
+            return (connections, tasks)
+        }
+        var all = connections
+        for task in tasks {
+            if let connection = try? await task.value { all.append(connection) }
+        }
+        for connection in all {
+            try? await connection.close().get()
+        }
+    }
+
+    // MARK: - Private
+
+    private func attemptScore(_ batch: [ApplicationInput], deadline: NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse {
+        let connection = try await leaseConnection()
+        let welcome = connection.welcome
+        guard batch.count <= welcome.limits.maximumBatch else {
+            throw LoanScoreClientError(
+                .batchTooLarge, "\(batch.count) applications; the server's maximum batch is \(welcome.limits.maximumBatch)")
+        }
+        let request = try ScoreRequest(batch: batch, schema: welcome.schema)
+        do {
+            return try await connection.send(request, deadline: deadline)
+        } catch {
+            if error.code == .schemaMismatch {
+                // The model was reloaded: this connection's WELCOME is stale. Reconnect for the new one.
+                connection.close()
+            }
+            throw error
+        }
+    }
+
+    /// A usable connection, round-robin over the pool's slots, opening one when needed.
+    private func leaseConnection() async throws(LoanScoreClientError) -> Connection {
+        let slot = try pool.withLock { pool throws(LoanScoreClientError) -> Int in
+            guard !pool.closed else { throw LoanScoreClientError(.connectionClosed, "the client is closed") }
+            // Prefer a slot whose connection is open and usable.
+            let count = pool.slots.count
+            for offset in 0..<count {
+                let index = (pool.next + offset) % count
+                if case .connected(let connection) = pool.slots[index], connection.isUsable {
+                    pool.next = (index + 1) % count
+                    return index
+                }
+            }
+            let index = pool.next
+            pool.next = (index + 1) % count
+            return index
+        }
+        return try await connection(slot: slot)
+    }
+
+    /// The connection in `slot`, opening it (once, however many callers wait) when it is empty
+    /// or no longer usable.
+    private func connection(slot index: Int) async throws(LoanScoreClientError) -> Connection {
+        enum Step {
+            case ready(Connection)
+            case wait(Task<Connection, any Error>, generation: Int)
+        }
+        let step = try pool.withLock { pool throws(LoanScoreClientError) -> Step in
+            guard !pool.closed else { throw LoanScoreClientError(.connectionClosed, "the client is closed") }
+            switch pool.slots[index] {
+            case .connected(let connection) where connection.isUsable:
+                return .ready(connection)
+            case .connecting(let task):
+                return .wait(task, generation: pool.generation[index])
+            case .connected, .empty:
+                let configuration = self.configuration
+                let tlsContext = self.tlsContext
+                let group = self.group
+                let task = Task { () async throws -> Connection in
+                    try await Connection.connect(configuration: configuration, tlsContext: tlsContext, group: group)
+                }
+                pool.generation[index] += 1
+                pool.slots[index] = .connecting(task)
+                return .wait(task, generation: pool.generation[index])
+            }
+        }
+        switch step {
+        case .ready(let connection):
+            return connection
+        case .wait(let task, let generation):
+            do {
+                let connection = try await task.value
+                let keep = pool.withLock { pool -> Bool in
+                    guard !pool.closed else { return false }
+                    if pool.generation[index] == generation { pool.slots[index] = .connected(connection) }
+                    pool.welcome = connection.welcome
+                    return true
+                }
+                guard keep else {
+                    connection.close()
+                    throw LoanScoreClientError(.connectionClosed, "the client is closed")
+                }
+                return connection
+            } catch {
+                pool.withLock { pool in
+                    if pool.generation[index] == generation, case .connecting = pool.slots[index] { pool.slots[index] = .empty }
+                }
+                throw error as? LoanScoreClientError ?? LoanScoreClientError(.connectFailed, "\(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+public import LoanScoreProtocol
+
+/// Why a ``LoanScoreClient`` call failed.
+///
+/// Match on ``code``; ``message`` says what happened in words (naming the field, the
+/// application and the server's own message where there is one).
+///
+/// ```swift
+/// do { _ = try await client.score(batch) }
+/// catch let error as LoanScoreClientError where error.code == .invalidInput { print(error.message) }
+/// catch let error as LoanScoreClientError where error.code == .server(.internal) { … }
+/// ```
+public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is.
+    public enum Code: Hashable, Sendable, CustomStringConvertible {
+        /// The TCP connection could not be opened (refused, unreachable, connect timeout).
+        case connectFailed
+        /// The TLS handshake failed, or the TLS configuration could not be loaded (a missing
+        /// CA file, a certificate the server refuses, a name that does not match).
+        case tlsFailed
+        /// The server refused HELLO (`UNSUPPORTED_VERSION`), sent no WELCOME in time, or sent a
+        /// WELCOME this client cannot use.
+        case handshakeFailed
+        /// The server answered with an ERROR frame whose code has no narrower case here
+        /// (`INTERNAL`, `TIMEOUT`, `SHUTTING_DOWN`, a connection-fatal code, …).
+        case server(ErrorCode)
+        /// The server answered `BUSY` (backpressure) on every attempt.
+        case busy
+        /// The request's deadline passed before an answer arrived.
+        case timeout
+        /// The connection closed (or the server said GOODBYE) before the request was answered
+        /// on every attempt, or the client was closed.
+        case connectionClosed
+        /// The server's schema is not the one the request was built for (the model was
+        /// reloaded) on every attempt.
+        case schemaMismatch
+        /// The batch cannot be sent as given: empty, an unknown field name, a value of the wrong
+        /// wire type, an id or text over 65,535 bytes. Nothing was sent.
+        case invalidInput
+        /// The batch has more applications than the server's maximum batch, or encodes to a
+        /// frame above its size limits. Nothing was sent; split the batch.
+        case batchTooLarge
+
+        public var description: String {
+            switch self {
+            case .connectFailed: return "connect failed"
+            case .tlsFailed: return "TLS failed"
+            case .handshakeFailed: return "handshake failed"
+            case .server(let code): return "server error \(code.name)"
+            case .busy: return "busy"
+            case .timeout: return "timeout"
+            case .connectionClosed: return "connection closed"
+            case .schemaMismatch: return "schema mismatch"
+            case .invalidInput: return "invalid input"
+            case .batchTooLarge: return "batch too large"
+            }
+        }
+
+        /// A stable upper-case name for reports and metrics (`BUSY`, `TIMEOUT`, the wire
+        /// name for ``server(_:)`` codes).
+        public var name: String {
+            switch self {
+            case .connectFailed: return "CONNECT_FAILED"
+            case .tlsFailed: return "TLS_FAILED"
+            case .handshakeFailed: return "HANDSHAKE_FAILED"
+            case .server(let code): return code.name
+            case .busy: return "BUSY"
+            case .timeout: return "TIMEOUT"
+            case .connectionClosed: return "CONNECTION_CLOSED"
+            case .schemaMismatch: return "SCHEMA_MISMATCH"
+            case .invalidInput: return "INVALID_INPUT"
+            case .batchTooLarge: return "BATCH_TOO_LARGE"
+            }
+        }
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// What happened, in words.
+    public var message: String
+    /// The schema field at fault, for ``Code-swift.enum/invalidInput``.
+    public var field: String?
+    /// The 0-based index in the batch of the application at fault, for
+    /// ``Code-swift.enum/invalidInput``.
+    public var applicationIndex: Int?
+    /// How many attempts were made (1 when the request was not retried, 0 when nothing was sent).
+    public var attempts: Int
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, field: String? = nil, applicationIndex: Int? = nil, attempts: Int = 0) {
+        self.code = code
+        self.message = message
+        self.field = field
+        self.applicationIndex = applicationIndex
+        self.attempts = attempts
+    }
+
+    /// Whether sending the same batch again may succeed: `BUSY`, a dropped or refused
+    /// connection, a schema change, and the server's `SHUTTING_DOWN`, `TIMEOUT` and `INTERNAL`
+    /// (scoring is idempotent, so a repeat is harmless). The client retries these itself under
+    /// its ``LoanScoreClient/RetryPolicy``.
+    public var isRetryable: Bool {
+        switch code {
+        case .busy, .connectionClosed, .connectFailed, .schemaMismatch: return true
+        case .server(let code): return code == .shuttingDown || code == .timeout || code == .internal
+        case .tlsFailed, .handshakeFailed, .timeout, .invalidInput, .batchTooLarge: return false
+        }
+    }
+
+    public var description: String {
+        "LoanScoreClientError(\(code)): \(message)" + (attempts > 1 ? " (after \(attempts) attempts)" : "")
+    }
+
+    /// The client error for an ERROR frame the server sent about a request.
+    static func fromServer(_ error: ErrorMessage) -> LoanScoreClientError {
+        switch error.code {
+        case .busy: return LoanScoreClientError(.busy, "server is busy: \(error.message)")
+        case .schemaMismatch: return LoanScoreClientError(.schemaMismatch, "server refused the schema: \(error.message)")
+        case .batchTooLarge: return LoanScoreClientError(.batchTooLarge, "server refused the batch size: \(error.message)")
+        default: return LoanScoreClientError(.server(error.code), "\(error.code.name): \(error.message)")
+        }
+    }
+}

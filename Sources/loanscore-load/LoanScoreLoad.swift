@@ -1,0 +1,385 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import LoanScoreClient
+import LoanScoreFeatures
+import LoanScoreProtocol
+import Synchronization
+
+/// `loanscore-load`: a load generator for a LoanScore server.
+///
+/// Closed loop (the default): connections × pipeline workers, each sending its next batch as
+/// soon as the previous answer arrives. Open loop (`--rate`): requests are sent at fixed
+/// intended times whatever the server does, and latency is measured from the intended send
+/// time, so a stalled server shows up in the percentiles (no coordinated omission).
+@main
+struct LoanScoreLoad: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loanscore-load",
+        abstract: "Drive a LoanScore server with applications from a CSV file and report throughput and latency.",
+        discussion: """
+            Applications are read once from --input (columns matched by name to the served \
+            schema's fields; other columns are ignored) and sent round and round. The warm-up \
+            is excluded from every figure. Requests are not retried: BUSY and other errors are \
+            counted by code. With --json the report is one JSON object: applications_per_s, \
+            requests_per_s, latency_ms {p50, p90, p99, p999, max}, errors {CODE: count}, settings.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The server.", valueName: "host:port"))
+    var server: String
+
+    @Option(help: ArgumentHelp("The CA certificate (PEM) the server's certificate must chain to; default: the system's trust store.", valueName: "file"))
+    var ca: String?
+
+    @Option(help: ArgumentHelp("The client certificate (PEM) for mutual TLS.", valueName: "file"))
+    var cert: String?
+
+    @Option(help: ArgumentHelp("The client certificate's private key (PEM).", valueName: "file"))
+    var key: String?
+
+    @Option(help: "Input CSV of applications (header row naming the served schema's fields).")
+    var input: String
+
+    @Option(help: "Seconds of measurement.")
+    var duration: Double = 10
+
+    @Option(help: "Seconds of warm-up before measuring (excluded from the figures).")
+    var warmup: Double = 2
+
+    @Option(help: "Connections to open.")
+    var connections: Int = 1
+
+    @Option(help: "Closed loop: requests in flight per connection (workers per connection).")
+    var pipeline: Int = 8
+
+    @Option(help: "Applications per request.")
+    var batch: Int = 1
+
+    @Option(help: ArgumentHelp("Open loop: requests per second, sent at fixed intended times.", valueName: "per_s"))
+    var rate: Double?
+
+    @Option(help: "Seconds one request may take before it counts as a TIMEOUT error.")
+    var timeout: Double = 10
+
+    @Flag(help: "Print the report as JSON on standard output.")
+    var json = false
+
+    /// Open loop: the most requests in flight before new ones are counted as DROPPED.
+    static let maximumOpenLoopInFlight = 10_000
+
+    func validate() throws {
+        guard duration > 0 else { throw ValidationError("--duration must be positive.") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative.") }
+        guard connections >= 1, pipeline >= 1, batch >= 1 else {
+            throw ValidationError("--connections, --pipeline and --batch must be at least 1.")
+        }
+        if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number of requests per second.") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive.") }
+        guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together.") }
+        _ = try parseAddress(server)
+    }
+
+    func run() async throws {
+        let (host, port) = try parseAddress(server)
+        var configuration = LoanScoreClient.Configuration(
+            host: host, port: port, tls: .init(caFile: ca, certificateFile: cert, privateKeyFile: key), connections: connections)
+        configuration.retry = .none
+        configuration.deadline = .milliseconds(Int64(timeout * 1000))
+        configuration.clientName = "loanscore-load/1"
+        if rate == nil { configuration.maximumInFlightPerConnection = pipeline }
+        let client: LoanScoreClient
+        let welcome: Welcome
+        do {
+            client = try LoanScoreClient(configuration: configuration)
+            welcome = try await client.connect()
+        } catch {
+            throw ExitMessage("cannot connect to \(server): \(error)")
+        }
+        guard batch <= welcome.limits.maximumBatch else {
+            await client.close()
+            throw ValidationError("--batch \(batch) is above the server's maximum batch of \(welcome.limits.maximumBatch).")
+        }
+        let applications = try readApplications(schema: welcome.schema)
+        let batches = BatchSource(applications: applications, batchSize: batch)
+
+        let start = ContinuousClock.now
+        let measureFrom = start + .milliseconds(Int64(warmup * 1000))
+        let end = measureFrom + .milliseconds(Int64(duration * 1000))
+        let recorder = Recorder(measureFrom: measureFrom, end: end)
+        let progress = isatty(2) == 1 ? Task { await recorder.printProgress(start: start) } : nil
+
+        if let rate {
+            await openLoop(client: client, batches: batches, recorder: recorder, rate: rate, start: start, end: end)
+        } else {
+            await closedLoop(client: client, batches: batches, recorder: recorder, end: end)
+        }
+        progress?.cancel()
+        await client.close()
+
+        let settings: [String: Any] = [
+            "server": server, "model": "\(welcome.modelName) \(welcome.modelVersion)",
+            "mode": rate == nil ? "closed" : "open", "connections": connections, "pipeline": pipeline, "batch": batch,
+            "rate": rate.map { $0 as Any } ?? NSNull(), "duration_s": duration, "warmup_s": warmup,
+            "applications_in_file": applications.count,
+        ]
+        let report = recorder.report(duration: duration)
+        if json {
+            var object = report.json
+            object["settings"] = settings
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        } else {
+            let mode = rate.map { "open loop at \(format($0)) requests/s" } ?? "closed loop, \(pipeline) in flight per connection"
+            print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s), batch \(batch); \(format(duration)) s measured after \(format(warmup)) s warm-up")
+            print(report.text)
+        }
+    }
+
+    // MARK: - Loops
+
+    private func closedLoop(client: LoanScoreClient, batches: BatchSource, recorder: Recorder, end: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<(connections * pipeline) {
+                group.addTask {
+                    while ContinuousClock.now < end {
+                        let batch = batches.next()
+                        let sent = ContinuousClock.now
+                        do {
+                            _ = try await client.score(batch)
+                            recorder.success(sentAt: sent, intendedAt: sent, applications: batch.count)
+                        } catch {
+                            recorder.failure(sentAt: sent, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func openLoop(
+        client: LoanScoreClient, batches: BatchSource, recorder: Recorder, rate: Double, start: ContinuousClock.Instant,
+        end: ContinuousClock.Instant
+    ) async {
+        let interval = 1.0 / rate
+        let inFlight = Counter()
+        await withTaskGroup(of: Void.self) { group in
+            var index = 0
+            while true {
+                let intended = start + .nanoseconds(Int64(Double(index) * interval * 1e9))
+                guard intended < end else { break }
+                index += 1
+                if intended > ContinuousClock.now {
+                    try? await Task.sleep(until: intended, clock: .continuous)
+                }
+                guard inFlight.value.load(ordering: .relaxed) < Self.maximumOpenLoopInFlight else {
+                    recorder.failure(sentAt: intended, code: "DROPPED")
+                    continue
+                }
+                inFlight.value.add(1, ordering: .relaxed)
+                let batch = batches.next()
+                group.addTask {
+                    do {
+                        _ = try await client.score(batch)
+                        recorder.success(sentAt: intended, intendedAt: intended, applications: batch.count)
+                    } catch {
+                        recorder.failure(sentAt: intended, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
+                    }
+                    inFlight.value.subtract(1, ordering: .relaxed)
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    // MARK: - Input
+
+    private func readApplications(schema: WireSchema) throws -> [ApplicationInput] {
+        let reader: CSVReader
+        do { reader = try CSVReader(url: URL(fileURLWithPath: input)) } catch { throw ExitMessage("\(input): cannot open the file") }
+        guard let first = try reader.next() else { throw ExitMessage("\(input): the file is empty") }
+        let header = first.fields.map { $0.trimmingCharacters(in: .whitespaces) }
+        let columns = schema.fields.map { field in (header.firstIndex(of: field.name), field) }
+        let missing = columns.filter { $0.0 == nil }.map(\.1.name)
+        if !missing.isEmpty {
+            printError("loanscore-load: \(input) has no column for \(missing.joined(separator: ", ")); sent as missing")
+        }
+        let idColumn = header.firstIndex { $0 == "id" || $0 == "application_id" }
+        var applications: [ApplicationInput] = []
+        var skipped = 0
+        while let record = try reader.next() {
+            guard record.fields.count == header.count else { skipped += 1; continue }
+            var values: [String: WireValue] = [:]
+            var usable = true
+            for case (let column?, let field) in columns {
+                guard let value = loadValue(record.fields[column], type: field.type) else { usable = false; break }
+                values[field.name] = value
+            }
+            guard usable else { skipped += 1; continue }
+            let id = idColumn.map { record.fields[$0] } ?? String(applications.count + skipped + 1)
+            applications.append(ApplicationInput(id: id, values: values))
+        }
+        if skipped > 0 { printError("loanscore-load: skipped \(skipped) row(s) of \(input) whose cells cannot be sent") }
+        guard !applications.isEmpty else { throw ExitMessage("\(input): no application to send") }
+        return applications
+    }
+}
+
+/// A cell as a wire value (empty = missing), or nil when it cannot travel as the field's type.
+func loadValue(_ cell: String, type: WireType) -> WireValue? {
+    let folded = normalizedLabel(cell)
+    if folded.isEmpty { return .missing }
+    switch type {
+    case .number: return strictNumber(folded).map { .number($0) }
+    case .bool:
+        if ["true", "yes", "y", "t", "1"].contains(folded) { return .bool(true) }
+        if ["false", "no", "n", "f", "0"].contains(folded) { return .bool(false) }
+        return nil
+    case .string: return .text(cell)
+    }
+}
+
+/// A shared counter (an `Atomic` cannot be captured by a task directly).
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+/// The applications, cut into batches round and round. Thread-safe.
+final class BatchSource: Sendable {
+    private let applications: [ApplicationInput]
+    private let batchSize: Int
+    private let position = Atomic<Int>(0)
+
+    init(applications: [ApplicationInput], batchSize: Int) {
+        self.applications = applications
+        self.batchSize = batchSize
+    }
+
+    func next() -> [ApplicationInput] {
+        let start = position.wrappingAdd(batchSize, ordering: .relaxed).oldValue
+        return (0..<batchSize).map { applications[(start &+ $0) % applications.count] }
+    }
+}
+
+/// Latencies and counts of the measurement window (requests intended after the warm-up and
+/// before the end). Thread-safe.
+final class Recorder: Sendable {
+    struct State {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)  // µs
+        var requests = 0
+        var applications = 0
+        var errors: [String: Int] = [:]
+        /// Every completion, warm-up included, for the progress line.
+        var completedTotal = 0
+    }
+
+    let measureFrom: ContinuousClock.Instant
+    let end: ContinuousClock.Instant
+    private let state = Mutex(State())
+
+    init(measureFrom: ContinuousClock.Instant, end: ContinuousClock.Instant) {
+        self.measureFrom = measureFrom
+        self.end = end
+    }
+
+    /// Records an answered request; latency runs from the intended send time to now.
+    func success(sentAt: ContinuousClock.Instant, intendedAt: ContinuousClock.Instant, applications: Int) {
+        let latency = ContinuousClock.now - intendedAt
+        let measured = sentAt >= measureFrom && sentAt < end
+        let micros = UInt64(max(0, latency.components.seconds)) * 1_000_000 + UInt64(max(0, latency.components.attoseconds / 1_000_000_000_000))
+        state.withLock { state in
+            state.completedTotal += 1
+            guard measured else { return }
+            state.requests += 1
+            state.applications += applications
+            _ = state.histogram.record(max(micros, 1))
+        }
+    }
+
+    func failure(sentAt: ContinuousClock.Instant, code: String) {
+        let measured = sentAt >= measureFrom && sentAt < end
+        state.withLock { state in
+            state.completedTotal += 1
+            if measured { state.errors[code, default: 0] += 1 }
+        }
+    }
+
+    /// Prints a progress line on standard error every second until cancelled.
+    func printProgress(start: ContinuousClock.Instant) async {
+        var last = 0
+        var second = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            second += 1
+            let (total, p99, errors) = state.withLock { ($0.completedTotal, $0.histogram.valueAtPercentile(99), $0.errors.values.reduce(0, +)) }
+            let phase = ContinuousClock.now < measureFrom ? "warm-up" : "measuring"
+            FileHandle.standardError.write(Data("\r[\(second) s, \(phase)] \(total - last) requests/s, p99 so far \(formatMillis(p99)) ms, \(errors) errors   ".utf8))
+            last = total
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+
+    struct Report {
+        var json: [String: Any]
+        var text: String
+    }
+
+    func report(duration: Double) -> Report {
+        state.withLock { state in
+            let percentiles: [(String, String, Double)] = [("p50", "p50", 50), ("p90", "p90", 90), ("p99", "p99", 99), ("p999", "p99.9", 99.9)]
+            let empty = state.requests == 0
+            var latency: [String: Any] = [:]
+            var line: [String] = []
+            for (key, label, percentile) in percentiles {
+                let value = empty ? 0 : Double(state.histogram.valueAtPercentile(percentile)) / 1000
+                latency[key] = value
+                line.append("\(label) \(formatMillis(UInt64(value * 1000)))")
+            }
+            let maximum = empty ? 0 : Double(state.histogram.max) / 1000
+            latency["max"] = maximum
+            line.append("max \(formatMillis(UInt64(maximum * 1000)))")
+            let applicationsPerSecond = Double(state.applications) / duration
+            let requestsPerSecond = Double(state.requests) / duration
+            let errorCount = state.errors.values.reduce(0, +)
+            let errorsText = state.errors.isEmpty
+                ? "errors: none"
+                : "errors: " + state.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            let text = """
+                throughput: \(format(applicationsPerSecond)) applications/s, \(format(requestsPerSecond)) requests/s (\(state.requests) answered, \(errorCount) failed)
+                latency ms: \(line.joined(separator: "  "))
+                \(errorsText)
+                """
+            return Report(
+                json: ["applications_per_s": applicationsPerSecond, "requests_per_s": requestsPerSecond, "latency_ms": latency, "errors": state.errors],
+                text: text)
+        }
+    }
+}
+
+/// An error that ends the program with a message and exit status 1.
+struct ExitMessage: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func parseAddress(_ text: String) throws -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
+        throw ValidationError("--server must be HOST:PORT, not '\(text)'.")
+    }
+    var host = String(text[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard !host.isEmpty else { throw ValidationError("--server must be HOST:PORT, not '\(text)'.") }
+    return (host, port)
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+func format(_ value: Double) -> String {
+    String(format: value >= 100 ? "%.0f" : "%.2f", value)
+}
+
+func formatMillis(_ micros: UInt64) -> String {
+    String(format: "%.3f", Double(micros) / 1000)
+}
