@@ -69,6 +69,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
             logger[metadataKey: "client"] = "\(client)"
         } else if event is HelloTimedOut, state == .awaitingHello {
             fail(context: context, ProtocolError(.timeout, "no HELLO within \(server.configuration.timeouts.handshake) s"))
+        } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
+            // Nothing read or written for the idle timeout: free the slot (after answers in flight).
+            if inFlight == 0 {
+                logger.debug("closing idle connection")
+                sendGoodbye(context: context, reason: "idle for \(server.configuration.timeouts.idle) s")
+            }
         } else if event is ServerShuttingDown {
             sendGoodbye(context: context, reason: "server shutting down")
         } else {

@@ -22,6 +22,7 @@ final class ScoringServer: Sendable {
         let address = try HostPort(state.configuration.listen, setting: "listen")
         let limits = state.protocolLimits
         // The decoder refuses oversized frames from their header; this is only a backstop.
+        let idle = TimeAmount.milliseconds(Int64(state.configuration.timeouts.idle * 1000))
         let maximumBuffered = FrameHeader.size + limits.maximumFramePayload + 64 * 1024
         channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -33,6 +34,7 @@ final class ScoringServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(TLSHandler(context: tls))
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: maximumBuffered))
+                    try sync.addHandler(IdleStateHandler(allTimeout: idle))
                     try sync.addHandler(ConnectionHandler(server: state, logger: logger))
                 }
             }

@@ -177,6 +177,14 @@ struct ServerTests {
         #expect(try AuditReader(directory: harness.auditDirectory).verify().isClean)
     }
 
+    @Test func idleConnectionsAreClosedWithGoodbye() async throws {
+        let harness = try await ServerHarness.start { $0.timeouts.idle = 0.5 }
+        let (connection, _) = try await harness.handshaken()
+        #expect(await connection.next(timeout: .seconds(5))?.type == .goodbye)
+        #expect(await connection.waitForClose())
+        await harness.server.shutdown()
+    }
+
     @Test func connectionsBeyondTheLimitAreClosed() async throws {
         let harness = try await ServerHarness.start { $0.limits.maximumConnections = 2 }
         let (first, _) = try await harness.handshaken()

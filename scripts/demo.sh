@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# README's first command (`make demo`) after the build: train a bundle on the bundled credit
+# data, verify it against XGBoost and scikit-learn, make a private CA and certificates, start
+# loanscored on the bundle, score real applications through it with the client, check the
+# answers equal offline scoring, print decisions and the audit log's state, stop the server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=.build/release
+DEMO=${DEMO:-demo}
+PORT=${PORT:-7443}
+ADMIN_PORT=${ADMIN_PORT:-9090}
+mkdir -p "$DEMO"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Training the ensemble on Data/credit_data.csv"
+LOANSCORE_BIN=$BIN/loanscore Training/.venv/bin/loanscore-train train --data Data/credit_data.csv \
+    --schema Data/credit_data.schema.json --output "$DEMO/bundle" --force
+
+step "Checking the bundle reproduces XGBoost and scikit-learn on its holdout"
+$BIN/loanscore bundle verify "$DEMO/bundle"
+
+step "Making a private CA, a server certificate (127.0.0.1, localhost) and a client certificate"
+scripts/make-certs.sh "$DEMO/certs" >/dev/null
+
+step "Starting loanscored on 127.0.0.1:$PORT (admin on 127.0.0.1:$ADMIN_PORT)"
+rm -rf "$DEMO/audit"
+$BIN/loanscored --bundle "$DEMO/bundle" --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" \
+    --cert "$DEMO/certs/server.pem" --key "$DEMO/certs/server.key" --audit-dir "$DEMO/audit" \
+    2> "$DEMO/loanscored.log" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/ready" >/dev/null 2>&1 && break
+    kill -0 $server 2>/dev/null || { cat "$DEMO/loanscored.log"; exit 1; }
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$ADMIN_PORT/ready"
+
+holdout="$DEMO/bundle/validation/holdout.csv"
+step "Scoring the $(($(wc -l < "$holdout") - 1)) holdout applications through the server (TLS, batches of 256)"
+$BIN/loanscore score --server "127.0.0.1:$PORT" --ca "$DEMO/certs/ca.pem" --input "$holdout" \
+    --ignore-column Status --output "$DEMO/decisions.csv"
+
+step "Checking the server's answers equal offline scoring of the same file"
+$BIN/loanscore score --bundle "$DEMO/bundle" --input "$holdout" --output "$DEMO/decisions-offline.csv" >/dev/null
+if cmp -s <(cut -d, -f1-6 "$DEMO/decisions.csv") <(cut -d, -f1-6 "$DEMO/decisions-offline.csv"); then
+    echo "identical: id, pd, risk_level, decision, confidence and reasons of every application"
+else
+    echo "the server's answers differ from offline scoring" >&2
+    diff <(cut -d, -f1-6 "$DEMO/decisions.csv") <(cut -d, -f1-6 "$DEMO/decisions-offline.csv") | head >&2
+    exit 1
+fi
+
+step "First decisions ($DEMO/decisions.csv)"
+head -n 9 "$DEMO/decisions.csv" | cut -d, -f1-6 | column -t -s,
+
+step "One application, explained (offline, same bundle)"
+$BIN/loanscore predict --bundle "$DEMO/bundle" --application '{"Seniority": 1, "Home": "rent", "Time": 60, "Age": 24, "Marital": "single", "Records": "yes", "Job": "partime", "Expenses": 60, "Income": 90, "Assets": 0, "Debt": 500, "Amount": 1500, "Price": 1600}'
+
+step "Stopping the server (SIGTERM: drain, flush the audit log)"
+kill -TERM $server
+wait $server
+trap - EXIT
+tail -n 2 "$DEMO/loanscored.log"
+
+step "The audit log holds every decision"
+$BIN/loanscore audit verify --dir "$DEMO/audit"
