@@ -27,7 +27,8 @@ demo: build venv
 	@echo "==> One application, explained"
 	$(RELEASE_BIN) predict --bundle $(DEMO)/bundle --application '$(SAMPLE_APPLICATION)'
 
-## Build and run every test: Swift (unit and CLI) and Python (training tool, parity).
+## Build and run every test: Swift (unit and CLI) and Python (training tool, parity,
+## the protocol's reference client against loanscored).
 test: swift-test python-test
 
 build:
@@ -46,6 +47,7 @@ swift-test:
 
 python-test: venv
 	LOANSCORE_BIN=$(DEBUG_BIN) $(VENV)/bin/python -m pytest Training/tests -q
+	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest Protocol/tests -q
 
 clean:
 	rm -rf .build $(VENV) $(DEMO)

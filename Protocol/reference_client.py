@@ -414,9 +414,11 @@ class LoanScoreConnection:
 
 # ---------------------------------------------------------------- CSV and command line
 
-def application_from_row(row, fields):
-    """CSV text -> wire values: empty cell = missing; BOOL accepts true/false/1/0/yes/no."""
-    app = {}
+def application_from_row(row, fields, true_labels=None):
+    """CSV text -> wire values; an empty cell is missing. The wire does not carry a boolean
+    field's labels: pass true_labels {field: {texts meaning true}} from the bundle schema
+    (default: true, 1, yes; anything else is false)."""
+    app, true_labels = {}, true_labels or {}
     for name, wire_type in fields:
         text = row.get(name)
         if text is None or text == "":
@@ -424,7 +426,7 @@ def application_from_row(row, fields):
         if wire_type == NUMBER:
             app[name] = float(text)
         elif wire_type == BOOL:
-            app[name] = text.strip().lower() in ("true", "1", "yes")
+            app[name] = text.strip() in true_labels.get(name, ("true", "1", "yes"))
         else:
             app[name] = text
     return app

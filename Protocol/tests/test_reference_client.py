@@ -144,7 +144,10 @@ def good(server):
 
 
 def applications(conn, rows):
-    return [rc.application_from_row(r, conn.fields) for r in rows]
+    # Boolean CSV cells are the bundle schema's labels; WELCOME does not carry them.
+    schema = json.loads((REPO / "Data/german_credit.schema.json").read_text())
+    labels = {f["name"]: set(f["true_labels"]) for f in schema["fields"] if f["type"] == "boolean"}
+    return [rc.application_from_row(r, conn.fields, labels) for r in rows]
 
 
 def check_against_offline(results, ids, offline_answers):
@@ -318,8 +321,12 @@ def frame_header(msg_type, request_id, length, ulength, flags=0, magic=rc.MAGIC,
 
 
 def one_application_request(w, rows, ids=("1",)):
-    fields = w["fields"]
-    return rc.encode_score_request(w["schema_hash"], fields, [rc.application_from_row(rows[0], fields)], list(ids))
+    return rc.encode_score_request(w["schema_hash"], w["fields"], applications(Welcome(w), rows[:1]), list(ids))
+
+
+class Welcome:
+    def __init__(self, w):
+        self.fields = w["fields"]
 
 
 def invalid_utf8_id(w, rows):
@@ -340,6 +347,7 @@ HOSTILE = [
     ("garbage-before-hello", False, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", "MALFORMED_FRAME", None),
     ("score-request-before-hello", False, vector("03-score-request.bin"), "HANDSHAKE_REQUIRED", 0),
     ("ping-before-hello", False, vector("07-ping.bin"), "HANDSHAKE_REQUIRED", 0),
+    ("goodbye-before-hello", False, vector("09-goodbye.bin"), "HANDSHAKE_REQUIRED", 0),
     ("hello-versions-2-3", False, rc.encode_frame(rc.HELLO, 0, rc.encode_hello(min_version=2, max_version=3)),
      "UNSUPPORTED_VERSION", None),
     ("hello-min-above-max", False, rc.encode_frame(rc.HELLO, 0, rc.encode_hello(min_version=1, max_version=0)),
@@ -357,8 +365,10 @@ HOSTILE = [
     ("lz4-size-mismatch", True, vector("17-lz4-mismatched-size.bin"), "DECOMPRESSION_FAILED", None),
     ("lz4-corrupt-block", True, frame_header(rc.PING, 5, 20, 100, 1) + b"\xff" * 20, "DECOMPRESSION_FAILED", None),
     ("uncompressed-lengths-differ", True, frame_header(rc.PING, 5, 4, 5) + b"abcd", "MALFORMED_FRAME", None),
-    ("trailing-bytes", True, vector("19-trailing-bytes.bin"), "MALFORMED_FRAME", None),
+    ("goodbye-trailing-bytes", True, vector("19-trailing-bytes.bin"), "MALFORMED_FRAME", None),
+    ("goodbye-ends-inside-its-string", True, rc.encode_frame(rc.GOODBYE, 0, b"\x00\x09bye"), "MALFORMED_FRAME", None),
     ("welcome-sent-to-server", True, vector("02-welcome.bin"), "MALFORMED_FRAME", None),
+    ("score-response-sent-to-server", True, vector("05-score-response.bin"), "MALFORMED_FRAME", None),
     ("score-count-zero", True, lambda w, rows: rc.encode_frame(rc.SCORE_REQUEST, 5, w["schema_hash"] + bytes(4)),
      "MALFORMED_FRAME", None),
     ("score-payload-ends-in-a-field", True,
