@@ -13,7 +13,8 @@ DEBUG_BIN := .build/debug/loanscore
 demo: build venv
 	scripts/demo.sh
 
-## Build and run every test: Swift (unit and CLI) and Python (training tool, parity).
+## Build and run every test: Swift (unit and CLI) and Python (training tool, parity,
+## the protocol's reference client against loanscored).
 test: swift-test python-test
 
 build:
@@ -32,6 +33,7 @@ swift-test:
 
 python-test: venv
 	LOANSCORE_BIN=$(DEBUG_BIN) $(VENV)/bin/python -m pytest Training/tests -q
+	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest Protocol/tests -q
 
 clean:
 	rm -rf .build $(VENV) demo
