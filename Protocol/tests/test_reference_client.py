@@ -186,7 +186,8 @@ def audit_rows(server, tmp_path):
 
 def test_welcome_describes_the_bundle(good, bundle):
     schema = json.loads((bundle / "schema.json").read_text())
-    wire = {"number": rc.NUMBER, "integer": rc.NUMBER, "boolean": rc.BOOL, "category": rc.STRING}
+    # Booleans travel as their label text (PROTOCOL.md §5.2): the server checks the labels.
+    wire = {"number": rc.NUMBER, "integer": rc.NUMBER, "boolean": rc.STRING, "category": rc.STRING}
     assert good.fields == [(f["name"], wire[f["type"]]) for f in schema["fields"]]
     assert good.schema_hash == rc.schema_hash(good.fields)  # also verified on receipt
     manifest = json.loads((bundle / "manifest.json").read_text())

@@ -98,12 +98,28 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 fail(context: context, error)
             }
         case .goodbye:
+            guard state == .ready else { return handshakeRequired(context: context) }
+            var payload = frame.payload
+            do {
+                let goodbye = try Goodbye.decode(from: &payload)
+                logger.debug("client said goodbye", metadata: ["reason": "\(goodbye.reason)"])
+            } catch {
+                return fail(context: context, error)
+            }
             goodbyeReceived = true
             if inFlight == 0 { close(context: context) }
         case .pong:
-            break
+            guard state == .ready else { return handshakeRequired(context: context) }
+        case .error:
+            // A client reporting a problem with our frames: log it; a fatal one ends the connection.
+            var payload = frame.payload
+            let message = try? ErrorMessage.decode(from: &payload)
+            logger.notice("client sent ERROR \(message.map { "\($0.code.name): \($0.message)" } ?? "(undecodable)")")
+            if message?.code.isConnectionFatal ?? true { close(context: context) }
         default:
-            fail(context: context, ProtocolError(.unknownType, "a client may not send \(frame.type)"))
+            // WELCOME and SCORE_RESPONSE travel server → client only (PROTOCOL.md §4).
+            guard state == .ready else { return handshakeRequired(context: context) }
+            fail(context: context, ProtocolError(.malformedFrame, "\(frame.type) travels from server to client only"))
         }
     }
 
