@@ -54,41 +54,81 @@ public struct EnsembleScorer: Sendable {
         }
     }
 
-    /// Scores one model-ready row.
+    /// Scores one model-ready row (a batch of one).
     ///
     /// - Parameters:
     ///   - row: `featureCount` values in the manifest's `features` order, NaN for missing.
-    ///   - explain: compute reason codes (costs about one more pass over the trees).
-    /// - Returns: PD, risk level, decision, confidence, reasons and each member's probability.
-    /// - Complexity: O(total tree depth + features) per member.
+    ///   - explain: compute reason codes (path attributions walk the same trees).
     public func score(_ row: UnsafeBufferPointer<Double>, explain: Bool = true) -> Score {
-        precondition(row.count == featureCount, "row must hold featureCount values")
-        var probabilities = [Double](repeating: 0, count: members.count)
-        var combined = 0.0
-        for (k, member) in members.enumerated() {
-            probabilities[k] = member.probability(row)
-            combined += weights[k] * probabilities[k]
-        }
-        let pd = calibration.apply(combined)
-        // Confidence: members' agreement, 1 − 2σ (BUNDLE.md).
-        var variance = 0.0
-        for k in members.indices { variance += weights[k] * (probabilities[k] - combined) * (probabilities[k] - combined) }
-        let confidence = min(1, max(0, 1 - 2 * variance.squareRoot()))
-        let reasons = explain ? self.reasons(row, probabilities) : []
-        return Score(pd: pd, combined: combined, riskLevel: policy.riskLevel(for: pd), decision: policy.decision(for: pd),
-                     confidence: confidence, reasons: reasons, memberProbabilities: probabilities)
+        score(batch: row, rows: 1, explain: explain)[0]
     }
 
-    private func reasons(_ row: UnsafeBufferPointer<Double>, _ probabilities: [Double]) -> [Reason] {
-        var columns = [Double](repeating: 0, count: featureCount)
-        columns.withUnsafeMutableBufferPointer { out in
-            for (k, member) in members.enumerated() where weights[k] > 0 {
-                member.addContributions(row, probability: probabilities[k], scale: weights[k], into: out)
+    /// Scores a batch of model-ready rows.
+    ///
+    /// Each member walks its trees one at a time over every row of the batch (the tree stays
+    /// in cache); the results do not depend on the batch's size or on the other rows.
+    ///
+    /// - Parameters:
+    ///   - batch: `rows × featureCount` values, row-major, NaN for missing.
+    ///   - rows: the number of rows.
+    ///   - explain: compute reason codes.
+    /// - Returns: one ``Score`` per row, in order.
+    /// - Complexity: O(rows × (total tree depth + features)).
+    public func score(batch: UnsafeBufferPointer<Double>, rows: Int, explain: Bool = true) -> [Score] {
+        let width = featureCount
+        precondition(batch.count >= rows * width, "batch must hold rows × featureCount values")
+        guard rows > 0 else { return [] }
+        let memberCount = members.count
+        var probabilities = [Double](repeating: 0, count: memberCount * rows)
+        var columns = [Double](repeating: 0, count: explain ? rows * width : 0)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * width) { floats in
+            let features = FeatureBatch(rows: rows, width: width, doubles: batch, floats: floats)
+            var scratch = [Double](repeating: 0, count: explain ? rows * width : 0)
+            probabilities.withUnsafeMutableBufferPointer { probabilities in
+                for (k, member) in members.enumerated() {
+                    let own = UnsafeMutableBufferPointer(rebasing: probabilities[(k * rows)..<((k + 1) * rows)])
+                    guard explain, weights[k] > 0 else {
+                        member.evaluate(features, probabilities: own, contributions: nil)
+                        continue
+                    }
+                    for i in scratch.indices { scratch[i] = 0 }
+                    scratch.withUnsafeMutableBufferPointer { member.evaluate(features, probabilities: own, contributions: $0) }
+                    // Member contributions, weighted and in probability units (BUNDLE.md).
+                    for r in 0..<rows {
+                        let p = own[r]
+                        let factor = weights[k] * (member.contributionUnits == .margin ? p * (1 - p) : 1)
+                        for j in 0..<width { columns[r * width + j] += factor * scratch[r * width + j] }
+                    }
+                }
             }
         }
+        return (0..<rows).map { r in
+            var memberProbabilities = [Double](repeating: 0, count: memberCount)
+            var combined = 0.0
+            for k in 0..<memberCount {
+                memberProbabilities[k] = probabilities[k * rows + r]
+                combined += weights[k] * memberProbabilities[k]
+            }
+            let pd = calibration.apply(combined)
+            // Confidence: members' agreement, 1 − 2σ (BUNDLE.md).
+            var variance = 0.0
+            for k in 0..<memberCount {
+                variance += weights[k] * (memberProbabilities[k] - combined) * (memberProbabilities[k] - combined)
+            }
+            let confidence = min(1, max(0, 1 - 2 * variance.squareRoot()))
+            let reasons = explain ? self.reasons(columns[(r * width)..<((r + 1) * width)]) : []
+            return Score(pd: pd, combined: combined, riskLevel: policy.riskLevel(for: pd), decision: policy.decision(for: pd),
+                         confidence: confidence, reasons: reasons, memberProbabilities: memberProbabilities)
+        }
+    }
+
+    /// Sums per-column contributions back to input fields and keeps the (up to four) largest
+    /// positive ones.
+    private func reasons(_ columns: ArraySlice<Double>) -> [Reason] {
         var byField = [Double](repeating: 0, count: fieldNames.count)
+        let start = columns.startIndex
         for (column, shares) in attribution.enumerated() {
-            for (field, share) in shares { byField[field] += share * columns[column] }
+            for (field, share) in shares { byField[field] += share * columns[start + column] }
         }
         return byField.indices
             .filter { byField[$0] > 0 }

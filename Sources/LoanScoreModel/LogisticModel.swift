@@ -47,28 +47,32 @@ public struct LogisticModel: EnsembleMember {
         intercept = json.intercept
     }
 
-    @inline(__always)
-    private func standardized(_ row: UnsafeBufferPointer<Double>, _ j: Int) -> Double {
-        let x = row[j].isNaN ? impute[j] : row[j]
-        return (x - mean[j]) / scale[j]
-    }
+    public var contributionUnits: ContributionUnits { .margin }
 
-    /// The logit (float64).
+    /// The logit of one row (float64).
     public func margin(_ row: UnsafeBufferPointer<Double>) -> Double {
         var sum = 0.0
-        for j in 0..<featureCount { sum += coefficients[j] * standardized(row, j) }
+        for j in 0..<featureCount {
+            let x = row[j].isNaN ? impute[j] : row[j]
+            sum += coefficients[j] * ((x - mean[j]) / scale[j])
+        }
         return sum + intercept
     }
 
-    public func probability(_ row: UnsafeBufferPointer<Double>) -> Double {
-        1 / (1 + Foundation.exp(-margin(row)))
-    }
-
-    /// `coefficient × standardized value` per column, turned into probability units by `p(1-p)`.
-    public func addContributions(_ row: UnsafeBufferPointer<Double>, probability: Double, scale factor: Double,
-                                 into contributions: UnsafeMutableBufferPointer<Double>) {
-        let slope = factor * probability * (1 - probability)
-        for j in 0..<featureCount { contributions[j] += slope * coefficients[j] * standardized(row, j) }
+    /// Probabilities `1 / (1 + exp(-margin))`; contributions `coefficient × z` (margin units).
+    public func evaluate(_ batch: FeatureBatch, probabilities: UnsafeMutableBufferPointer<Double>,
+                         contributions: UnsafeMutableBufferPointer<Double>?) {
+        precondition(batch.width == featureCount && probabilities.count >= batch.rows, "batch shape")
+        for r in 0..<batch.rows {
+            let row = UnsafeBufferPointer(rebasing: batch.doubles[(r * featureCount)..<((r + 1) * featureCount)])
+            probabilities[r] = 1 / (1 + Foundation.exp(-margin(row)))
+            if let contributions {
+                for j in 0..<featureCount {
+                    let x = row[j].isNaN ? impute[j] : row[j]
+                    contributions[r * featureCount + j] += coefficients[j] * ((x - mean[j]) / scale[j])
+                }
+            }
+        }
     }
 }
 

@@ -11,16 +11,12 @@ public import Foundation
 /// (`predict_proba`).
 public struct RandomForestModel: EnsembleMember {
     public let featureCount: Int
-    private let treeStart: [Int]
-    private let left: [Int32]
-    private let right: [Int32]
-    private let feature: [Int32]
-    private let threshold: [Double]
-    private let missingLeft: [Bool]
+    private let trees: FlatTrees
     /// Positive-class fraction at every node, leaves and internal nodes.
     private let value: [Double]
 
-    public var treeCount: Int { treeStart.count }
+    public var treeCount: Int { trees.roots.count }
+    public var contributionUnits: ContributionUnits { .probability }
 
     /// Parses a `loanscore-forest/1` file.
     ///
@@ -41,8 +37,8 @@ public struct RandomForestModel: EnsembleMember {
         }
         guard !json.trees.isEmpty else { throw ModelError(file: file, "the forest has no trees") }
         self.featureCount = featureCount
-        var start: [Int] = [], left: [Int32] = [], right: [Int32] = [], feature: [Int32] = []
-        var threshold: [Double] = [], missingLeft: [Bool] = [], value: [Double] = []
+        var compiled: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]] = []
+        var value: [Double] = []
         for (t, tree) in json.trees.enumerated() {
             let n = tree.childrenLeft.count
             guard n > 0, tree.childrenRight.count == n, tree.feature.count == n, tree.threshold.count == n,
@@ -57,62 +53,70 @@ public struct RandomForestModel: EnsembleMember {
                 guard l > i, r > i, l < n, r < n else {
                     throw ModelError(file: file, "tree \(t): node \(i) has children \(l), \(r) outside the tree")
                 }
+                guard !tree.threshold[i].isNaN else { throw ModelError(file: file, "tree \(t): node \(i) has a NaN threshold") }
                 guard tree.feature[i] >= 0, tree.feature[i] < featureCount else {
                     throw ModelError(file: file, "tree \(t): node \(i) splits on feature \(tree.feature[i]) of \(featureCount)")
                 }
             }
-            start.append(left.count)
-            left += tree.childrenLeft.map(Int32.init)
-            right += tree.childrenRight.map(Int32.init)
-            feature += tree.feature.map(Int32.init)
-            // scikit-learn uses +inf for "missing values only go right" splits; JSON has no
-            // infinity, so the training tool writes the largest double (BUNDLE.md).
-            threshold += tree.threshold.map { $0 == .greatestFiniteMagnitude ? .infinity : $0 }
-            missingLeft += tree.missingGoToLeft.map { $0 != 0 }
+            compiled.append((0..<n).map { i in
+                (tree.childrenLeft[i] == -1 ? 0 : RandomForestModel.float32Threshold(tree.threshold[i]), max(0, tree.feature[i]),
+                 tree.missingGoToLeft[i] != 0, tree.childrenLeft[i], tree.childrenRight[i])
+            })
             value += tree.value
         }
-        treeStart = start
-        self.left = left
-        self.right = right
-        self.feature = feature
-        self.threshold = threshold
-        self.missingLeft = missingLeft
+        trees = FlatTrees(trees: compiled, comparison: .lessOrEqual)
         self.value = value
     }
 
-    @inline(__always)
-    private func walk(_ t: Int, _ row: UnsafeBufferPointer<Double>, _ visit: (Int, Int) -> Void = { _, _ in }) -> Int {
-        let base = treeStart[t]
-        var node = 0
-        while left[base + node] != -1 {
-            let index = base + node
-            let x = Float(row[Int(feature[index])])
-            let next: Int32
-            if x.isNaN {
-                next = missingLeft[index] ? left[index] : right[index]
-            } else {
-                next = Double(x) <= threshold[index] ? left[index] : right[index]
+    /// The float32 threshold `t` with `x <= t` exactly when `Double(x) <= threshold` for every
+    /// float32 `x`: the largest float32 not above the float64 threshold. scikit-learn compares
+    /// the float32 feature, widened, with the float64 threshold; this compares in float32 with
+    /// the same outcome. The training tool writes scikit-learn's `+inf` as the largest double.
+    static func float32Threshold(_ threshold: Double) -> Float {
+        if threshold >= .greatestFiniteMagnitude { return .infinity }
+        var t = Float(threshold)
+        if Double(t) > threshold { t = t.nextDown }
+        return t
+    }
+
+    /// The forest's probability per row: the mean over trees of the leaves' positive
+    /// fractions (float64, in tree order), with optional path attributions (probability units).
+    public func evaluate(_ batch: FeatureBatch, probabilities: UnsafeMutableBufferPointer<Double>,
+                         contributions: UnsafeMutableBufferPointer<Double>?) {
+        precondition(batch.width == featureCount && probabilities.count >= batch.rows, "batch shape")
+        for r in 0..<batch.rows { probabilities[r] = 0 }
+        let width = batch.width
+        // Unsafe pointers: bases of arrays and buffers that outlive this call; indices are
+        // bounded by the compiled trees (checked at load) and by rows × width.
+        trees.nodes.withUnsafeBufferPointer { nodes in
+            value.withUnsafeBufferPointer { values in
+                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
+                for (t, root) in trees.roots.enumerated() {
+                    let depth = trees.depths[t]
+                    var start = 0
+                    while start < batch.rows {
+                        let rows = min(FlatTrees.lanes, batch.rows - start)
+                        let block = x + start * width
+                        var leaves: SIMD8<Int32>
+                        if let out = contributions?.baseAddress {
+                            leaves = SIMD8()
+                            for lane in 0..<rows {
+                                leaves[lane] = FlatTrees.attribute(root: root, block + lane * width, nodes, .lessOrEqual, values: values,
+                                                                   into: out + (start + lane) * width)
+                            }
+                        } else {
+                            leaves = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, .lessOrEqual)
+                        }
+                        for lane in 0..<rows { probabilities[start + lane] += values[Int(leaves[lane])] }
+                        start += rows
+                    }
+                }
             }
-            visit(index, base + Int(next))
-            node = Int(next)
         }
-        return base + node
-    }
-
-    public func probability(_ row: UnsafeBufferPointer<Double>) -> Double {
-        var sum = 0.0
-        for t in 0..<treeStart.count { sum += value[walk(t, row)] }
-        return sum / Double(treeStart.count)
-    }
-
-    /// Path attributions in probability units, averaged over trees.
-    public func addContributions(_ row: UnsafeBufferPointer<Double>, probability: Double, scale: Double,
-                                 into contributions: UnsafeMutableBufferPointer<Double>) {
-        let factor = scale / Double(treeStart.count)
-        for t in 0..<treeStart.count {
-            _ = walk(t, row) { parent, child in
-                contributions[Int(feature[parent])] += factor * (value[child] - value[parent])
-            }
+        let count = Double(trees.roots.count)
+        for r in 0..<batch.rows { probabilities[r] /= count }
+        if let contributions {
+            for i in 0..<(batch.rows * width) { contributions[i] /= count }
         }
     }
 }

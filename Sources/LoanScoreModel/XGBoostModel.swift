@@ -14,17 +14,14 @@ public struct XGBoostModel: EnsembleMember {
     public let featureCount: Int
     /// The float32 margin every prediction starts from.
     public let baseMargin: Float
-    /// Trees in a flat layout: node `n` of tree `t` is at `treeStart[t] + n`.
-    private let treeStart: [Int]
-    private let left: [Int32]
-    private let right: [Int32]
-    private let feature: [Int32]
-    private let threshold: [Float]  // split condition; leaf value on leaves
-    private let defaultLeft: [Bool]
-    /// Cover-weighted mean leaf value of each node's subtree (XGBoost's `FillNodeMeanValues`).
-    private let meanValue: [Float]
+    /// The trees; a leaf's value is in its `threshold`.
+    private let trees: FlatTrees
+    /// Cover-weighted mean leaf value of each node's subtree (XGBoost's `FillNodeMeanValues`),
+    /// computed in float32, widened.
+    private let meanValue: [Double]
 
-    public var treeCount: Int { treeStart.count }
+    public var treeCount: Int { trees.roots.count }
+    public var contributionUnits: ContributionUnits { .margin }
 
     /// Parses an XGBoost JSON model.
     ///
@@ -65,8 +62,8 @@ public struct XGBoostModel: EnsembleMember {
         baseMargin = -Foundation.log(Float(1) / baseScore - Float(1))
         self.featureCount = featureCount
 
-        var start: [Int] = [], left: [Int32] = [], right: [Int32] = [], feature: [Int32] = []
-        var threshold: [Float] = [], defaultLeft: [Bool] = [], mean: [Float] = []
+        var compiled: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]] = []
+        var mean: [Double] = []
         for (t, tree) in model.trees.enumerated() {
             let n = tree.leftChildren.count
             let what = "tree \(t)"
@@ -89,22 +86,15 @@ public struct XGBoostModel: EnsembleMember {
                     throw ModelError(file: file, "\(what): node \(i) splits on feature \(tree.splitIndices[i]) of \(featureCount)")
                 }
             }
-            start.append(left.count)
-            left += tree.leftChildren.map(Int32.init)
-            right += tree.rightChildren.map(Int32.init)
-            feature += tree.splitIndices.map(Int32.init)
-            threshold += tree.splitConditions
-            defaultLeft += tree.defaultLeft.map { $0 != 0 }
-            mean += XGBoostModel.nodeMeans(tree)
+            compiled.append((0..<n).map { i in
+                (tree.splitConditions[i], max(0, tree.splitIndices[i]), tree.defaultLeft[i] != 0,
+                 tree.leftChildren[i], tree.rightChildren[i])
+            })
+            mean += XGBoostModel.nodeMeans(tree).map(Double.init)
         }
-        guard !start.isEmpty else { throw ModelError(file: file, "the model has no trees") }
-        treeStart = start
-        self.left = left
-        self.right = right
-        self.feature = feature
-        self.threshold = threshold
-        self.defaultLeft = defaultLeft
-        self.meanValue = mean
+        guard !compiled.isEmpty else { throw ModelError(file: file, "the model has no trees") }
+        trees = FlatTrees(trees: compiled, comparison: .less)
+        meanValue = mean
     }
 
     /// `base_score` is a number string in 2.x (`"4.6E-1"`) and a bracketed list in 3.x (`"[4.6E-1]"`).
@@ -129,38 +119,59 @@ public struct XGBoostModel: EnsembleMember {
         return mean
     }
 
-    /// The leaf reached by `row` in tree `t`, as a flat node index; calls `visit` for each
-    /// split on the way (flat parent index, flat child index).
-    @inline(__always)
-    private func walk(_ t: Int, _ row: UnsafeBufferPointer<Double>, _ visit: (Int, Int) -> Void = { _, _ in }) -> Int {
-        let base = treeStart[t]
-        var node = 0
-        while left[base + node] != -1 {
-            let index = base + node
-            let value = Float(row[Int(feature[index])])
-            let next: Int32
-            if value.isNaN {
-                next = defaultLeft[index] ? left[index] : right[index]
-            } else {
-                next = value < threshold[index] ? left[index] : right[index]
+    /// Margins of a batch: base margin plus every tree's leaf, added in float32 in tree order
+    /// (as XGBoost's CPU predictor does), with optional path attributions (margin units).
+    ///
+    /// - Complexity: O(rows × trees × depth); the trees are walked one at a time over all rows.
+    func margins(_ batch: FeatureBatch, into margins: UnsafeMutableBufferPointer<Float>,
+                 contributions: UnsafeMutableBufferPointer<Double>?) {
+        precondition(batch.width == featureCount && margins.count >= batch.rows, "batch shape")
+        for r in 0..<batch.rows { margins[r] = baseMargin }
+        let width = batch.width
+        // Unsafe pointers: bases of arrays and buffers that outlive this call; indices are
+        // bounded by the compiled trees (checked at load) and by rows × width.
+        trees.nodes.withUnsafeBufferPointer { nodes in
+            meanValue.withUnsafeBufferPointer { values in
+                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
+                for (t, root) in trees.roots.enumerated() {
+                    let depth = trees.depths[t]
+                    var start = 0
+                    while start < batch.rows {
+                        let rows = min(FlatTrees.lanes, batch.rows - start)
+                        let block = x + start * width
+                        var leaves: SIMD8<Int32>
+                        if let out = contributions?.baseAddress {
+                            leaves = SIMD8()
+                            for lane in 0..<rows {
+                                leaves[lane] = FlatTrees.attribute(root: root, block + lane * width, nodes, .less, values: values,
+                                                                   into: out + (start + lane) * width)
+                            }
+                        } else {
+                            leaves = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, .less)
+                        }
+                        for lane in 0..<rows { margins[start + lane] += nodes[Int(leaves[lane])].threshold }
+                        start += rows
+                    }
+                }
             }
-            visit(index, base + Int(next))
-            node = Int(next)
         }
-        return base + node
     }
 
-    /// The float32 margin: base margin plus every tree's leaf, added in tree order.
+    public func evaluate(_ batch: FeatureBatch, probabilities: UnsafeMutableBufferPointer<Double>,
+                         contributions: UnsafeMutableBufferPointer<Double>?) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: batch.rows) { margins in
+            self.margins(batch, into: margins, contributions: contributions)
+            for r in 0..<batch.rows { probabilities[r] = Double(XGBoostModel.sigmoid(margins[r])) }
+        }
+    }
+
+    /// The float32 margin of one row.
     public func margin(_ row: UnsafeBufferPointer<Double>) -> Float {
-        var sum = baseMargin
-        for t in 0..<treeStart.count {
-            sum += threshold[walk(t, row)]
+        FeatureBatch.withSingleRow(row) { batch in
+            var margin: Float = 0
+            withUnsafeMutablePointer(to: &margin) { margins(batch, into: UnsafeMutableBufferPointer(start: $0, count: 1), contributions: nil) }
+            return margin
         }
-        return sum
-    }
-
-    public func probability(_ row: UnsafeBufferPointer<Double>) -> Double {
-        Double(XGBoostModel.sigmoid(margin(row)))
     }
 
     /// XGBoost's `common::Sigmoid` in float32.
@@ -170,30 +181,16 @@ public struct XGBoostModel: EnsembleMember {
         return 1 / (e + 1 + 1e-16)
     }
 
-    /// Path attributions (XGBoost's `approx_contribs`), in margin units, added with the
-    /// sigmoid slope `p(1-p)` to turn them into probability units.
-    public func addContributions(_ row: UnsafeBufferPointer<Double>, probability: Double, scale: Double,
-                                 into contributions: UnsafeMutableBufferPointer<Double>) {
-        let factor = scale * probability * (1 - probability)
-        for t in 0..<treeStart.count {
-            let leaf = walk(t, row) { parent, child in
-                contributions[Int(feature[parent])] += factor * Double(meanValue[child] - meanValue[parent])
-            }
-            _ = leaf
-        }
-    }
-
     /// Per-column margin contributions and the bias, as XGBoost's
     /// `predict(pred_contribs=True, approx_contribs=True)` returns them (for tests).
     public func approximateContributions(_ row: UnsafeBufferPointer<Double>) -> (contributions: [Double], bias: Double) {
         var out = [Double](repeating: 0, count: featureCount)
-        var bias = Double(baseMargin)
-        for t in 0..<treeStart.count {
-            bias += Double(meanValue[treeStart[t]])
-            _ = walk(t, row) { parent, child in
-                out[Int(feature[parent])] += Double(meanValue[child] - meanValue[parent])
+        FeatureBatch.withSingleRow(row) { batch in
+            out.withUnsafeMutableBufferPointer { contributions in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 1) { margins(batch, into: $0, contributions: contributions) }
             }
         }
+        let bias = trees.roots.reduce(Double(baseMargin)) { $0 + meanValue[$1] }
         return (out, bias)
     }
 }

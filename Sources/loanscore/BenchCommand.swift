@@ -58,16 +58,18 @@ struct BenchCommand: ParsableCommand {
         let checksum = Checksum()
         let started = ContinuousClock.now
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
-            var row = [Double](repeating: .nan, count: scorer.featureCount)
+            var matrix = [Double](repeating: .nan, count: batch * scorer.featureCount)
             var sum = 0.0
             for index in stride(from: thread, to: batches.count, by: threads) {
-                for i in batches[index] {
-                    row.withUnsafeMutableBufferPointer { buffer in
-                        if case .accepted = pipeline.encode(applications[i], into: buffer) {
-                            sum += scorer.score(UnsafeBufferPointer(buffer), explain: explain).pd
-                        }
+                let range = batches[index]
+                matrix.withUnsafeMutableBufferPointer { matrix in
+                    for (slot, i) in range.enumerated() {
+                        let row = UnsafeMutableBufferPointer(rebasing: matrix[(slot * scorer.featureCount)..<((slot + 1) * scorer.featureCount)])
+                        _ = pipeline.encode(applications[i], into: row)  // only valid applications were kept
                     }
                 }
+                let scores = matrix.withUnsafeBufferPointer { scorer.score(batch: $0, rows: range.count, explain: explain) }
+                for score in scores { sum += score.pd }
             }
             checksum.add(sum)
         }
