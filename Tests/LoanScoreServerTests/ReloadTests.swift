@@ -176,7 +176,7 @@ struct ReloadTests {
         #expect(records.count >= versionOf.count)
         #expect(records.allSatisfy { record in versionOf[record.applicationID].map { $0 == record.modelVersion } ?? true })
         #expect(Set(records.map(\.modelVersion)) == ["test-1", "test-2"])
-        print("reload under load: \(answers.count) calls answered (\(versions)), 0 failed, 50 connections")
+        print("reload under load: \(answers.count) calls answered (\(versions)), \(load.failures.count) failed, 50 connections")
         await harness.server.shutdown()
     }
 
