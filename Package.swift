@@ -113,10 +113,11 @@ let package = Package(
         ),
         .testTarget(name: "LoanScoreWorkerPoolTests", dependencies: ["LoanScoreWorkerPool", atomics]),
         .testTarget(name: "LoanScoreAuditTests", dependencies: ["LoanScoreAudit", "LoanScoreTestSupport"]),
-        // The real server on 127.0.0.1 over real TLS, driven by raw protocol frames.
+        // The real server on 127.0.0.1 over real TLS, driven by raw protocol frames and the SDK;
+        // the built loanscored and loanscore run as subprocesses (reload, drain, systemd).
         .testTarget(name: "LoanScoreServerTests", dependencies: [
             "LoanScoreServer", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreAudit", "LoanScoreModel", "LoanScoreFeatures",
-            "LoanScoreTestSupport", nioCore, nioPosix, logging,
+            "LoanScoreTestSupport", "LoanScoreClient", "LoanScoreDaemon", "LoanScoreCLI", nioCore, nioPosix, logging,
         ]),
         .testTarget(
             name: "LoanScoreClientTests",

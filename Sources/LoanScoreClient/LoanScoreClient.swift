@@ -214,11 +214,24 @@ public final class LoanScoreClient: Sendable {
             return try await connection.send(request, deadline: deadline)
         } catch {
             if error.code == .schemaMismatch {
-                // The model was reloaded: this connection's WELCOME is stale. Reconnect for the new one.
-                connection.close()
+                // The model was reloaded: this connection's WELCOME is stale, and so is that of every
+                // pooled connection opened before the reload. Close them all (gracefully) so the retry
+                // reconnects for the new WELCOME instead of landing on another stale connection.
+                retireConnections(schema: welcome.schema.hash)
             }
             throw error
         }
+    }
+
+    /// Closes every pooled connection whose WELCOME announced `schema`.
+    private func retireConnections(schema: SchemaHash) {
+        let stale = pool.withLock { pool in
+            pool.slots.compactMap { slot -> Connection? in
+                if case .connected(let connection) = slot, connection.welcome.schema.hash == schema { return connection }
+                return nil
+            }
+        }
+        for connection in stale { connection.close() }
     }
 
     /// A usable connection, round-robin over the pool's slots, opening one when needed.

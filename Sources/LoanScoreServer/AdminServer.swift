@@ -5,19 +5,23 @@ import Foundation
 
 /// The admin HTTP endpoint on its own port: `/health` (the process answers), `/ready`
 /// (bundle loaded, audit log writable), `/metrics` (Prometheus text) and `/model` (the
-/// bundle's manifest summary, JSON). Plain HTTP/1.1, GET only; meant for a management network.
+/// bundle's manifest summary, JSON), and `POST /reload` (hot reload; 200, 422 refused or 409
+/// busy, with a JSON body). Plain HTTP/1.1; meant for a management network.
 public final class AdminServer: Sendable {
     /// What the endpoints report; closures are called on an event loop and must be quick.
     public struct Sources: Sendable {
         public var ready: @Sendable () -> (Bool, String)
         public var metrics: @Sendable () -> String
         public var model: @Sendable () -> String
+        /// `POST /reload`: the HTTP status and JSON body; nil answers 404.
+        public var reload: (@Sendable () async -> (status: Int, body: String))?
 
         public init(ready: @escaping @Sendable () -> (Bool, String), metrics: @escaping @Sendable () -> String,
-                    model: @escaping @Sendable () -> String) {
+                    model: @escaping @Sendable () -> String, reload: (@Sendable () async -> (status: Int, body: String))? = nil) {
             self.ready = ready
             self.metrics = metrics
             self.model = model
+            self.reload = reload
         }
     }
 
@@ -87,21 +91,35 @@ private final class AdminHandler: ChannelInboundHandler {
         case (.GET, "/model"):
             body = sources.model()
             type = "application/json"
+        case (.POST, "/reload") where sources.reload != nil:
+            // The reload loads files off the event loop; answer when it is done.
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.makeFutureWithTask(sources.reload!).whenSuccess { answer in
+                Self.write(context: bound.value, head: head, status: HTTPResponseStatus(statusCode: answer.status),
+                           type: "application/json", body: answer.body)
+            }
+            return
         case (.GET, _):
             status = .notFound
             body = "not found: \(path) (try /health, /ready, /metrics, /model)\n"
         default:
             status = .methodNotAllowed
-            body = "only GET is served\n"
+            body = "only GET (and POST /reload) is served\n"
         }
+        Self.write(context: context, head: head, status: status, type: type, body: body)
+    }
+
+    private static func write(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, type: String,
+                              body: String) {
+        guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: type)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
         if !keepAlive {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }

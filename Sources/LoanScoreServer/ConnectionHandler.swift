@@ -137,7 +137,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             helloTimeout?.cancel()
             state = .ready
             logger.debug("handshake complete", metadata: ["client_name": "\(hello.clientName)"])
-            send(context: context, server.welcome, requestID: frame.requestID)
+            send(context: context, server.generation.welcome, requestID: frame.requestID)
         } catch {
             fail(context: context, error)
         }
@@ -150,9 +150,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
             return sendError(context: context, .shuttingDown, "the server is shutting down; reconnect elsewhere", requestID: requestID)
         }
         var payload = frame.payload
+        // One generation per request, from decoding to the audit record. A request built from
+        // the WELCOME of a generation a reload has replaced (another schema hash) is answered
+        // SCHEMA_MISMATCH, and the client reconnects for the new WELCOME (PROTOCOL.md §7).
+        let generation = server.generation
         let request: ScoreRequest
         do {
-            request = try ScoreRequest.decode(from: &payload, schema: server.wireSchema, maximumBatch: server.protocolLimits.maximumBatch)
+            request = try ScoreRequest.decode(from: &payload, schema: generation.wireSchema, maximumBatch: server.protocolLimits.maximumBatch)
         } catch {
             if error.isConnectionFatal { return fail(context: context, error) }
             return sendError(context: context, error.code, error.message, requestID: requestID)
@@ -166,7 +170,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let bound = NIOLoopBound(context, eventLoop: loop)
-        let job = ScoringJob(server: server, request: request, requestID: requestID, client: client) { response in
+        let job = ScoringJob(server: server, generation: generation, request: request, requestID: requestID, client: client) { response in
             loop.execute {
                 handler.value.complete(context: bound.value, requestID: requestID, response, started: started)
             }

@@ -6,6 +6,7 @@ import LoanScoreTLS
 import LoanScoreWorkerPool
 public import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 public import Prometheus
@@ -20,13 +21,16 @@ public final class RunningServer: Sendable {
     public let port: Int
     /// The admin listener's bound port, if enabled.
     public let adminPort: Int?
-    public let bundle: ModelBundle
+    /// The bundle being served now (a reload may replace it).
+    public var bundle: ModelBundle { state.generation.bundle }
+    let state: ServerState
+    let reloader: Reloader
     private let scoring: ScoringServer
     private let admin: AdminServer?
     private let pool: WorkerPool
     private let audit: AuditLog
     private let group: MultiThreadedEventLoopGroup
-    private let configuration: ServerConfiguration
+    let configuration: ServerConfiguration
     private let logger: Logger
 
     /// Loads the bundle, opens the audit log, builds the TLS context and binds both listeners.
@@ -40,11 +44,7 @@ public final class RunningServer: Sendable {
     private init(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger) async throws {
         self.configuration = configuration
         self.logger = logger
-        do {
-            bundle = try ModelBundle(directory: URL(fileURLWithPath: configuration.bundle))
-        } catch {
-            throw StartupError("bundle \(configuration.bundle) refused: \(error)")
-        }
+        let generation = try ModelGeneration.load(configuration, limits: ServerState.protocolLimits(configuration))
         let fsync: FsyncPolicy = switch configuration.auditFsync {
         case "always": .always
         case "never": .never
@@ -58,25 +58,18 @@ public final class RunningServer: Sendable {
         if let recovery = audit.recovery {
             logger.warning("audit log recovered at startup: \(recovery)")
         }
-        let tls: TLSContext
-        do {
-            tls = try TLSContext(configuration: .makeServerConfiguration(
-                certificateChainFile: configuration.certificate, privateKeyFile: configuration.privateKey,
-                trustRootsFile: configuration.clientCA, peerVerification: configuration.clientCA == nil ? .none : .required,
-                handshakeTimeout: .milliseconds(Int64(configuration.timeouts.handshake * 1000))))
-        } catch {
-            throw StartupError("TLS: \(error)")
-        }
         let threads = configuration.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : configuration.workers
         pool = WorkerPool(threads: threads, queueCapacity: configuration.limits.maximumInFlight)
         group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessInfo.processInfo.activeProcessorCount)
         let metrics = ServerMetrics()
-        let model = bundle.manifest.model
+        let model = generation.bundle.manifest.model
         metrics.model(name: model.name, version: model.version)
-        let state = ServerState(engine: ScoringEngine(bundle: bundle), pool: pool, audit: audit, metrics: metrics,
-                                configuration: configuration)
+        let state = ServerState(generation: generation, pool: pool, audit: audit, metrics: metrics, configuration: configuration)
+        self.state = state
+        let reloader = Reloader(state: state, logger: logger)
+        self.reloader = reloader
         do {
-            scoring = try await ScoringServer(state: state, tls: tls, group: group, logger: logger)
+            scoring = try await ScoringServer(state: state, group: group, logger: logger)
         } catch {
             throw StartupError("cannot listen on \(configuration.listen): \(error)")
         }
@@ -84,14 +77,15 @@ public final class RunningServer: Sendable {
         if let adminAddress = configuration.admin {
             let address = try HostPort(adminAddress, setting: "admin")
             let auditDirectory = configuration.auditDirectory
-            let summary = RunningServer.modelSummary(bundle)
             let sources = AdminServer.Sources(
                 ready: {
                     guard access(auditDirectory, W_OK) == 0 else { return (false, "audit directory \(auditDirectory) is not writable") }
-                    return (true, "ready: \(model.name) \(model.version)")
+                    let generation = state.generation
+                    return (true, "ready: \(generation.modelName) \(generation.modelVersion)")
                 },
                 metrics: { registry?.emitToString() ?? "" },
-                model: { summary })
+                model: { RunningServer.modelSummary(state.generation.bundle) },
+                reload: { await reloader.reload().adminResponse })
             do {
                 admin = try await AdminServer(host: address.host, port: address.port, group: group, sources: sources)
             } catch {
@@ -103,10 +97,12 @@ public final class RunningServer: Sendable {
             adminPort = nil
         }
         let adminText = adminPort.map { ", admin on port \($0)" } ?? ""
+        let adminStatus = adminPort.map { ", admin on \((try? HostPort(configuration.admin ?? "", setting: "admin"))?.host ?? "?"):\($0)" } ?? ""
+        reloader.listening.withLockedValue { $0 = " on \(address(configuration.listen, port))\(adminStatus)" }
         logger.notice("serving \(model.name) \(model.version) on \(address(configuration.listen, port)) (TLS, \(threads) workers)\(adminText)")
     }
 
-    private func address(_ listen: String, _ port: Int) -> String {
+    func address(_ listen: String, _ port: Int) -> String {
         (try? HostPort(listen, setting: "listen")).map { "\($0.host):\(port)" } ?? listen
     }
 
@@ -141,7 +137,8 @@ public final class RunningServer: Sendable {
     }
 }
 
-/// `loanscored`'s main loop: start, wait for SIGTERM or SIGINT, drain, exit.
+/// `loanscored`'s main loop: start, tell systemd READY=1, reload on SIGHUP, wait for SIGTERM
+/// or SIGINT, tell systemd STOPPING=1, drain, exit.
 public struct Daemon: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
@@ -158,8 +155,12 @@ public struct Daemon: Sendable {
         factory.valueHistogramBuckets["loanscore_pd"] = ServerMetrics.pdBuckets
         MetricsSystem.bootstrap(factory)
         let server = try await RunningServer.start(configuration: configuration, registry: registry, logger: logger)
-        let group = ServiceGroup(services: [DrainOnShutdown(server: server)], gracefulShutdownSignals: [.sigterm, .sigint],
-                                 logger: logger)
+        // Trap SIGHUP before telling systemd we are ready: from then on `systemctl reload` may send it.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        server.reloader.notifySystemd(["READY=1", "STATUS=\(server.statusLine)"])
+        // Services shut down in reverse order: the SIGHUP listener stops first, then the drain runs.
+        let group = ServiceGroup(services: [DrainOnShutdown(server: server), ReloadOnSignal(server: server, signals: hangups, logger: logger)],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }
@@ -170,6 +171,7 @@ private struct DrainOnShutdown: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
+        server.reloader.notifySystemd(["STOPPING=1", "STATUS=draining in-flight requests"])
         await server.shutdown()
     }
 }

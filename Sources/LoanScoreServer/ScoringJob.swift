@@ -11,19 +11,22 @@ import Metrics
 /// response is sent").
 struct ScoringJob: Sendable {
     let server: ServerState
+    /// The model generation current when the request arrived: it scores, audits and names
+    /// the version of every result, even if a reload has installed another since.
+    let generation: ModelGeneration
     let request: ScoreRequest
     let requestID: UInt64
     let client: String
     let completion: @Sendable (Result<ScoreResponse, ProtocolError>) -> Void
 
     func run() {
-        let fieldCount = server.wireSchema.fields.count
+        let fieldCount = generation.wireSchema.fields.count
         let applications = (0..<request.count).map { i in
             ScoringEngine.Application(id: request.applicationIDs[i],
                                       values: (0..<fieldCount).map { RawValue(request.value(application: i, field: $0)) })
         }
-        let outcomes = server.engine.score(applications)
-        let model = server.engine.bundle.manifest.model
+        let outcomes = generation.engine.score(applications)
+        let model = generation.bundle.manifest.model
         var results: [ApplicationResult] = []
         results.reserveCapacity(outcomes.count)
         var records: [AuditRecord] = []

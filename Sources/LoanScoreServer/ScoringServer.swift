@@ -16,7 +16,7 @@ final class ScoringServer: Sendable {
     /// Binds the listener.
     ///
     /// - Throws: NIO's `IOError` when the address cannot be bound.
-    init(state: ServerState, tls: TLSContext, group: any EventLoopGroup, logger: Logger) async throws {
+    init(state: ServerState, group: any EventLoopGroup, logger: Logger) async throws {
         self.state = state
         self.logger = logger
         let address = try HostPort(state.configuration.listen, setting: "listen")
@@ -32,7 +32,8 @@ final class ScoringServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(TLSHandler(context: tls))
+                    // The current generation's context: after a reload, new connections get the new certificates.
+                    try sync.addHandler(TLSHandler(context: state.generation.tls))
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: maximumBuffered))
                     try sync.addHandler(IdleStateHandler(allTimeout: idle))
                     try sync.addHandler(ConnectionHandler(server: state, logger: logger))

@@ -39,8 +39,14 @@ public struct ServerMetrics: Sendable {
         Counter(label: "loanscore_decisions_total", dimensions: [("decision", decision)]).increment()
     }
 
-    /// Publishes the serving model as an info metric (value 1).
-    public func model(name: String, version: String) {
-        Gauge(label: "loanscore_model_info", dimensions: [("name", name), ("version", version)]).record(1)
+    /// Publishes the serving model as an info metric (value 1; 0 once a reload replaced it).
+    public func model(name: String, version: String, serving: Bool = true) {
+        Gauge(label: "loanscore_model_info", dimensions: [("name", name), ("version", version)]).record(serving ? 1 : 0)
+    }
+
+    /// A reload by outcome: `success`, `refused` (a bundle or certificate failed its checks)
+    /// or `busy` (another reload in progress, or shutting down).
+    public func reload(outcome: String) {
+        Counter(label: "loanscore_reload_total", dimensions: [("outcome", outcome)]).increment()
     }
 }

@@ -8,43 +8,45 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// What every connection of one server shares: the scoring engine, the worker pool, the
-/// audit log, limits and counters. Counters are atomics; the set of open channels is locked.
+/// What every connection of one server shares: the current model generation (engine, wire
+/// schema, WELCOME, TLS context; swapped atomically by a reload), the worker pool, the audit
+/// log, limits and counters. Counters are atomics; the set of open channels is locked.
 final class ServerState: Sendable {
-    let engine: ScoringEngine
     let pool: WorkerPool
     let audit: AuditLog
     let metrics: ServerMetrics
     let configuration: ServerConfiguration
-    let wireSchema: WireSchema
-    let welcome: Welcome
     let protocolLimits: ProtocolLimits
+    private let current: ManagedAtomic<ModelGeneration>
     private let inFlight = ManagedAtomic<Int>(0)
     private let connectionCount = ManagedAtomic<Int>(0)
     let shuttingDown = ManagedAtomic<Bool>(false)
     private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    init(engine: ScoringEngine, pool: WorkerPool, audit: AuditLog, metrics: ServerMetrics, configuration: ServerConfiguration) {
-        self.engine = engine
+    init(generation: ModelGeneration, pool: WorkerPool, audit: AuditLog, metrics: ServerMetrics, configuration: ServerConfiguration) {
         self.pool = pool
         self.audit = audit
         self.metrics = metrics
         self.configuration = configuration
-        wireSchema = WireSchema(fields: engine.bundle.schema.fields.map { field in
-            switch field.type {
-            case .number, .integer: WireField(name: field.name, type: .number)
-            // Booleans travel as text so the server checks their labels exactly as offline scoring does.
-            case .boolean: WireField(name: field.name, type: .string)
-            case .category: WireField(name: field.name, type: .string)
-            }
-        })
+        protocolLimits = Self.protocolLimits(configuration)
+        current = ManagedAtomic(generation)
+    }
+
+    /// The limits WELCOME announces (from the configuration; a reload does not change them).
+    static func protocolLimits(_ configuration: ServerConfiguration) -> ProtocolLimits {
         let limits = configuration.limits
-        protocolLimits = ProtocolLimits(
+        return ProtocolLimits(
             maximumFramePayload: limits.maximumFramePayload, maximumUncompressedPayload: limits.maximumUncompressedPayload,
             maximumBatch: limits.maximumBatch, maximumInFlight: limits.maximumInFlightPerConnection)
-        let model = engine.bundle.manifest.model
-        welcome = Welcome(protocolVersion: FrameHeader.currentVersion, modelName: model.name, modelVersion: model.version,
-                          schema: wireSchema, limits: protocolLimits)
+    }
+
+    /// The generation new work uses. Read it once per request and keep it: the request is
+    /// decoded, scored and audited with that generation even if a reload swaps in another.
+    var generation: ModelGeneration { current.load(ordering: .acquiring) }
+
+    /// Makes `generation` the one new connections and requests get; returns the previous one.
+    func install(_ generation: ModelGeneration) -> ModelGeneration {
+        current.exchange(generation, ordering: .acquiringAndReleasing)
     }
 
     /// Reserves one server-wide in-flight slot; false when the server is full (answer BUSY).

@@ -17,7 +17,8 @@ struct LoanScore: ParsableCommand {
             Exit codes: 0 success, 1 internal error, 2 usage error, 3 invalid data \
             (messages name the file, row, field, value and what was expected).
             """,
-        subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self, BenchCommand.self, AuditCommand.self]
+        subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self, BenchCommand.self, AuditCommand.self,
+                      AdminCommand.self]
     )
 
     static func main() {

@@ -11,8 +11,10 @@ struct LoanScoreDaemon: AsyncParsableCommand {
         abstract: "Serve a LoanScore model bundle over TLS (length-prefixed binary protocol, LZ4 batches).",
         discussion: """
             Settings come from --config (JSON; see Systemd/loanscored.json for every key) and are \
-            overridden by flags. SIGTERM or SIGINT stops accepting connections, sends GOODBYE, \
-            finishes in-flight work, flushes the audit log and exits 0.
+            overridden by flags. SIGHUP (or POST /reload on the admin port) reloads the bundle and \
+            TLS certificates without dropping connections. SIGTERM or SIGINT stops accepting \
+            connections, sends GOODBYE, finishes in-flight work, flushes the audit log and exits 0. \
+            Under systemd (Type=notify) it sends READY=1, RELOADING=1 and STOPPING=1.
             """
     )
 

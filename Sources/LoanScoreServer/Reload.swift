@@ -1,0 +1,174 @@
+import Atomics
+import Dispatch
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import UnixSignals
+
+// Hot reload (SIGHUP, `POST /reload` on the admin port, `loanscore admin reload`).
+//
+// A reload loads the configured bundle folder and certificate files again, off the event
+// loops, into a new immutable ``ModelGeneration``, and swaps it into ``ServerState`` with one
+// atomic exchange. Nothing is closed:
+//
+// - New TLS connections are set up with the new generation's TLS context; connections that
+//   are open keep the session they negotiated.
+// - Each SCORE_REQUEST reads the current generation once, when it arrives, and keeps it:
+//   requests in flight during a swap finish on the model they started on, and every
+//   SCORE_RESPONSE and audit record names the version that produced it.
+// - A request laid out with the WELCOME of a replaced generation is decoded against the new
+//   schema: if the schema hash is the same (only the model changed) it is scored by the new
+//   model; if it differs it is answered SCHEMA_MISMATCH, and the client reconnects for the new
+//   WELCOME and sends it again (the SDK does this by itself; PROTOCOL.md §7). No connection is
+//   pinned to an old generation, so an old model is freed once its last request is answered.
+//
+// A bundle or certificate that fails its checks is refused with a log line and
+// `loanscore_reload_total{outcome="refused"}`, and the previous generation keeps serving.
+// Reloads do not overlap: one that arrives while another is loading is refused ("busy").
+// Under systemd, `RELOADING=1` is sent when a reload starts and `READY=1` when it ends.
+
+/// What a reload did.
+public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
+    public enum Status: String, Sendable {
+        /// The new bundle and certificates are serving.
+        case reloaded
+        /// They failed their checks; the previous ones keep serving.
+        case refused
+        /// Another reload was in progress, or the server is shutting down.
+        case busy
+    }
+
+    public var status: Status
+    public var message: String
+    /// The model serving after the reload (the new one, or the one that kept serving).
+    public var modelName: String
+    public var modelVersion: String
+    /// The model that served before.
+    public var previousVersion: String
+
+    public var succeeded: Bool { status == .reloaded }
+    public var description: String { "\(status.rawValue): \(message)" }
+
+    /// The admin endpoint's answer: 200, 422 (refused) or 409 (busy), with a JSON body.
+    var adminResponse: (status: Int, body: String) {
+        let object: [String: String] = ["outcome": status.rawValue, "message": message, "model": modelName,
+                                        "version": modelVersion, "previous_version": previousVersion]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        let code = switch status {
+        case .reloaded: 200
+        case .refused: 422
+        case .busy: 409
+        }
+        return (code, String(decoding: data, as: UTF8.self) + "\n")
+    }
+}
+
+/// Loads and installs new generations, one at a time, and tells systemd about it.
+final class Reloader: Sendable {
+    private let state: ServerState
+    private let logger: Logger
+    private let busy = ManagedAtomic<Bool>(false)
+    /// Where the server listens, for STATUS= lines; set once the listeners are bound.
+    let listening = NIOLockedValueBox<String>("")
+
+    init(state: ServerState, logger: Logger) {
+        self.state = state
+        self.logger = logger
+    }
+
+    func reload() async -> ReloadOutcome {
+        let old = state.generation
+        func outcome(_ status: ReloadOutcome.Status, _ message: String, serving: ModelGeneration) -> ReloadOutcome {
+            ReloadOutcome(status: status, message: message, modelName: serving.modelName, modelVersion: serving.modelVersion,
+                          previousVersion: old.modelVersion)
+        }
+        guard !state.shuttingDown.load(ordering: .relaxed) else {
+            state.metrics.reload(outcome: "busy")
+            return outcome(.busy, "the server is shutting down", serving: old)
+        }
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            logger.warning("reload refused: another reload is in progress")
+            state.metrics.reload(outcome: "busy")
+            return outcome(.busy, "another reload is in progress", serving: old)
+        }
+        defer { busy.store(false, ordering: .releasing) }
+
+        let configuration = state.configuration
+        notifySystemd(["RELOADING=1", "MONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds)",
+                       "STATUS=reloading \(configuration.bundle)"])
+        logger.notice("reloading bundle \(configuration.bundle) and certificate \(configuration.certificate)")
+        let limits = state.protocolLimits
+        // Bundle loading is blocking file I/O and model compilation: keep it off the event
+        // loops and the cooperative pool.
+        let loaded = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ModelGeneration, StartupError>, Never>) in
+            DispatchQueue.global(qos: .utility).async {
+                do {
+                    continuation.resume(returning: .success(try ModelGeneration.load(configuration, limits: limits)))
+                } catch {
+                    continuation.resume(returning: .failure(error as? StartupError ?? StartupError("\(error)")))
+                }
+            }
+        }
+        switch loaded {
+        case .success(let new):
+            let previous = state.install(new)
+            state.metrics.model(name: previous.modelName, version: previous.modelVersion, serving: false)
+            state.metrics.model(name: new.modelName, version: new.modelVersion, serving: true)
+            state.metrics.reload(outcome: "success")
+            let message = "now serving \(new.modelName) \(new.modelVersion) (was \(previous.modelName) \(previous.modelVersion)); "
+                + "requests in flight finish on the previous model"
+            logger.notice("reloaded: \(message)")
+            notifySystemd(["READY=1", "STATUS=\(statusLine)"])
+            return outcome(.reloaded, message, serving: new)
+        case .failure(let error):
+            state.metrics.reload(outcome: "refused")
+            logger.error("reload refused: \(error.message); still serving \(old.modelName) \(old.modelVersion)")
+            notifySystemd(["READY=1", "STATUS=\(statusLine); last reload refused: \(error.message)"])
+            return outcome(.refused, error.message, serving: old)
+        }
+    }
+
+    /// `serving <model> <version> on HOST:PORT, admin on HOST:PORT`.
+    var statusLine: String {
+        let generation = state.generation
+        return "serving \(generation.modelName) \(generation.modelVersion)" + listening.withLockedValue { $0 }
+    }
+
+    /// Sends a readiness notification when run under systemd (`$NOTIFY_SOCKET` set); a failure
+    /// is logged, never fatal.
+    func notifySystemd(_ assignments: [String]) {
+        guard let notifier = SystemdNotifier.fromEnvironment else { return }
+        do {
+            try notifier.notify(assignments)
+        } catch {
+            logger.warning("systemd notification failed: \(error)")
+        }
+    }
+}
+
+extension RunningServer {
+    /// Reloads the configured bundle and certificates without dropping connections (see
+    /// `Reload.swift`). Never throws: a refusal is an outcome, and the old model keeps serving.
+    public func reload() async -> ReloadOutcome {
+        await reloader.reload()
+    }
+
+    /// The systemd STATUS= text: the serving model and where it listens.
+    public var statusLine: String { reloader.statusLine }
+}
+
+/// Reloads on SIGHUP (`systemctl reload`, via the unit's ExecReload) until graceful shutdown.
+struct ReloadOnSignal: Service {
+    let server: RunningServer
+    let signals: UnixSignalsSequence
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in signals.cancelOnGracefulShutdown() {
+            logger.notice("SIGHUP received: reloading")
+            let outcome = await server.reload()
+            logger.info("SIGHUP reload \(outcome)")
+        }
+    }
+}
