@@ -31,19 +31,35 @@ public struct ScoringEngine: Sendable {
 
     /// Scores a batch; one invalid application never fails the others.
     ///
-    /// - Complexity: O(batch × (fields + trees × depth)); one row buffer per call.
+    /// Valid applications are encoded into one matrix and scored together (the ensemble walks
+    /// each tree over the whole batch); results are the same as scoring them one by one.
+    ///
+    /// - Complexity: O(batch × (fields + trees × depth)); one matrix per call.
     public func score(_ applications: [Application]) -> [Outcome] {
         let pipeline = bundle.pipeline
         let scorer = bundle.scorer
-        var row = [Double](repeating: .nan, count: scorer.featureCount)
-        return applications.map { application in
-            row.withUnsafeMutableBufferPointer { buffer -> Outcome in
-                switch pipeline.encode(application.values, into: buffer) {
-                case .accepted(let flags):
-                    return .scored(scorer.score(UnsafeBufferPointer(buffer)), flags: flags)
-                case .rejected(let violations):
-                    return .invalid(violations)
-                }
+        let width = scorer.featureCount
+        var matrix = [Double](repeating: .nan, count: applications.count * width)
+        var validations: [FeaturePipeline.Outcome] = []
+        validations.reserveCapacity(applications.count)
+        var accepted = 0
+        matrix.withUnsafeMutableBufferPointer { matrix in
+            for application in applications {
+                let row = UnsafeMutableBufferPointer(rebasing: matrix[(accepted * width)..<((accepted + 1) * width)])
+                let outcome = pipeline.encode(application.values, into: row)
+                if case .accepted = outcome { accepted += 1 }
+                validations.append(outcome)
+            }
+        }
+        let scores = matrix.withUnsafeBufferPointer { scorer.score(batch: $0, rows: accepted, explain: true) }
+        var next = 0
+        return validations.map { validation in
+            switch validation {
+            case .accepted(let flags):
+                defer { next += 1 }
+                return .scored(scores[next], flags: flags)
+            case .rejected(let violations):
+                return .invalid(violations)
             }
         }
     }

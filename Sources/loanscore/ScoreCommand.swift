@@ -92,24 +92,39 @@ struct ScoreCommand: ParsableCommand {
         try out.writeRecord(header)
 
         let progress = Progress(label: "scored")
-        var row = [Double](repeating: .nan, count: scorer.featureCount)
+        // Valid applications are scored in blocks of `blockSize` (the ensemble walks each tree
+        // over a whole block); output order is input order, memory stays constant.
+        let blockSize = 256, width = scorer.featureCount
+        var matrix = [Double](repeating: .nan, count: blockSize * width)
+        var pending: [(id: String, flags: [String])] = []
         var rowsIn = 0, scored = 0
         var rejectedMessages: [String] = []
-        while let application = try file.next() {
-            rowsIn += 1
-            let outcome = row.withUnsafeMutableBufferPointer { bundle.pipeline.encode(application.values, into: $0) }
-            switch outcome {
-            case .accepted(let flags):
-                let score = row.withUnsafeBufferPointer { scorer.score($0) }
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let scores = matrix.withUnsafeBufferPointer { scorer.score(batch: $0, rows: pending.count) }
+            for (application, score) in zip(pending, scores) {
                 var fields = [
                     application.id, "\(score.pd)", score.riskLevel, score.decision.rawValue, "\(score.confidence)",
                     score.reasons.map(\.code).joined(separator: ";"),
                     score.reasons.map(\.text).joined(separator: "; "),
-                    flags.joined(separator: "; "), scorer.model.version,
+                    application.flags.joined(separator: "; "), scorer.model.version,
                 ]
                 if members { fields += score.memberProbabilities.map { "\($0)" } }
                 try out.writeRecord(fields)
-                scored += 1
+            }
+            scored += pending.count
+            pending.removeAll(keepingCapacity: true)
+        }
+        while let application = try file.next() {
+            rowsIn += 1
+            let slot = pending.count
+            let outcome = matrix.withUnsafeMutableBufferPointer {
+                bundle.pipeline.encode(application.values, into: UnsafeMutableBufferPointer(rebasing: $0[(slot * width)..<((slot + 1) * width)]))
+            }
+            switch outcome {
+            case .accepted(let flags):
+                pending.append((application.id, flags))
+                if pending.count == blockSize { try flush() }
             case .rejected(let violations):
                 try rejectsFile?.write(application, violations)
                 // Keep only the first messages: memory must not grow with the file.
@@ -119,6 +134,7 @@ struct ScoreCommand: ParsableCommand {
             }
             progress.tick(rowsIn)
         }
+        try flush()
         try out.commit()
         try rejectsFile?.commit()
         progress.finish(rowsIn)
