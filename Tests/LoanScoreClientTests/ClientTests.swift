@@ -208,7 +208,7 @@ struct ClientTests {
             let elapsed = ContinuousClock.now - start
             #expect(error?.code == .timeout)
             #expect(elapsed >= .milliseconds(290))
-            #expect(elapsed < .seconds(3))
+            #expect(elapsed < .seconds(60), "the deadline ends the call (generous bound: CI machines are shared)")
         }
     }
 
