@@ -38,8 +38,15 @@ struct FieldParser: Sendable {
         case .missing:
             return missing()
         case .text(let text):
-            let folded = normalizedLabel(text)
-            if folded.isEmpty || sentinelTexts.contains(folded) { return missing(raw) }
+            let trimmed = trimmedWhitespace(text)
+            if trimmed.isEmpty { return missing(raw) }
+            if field.type == .number || field.type == .integer, let number = strictNumber(trimmed) {
+                // The common case, without folding: a plain number (a numeric sentinel is missing).
+                if sentinelNumbers.contains(number) { return missing(raw) }
+                return checkNumber(number, raw: raw)
+            }
+            let folded = caseFolded(trimmed)
+            if sentinelTexts.contains(folded) { return missing(raw) }
             return parseText(folded, raw: raw)
         case .number(let number):
             guard number.isFinite else { return reject(raw, "is not a finite number") }
@@ -121,24 +128,27 @@ struct FieldParser: Sendable {
 
 /// Parses a plain decimal number (`-12`, `3.5`, `.5`, `1e3`); refuses `nan`, `inf`, hex
 /// floats, thousands separators and anything else `Double(_:)` would otherwise accept.
+/// Scans UTF-8 code units, then lets `Double` convert (correctly rounded).
 package func strictNumber<S: StringProtocol>(_ text: S) -> Double? {
-    var sawDigit = false, sawDot = false, sawExponent = false, previous: Character = " "
-    for (offset, char) in text.enumerated() {
-        switch char {
-        case "0"..."9": sawDigit = true
-        case "+", "-":
-            guard offset == 0 || previous == "e" || previous == "E" else { return nil }
-        case ".":
+    var sawDigit = false, sawDot = false, sawExponent = false, previous: UInt8 = 0x20, offset = 0
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): sawDigit = true
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            guard offset == 0 || previous == UInt8(ascii: "e") || previous == UInt8(ascii: "E") else { return nil }
+        case UInt8(ascii: "."):
             guard !sawDot, !sawExponent else { return nil }
             sawDot = true
-        case "e", "E":
+        case UInt8(ascii: "e"), UInt8(ascii: "E"):
             guard sawDigit, !sawExponent else { return nil }
             sawExponent = true
         default: return nil
         }
-        previous = char
+        previous = byte
+        offset += 1
     }
-    guard sawDigit, previous != "e", previous != "E", previous != "+", previous != "-" else { return nil }
+    let signs: [UInt8] = [UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-")]
+    guard sawDigit, !signs.contains(previous) else { return nil }
     guard let value = Double(String(text)), value.isFinite else { return nil }
     return value
 }

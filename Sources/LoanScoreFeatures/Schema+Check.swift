@@ -107,5 +107,22 @@ extension Schema.Field {
 
 /// A label as it is compared: trimmed of white space and case-folded.
 package func normalizedLabel<S: StringProtocol>(_ text: S) -> String {
-    text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    caseFolded(trimmedWhitespace(text))
+}
+
+/// The text without leading and trailing ASCII white space (space, tab, CR, LF, VT, FF).
+/// Works on UTF-8 code units: no Foundation, no allocation.
+package func trimmedWhitespace<S: StringProtocol>(_ text: S) -> Substring {
+    let text = Substring(text)
+    let utf8 = text.utf8
+    func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+    guard let first = utf8.firstIndex(where: { !isSpace($0) }) else { return text[text.endIndex...] }
+    let last = utf8.lastIndex(where: { !isSpace($0) }) ?? first
+    return text[first...last]
+}
+
+/// Lower-cased, with a fast path for text that is already lower-case ASCII.
+package func caseFolded<S: StringProtocol>(_ text: S) -> String {
+    if text.utf8.allSatisfy({ $0 < 0x80 && !(0x41...0x5A).contains($0) }) { return String(text) }
+    return text.lowercased()
 }
