@@ -28,6 +28,8 @@ struct FlatTrees: Sendable {
     let roots: [Int]
     /// Each tree's depth (edges on its longest path).
     let depths: [Int]
+    /// The deepest of each group of ``lanes`` consecutive trees (trees 8g ..< 8g + 8).
+    let groupDepths: [Int]
     let comparison: Comparison
 
     /// Rows walked through a tree together, in lockstep (independent chains of loads that
@@ -61,6 +63,9 @@ struct FlatTrees: Sendable {
         self.nodes = nodes
         self.roots = roots
         self.depths = depths
+        groupDepths = stride(from: 0, to: depths.count, by: FlatTrees.lanes).map {
+            depths[$0..<Swift.min($0 + FlatTrees.lanes, depths.count)].max() ?? 0
+        }
         self.comparison = comparison
     }
 
@@ -110,6 +115,52 @@ struct FlatTrees: Sendable {
             i7 = step(nodes[Int(i7)], x7, comparison)
         }
         return SIMD8(i0, i1, i2, i3, i4, i5, i6, i7)
+    }
+
+    /// The leaves one row reaches in up to ``lanes`` consecutive trees (group `group`), walked
+    /// in lockstep across the trees: for a lone row, eight trees give the eight independent
+    /// chains. Lanes past the last tree repeat it (and are ignored).
+    @inline(__always)
+    func leaves(group: Int, _ x: UnsafePointer<Float>, _ nodes: UnsafePointer<Node>) -> (leaves: SIMD8<Int32>, trees: Int) {
+        let first = group * FlatTrees.lanes
+        let count = Swift.min(FlatTrees.lanes, roots.count - first)
+        var index = SIMD8<Int32>()
+        for lane in 0..<FlatTrees.lanes { index[lane] = Int32(roots[first + Swift.min(lane, count - 1)]) }
+        var i0 = index[0], i1 = index[1], i2 = index[2], i3 = index[3], i4 = index[4], i5 = index[5], i6 = index[6], i7 = index[7]
+        for _ in 0..<groupDepths[group] {
+            i0 = FlatTrees.step(nodes[Int(i0)], x, comparison)
+            i1 = FlatTrees.step(nodes[Int(i1)], x, comparison)
+            i2 = FlatTrees.step(nodes[Int(i2)], x, comparison)
+            i3 = FlatTrees.step(nodes[Int(i3)], x, comparison)
+            i4 = FlatTrees.step(nodes[Int(i4)], x, comparison)
+            i5 = FlatTrees.step(nodes[Int(i5)], x, comparison)
+            i6 = FlatTrees.step(nodes[Int(i6)], x, comparison)
+            i7 = FlatTrees.step(nodes[Int(i7)], x, comparison)
+        }
+        return (SIMD8(i0, i1, i2, i3, i4, i5, i6, i7), count)
+    }
+
+    /// The leaf one row reaches from `root`, stopping at the leaf (for blocks too small to
+    /// fill the lanes). Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``.
+    @inline(__always)
+    static func leaf(root: Int, _ x: UnsafePointer<Float>, _ nodes: UnsafePointer<Node>, _ comparison: Comparison) -> Int32 {
+        var index = Int32(root)
+        while true {
+            let next = step(nodes[Int(index)], x, comparison)
+            if next == index { return index }  // a leaf's self-loop
+            index = next
+        }
+    }
+
+    /// The leaves of a block of rows: in lockstep when the block fills the lanes, else row by
+    /// row stopping at each leaf (a lone row should not pay for eight).
+    @inline(__always)
+    static func leaves(root: Int, depth: Int, rows: Int, _ x: UnsafePointer<Float>, width: Int, _ nodes: UnsafePointer<Node>,
+                       _ comparison: Comparison, scalarBelow threshold: Int) -> SIMD8<Int32> {
+        if rows >= threshold { return leaves(root: root, depth: depth, rows: rows, x, width: width, nodes, comparison) }
+        var result = SIMD8<Int32>()
+        for lane in 0..<rows { result[lane] = leaf(root: root, x + lane * width, nodes, comparison) }
+        return result
     }
 
     /// Walks one row from `root` to its leaf, adding `values[child] − values[node]` to the

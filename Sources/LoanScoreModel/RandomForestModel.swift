@@ -91,6 +91,16 @@ public struct RandomForestModel: EnsembleMember {
         trees.nodes.withUnsafeBufferPointer { nodes in
             value.withUnsafeBufferPointer { values in
                 guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
+                if contributions == nil && batch.rows < 4 {
+                    // Few rows: walk eight trees at a time per row; leaves are added in tree order.
+                    for r in 0..<batch.rows {
+                        for group in trees.groupDepths.indices {
+                            let (leaves, count) = trees.leaves(group: group, x + r * width, nodes)
+                            for lane in 0..<count { probabilities[r] += values[Int(leaves[lane])] }
+                        }
+                    }
+                    return
+                }
                 for (t, root) in trees.roots.enumerated() {
                     let depth = trees.depths[t]
                     var start = 0
@@ -105,7 +115,8 @@ public struct RandomForestModel: EnsembleMember {
                                                                    into: out + (start + lane) * width)
                             }
                         } else {
-                            leaves = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, .lessOrEqual)
+                            leaves = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, .lessOrEqual,
+                                                      scalarBelow: 4)
                         }
                         for lane in 0..<rows { probabilities[start + lane] += values[Int(leaves[lane])] }
                         start += rows

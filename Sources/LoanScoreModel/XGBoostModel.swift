@@ -133,6 +133,16 @@ public struct XGBoostModel: EnsembleMember {
         trees.nodes.withUnsafeBufferPointer { nodes in
             meanValue.withUnsafeBufferPointer { values in
                 guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
+                if contributions == nil && batch.rows < 4 {
+                    // Few rows: walk eight trees at a time per row; leaves are added in tree order.
+                    for r in 0..<batch.rows {
+                        for group in trees.groupDepths.indices {
+                            let (leaves, count) = trees.leaves(group: group, x + r * width, nodes)
+                            for lane in 0..<count { margins[r] += nodes[Int(leaves[lane])].threshold }
+                        }
+                    }
+                    return
+                }
                 for (t, root) in trees.roots.enumerated() {
                     let depth = trees.depths[t]
                     var start = 0
@@ -147,7 +157,8 @@ public struct XGBoostModel: EnsembleMember {
                                                                    into: out + (start + lane) * width)
                             }
                         } else {
-                            leaves = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, .less)
+                            leaves = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, .less,
+                                                      scalarBelow: 4)
                         }
                         for lane in 0..<rows { margins[start + lane] += nodes[Int(leaves[lane])].threshold }
                         start += rows

@@ -57,6 +57,26 @@ struct BundleTests {
         #expect(score.decision == .decline)
     }
 
+    @Test(arguments: [1, 3, 4, 7, 8, 9, 64])
+    func batchScoresEqualSingleScoresWhateverTheBatch(batchSize: Int) throws {
+        let bundle = try load()
+        let scorer = bundle.scorer
+        var generator = SystemRandomNumberGenerator()
+        let applications: [[RawValue]] = (0..<67).map { i in
+            [.number(Double(Int.random(in: 0...20_000, using: &generator))),
+             i % 5 == 0 ? .missing : .number(Double(Int.random(in: 0...3000, using: &generator))),
+             i % 7 == 0 ? .missing : .text(i % 2 == 0 ? "rent" : "own"), .text(i % 3 == 0 ? "yes" : "no"), .number(12)]
+        }
+        let rows = applications.map { bundle.pipeline.encode($0).row }
+        let single = rows.map { row in row.withUnsafeBufferPointer { scorer.score($0) } }
+        var batched: [Score] = []
+        for start in stride(from: 0, to: rows.count, by: batchSize) {
+            let block = Array(rows[start..<min(start + batchSize, rows.count)].joined())
+            batched += block.withUnsafeBufferPointer { scorer.score(batch: $0, rows: min(batchSize, rows.count - start)) }
+        }
+        #expect(batched == single)
+    }
+
     @Test func decisionsAndRiskLevelsAtTheCutOffs() throws {
         let policy = try load().scorer.policy
         #expect(policy.decision(for: 0.1999) == .approve)
