@@ -34,17 +34,12 @@ public enum AuditExporter {
         var text = Data()
         var rows = 0
         if format == .csv { text.append(Data((csvColumns.joined(separator: ",") + "\n").utf8)) }
-        let encoder = AuditSegmentFormat.encoder
         try reader.forEachRecord { record in
             switch format {
             case .csv:
                 text.append(Data((csvRow(record) + "\n").utf8))
             case .jsonLines:
-                do {
-                    text.append(try encoder.encode(record))
-                } catch {
-                    throw AuditError(.encoding, "record \(record.sequence) cannot be encoded: \(error)")
-                }
+                text.append(contentsOf: try record.compactJSON())
                 text.append(UInt8(ascii: "\n"))
             }
             rows += 1

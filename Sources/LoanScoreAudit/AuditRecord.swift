@@ -130,7 +130,7 @@ public struct AuditRecord: Codable, Sendable, Equatable {
             hasher.update(data: [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)])
             hasher.update(data: bytes)
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hexadecimal(hasher.finalize())
     }
 
     static func milliseconds(_ date: Date) -> Int64 {
@@ -143,9 +143,14 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         var whole = time_t(millis < 0 ? seconds - 1 : seconds)
         var parts = tm()
         gmtime_r(&whole, &parts)  // thread-safe; fills `parts`
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                      Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(millis < 0 ? millis + 1000 : millis))
+        // Digits by hand: String(format:) costs more than the rest of an audit record.
+        func digits(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        return digits(Int(parts.tm_year) + 1900, 4) + "-" + digits(Int(parts.tm_mon) + 1, 2) + "-" + digits(Int(parts.tm_mday), 2)
+            + "T" + digits(Int(parts.tm_hour), 2) + ":" + digits(Int(parts.tm_min), 2) + ":" + digits(Int(parts.tm_sec), 2)
+            + "." + digits(Int(millis < 0 ? millis + 1000 : millis), 3) + "Z"
     }
 
     /// Parses exactly the form ``formatTime(milliseconds:)`` writes; `nil` otherwise.
@@ -177,5 +182,67 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         parts.tm_sec = Int32(second)
         let seconds = timegm(&parts)  // UTC inverse of gmtime_r
         return Int64(seconds) * 1000 + Int64(millis)
+    }
+}
+
+/// Lower-case hexadecimal of bytes, without `String(format:)`.
+func hexadecimal<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+extension AuditRecord {
+    /// The record as compact JSON with sorted keys, exactly the object ``encode(to:)`` describes,
+    /// written directly (JSONEncoder cost more than scoring the application).
+    ///
+    /// - Throws: ``AuditError`` (`.encoding`) when the PD is not finite (JSON has no NaN).
+    package func compactJSON() throws -> [UInt8] {
+        guard pd.isFinite else {
+            throw AuditError(.encoding, "record \(sequence) (application \(applicationID)) has a non-finite PD")
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(320)
+        func raw(_ text: String) { out.append(contentsOf: text.utf8) }
+        func string(_ text: String) {
+            out.append(UInt8(ascii: "\""))
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x0A: raw("\\n")
+                case 0x0D: raw("\\r")
+                case 0x09: raw("\\t")
+                case 0..<0x20:
+                    raw("\\u00")
+                    out.append(contentsOf: hexadecimal([byte]).utf8)
+                default: out.append(byte)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        raw("{\"application_id\":"); string(applicationID)
+        raw(",\"client\":"); if let client { string(client) } else { raw("null") }
+        raw(",\"decision\":"); string(decision)
+        raw(",\"input_sha256\":"); string(inputHash)
+        raw(",\"model\":"); string(modelName)
+        raw(",\"model_version\":"); string(modelVersion)
+        raw(",\"pd\":"); raw("\(pd)")
+        raw(",\"reasons\":[")
+        for (i, code) in reasonCodes.enumerated() {
+            if i > 0 { raw(",") }
+            string(code)
+        }
+        raw("],\"request_id\":"); raw(String(requestID))
+        raw(",\"risk_level\":"); string(riskLevel)
+        raw(",\"seq\":"); raw(String(sequence))
+        raw(",\"time\":"); string(timeText)
+        raw("}")
+        return out
     }
 }

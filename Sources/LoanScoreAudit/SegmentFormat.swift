@@ -65,12 +65,7 @@ public enum AuditSegmentFormat {
     /// Encodes a record as its frame.
     /// - Throws: ``AuditError`` (`.encoding`) if it cannot be encoded or is too large.
     static func frame(for record: AuditRecord) throws -> [UInt8] {
-        let payload: [UInt8]
-        do {
-            payload = Array(try encoder.encode(record))
-        } catch {
-            throw AuditError(.encoding, "record \(record.sequence) (application \(record.applicationID)) cannot be encoded: \(error)")
-        }
+        let payload = try record.compactJSON()
         guard payload.count <= maxPayload else {
             throw AuditError(.encoding, "record \(record.sequence) is \(payload.count) bytes, over the \(maxPayload)-byte limit")
         }
@@ -78,13 +73,6 @@ public enum AuditSegmentFormat {
         frame.reserveCapacity(headerSize + payload.count)
         appendFrame(payload: payload, to: &frame)
         return frame
-    }
-
-    /// Compact JSON, keys sorted so that the bytes do not depend on the Foundation version.
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 }
 

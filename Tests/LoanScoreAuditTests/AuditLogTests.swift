@@ -272,3 +272,32 @@ func frameOffsets(_ bytes: Data) throws -> [Int] {
     }
     return offsets
 }
+
+@Suite("Audit record JSON")
+struct AuditRecordJSONTests {
+    @Test func handWrittenJSONMatchesJSONEncoderAndRoundTrips() throws {
+        let records = [
+            AuditRecord(sequence: 42, time: Date(timeIntervalSince1970: 1_764_400_000.123), requestID: 7, applicationID: "A-1",
+                        modelName: "credit_data", modelVersion: "v1", inputHash: String(repeating: "ab", count: 32), pd: 0.28571428571428575,
+                        decision: "review", riskLevel: "medium", reasonCodes: ["R01", "R07"], client: "/O=Bank/CN=gateway"),
+            AuditRecord(sequence: 1, time: Date(timeIntervalSince1970: 0), requestID: 0, applicationID: "quote \" backslash \\ tab \t nl \n \u{01} é",
+                        modelName: "m", modelVersion: "v", inputHash: "", pd: 0.0005, decision: "approve", riskLevel: "very_low",
+                        reasonCodes: [], client: nil),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for record in records {
+            let ours = try record.compactJSON()
+            #expect(try JSONDecoder().decode(AuditRecord.self, from: Data(ours)) == record)
+            let theirs = try JSONSerialization.jsonObject(with: encoder.encode(record)) as? NSDictionary
+            #expect(try JSONSerialization.jsonObject(with: Data(ours)) as? NSDictionary == theirs)
+        }
+        #expect(try String(decoding: records[0].compactJSON(), as: UTF8.self) == String(decoding: encoder.encode(records[0]), as: UTF8.self))
+    }
+
+    @Test func aNonFinitePDIsRefused() {
+        let record = AuditRecord(requestID: 1, applicationID: "x", modelName: "m", modelVersion: "v", inputHash: "", pd: .nan,
+                                 decision: "approve", riskLevel: "low", reasonCodes: [], client: nil)
+        #expect(throws: AuditError.self) { try record.compactJSON() }
+    }
+}
