@@ -163,6 +163,30 @@ struct FlatTrees: Sendable {
         return result
     }
 
+    /// Path attribution for a full block of ``lanes`` rows walked in lockstep for exactly
+    /// `depth` steps; each lane adds to its own row of `contributions` (a leaf's self-loop
+    /// adds zero). Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``, and
+    /// `contributions` holds the block's `lanes × width` values.
+    @inline(__always)
+    static func attributeBlock(root: Int, depth: Int, _ x: UnsafePointer<Float>, width: Int, _ nodes: UnsafePointer<Node>,
+                               _ comparison: Comparison, values: UnsafePointer<Double>,
+                               into contributions: UnsafeMutablePointer<Double>) -> SIMD8<Int32> {
+        @inline(__always)
+        func advance(_ index: inout Int32, _ lane: Int) {
+            let node = nodes[Int(index)]
+            let next = step(node, x + lane * width, comparison)
+            contributions[lane * width + Int(node.featureAndFlag & 0x7FFF_FFFF)] += values[Int(next)] - values[Int(index)]
+            index = next
+        }
+        let r = Int32(root)
+        var i0 = r, i1 = r, i2 = r, i3 = r, i4 = r, i5 = r, i6 = r, i7 = r
+        for _ in 0..<depth {
+            advance(&i0, 0); advance(&i1, 1); advance(&i2, 2); advance(&i3, 3)
+            advance(&i4, 4); advance(&i5, 5); advance(&i6, 6); advance(&i7, 7)
+        }
+        return SIMD8(i0, i1, i2, i3, i4, i5, i6, i7)
+    }
+
     /// Walks one row from `root` to its leaf, adding `values[child] − values[node]` to the
     /// split feature's contribution at each step (path attribution); returns the leaf.
     /// Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``; `contributions` holds the

@@ -150,7 +150,10 @@ public struct XGBoostModel: EnsembleMember {
                         let rows = min(FlatTrees.lanes, batch.rows - start)
                         let block = x + start * width
                         var leaves: SIMD8<Int32>
-                        if let out = contributions?.baseAddress {
+                        if let out = contributions?.baseAddress, rows == FlatTrees.lanes {
+                            leaves = FlatTrees.attributeBlock(root: root, depth: depth, block, width: width, nodes, .less,
+                                                              values: values, into: out + start * width)
+                        } else if let out = contributions?.baseAddress {
                             leaves = SIMD8()
                             for lane in 0..<rows {
                                 leaves[lane] = FlatTrees.attribute(root: root, block + lane * width, nodes, .less, values: values,
