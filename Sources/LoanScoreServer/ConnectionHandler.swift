@@ -34,9 +34,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var goodbyeReceived = false
     private var client = "unknown"
     private var helloTimeout: Scheduled<Void>?
+    private let progress: FrameProgress
+    private var frameWatch: RepeatedTask?
 
-    init(server: ServerState, logger: Logger) {
+    init(server: ServerState, progress: FrameProgress, logger: Logger) {
         self.server = server
+        self.progress = progress
         self.logger = logger
         encoder = FrameEncoder(compression: .whenSmaller(threshold: 4096), limits: server.protocolLimits)
     }
@@ -44,8 +47,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelActive(context: ChannelHandlerContext) {
         client = context.remoteAddress?.description ?? "unknown"
         logger[metadataKey: "peer"] = "\(client)"
-        guard server.register(context.channel) else {
-            logger.warning("connection refused: the server has \(server.configuration.limits.maximumConnections) connections")
+        if let refusal = server.register(context.channel) {
+            logger.warning("connection refused: \(refusal)")
             server.metrics.error(code: "CONNECTION_LIMIT")
             context.close(promise: nil)
             return
@@ -54,11 +57,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         helloTimeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(server.configuration.timeouts.handshake * 1000))) {
             channel.pipeline.fireUserInboundEventTriggered(HelloTimedOut())
         }
+        // Slow clients: a started frame must be complete within the frame deadline.
+        let deadline = TimeAmount.milliseconds(Int64(server.configuration.timeouts.frame * 1000))
+        let period = TimeAmount.milliseconds(max(10, min(1000, Int64(server.configuration.timeouts.frame * 250))))
+        frameWatch = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            channel.pipeline.fireUserInboundEventTriggered(CheckFrameDeadline(deadline: deadline))
+        }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         helloTimeout?.cancel()
+        frameWatch?.cancel()
         server.unregister(context.channel)
         context.fireChannelInactive()
     }
@@ -67,6 +77,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if let handshake = event as? TLSHandshakeCompleted {
             if let subject = handshake.peerSubject { client = subject }
             logger[metadataKey: "client"] = "\(client)"
+        } else if let check = event as? CheckFrameDeadline {
+            if let started = progress.startedAt, NIODeadline.now() - started > check.deadline {
+                fail(context: context, ProtocolError(.timeout, "a frame was started but not completed within \(server.configuration.timeouts.frame) s"))
+            }
         } else if event is HelloTimedOut, state == .awaitingHello {
             fail(context: context, ProtocolError(.timeout, "no HELLO within \(server.configuration.timeouts.handshake) s"))
         } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
@@ -84,6 +98,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        progress.consumed(FrameHeader.size + Int(frame.header.payloadLength))
         guard state != .closing else { return }
         server.metrics.frame(type: frame.type.description, outcome: "received")
         switch frame.type {
@@ -247,6 +262,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func close(context: ChannelHandlerContext) {
         state = .closing
         helloTimeout?.cancel()
+        frameWatch?.cancel()
         context.close(promise: nil)
     }
 
@@ -279,6 +295,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension ConnectionHandler: Sendable {}
+
+/// Fired periodically to check the frame deadline (``FrameProgress``).
+struct CheckFrameDeadline: Sendable {
+    var deadline: TimeAmount
+}
 
 /// Fired on a connection whose HELLO did not arrive in time.
 struct HelloTimedOut: Sendable {}

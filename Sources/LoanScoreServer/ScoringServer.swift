@@ -34,9 +34,11 @@ final class ScoringServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     // The current generation's context: after a reload, new connections get the new certificates.
                     try sync.addHandler(TLSHandler(context: state.generation.tls))
+                    let progress = FrameProgress()
+                    try sync.addHandler(FrameProgressHandler(progress: progress))
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: maximumBuffered))
                     try sync.addHandler(IdleStateHandler(allTimeout: idle))
-                    try sync.addHandler(ConnectionHandler(server: state, logger: logger))
+                    try sync.addHandler(ConnectionHandler(server: state, progress: progress, logger: logger))
                 }
             }
             .bind(host: address.host, port: address.port).get()

@@ -49,6 +49,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         public var maximumInFlightPerConnection: Int = 64
         /// Most requests in flight in the whole server (the worker queue's capacity).
         public var maximumInFlight: Int = 4096
+        /// Most simultaneous connections from one source address; further ones are closed at once.
+        public var maximumConnectionsPerAddress: Int = 256
 
         public init() {}
 
@@ -56,6 +58,19 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             case maximumFramePayload = "max_frame_bytes", maximumUncompressedPayload = "max_uncompressed_bytes"
             case maximumBatch = "max_batch", maximumConnections = "max_connections"
             case maximumInFlightPerConnection = "max_in_flight_per_connection", maximumInFlight = "max_in_flight"
+            case maximumConnectionsPerAddress = "max_connections_per_address"
+        }
+
+        /// Absent keys keep their defaults.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            maximumFramePayload = try c.decodeIfPresent(Int.self, forKey: .maximumFramePayload) ?? maximumFramePayload
+            maximumUncompressedPayload = try c.decodeIfPresent(Int.self, forKey: .maximumUncompressedPayload) ?? maximumUncompressedPayload
+            maximumBatch = try c.decodeIfPresent(Int.self, forKey: .maximumBatch) ?? maximumBatch
+            maximumConnections = try c.decodeIfPresent(Int.self, forKey: .maximumConnections) ?? maximumConnections
+            maximumInFlightPerConnection = try c.decodeIfPresent(Int.self, forKey: .maximumInFlightPerConnection) ?? maximumInFlightPerConnection
+            maximumInFlight = try c.decodeIfPresent(Int.self, forKey: .maximumInFlight) ?? maximumInFlight
+            maximumConnectionsPerAddress = try c.decodeIfPresent(Int.self, forKey: .maximumConnectionsPerAddress) ?? maximumConnectionsPerAddress
         }
     }
 
@@ -67,14 +82,44 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         public var idle: Double = 300
         /// On shutdown, in-flight work gets this long before connections are closed.
         public var drain: Double = 10
+        /// A frame whose first byte has arrived must be complete within this (slow clients).
+        public var frame: Double = 10
 
         public init() {}
+
+        enum CodingKeys: String, CodingKey { case handshake, idle, drain, frame }
+
+        /// Absent keys keep their defaults.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            handshake = try c.decodeIfPresent(Double.self, forKey: .handshake) ?? handshake
+            idle = try c.decodeIfPresent(Double.self, forKey: .idle) ?? idle
+            drain = try c.decodeIfPresent(Double.self, forKey: .drain) ?? drain
+            frame = try c.decodeIfPresent(Double.self, forKey: .frame) ?? frame
+        }
     }
 
     public init(bundle: String, certificate: String, privateKey: String) {
         self.bundle = bundle
         self.certificate = certificate
         self.privateKey = privateKey
+    }
+
+    /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
+    /// every other key may be left out and keeps its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(bundle: try c.decode(String.self, forKey: .bundle), certificate: try c.decode(String.self, forKey: .certificate),
+                  privateKey: try c.decode(String.self, forKey: .privateKey))
+        listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? listen
+        clientCA = try c.decodeIfPresent(String.self, forKey: .clientCA)
+        if c.contains(.admin) { admin = try c.decodeIfPresent(String.self, forKey: .admin) }  // null disables
+        auditDirectory = try c.decodeIfPresent(String.self, forKey: .auditDirectory) ?? auditDirectory
+        auditFsync = try c.decodeIfPresent(String.self, forKey: .auditFsync) ?? auditFsync
+        auditGroupCommitMilliseconds = try c.decodeIfPresent(Int.self, forKey: .auditGroupCommitMilliseconds) ?? auditGroupCommitMilliseconds
+        workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? workers
+        limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? limits
+        timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -99,7 +144,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         if let admin { _ = try HostPort(admin, setting: "admin") }
         let positive = [("max_frame_bytes", limits.maximumFramePayload), ("max_uncompressed_bytes", limits.maximumUncompressedPayload),
                         ("max_batch", limits.maximumBatch), ("max_connections", limits.maximumConnections),
-                        ("max_in_flight_per_connection", limits.maximumInFlightPerConnection), ("max_in_flight", limits.maximumInFlight)]
+                        ("max_in_flight_per_connection", limits.maximumInFlightPerConnection), ("max_in_flight", limits.maximumInFlight),
+                        ("max_connections_per_address", limits.maximumConnectionsPerAddress)]
         for (name, value) in positive where value <= 0 {
             throw ConfigurationError("limits.\(name) must be positive, got \(value)")
         }

@@ -21,7 +21,13 @@ final class ServerState: Sendable {
     private let inFlight = ManagedAtomic<Int>(0)
     private let connectionCount = ManagedAtomic<Int>(0)
     let shuttingDown = ManagedAtomic<Bool>(false)
-    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// Open connections and how many each source address holds.
+    private let channels = NIOLockedValueBox(ConnectionRegistry())
+
+    private struct ConnectionRegistry {
+        var open: [ObjectIdentifier: (channel: any Channel, address: String)] = [:]
+        var perAddress: [String: Int] = [:]
+    }
 
     init(generation: ModelGeneration, pool: WorkerPool, audit: AuditLog, metrics: ServerMetrics, configuration: ServerConfiguration) {
         self.pool = pool
@@ -65,23 +71,40 @@ final class ServerState: Sendable {
 
     var inFlightCount: Int { inFlight.load(ordering: .relaxed) }
 
-    /// Registers an accepted connection; false when the connection limit is reached.
-    func register(_ channel: any Channel) -> Bool {
+    /// Registers an accepted connection; returns why it is refused when the server's or its
+    /// source address's connection limit is reached, else nil.
+    func register(_ channel: any Channel) -> String? {
+        let limits = configuration.limits
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
         let now = connectionCount.wrappingIncrementThenLoad(ordering: .relaxed)
-        guard now <= configuration.limits.maximumConnections else {
+        guard now <= limits.maximumConnections else {
             connectionCount.wrappingDecrement(ordering: .relaxed)
-            return false
+            return "the server has \(limits.maximumConnections) connections"
         }
-        channels.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+        let admitted = channels.withLockedValue { registry -> Bool in
+            guard registry.perAddress[address, default: 0] < limits.maximumConnectionsPerAddress else { return false }
+            registry.perAddress[address, default: 0] += 1
+            registry.open[ObjectIdentifier(channel)] = (channel, address)
+            return true
+        }
+        guard admitted else {
+            connectionCount.wrappingDecrement(ordering: .relaxed)
+            return "\(address) has \(limits.maximumConnectionsPerAddress) connections"
+        }
         metrics.connections.record(now)
-        return true
+        return nil
     }
 
     func unregister(_ channel: any Channel) {
-        let removed = channels.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
-        guard removed != nil else { return }
+        let removed = channels.withLockedValue { registry -> Bool in
+            guard let (_, address) = registry.open.removeValue(forKey: ObjectIdentifier(channel)) else { return false }
+            registry.perAddress[address, default: 1] -= 1
+            if registry.perAddress[address] == 0 { registry.perAddress[address] = nil }
+            return true
+        }
+        guard removed else { return }
         metrics.connections.record(connectionCount.wrappingDecrementThenLoad(ordering: .relaxed))
     }
 
-    var openChannels: [any Channel] { channels.withLockedValue { Array($0.values) } }
+    var openChannels: [any Channel] { channels.withLockedValue { $0.open.values.map(\.channel) } }
 }

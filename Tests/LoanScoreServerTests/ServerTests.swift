@@ -185,6 +185,49 @@ struct ServerTests {
         await harness.server.shutdown()
     }
 
+    @Test func aFrameTrickledSlowerThanTheFrameDeadlineIsCutOff() async throws {
+        let harness = try await ServerHarness.start { $0.timeouts.frame = 0.6 }
+        let (good, welcome) = try await harness.handshaken()
+        let (slow, _) = try await harness.handshaken()
+        var frame = ByteBuffer()
+        try FrameEncoder().encode(Ping(), requestID: 9, into: &frame)
+        // One byte every 100 ms keeps the connection busy (no idle timeout) but never
+        // completes the 24-byte header within 0.6 s.
+        var cutOff = false
+        for _ in 0..<20 {
+            guard let byte = frame.readSlice(length: 1), slow.channel.isActive else { break }
+            try? await slow.sendBytes(byte)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let answer = await slow.next(timeout: .seconds(3))
+        cutOff = answer?.error?.code == .timeout
+        #expect(cutOff, "got \(String(describing: answer?.error))")
+        #expect(await slow.waitForClose())
+        try await good.send(try tinyRequest(welcome, [("G", 500, 1000, "rent", "no", 12)]), id: 1)
+        #expect(try await good.expectFrame().response != nil, "the well-behaved connection is untouched")
+        await harness.server.shutdown()
+    }
+
+    @Test func connectionsBeyondThePerAddressLimitAreClosed() async throws {
+        let harness = try await ServerHarness.start { $0.limits.maximumConnectionsPerAddress = 2 }
+        let (first, _) = try await harness.handshaken()
+        let (second, _) = try await harness.handshaken()
+        let third = try await harness.connect()
+        #expect(await third.waitForClose(timeout: .seconds(5)))
+        _ = (first, second)
+        await harness.server.shutdown()
+    }
+
+    @Test func aMinimalConfigurationFileKeepsEveryDefault() throws {
+        let file = try TinyBundle.temporaryDirectory().appendingPathComponent("min.json")
+        try Data(#"{"bundle": "b", "certificate": "c.pem", "private_key": "k.pem", "limits": {"max_batch": 10}, "admin": null}"#.utf8).write(to: file)
+        let configuration = try ServerConfiguration.load(from: file)
+        var expected = ServerConfiguration(bundle: "b", certificate: "c.pem", privateKey: "k.pem")
+        expected.limits.maximumBatch = 10
+        expected.admin = nil
+        #expect(configuration == expected)
+    }
+
     @Test func connectionsBeyondTheLimitAreClosed() async throws {
         let harness = try await ServerHarness.start { $0.limits.maximumConnections = 2 }
         let (first, _) = try await harness.handshaken()
