@@ -157,11 +157,24 @@ public struct Daemon: Sendable {
         let server = try await RunningServer.start(configuration: configuration, registry: registry, logger: logger)
         // Trap SIGHUP before telling systemd we are ready: from then on `systemctl reload` may send it.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        server.reloader.notifySystemd(["READY=1", "STATUS=\(server.statusLine)"])
+        // READY=1 is sent from inside the group, once it traps SIGTERM: systemd may stop us
+        // the moment we say we are ready, and that must drain, not kill.
         // Services shut down in reverse order: the SIGHUP listener stops first, then the drain runs.
-        let group = ServiceGroup(services: [DrainOnShutdown(server: server), ReloadOnSignal(server: server, signals: hangups, logger: logger)],
+        let group = ServiceGroup(services: [DrainOnShutdown(server: server), ReloadOnSignal(server: server, signals: hangups, logger: logger),
+                                            AnnounceReady(server: server)],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+    }
+}
+
+/// Tells systemd the server is ready (from inside the running service group, whose signal
+/// handlers are in place), then waits for shutdown.
+private struct AnnounceReady: Service {
+    let server: RunningServer
+
+    func run() async throws {
+        server.reloader.notifySystemd(["READY=1", "STATUS=\(server.statusLine)"])
+        try? await gracefulShutdown()
     }
 }
 

@@ -105,6 +105,24 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         self.privateKey = privateKey
     }
 
+    /// Encodes every key; a disabled admin listener is an explicit `null` (an absent key
+    /// would mean the default).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(bundle, forKey: .bundle)
+        try c.encode(listen, forKey: .listen)
+        try c.encode(certificate, forKey: .certificate)
+        try c.encode(privateKey, forKey: .privateKey)
+        try c.encodeIfPresent(clientCA, forKey: .clientCA)
+        try c.encode(admin, forKey: .admin)
+        try c.encode(auditDirectory, forKey: .auditDirectory)
+        try c.encode(auditFsync, forKey: .auditFsync)
+        try c.encode(auditGroupCommitMilliseconds, forKey: .auditGroupCommitMilliseconds)
+        try c.encode(workers, forKey: .workers)
+        try c.encode(limits, forKey: .limits)
+        try c.encode(timeouts, forKey: .timeouts)
+    }
+
     /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
     /// every other key may be left out and keeps its default.
     public init(from decoder: any Decoder) throws {
