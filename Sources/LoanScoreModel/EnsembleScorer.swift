@@ -12,6 +12,11 @@ public struct EnsembleScorer: Sendable {
     /// Number of model-ready columns a row holds.
     public let featureCount: Int
     private let members: [any EnsembleMember]
+
+    /// The compiled member of that name (for benchmarks and audits of one member).
+    public func member(named name: String) -> (any EnsembleMember)? {
+        memberNames.firstIndex(of: name).map { members[$0] }
+    }
     private let attribution: [[(field: Int, share: Double)]]
     private let fieldReasons: [Manifest.ReasonCode]
     private let fieldNames: [String]

@@ -16,6 +16,9 @@ public struct XGBoostModel: EnsembleMember {
     public let baseMargin: Float
     /// The trees; a leaf's value is in its `threshold`.
     private let trees: FlatTrees
+    /// The same trees padded to complete binary trees, for PDs without reasons (nil when a
+    /// tree is too deep for it).
+    private let complete: CompleteTrees?
     /// Cover-weighted mean leaf value of each node's subtree (XGBoost's `FillNodeMeanValues`),
     /// computed in float32, widened.
     private let meanValue: [Double]
@@ -94,6 +97,7 @@ public struct XGBoostModel: EnsembleMember {
         }
         guard !compiled.isEmpty else { throw ModelError(file: file, "the model has no trees") }
         trees = FlatTrees(trees: compiled, comparison: .less)
+        complete = CompleteTrees(trees: compiled, depths: trees.depths, comparison: .less) { t, i in Double(compiled[t][i].threshold) }
         meanValue = mean
     }
 
@@ -127,6 +131,11 @@ public struct XGBoostModel: EnsembleMember {
                  contributions: UnsafeMutableBufferPointer<Double>?) {
         precondition(batch.width == featureCount && margins.count >= batch.rows, "batch shape")
         for r in 0..<batch.rows { margins[r] = baseMargin }
+        if contributions == nil, let complete {
+            // Leaf values are float32 (exact in the double), added in float32 in tree order.
+            complete.accumulate(batch) { row, value in margins[row] += Float(value) }
+            return
+        }
         let width = batch.width
         // Unsafe pointers: bases of arrays and buffers that outlive this call; indices are
         // bounded by the compiled trees (checked at load) and by rows × width.
