@@ -205,6 +205,60 @@ struct FlatTrees: Sendable {
     }
 }
 
+extension FlatTrees {
+    /// Walks every row of a batch through every tree and reports each leaf reached, in tree
+    /// order for each row, through `leaf(row, node index)`; with `contributions`
+    /// (`rows × width`), also adds path attributions from `values` (one per node).
+    ///
+    /// Blocks of eight rows walk a tree in lockstep; one to three rows walk eight trees at a
+    /// time instead. Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``.
+    ///
+    /// - Complexity: O(rows × trees × depth).
+    @inline(__always)
+    func walk(_ batch: FeatureBatch, values: [Double], contributions: UnsafeMutableBufferPointer<Double>?,
+              _ leaf: (_ row: Int, _ node: Int) -> Void) {
+        let width = batch.width
+        nodes.withUnsafeBufferPointer { nodes in
+            values.withUnsafeBufferPointer { values in
+                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
+                if contributions == nil && batch.rows < 4 {
+                    for r in 0..<batch.rows {
+                        for group in groupDepths.indices {
+                            let (found, count) = leaves(group: group, x + r * width, nodes)
+                            for lane in 0..<count { leaf(r, Int(found[lane])) }
+                        }
+                    }
+                    return
+                }
+                for (t, root) in roots.enumerated() {
+                    let depth = depths[t]
+                    var start = 0
+                    while start < batch.rows {
+                        let rows = Swift.min(FlatTrees.lanes, batch.rows - start)
+                        let block = x + start * width
+                        var found: SIMD8<Int32>
+                        if let out = contributions?.baseAddress, rows == FlatTrees.lanes {
+                            found = FlatTrees.attributeBlock(root: root, depth: depth, block, width: width, nodes, comparison,
+                                                             values: values, into: out + start * width)
+                        } else if let out = contributions?.baseAddress {
+                            found = SIMD8()
+                            for lane in 0..<rows {
+                                found[lane] = FlatTrees.attribute(root: root, block + lane * width, nodes, comparison, values: values,
+                                                                  into: out + (start + lane) * width)
+                            }
+                        } else {
+                            found = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, comparison,
+                                                     scalarBelow: 4)
+                        }
+                        for lane in 0..<rows { leaf(start + lane, Int(found[lane])) }
+                        start += rows
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A batch of model-ready rows, in float64 (as encoded) and float32 (as trees compare).
 public struct FeatureBatch {
     /// Number of rows.

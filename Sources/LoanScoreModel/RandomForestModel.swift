@@ -85,52 +85,11 @@ public struct RandomForestModel: EnsembleMember {
                          contributions: UnsafeMutableBufferPointer<Double>?) {
         precondition(batch.width == featureCount && probabilities.count >= batch.rows, "batch shape")
         for r in 0..<batch.rows { probabilities[r] = 0 }
-        let width = batch.width
-        // Unsafe pointers: bases of arrays and buffers that outlive this call; indices are
-        // bounded by the compiled trees (checked at load) and by rows × width.
-        trees.nodes.withUnsafeBufferPointer { nodes in
-            value.withUnsafeBufferPointer { values in
-                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
-                if contributions == nil && batch.rows < 4 {
-                    // Few rows: walk eight trees at a time per row; leaves are added in tree order.
-                    for r in 0..<batch.rows {
-                        for group in trees.groupDepths.indices {
-                            let (leaves, count) = trees.leaves(group: group, x + r * width, nodes)
-                            for lane in 0..<count { probabilities[r] += values[Int(leaves[lane])] }
-                        }
-                    }
-                    return
-                }
-                for (t, root) in trees.roots.enumerated() {
-                    let depth = trees.depths[t]
-                    var start = 0
-                    while start < batch.rows {
-                        let rows = min(FlatTrees.lanes, batch.rows - start)
-                        let block = x + start * width
-                        var leaves: SIMD8<Int32>
-                        if let out = contributions?.baseAddress, rows == FlatTrees.lanes {
-                            leaves = FlatTrees.attributeBlock(root: root, depth: depth, block, width: width, nodes, .lessOrEqual,
-                                                              values: values, into: out + start * width)
-                        } else if let out = contributions?.baseAddress {
-                            leaves = SIMD8()
-                            for lane in 0..<rows {
-                                leaves[lane] = FlatTrees.attribute(root: root, block + lane * width, nodes, .lessOrEqual, values: values,
-                                                                   into: out + (start + lane) * width)
-                            }
-                        } else {
-                            leaves = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, .lessOrEqual,
-                                                      scalarBelow: 4)
-                        }
-                        for lane in 0..<rows { probabilities[start + lane] += values[Int(leaves[lane])] }
-                        start += rows
-                    }
-                }
-            }
-        }
+        trees.walk(batch, values: value, contributions: contributions) { row, node in probabilities[row] += value[node] }
         let count = Double(trees.roots.count)
         for r in 0..<batch.rows { probabilities[r] /= count }
         if let contributions {
-            for i in 0..<(batch.rows * width) { contributions[i] /= count }
+            for i in 0..<(batch.rows * batch.width) { contributions[i] /= count }
         }
     }
 }

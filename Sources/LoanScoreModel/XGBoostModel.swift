@@ -136,48 +136,7 @@ public struct XGBoostModel: EnsembleMember {
             complete.accumulate(batch) { row, value in margins[row] += Float(value) }
             return
         }
-        let width = batch.width
-        // Unsafe pointers: bases of arrays and buffers that outlive this call; indices are
-        // bounded by the compiled trees (checked at load) and by rows × width.
-        trees.nodes.withUnsafeBufferPointer { nodes in
-            meanValue.withUnsafeBufferPointer { values in
-                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
-                if contributions == nil && batch.rows < 4 {
-                    // Few rows: walk eight trees at a time per row; leaves are added in tree order.
-                    for r in 0..<batch.rows {
-                        for group in trees.groupDepths.indices {
-                            let (leaves, count) = trees.leaves(group: group, x + r * width, nodes)
-                            for lane in 0..<count { margins[r] += nodes[Int(leaves[lane])].threshold }
-                        }
-                    }
-                    return
-                }
-                for (t, root) in trees.roots.enumerated() {
-                    let depth = trees.depths[t]
-                    var start = 0
-                    while start < batch.rows {
-                        let rows = min(FlatTrees.lanes, batch.rows - start)
-                        let block = x + start * width
-                        var leaves: SIMD8<Int32>
-                        if let out = contributions?.baseAddress, rows == FlatTrees.lanes {
-                            leaves = FlatTrees.attributeBlock(root: root, depth: depth, block, width: width, nodes, .less,
-                                                              values: values, into: out + start * width)
-                        } else if let out = contributions?.baseAddress {
-                            leaves = SIMD8()
-                            for lane in 0..<rows {
-                                leaves[lane] = FlatTrees.attribute(root: root, block + lane * width, nodes, .less, values: values,
-                                                                   into: out + (start + lane) * width)
-                            }
-                        } else {
-                            leaves = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, .less,
-                                                      scalarBelow: 4)
-                        }
-                        for lane in 0..<rows { margins[start + lane] += nodes[Int(leaves[lane])].threshold }
-                        start += rows
-                    }
-                }
-            }
-        }
+        trees.walk(batch, values: meanValue, contributions: contributions) { row, node in margins[row] += trees.nodes[node].threshold }
     }
 
     public func evaluate(_ batch: FeatureBatch, probabilities: UnsafeMutableBufferPointer<Double>,
