@@ -30,28 +30,34 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def build_model(bundle: Path, data: Path, binary: str):
-    import xgboost as xgb
+def refit(bundle: Path, data: Path, binary: str):
+    """The forest and logistic regression, refitted exactly as the training tool fitted them."""
     from loanscore_train import features as lf
     from loanscore_train import members as lm
     from loanscore_train import train as lt
     from sklearn.model_selection import train_test_split
 
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    lineage = manifest["lineage"]
-    weights = {m["name"]: m["weight"] for m in manifest["members"]}
-    cal = manifest["calibration"]
-    booster = xgb.Booster()
-    booster.load_model(str(bundle / "members" / "xgboost.json"))
-    booster.set_param({"nthread": 1})
+    lineage = json.loads((bundle / "manifest.json").read_text())["lineage"]
     header, rows, _ = lt.read_raw(data)
     schema = bundle / "schema.json"
     y = lt.labels(data, header, rows, json.loads(schema.read_text())["target"])
     _, X = lf.compute_features(schema, data, len(rows), binary)
     i_tr, _ = train_test_split(np.arange(len(y)), test_size=lineage["holdout_fraction"], stratify=y,
                                random_state=lineage["seed"])
-    forest = lm.fit_forest(X[i_tr], y[i_tr], lineage["seed"])
-    logistic = lm.fit_logistic(X[i_tr], y[i_tr], lineage["seed"])
+    return lm.fit_forest(X[i_tr], y[i_tr], lineage["seed"]), lm.fit_logistic(X[i_tr], y[i_tr], lineage["seed"])
+
+
+def build_model(bundle: Path, data: Path, binary: str):
+    import xgboost as xgb
+    from loanscore_train import features as lf
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    weights = {m["name"]: m["weight"] for m in manifest["members"]}
+    cal = manifest["calibration"]
+    booster = xgb.Booster()
+    booster.load_model(str(bundle / "members" / "xgboost.json"))
+    booster.set_param({"nthread": 1})
+    forest, logistic = refit(bundle, data, binary)
     xs, ys = (np.array(cal["x"]), np.array(cal["y"])) if cal["kind"] == "isotonic" else (None, None)
 
     def predict(M: np.ndarray) -> np.ndarray:
@@ -61,11 +67,12 @@ def build_model(bundle: Path, data: Path, binary: str):
         return np.interp(p, xs, ys) if xs is not None else p
 
     # parity with the bundle's own holdout predictions
+    schema = bundle / "schema.json"
     _, H = lf.compute_features(schema, bundle / "validation" / "holdout.csv", binary=binary)
     expected = np.genfromtxt(bundle / "validation" / "predictions.csv", delimiter=",", names=True)["pd"]
     diff = float(np.max(np.abs(predict(H) - expected)))
     print(f"fastapi_server: parity with validation/predictions.csv pd: max |diff| {diff:.2e}", file=sys.stderr)
-    return predict, X.shape[1]
+    return predict, H.shape[1]
 
 
 def make_app(predict, n_features: int):
