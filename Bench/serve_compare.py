@@ -222,7 +222,9 @@ def main() -> int:
         R["notes"].append(f"MLflow: not run — no MLflow at {mlflow_bin}. " + args.mlflow_note)
     else:
         model_dir = tmp / "mlflow-model"
-        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+        # mlflow starts `uvicorn` by name: the venv's bin must be on PATH
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE",
+               "PATH": f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         built = subprocess.run([str(mlflow_py), str(HERE / "mlflow_model.py"), "--bundle", str(bundle),
                                 "--out", str(model_dir), "--data", args.data,
                                 "--loanscore-bin", str(bin_dir / "loanscore")],

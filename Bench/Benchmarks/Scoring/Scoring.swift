@@ -66,12 +66,22 @@ func fail(_ message: String) -> Never {
 }
 
 extension Fixture {
-    /// Calls `body` with each of the first `count` encoded rows.
+    /// Calls `body` with `count` encoded rows from `start` on.
     @inline(__always)
-    func forEachRow(_ count: Int, _ body: (UnsafeBufferPointer<Double>) -> Void) {
+    func forEachRow(from start: Int, _ count: Int, _ body: (UnsafeBufferPointer<Double>) -> Void) {
         rows.withUnsafeBufferPointer { all in
-            for i in 0..<count { body(UnsafeBufferPointer(rebasing: all[(i * featureCount)..<((i + 1) * featureCount)])) }
+            for i in start..<(start + count) {
+                body(UnsafeBufferPointer(rebasing: all[(i * featureCount)..<((i + 1) * featureCount)]))
+            }
         }
+    }
+
+    /// Where the next batch starts: consecutive batches walk the 65,536 applications, so a
+    /// small batch does not score the same (cache- and branch-predictor-warm) rows every time.
+    @inline(__always)
+    func next(after start: Int, batch: Int) -> Int {
+        let limit = applications.count - batch + 1
+        return (start + batch) % limit
     }
 }
 
@@ -79,7 +89,7 @@ let benchmarks: @Sendable () -> Void = {
     let fixture = Fixture.load()
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
-        timeUnits: .microseconds,
+        timeUnits: .nanoseconds,
         warmupIterations: 3,
         maxDuration: .seconds(1),
         maxIterations: 100_000
@@ -88,12 +98,13 @@ let benchmarks: @Sendable () -> Void = {
     for batch in batchSizes {
         Benchmark("features/batch \(batch)") { benchmark in
             var row = [Double](repeating: .nan, count: fixture.featureCount)
-            var accepted = 0
+            var accepted = 0, start = 0
             row.withUnsafeMutableBufferPointer { buffer in
                 for _ in benchmark.scaledIterations {
-                    for i in 0..<batch {
+                    for i in start..<(start + batch) {
                         if case .accepted = fixture.bundle.pipeline.encode(fixture.applications[i], into: buffer) { accepted += 1 }
                     }
+                    start = fixture.next(after: start, batch: batch)
                 }
             }
             blackHole(accepted)
@@ -101,36 +112,40 @@ let benchmarks: @Sendable () -> Void = {
 
         for (name, member) in fixture.members {
             Benchmark("\(name)/batch \(batch)") { benchmark in
-                var sum = 0.0
+                var sum = 0.0, start = 0
                 for _ in benchmark.scaledIterations {
-                    fixture.forEachRow(batch) { sum += member.probability($0) }
+                    fixture.forEachRow(from: start, batch) { sum += member.probability($0) }
+                    start = fixture.next(after: start, batch: batch)
                 }
                 blackHole(sum)
             }
         }
 
         Benchmark("ensemble/batch \(batch)") { benchmark in
-            var sum = 0.0
+            var sum = 0.0, start = 0
             for _ in benchmark.scaledIterations {
-                fixture.forEachRow(batch) { sum += fixture.bundle.scorer.score($0, explain: false).pd }
+                fixture.forEachRow(from: start, batch) { sum += fixture.bundle.scorer.score($0, explain: false).pd }
+                start = fixture.next(after: start, batch: batch)
             }
             blackHole(sum)
         }
 
         Benchmark("ensemble+reasons/batch \(batch)") { benchmark in
-            var sum = 0.0
+            var sum = 0.0, start = 0
             for _ in benchmark.scaledIterations {
-                fixture.forEachRow(batch) { sum += fixture.bundle.scorer.score($0, explain: true).pd }
+                fixture.forEachRow(from: start, batch) { sum += fixture.bundle.scorer.score($0, explain: true).pd }
+                start = fixture.next(after: start, batch: batch)
             }
             blackHole(sum)
         }
 
         Benchmark("features+ensemble/batch \(batch)") { benchmark in
             var row = [Double](repeating: .nan, count: fixture.featureCount)
-            var sum = 0.0
+            var sum = 0.0, start = 0
             row.withUnsafeMutableBufferPointer { buffer in
                 for _ in benchmark.scaledIterations {
-                    for i in 0..<batch {
+                    defer { start = fixture.next(after: start, batch: batch) }
+                    for i in start..<(start + batch) {
                         if case .accepted = fixture.bundle.pipeline.encode(fixture.applications[i], into: buffer) {
                             sum += fixture.bundle.scorer.score(UnsafeBufferPointer(buffer), explain: false).pd
                         }
