@@ -79,7 +79,7 @@ let package = Package(
             prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The client SDK: pooled, pipelined TLS connections, deadlines, retries with backoff.
-        .target(name: "LoanScoreClient", dependencies: ["LoanScoreProtocol", "LoanScoreTLS", nioCore, nioPosix, logging]),
+        .target(name: "LoanScoreClient", dependencies: ["LoanScoreProtocol", "LoanScoreTLS", nioCore, nioPosix, nioConcurrencyHelpers, logging]),
         // Fixtures shared by the test targets (a hand-computed bundle, temporary folders, test certificates).
         .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
 

@@ -3,7 +3,7 @@ import LoanScoreTLS
 import Logging
 public import NIOCore
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The LoanScore client SDK: scores batches of loan applications on a LoanScore server.
 ///
@@ -43,7 +43,8 @@ public final class LoanScoreClient: Sendable {
     public let configuration: Configuration
     private let tlsContext: TLSContext
     private let group: any EventLoopGroup
-    private let pool: Mutex<Pool>
+    /// Guarded by a pthread mutex (NIOLockedValueBox), which the thread sanitizer understands.
+    private let pool: NIOLockedValueBox<Pool>
 
     private enum Slot {
         case empty
@@ -87,7 +88,7 @@ public final class LoanScoreClient: Sendable {
         self.configuration = configuration
         self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let count = configuration.connections
-        pool = Mutex(Pool(slots: Array(repeating: .empty, count: count), generation: Array(repeating: 0, count: count)))
+        pool = NIOLockedValueBox(Pool(slots: Array(repeating: .empty, count: count), generation: Array(repeating: 0, count: count)))
     }
 
     /// The WELCOME of the most recently opened connection: the served model's name and
@@ -304,5 +305,13 @@ public final class LoanScoreClient: Sendable {
                 throw error as? LoanScoreClientError ?? LoanScoreClientError(.connectFailed, "\(error)")
             }
         }
+    }
+}
+
+extension NIOLockedValueBox {
+    /// `withLockedValue` for closures with a typed error.
+    func withLock<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
+        let result: Result<T, E> = withLockedValue { value in Result { () throws(E) -> T in try body(&value) } }
+        return try result.get()
     }
 }
