@@ -40,6 +40,12 @@ echo "== ${BUILD[*]}"
 "${BUILD[@]}"
 BIN=$("${BUILD[@]}" --show-bin-path)
 
+# Swift's own crash reporter reads the crashed stack in ways ASan reports as a second error;
+# let libFuzzer and ASan report traps. Symbolized stacks come from llvm-symbolizer.
+export SWIFT_BACKTRACE=enable=no
+command -v llvm-symbolizer >/dev/null || [ ! -x /opt/swift/usr/bin/llvm-symbolizer ] || \
+    export ASAN_SYMBOLIZER_PATH=/opt/swift/usr/bin/llvm-symbolizer
+
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 failed=0
