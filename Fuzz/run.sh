@@ -66,7 +66,9 @@ for target in "${TARGETS[@]}"; do
     cp corpus/"$target"/* "$work"/ 2>/dev/null || true
     echo "== $target: ${SECONDS_PER_TARGET}s, max_len $(max_len "$target")"
     set +e
-    "$BIN/$target" "$work" \
+    dict=()
+    [ -f "dict/$target.dict" ] && dict=(-dict="dict/$target.dict")
+    "$BIN/$target" "$work" "${dict[@]}" \
         -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len="$(max_len "$target")" -timeout=10 \
         -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/$target-" >"$log" 2>&1
     rc=$?
