@@ -6,7 +6,7 @@ VENV := Training/.venv
 PYTHON := $(VENV)/bin/python
 DEBUG_BIN := .build/debug/loanscore
 
-.PHONY: demo test build venv swift-test python-test clean
+.PHONY: demo test build venv swift-test python-test fuzz-smoke clean
 
 ## Build everything (release), set up the training tool, train a bundle on the bundled
 ## credit data, verify it, start loanscored over TLS, score real applications through it.
@@ -35,5 +35,9 @@ python-test: venv
 	LOANSCORE_BIN=$(DEBUG_BIN) $(VENV)/bin/python -m pytest Training/tests -q
 	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest Protocol/tests -q
 
+## A short fuzzing run: every libFuzzer target 20 s under AddressSanitizer (Fuzz/README.md).
+fuzz-smoke:
+	Fuzz/run.sh 20
+
 clean:
-	rm -rf .build $(VENV) demo
+	rm -rf .build Fuzz/.build $(VENV) demo

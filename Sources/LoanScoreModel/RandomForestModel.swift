@@ -49,7 +49,13 @@ public struct RandomForestModel: EnsembleMember {
                     throw ModelError(file: file, "tree \(t): node \(i) value \(tree.value[i]) is not a probability")
                 }
                 let l = tree.childrenLeft[i], r = tree.childrenRight[i]
-                if l == -1 { continue }
+                if l == -1 {
+                    // A leaf's other entries are never followed, but are stored as 32-bit integers.
+                    guard Int32(exactly: r) != nil, Int32(exactly: tree.feature[i]) != nil else {
+                        throw ModelError(file: file, "tree \(t): leaf \(i) has right child \(r) or feature \(tree.feature[i]) outside 32 bits")
+                    }
+                    continue
+                }
                 guard l > i, r > i, l < n, r < n else {
                     throw ModelError(file: file, "tree \(t): node \(i) has children \(l), \(r) outside the tree")
                 }

@@ -81,7 +81,13 @@ public struct XGBoostModel: EnsembleMember {
             }
             for i in 0..<n {
                 let l = tree.leftChildren[i], r = tree.rightChildren[i]
-                if l == -1 { continue }
+                if l == -1 {
+                    // A leaf's other entries are never followed, but are stored as 32-bit integers.
+                    guard Int32(exactly: r) != nil, Int32(exactly: tree.splitIndices[i]) != nil else {
+                        throw ModelError(file: file, "\(what): leaf \(i) has right child \(r) or split index \(tree.splitIndices[i]) outside 32 bits")
+                    }
+                    continue
+                }
                 guard l > i, r > i, l < n, r < n else {
                     throw ModelError(file: file, "\(what): node \(i) has children \(l), \(r) outside the tree")
                 }

@@ -1,0 +1,155 @@
+import CFuzzDriver
+import Foundation
+import LoanScoreFeatures
+import LoanScoreModel
+
+/// Input: `selector byte · file bytes`. `selector % 5` picks the bundle parser, as
+/// `ModelBundle(directory:)` would call it on a file of that role; for the member parsers,
+/// `selector / 5` odd means featureCount 32 (the trained demo bundle's width), even 6 (the tiny
+/// test bundle's):
+///
+/// - 0: `XGBoostModel(data:file:featureCount:)` (XGBoost's JSON model)
+/// - 1: `RandomForestModel` (`loanscore-forest/1`)
+/// - 2: `LogisticModel` (`loanscore-logistic/1`)
+/// - 3: `Schema.decode`, then `FeaturePipeline(schema:)` and one application through it
+/// - 4: `manifest.json` (JSONDecoder, as the loader does), then `EnsembleScorer` over the tiny
+///   bundle's schema and members, as the loader does after the files' hashes check out
+///
+/// Whatever parses is then evaluated on a few rows (zeros, NaN, extremes), so that a parser that
+/// accepts a model it cannot evaluate (a child index outside the tree, a feature outside the
+/// row, an empty calibration) shows up as a trap or a sanitizer report. Thrown errors are fine.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size >= 1 else { return 0 }
+    let bytes = Data(bytes: data + 1, count: size - 1)
+    let width = (data[0] / 5) % 2 == 1 ? 32 : 6
+    let rows = width == 6 ? tinyRows : wideRows
+    switch data[0] % 5 {
+    case 0: if let model = try? XGBoostModel(data: bytes, file: "fuzz.json", featureCount: width) {
+        evaluate(model, rows)
+        for row in rows { _ = row.withUnsafeBufferPointer { model.approximateContributions($0) } }
+    }
+    case 1: if let model = try? RandomForestModel(data: bytes, file: "fuzz.json", featureCount: width) { evaluate(model, rows) }
+    case 2: if let model = try? LogisticModel(data: bytes, file: "fuzz.json", featureCount: width) { evaluate(model, rows) }
+    case 3:
+        guard let schema = try? Schema.decode(bytes), let pipeline = try? FeaturePipeline(schema: schema) else { return 0 }
+        for values in [RawValue.missing, .text("1"), .number(-1), .bool(true), .text("")] {
+            let (row, _) = pipeline.encode(Array(repeating: values, count: schema.fields.count))
+            precondition(row.count == pipeline.featureNames.count, "row width differs from featureNames")
+        }
+    default:
+        guard let manifest = try? JSONDecoder().decode(Manifest.self, from: bytes) else { return 0 }
+        let members: [(Manifest.Member, any EnsembleMember)] = manifest.members.map { member in
+            switch member.kind {
+            case .xgboost: (member, tiny.xgboost)
+            case .randomForest: (member, tiny.forest)
+            case .logisticRegression: (member, tiny.logistic)
+            }
+        }
+        guard manifest.features == tiny.pipeline.featureNames,
+              let scorer = try? EnsembleScorer(manifest: manifest, pipeline: tiny.pipeline, members: members) else { return 0 }
+        for row in tinyRows {
+            let score = row.withUnsafeBufferPointer { scorer.score($0) }
+            precondition(score.reasons.count <= EnsembleScorer.maximumReasons, "too many reasons")
+        }
+    }
+    return 0
+}
+
+/// Rows a served application can produce: zeros, all missing, extremes, and a typical one.
+func rows(width: Int, typical: [Double]) -> [[Double]] {
+    [Array(repeating: 0, count: width), Array(repeating: .nan, count: width),
+     Array(repeating: -.greatestFiniteMagnitude, count: width), Array(repeating: .infinity, count: width), typical]
+}
+let tinyRows = rows(width: 6, typical: [5000, 2500, 1, 0, 1, 2])
+let wideRows = rows(width: 32, typical: (0..<32).map { Double($0 % 5) * 10.5 })
+
+func evaluate(_ member: some EnsembleMember, _ rows: [[Double]]) {
+    let width = rows[0].count
+    precondition(member.featureCount == width, "member reads \(member.featureCount) columns")
+    var contributions = [Double](repeating: 0, count: width)
+    for row in rows {
+        row.withUnsafeBufferPointer { row in
+            let p = member.probability(row)
+            contributions.withUnsafeMutableBufferPointer { member.addContributions(row, probability: p, scale: 0.5, into: $0) }
+        }
+    }
+}
+
+/// The tiny bundle of Sources/LoanScoreTestSupport/TinyBundle.swift (a test-only target, so
+/// its JSON is repeated here), compiled once per process.
+struct Tiny: Sendable {
+    let pipeline: FeaturePipeline
+    let xgboost: XGBoostModel
+    let forest: RandomForestModel
+    let logistic: LogisticModel
+}
+let tiny: Tiny = {
+    do {
+        return Tiny(
+            pipeline: try FeaturePipeline(schema: try Schema.decode(Data(tinySchemaJSON.utf8))),
+            xgboost: try XGBoostModel(data: Data(tinyXgboostJSON.utf8), file: "xgboost.json", featureCount: 6),
+            forest: try RandomForestModel(data: Data(tinyForestJSON.utf8), file: "forest.json", featureCount: 6),
+            logistic: try LogisticModel(data: Data(tinyLogisticJSON.utf8), file: "logistic.json", featureCount: 6))
+    } catch {
+        fatalError("the tiny bundle does not load: \(error)")
+    }
+}()
+
+let tinySchemaJSON = """
+    {"format": "loanscore-schema/1", "name": "tiny", "id_column": "application_id",
+     "target": {"column": "status", "positive": "bad"},
+     "fields": [
+       {"name": "amount", "type": "number", "unit": "EUR", "range": {"min": 0, "max": 100000}, "nullable": false,
+        "reason": "Amount requested too high"},
+       {"name": "income", "type": "number", "unit": "EUR per month", "range": {"min": 0}, "sentinels": ["99999999"],
+        "reason": "Income too low"},
+       {"name": "home", "type": "category", "levels": ["rent", "own"], "unseen": "missing"},
+       {"name": "records", "type": "boolean", "true_labels": ["yes"], "false_labels": ["no"], "nullable": false},
+       {"name": "term", "type": "integer", "unit": "months", "range": {"min": 1, "max": 120}, "feature": false}
+     ],
+     "derived": [{"name": "amount_to_income", "kind": "ratio", "inputs": ["amount", "income"]}]}
+    """
+
+let tinyXgboostJSON = """
+    {"learner": {"attributes": {}, "feature_names": [], "feature_types": [],
+      "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_parallel_tree": "1", "num_trees": "2"},
+        "iteration_indptr": [0, 1, 2], "tree_info": [0, 0],
+        "trees": [
+          {"id": 0, "base_weights": [0, -0.5, 0.5], "categories": [], "categories_nodes": [], "categories_segments": [],
+           "categories_sizes": [], "default_left": [0, 0, 0], "left_children": [1, -1, -1], "right_children": [2, -1, -1],
+           "loss_changes": [1, 0, 0], "parents": [2147483647, 0, 0], "split_conditions": [1000, -0.5, 0.5],
+           "split_indices": [0, 0, 0], "split_type": [0, 0, 0], "sum_hessian": [4, 3, 1],
+           "tree_param": {"num_deleted": "0", "num_feature": "6", "num_nodes": "3", "size_leaf_vector": "1"}},
+          {"id": 1, "base_weights": [0, -0.25, 1], "categories": [], "categories_nodes": [], "categories_segments": [],
+           "categories_sizes": [], "default_left": [1, 0, 0], "left_children": [1, -1, -1], "right_children": [2, -1, -1],
+           "loss_changes": [1, 0, 0], "parents": [2147483647, 0, 0], "split_conditions": [0.5, -0.25, 1],
+           "split_indices": [4, 0, 0], "split_type": [0, 0, 0], "sum_hessian": [5, 4, 1],
+           "tree_param": {"num_deleted": "0", "num_feature": "6", "num_nodes": "3", "size_leaf_vector": "1"}}
+        ]}},
+      "learner_model_param": {"base_score": "[5E-1]", "boost_from_average": "1", "num_class": "0", "num_feature": "6", "num_target": "1"},
+      "name": "generic", "objective": {"name": "binary:logistic", "reg_loss_param": {"scale_pos_weight": "1"}}},
+     "version": [3, 2, 0]}
+    """
+
+let tinyForestJSON = """
+    {"format": "loanscore-forest/1", "library": "scikit-learn", "library_version": "test", "n_features": 6,
+     "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [5, -2, -2],
+                "threshold": [10.0, -2.0, -2.0], "missing_go_to_left": [1, 0, 0], "value": [0.3, 0.2, 0.6]}]}
+    """
+
+let tinyLogisticJSON = """
+    {"format": "loanscore-logistic/1", "library": "scikit-learn", "library_version": "test", "n_features": 6,
+     "imputation": {"strategy": "median", "values": [1000, 2000, 0, 0, 0, 0.5]},
+     "scaling": {"mean": [1000, 0, 0, 0, 0, 0], "scale": [1000, 1, 1, 1, 1, 1]},
+     "coefficients": [0.5, 0, 0, 0, 1.0, 0], "intercept": -1.0}
+    """
+
+/// The entry point SwiftPM links a debug executable with (see Package.swift); runs libFuzzer.
+@_cdecl("BundleFuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    loanscore_fuzz_run(argc, argv) { data, size in
+        guard let data else { return 0 }
+        return fuzz(data, size)
+    }
+}
