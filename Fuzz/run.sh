@@ -49,6 +49,7 @@ command -v llvm-symbolizer >/dev/null || [ ! -x /opt/swift/usr/bin/llvm-symboliz
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 failed=0
+failures=0
 summary=()
 for target in "${TARGETS[@]}"; do
     log="$SCRATCH/$target.log"
@@ -78,7 +79,7 @@ for target in "${TARGETS[@]}"; do
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
     if [ $rc -ne 0 ]; then
-        status="FAILED(rc=$rc)"; failed=1
+        status="FAILED(rc=$rc)"; failed=1; failures=$((failures + 1))
         echo "!! $target exited $rc; the end of its log:"; tail -60 "$log"
         ls -1 "$ARTIFACTS"/"$target"-* 2>/dev/null || true
     elif [ "$status" = ok ]; then
@@ -98,4 +99,5 @@ for target in "${TARGETS[@]}"; do
 done
 echo "== summary"
 printf '%s\n' "${summary[@]}"
+echo "fuzz: $(( ${#summary[@]} - failures )) passed, $failures failed"
 exit $failed
