@@ -21,6 +21,9 @@ public struct EnsembleScorer: Sendable {
     private let fieldReasons: [Manifest.ReasonCode]
     private let fieldNames: [String]
 
+    /// Rows a member walks at a time: 128 rows of a few dozen features stay in the L2 cache.
+    static let chunkRows = 128
+
     /// The maximum number of reason codes given per application.
     public static let maximumReasons = 4
 
@@ -86,23 +89,33 @@ public struct EnsembleScorer: Sendable {
         let memberCount = members.count
         var probabilities = [Double](repeating: 0, count: memberCount * rows)
         var columns = [Double](repeating: 0, count: explain ? rows * width : 0)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * width) { floats in
-            let features = FeatureBatch(rows: rows, width: width, doubles: batch, floats: floats)
-            var scratch = [Double](repeating: 0, count: explain ? rows * width : 0)
+        // Members walk the batch in chunks small enough for the chunk's features (float64 and
+        // float32) to stay in the L2 cache while every tree passes over them.
+        let chunk = Swift.min(rows, Self.chunkRows)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk * width) { floats in
+            var scratch = [Double](repeating: 0, count: explain ? chunk * width : 0)
             probabilities.withUnsafeMutableBufferPointer { probabilities in
-                for (k, member) in members.enumerated() {
-                    let own = UnsafeMutableBufferPointer(rebasing: probabilities[(k * rows)..<((k + 1) * rows)])
-                    guard explain, weights[k] > 0 else {
-                        member.evaluate(features, probabilities: own, contributions: nil)
-                        continue
-                    }
-                    for i in scratch.indices { scratch[i] = 0 }
-                    scratch.withUnsafeMutableBufferPointer { member.evaluate(features, probabilities: own, contributions: $0) }
-                    // Member contributions, weighted and in probability units (BUNDLE.md).
-                    for r in 0..<rows {
-                        let p = own[r]
-                        let factor = weights[k] * (member.contributionUnits == .margin ? p * (1 - p) : 1)
-                        for j in 0..<width { columns[r * width + j] += factor * scratch[r * width + j] }
+                for first in stride(from: 0, to: rows, by: chunk) {
+                    let count = Swift.min(chunk, rows - first)
+                    let doubles = UnsafeBufferPointer(rebasing: batch[(first * width)..<((first + count) * width)])
+                    let features = FeatureBatch(rows: count, width: width, doubles: doubles, floats: floats)
+                    for (k, member) in members.enumerated() {
+                        let own = UnsafeMutableBufferPointer(rebasing: probabilities[(k * rows + first)..<(k * rows + first + count)])
+                        guard explain, weights[k] > 0 else {
+                            member.evaluate(features, probabilities: own, contributions: nil)
+                            continue
+                        }
+                        for i in 0..<(count * width) { scratch[i] = 0 }
+                        scratch.withUnsafeMutableBufferPointer {
+                            member.evaluate(features, probabilities: own,
+                                            contributions: UnsafeMutableBufferPointer(rebasing: $0[0..<(count * width)]))
+                        }
+                        // Member contributions, weighted and in probability units (BUNDLE.md).
+                        for r in 0..<count {
+                            let p = own[r]
+                            let factor = weights[k] * (member.contributionUnits == .margin ? p * (1 - p) : 1)
+                            for j in 0..<width { columns[(first + r) * width + j] += factor * scratch[r * width + j] }
+                        }
                     }
                 }
             }
