@@ -92,7 +92,7 @@ let package = Package(
         // The load generator: closed or open loop (no coordinated omission), HdrHistogram latencies.
         .executableTarget(
             name: "LoanScoreLoad",
-            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", argumentParser, histogram],
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", argumentParser, histogram, nioConcurrencyHelpers],
             path: "Sources/loanscore-load"
         ),
         .executableTarget(

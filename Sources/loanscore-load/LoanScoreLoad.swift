@@ -4,6 +4,7 @@ import Histogram
 import LoanScoreClient
 import LoanScoreFeatures
 import LoanScoreProtocol
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// `loanscore-load`: a load generator for a LoanScore server.
@@ -275,7 +276,8 @@ final class Recorder: Sendable {
 
     let measureFrom: ContinuousClock.Instant
     let end: ContinuousClock.Instant
-    private let state = Mutex(State())
+    // A pthread mutex (NIOLockedValueBox): the thread sanitizer reported Synchronization.Mutex here.
+    private let state = NIOLockedValueBox(State())
 
     init(measureFrom: ContinuousClock.Instant, end: ContinuousClock.Instant) {
         self.measureFrom = measureFrom
@@ -287,7 +289,7 @@ final class Recorder: Sendable {
         let latency = ContinuousClock.now - intendedAt
         let measured = sentAt >= measureFrom && sentAt < end
         let micros = UInt64(max(0, latency.components.seconds)) * 1_000_000 + UInt64(max(0, latency.components.attoseconds / 1_000_000_000_000))
-        state.withLock { state in
+        state.withLockedValue { state in
             state.completedTotal += 1
             guard measured else { return }
             state.requests += 1
@@ -298,7 +300,7 @@ final class Recorder: Sendable {
 
     func failure(sentAt: ContinuousClock.Instant, code: String) {
         let measured = sentAt >= measureFrom && sentAt < end
-        state.withLock { state in
+        state.withLockedValue { state in
             state.completedTotal += 1
             if measured { state.errors[code, default: 0] += 1 }
         }
@@ -311,7 +313,7 @@ final class Recorder: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             second += 1
-            let (total, p99, errors) = state.withLock { ($0.completedTotal, $0.histogram.valueAtPercentile(99), $0.errors.values.reduce(0, +)) }
+            let (total, p99, errors) = state.withLockedValue { ($0.completedTotal, $0.histogram.valueAtPercentile(99), $0.errors.values.reduce(0, +)) }
             let phase = ContinuousClock.now < measureFrom ? "warm-up" : "measuring"
             FileHandle.standardError.write(Data("\r[\(second) s, \(phase)] \(total - last) requests/s, p99 so far \(formatMillis(p99)) ms, \(errors) errors   ".utf8))
             last = total
@@ -325,7 +327,7 @@ final class Recorder: Sendable {
     }
 
     func report(duration: Double) -> Report {
-        state.withLock { state in
+        state.withLockedValue { state in
             let percentiles: [(String, String, Double)] = [("p50", "p50", 50), ("p90", "p90", 90), ("p99", "p99", 99), ("p999", "p99.9", 99.9)]
             let empty = state.requests == 0
             var latency: [String: Any] = [:]
