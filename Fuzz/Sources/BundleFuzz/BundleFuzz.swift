@@ -67,11 +67,22 @@ let wideRows = rows(width: 32, typical: (0..<32).map { Double($0 % 5) * 10.5 })
 func evaluate(_ member: some EnsembleMember, _ rows: [[Double]]) {
     let width = rows[0].count
     precondition(member.featureCount == width, "member reads \(member.featureCount) columns")
-    var contributions = [Double](repeating: 0, count: width)
+    // Every row alone (the lone-row paths) and all rows as one batch, with and without the
+    // path attributions (the lockstep paths).
     for row in rows {
-        row.withUnsafeBufferPointer { row in
-            let p = member.probability(row)
-            contributions.withUnsafeMutableBufferPointer { member.addContributions(row, probability: p, scale: 0.5, into: $0) }
+        row.withUnsafeBufferPointer { row in _ = member.probability(row) }
+    }
+    let matrix = rows.flatMap { $0 }
+    var floats = [Float](repeating: 0, count: matrix.count)
+    var probabilities = [Double](repeating: 0, count: rows.count)
+    var contributions = [Double](repeating: 0, count: matrix.count)
+    matrix.withUnsafeBufferPointer { matrix in
+        floats.withUnsafeMutableBufferPointer { floats in
+            let batch = FeatureBatch(rows: rows.count, width: width, doubles: matrix, floats: floats)
+            probabilities.withUnsafeMutableBufferPointer { probabilities in
+                member.evaluate(batch, probabilities: probabilities, contributions: nil)
+                contributions.withUnsafeMutableBufferPointer { member.evaluate(batch, probabilities: probabilities, contributions: $0) }
+            }
         }
     }
 }
