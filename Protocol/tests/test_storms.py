@@ -1,0 +1,193 @@
+"""Connection storms against the real loanscored (issue 5, item 2): idle connections,
+connections stalled mid-handshake and mid-frame, and a burst of connections reset
+mid-handshake. A legitimate client keeps being served with bounded latency throughout, the
+stalled connections are cut by the server's timeouts, and the server's open descriptors come
+back to their baseline afterwards. The storm runs in two equal rounds and the server's RSS is
+reported after each. RSS is not yet asserted: resets alone plateau (80,000 resets in rounds
+of 20,000 leave RSS flat after the first round), but rounds with 500 full TLS handshakes
+still grow it (133 -> 154 MB in one run) — being investigated under issue 5.
+
+Sizes come from the environment so a longer storm can be run by hand:
+STORM_IDLE, STORM_HANDSHAKE, STORM_FRAME (default 1,000 each), STORM_RESETS (default 50,000).
+"""
+import json
+import os
+import re
+import socket
+import ssl
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import reference_client as rc  # noqa: E402
+from test_reference_client import REPO, binary, bundle, certs, free_port, applications, offline  # noqa: E402,F401
+
+IDLE = int(os.environ.get("STORM_IDLE", 1000))
+HANDSHAKE = int(os.environ.get("STORM_HANDSHAKE", 1000))
+FRAME = int(os.environ.get("STORM_FRAME", 1000))
+RESETS = int(os.environ.get("STORM_RESETS", 50000))
+
+
+def rss_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def client_hello_prefix(certs):
+    """The first bytes of a real TLS ClientHello (made through memory BIOs)."""
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    hello = outgoing.read()
+    assert hello[:1] == b"\x16"  # handshake record
+    return hello[: len(hello) // 2]
+
+
+@pytest.fixture
+def storm_server(bundle, certs, tmp_path):
+    port = free_port()
+    config = {
+        "bundle": str(bundle), "certificate": str(certs / "server.pem"), "private_key": str(certs / "server.key"),
+        "client_ca": str(certs / "ca.pem"), "listen": f"127.0.0.1:{port}", "admin": None,
+        "audit_dir": str(tmp_path / "audit"), "workers": 2,
+        "limits": {"max_connections": 8192, "max_connections_per_address": 8192},
+        "timeouts": {"handshake": 3, "idle": 3, "frame": 3, "drain": 5},
+    }
+    (tmp_path / "loanscored.json").write_text(json.dumps(config))
+    proc = subprocess.Popen([str(binary("LOANSCORED_BIN", ".build/debug/loanscored")), "--config", str(tmp_path / "loanscored.json"),
+                             "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("loanscored did not start listening:\n" + proc.stderr.read())
+    yield proc, port
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_storms_do_not_starve_legitimate_clients_and_resources_come_back(storm_server, certs, offline):
+    proc, port = storm_server
+    rows, _ = offline
+
+    def legit():
+        return rc.LoanScoreConnection("127.0.0.1", port, str(certs / "ca.pem"), str(certs / "client.pem"),
+                                      str(certs / "client.key"), timeout=30)
+
+    good = legit()
+    apps = applications(good, rows[:1])
+    for _ in range(20):
+        good.score(apps, ["warm"])
+    time.sleep(0.5)
+    baseline_rss, baseline_fds = rss_kb(proc.pid), open_fds(proc.pid)
+
+    latencies, failures, stop = [], [], threading.Event()
+
+    def keep_scoring():
+        n = 0
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                result = good.score(apps, [f"legit-{n}"])
+                assert result[0]["status"] == "scored"
+                latencies.append(time.perf_counter() - started)
+            except Exception as error:  # noqa: BLE001 — every failure is reported below
+                failures.append(repr(error))
+            n += 1
+            time.sleep(0.005)
+
+    scorer = threading.Thread(target=keep_scoring)
+    scorer.start()
+    held = []
+    rounds = []
+
+    def storm(idle, handshake, frame, resets):
+        # 1. Connections that send nothing.
+        for _ in range(idle):
+            held.append(socket.create_connection(("127.0.0.1", port)))
+        # 2. Connections that stall half-way through a ClientHello.
+        prefix = client_hello_prefix(certs)
+        for _ in range(handshake):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(prefix)
+            held.append(s)
+        # 3. Connections that finish TLS and HELLO, then stall half-way through a frame header.
+        for _ in range(frame):
+            s = rc.tls_socket("127.0.0.1", port, str(certs / "ca.pem"), str(certs / "client.pem"),
+                              str(certs / "client.key"), timeout=30)
+            s.sendall(rc.encode_frame(rc.HELLO, 0, rc.encode_hello()))
+            msg_type, _, _ = rc.read_frame(s)
+            assert msg_type == rc.WELCOME
+            s.sendall(rc.encode_frame(rc.SCORE_REQUEST, 1, b"\x00" * 64)[:10])
+            held.append(s)
+        peak = open_fds(proc.pid)
+        # 4. Connections reset (RST) right after connecting, while the server starts TLS.
+        linger = struct.pack("ii", 1, 0)
+        started = time.time()
+        for _ in range(resets):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            s.connect(("127.0.0.1", port))
+            s.close()
+        seconds = time.time() - started
+        # The server's timeouts (3 s) close every stalled connection by itself.
+        deadline = time.time() + 30
+        while time.time() < deadline and open_fds(proc.pid) > baseline_fds + 10:
+            time.sleep(0.2)
+        cut = open_fds(proc.pid)
+        for s in held:
+            s.close()
+        held.clear()
+        time.sleep(1)
+        rounds.append({"peak_fds": peak, "cut_fds": cut, "resets_seconds": seconds, "rss": rss_kb(proc.pid)})
+
+    try:
+        for _ in range(2):
+            storm(IDLE // 2, HANDSHAKE // 2, FRAME // 2, RESETS // 2)
+    finally:
+        for s in held:
+            s.close()
+        stop.set()
+        scorer.join()
+    peak_fds = max(r["peak_fds"] for r in rounds)
+    cut_fds = max(r["cut_fds"] for r in rounds)
+    resets_seconds = sum(r["resets_seconds"] for r in rounds)
+    time.sleep(1)
+    after_rss, after_fds = rss_kb(proc.pid), open_fds(proc.pid)
+    p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) >= 100 else max(latencies)
+    print(f"\nstorms: {IDLE} idle, {HANDSHAKE} mid-handshake, {FRAME} mid-frame, {RESETS} resets in {resets_seconds:.1f} s; "
+          f"server fds baseline {baseline_fds}, peak {peak_fds}, after the timeouts {cut_fds}, at the end {after_fds}; "
+          f"RSS baseline {baseline_rss / 1024:.1f} MB, after round 1 {rounds[0]['rss'] / 1024:.1f} MB, after round 2 "
+          f"{rounds[1]['rss'] / 1024:.1f} MB, at the end {after_rss / 1024:.1f} MB; legitimate requests "
+          f"{len(latencies)} answered, {len(failures)} failed, p50 {statistics.median(latencies) * 1000:.1f} ms, "
+          f"p99 {p99 * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    assert proc.poll() is None, "loanscored died during the storms"
+    assert not failures, failures[:3]
+    assert len(latencies) > 50, "the legitimate client was starved"
+    assert p99 < 2.0, f"legitimate p99 {p99:.3f} s"
+    assert cut_fds <= baseline_fds + 10, "stalled connections were not closed by the server's timeouts"
+    assert after_fds <= baseline_fds + 10
+    good.close()
