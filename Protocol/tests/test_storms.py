@@ -33,6 +33,7 @@ IDLE = int(os.environ.get("STORM_IDLE", 1000))
 HANDSHAKE = int(os.environ.get("STORM_HANDSHAKE", 1000))
 FRAME = int(os.environ.get("STORM_FRAME", 1000))
 RESETS = int(os.environ.get("STORM_RESETS", 50000))
+SLACK = 16  # descriptors the server may hold beyond its baseline at any moment
 
 
 def rss_kb(pid):
@@ -154,10 +155,12 @@ def test_storms_do_not_starve_legitimate_clients_and_resources_come_back(storm_s
             s.close()
         seconds = time.time() - started
         # The server's timeouts (3 s) close every stalled connection by itself.
+        # (A few descriptors come and go with the legitimate client and the audit log.)
         deadline = time.time() + 30
-        while time.time() < deadline and open_fds(proc.pid) > baseline_fds + 10:
-            time.sleep(0.2)
         cut = open_fds(proc.pid)
+        while time.time() < deadline and cut > baseline_fds + SLACK:
+            time.sleep(0.2)
+            cut = open_fds(proc.pid)
         for s in held:
             s.close()
         held.clear()
@@ -188,6 +191,6 @@ def test_storms_do_not_starve_legitimate_clients_and_resources_come_back(storm_s
     assert not failures, failures[:3]
     assert len(latencies) > 50, "the legitimate client was starved"
     assert p99 < 2.0, f"legitimate p99 {p99:.3f} s"
-    assert cut_fds <= baseline_fds + 10, "stalled connections were not closed by the server's timeouts"
-    assert after_fds <= baseline_fds + 10
+    assert cut_fds <= baseline_fds + SLACK, "stalled connections were not closed by the server's timeouts"
+    assert after_fds <= baseline_fds + SLACK
     good.close()
