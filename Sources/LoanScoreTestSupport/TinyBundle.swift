@@ -102,6 +102,13 @@ public enum TinyBundle {
             "members/forest.json": forestJSON,
             "members/logistic.json": logisticJSON,
         ]
+        try write(files: contents, to: directory, manifestEdits: manifestEdits)
+    }
+
+    /// Writes bundle files (relative path → text), then the manifest with their sha256
+    /// hashes, changed by `manifestEdits` after the hashes are computed.
+    static func write(files contents: [String: String], to directory: URL,
+                      manifestEdits: (inout [String: Any]) -> Void) throws {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("members"), withIntermediateDirectories: true)
         var hashes: [String: String] = [:]
         for (name, text) in contents {

@@ -1,5 +1,4 @@
 public import Foundation
-import Crypto
 
 /// A second version of ``TinyBundle`` with another schema and feature list, for reload tests:
 /// version `test-2` adds a nullable field `age` (a feature), a derived feature
@@ -46,21 +45,13 @@ extension TinyBundle {
              "coefficients": [0.5, 0, 0, 0, 1.0, 0.3, 0, -0.2], "intercept": -0.4}
             """,
         ]
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("members"), withIntermediateDirectories: true)
-        var hashes: [String: String] = [:]
-        for (name, text) in contents {
-            let data = Data(text.utf8)
-            try data.write(to: directory.appendingPathComponent(name))
-            hashes[name] = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        try write(files: contents, to: directory) { manifest in
+            manifest["model"] = ["name": "tiny", "version": "test-2"]
+            manifest["features"] = version2Features
+            var reasons = manifest["reason_codes"] as? [String: Any] ?? [:]
+            reasons["age"] = ["code": "R06", "text": "Age"]
+            manifest["reason_codes"] = reasons
+            manifestEdits(&manifest)
         }
-        var manifest = manifest(files: hashes)
-        manifest["model"] = ["name": "tiny", "version": "test-2"]
-        manifest["features"] = version2Features
-        var reasons = manifest["reason_codes"] as? [String: Any] ?? [:]
-        reasons["age"] = ["code": "R06", "text": "Age"]
-        manifest["reason_codes"] = reasons
-        manifestEdits(&manifest)
-        let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: directory.appendingPathComponent("manifest.json"))
     }
 }
