@@ -34,6 +34,8 @@ let package = Package(
         .library(name: "LoanScoreAudit", targets: ["LoanScoreAudit"]),
         .library(name: "LoanScoreServer", targets: ["LoanScoreServer"]),
         .library(name: "LoanScoreClient", targets: ["LoanScoreClient"]),
+        // For the Fuzz/ package's seeds (a nested package sees only products).
+        .library(name: "LoanScoreTestSupport", targets: ["LoanScoreTestSupport"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
         .executable(name: "loanscored", targets: ["LoanScoreDaemon"]),
         .executable(name: "loanscore-load", targets: ["LoanScoreLoad"]),

@@ -16,6 +16,7 @@ let protocolLib: Target.Dependency = .product(name: "LoanScoreProtocol", package
 let compression: Target.Dependency = .product(name: "LoanScoreCompression", package: "loanscore")
 let model: Target.Dependency = .product(name: "LoanScoreModel", package: "loanscore")
 let features: Target.Dependency = .product(name: "LoanScoreFeatures", package: "loanscore")
+let testSupport: Target.Dependency = .product(name: "LoanScoreTestSupport", package: "loanscore")
 let fuzzSettings: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
 
 let package = Package(
@@ -37,7 +38,7 @@ let package = Package(
         // HELLO -> WELCOME -> requests under WELCOME's limits, as a client and a server would see them.
         .executableTarget(name: "HandshakeFuzz", dependencies: ["CFuzzDriver", protocolLib, nioCore], swiftSettings: fuzzSettings),
         // Bundle parsers: manifest, schema, XGBoost JSON, forest, logistic.
-        .executableTarget(name: "BundleFuzz", dependencies: ["CFuzzDriver", model, features], swiftSettings: fuzzSettings),
+        .executableTarget(name: "BundleFuzz", dependencies: ["CFuzzDriver", model, features, testSupport], swiftSettings: fuzzSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import CFuzzDriver
 import Foundation
 import LoanScoreFeatures
 import LoanScoreModel
+import LoanScoreTestSupport
 
 /// Input: `selector byte · file bytes`. `selector % 5` picks the bundle parser, as
 /// `ModelBundle(directory:)` would call it on a file of that role; for the member parsers,
@@ -87,8 +88,7 @@ func evaluate(_ member: some EnsembleMember, _ rows: [[Double]]) {
     }
 }
 
-/// The tiny bundle of Sources/LoanScoreTestSupport/TinyBundle.swift (a test-only target, so
-/// its JSON is repeated here), compiled once per process.
+/// The tiny bundle of Sources/LoanScoreTestSupport/TinyBundle.swift, compiled once per process.
 struct Tiny: Sendable {
     let pipeline: FeaturePipeline
     let xgboost: XGBoostModel
@@ -98,63 +98,14 @@ struct Tiny: Sendable {
 let tiny: Tiny = {
     do {
         return Tiny(
-            pipeline: try FeaturePipeline(schema: try Schema.decode(Data(tinySchemaJSON.utf8))),
-            xgboost: try XGBoostModel(data: Data(tinyXgboostJSON.utf8), file: "xgboost.json", featureCount: 6),
-            forest: try RandomForestModel(data: Data(tinyForestJSON.utf8), file: "forest.json", featureCount: 6),
-            logistic: try LogisticModel(data: Data(tinyLogisticJSON.utf8), file: "logistic.json", featureCount: 6))
+            pipeline: try FeaturePipeline(schema: try Schema.decode(Data(TinyBundle.schemaJSON.utf8))),
+            xgboost: try XGBoostModel(data: Data(TinyBundle.xgboostJSON.utf8), file: "xgboost.json", featureCount: 6),
+            forest: try RandomForestModel(data: Data(TinyBundle.forestJSON.utf8), file: "forest.json", featureCount: 6),
+            logistic: try LogisticModel(data: Data(TinyBundle.logisticJSON.utf8), file: "logistic.json", featureCount: 6))
     } catch {
         fatalError("the tiny bundle does not load: \(error)")
     }
 }()
-
-let tinySchemaJSON = """
-    {"format": "loanscore-schema/1", "name": "tiny", "id_column": "application_id",
-     "target": {"column": "status", "positive": "bad"},
-     "fields": [
-       {"name": "amount", "type": "number", "unit": "EUR", "range": {"min": 0, "max": 100000}, "nullable": false,
-        "reason": "Amount requested too high"},
-       {"name": "income", "type": "number", "unit": "EUR per month", "range": {"min": 0}, "sentinels": ["99999999"],
-        "reason": "Income too low"},
-       {"name": "home", "type": "category", "levels": ["rent", "own"], "unseen": "missing"},
-       {"name": "records", "type": "boolean", "true_labels": ["yes"], "false_labels": ["no"], "nullable": false},
-       {"name": "term", "type": "integer", "unit": "months", "range": {"min": 1, "max": 120}, "feature": false}
-     ],
-     "derived": [{"name": "amount_to_income", "kind": "ratio", "inputs": ["amount", "income"]}]}
-    """
-
-let tinyXgboostJSON = """
-    {"learner": {"attributes": {}, "feature_names": [], "feature_types": [],
-      "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_parallel_tree": "1", "num_trees": "2"},
-        "iteration_indptr": [0, 1, 2], "tree_info": [0, 0],
-        "trees": [
-          {"id": 0, "base_weights": [0, -0.5, 0.5], "categories": [], "categories_nodes": [], "categories_segments": [],
-           "categories_sizes": [], "default_left": [0, 0, 0], "left_children": [1, -1, -1], "right_children": [2, -1, -1],
-           "loss_changes": [1, 0, 0], "parents": [2147483647, 0, 0], "split_conditions": [1000, -0.5, 0.5],
-           "split_indices": [0, 0, 0], "split_type": [0, 0, 0], "sum_hessian": [4, 3, 1],
-           "tree_param": {"num_deleted": "0", "num_feature": "6", "num_nodes": "3", "size_leaf_vector": "1"}},
-          {"id": 1, "base_weights": [0, -0.25, 1], "categories": [], "categories_nodes": [], "categories_segments": [],
-           "categories_sizes": [], "default_left": [1, 0, 0], "left_children": [1, -1, -1], "right_children": [2, -1, -1],
-           "loss_changes": [1, 0, 0], "parents": [2147483647, 0, 0], "split_conditions": [0.5, -0.25, 1],
-           "split_indices": [4, 0, 0], "split_type": [0, 0, 0], "sum_hessian": [5, 4, 1],
-           "tree_param": {"num_deleted": "0", "num_feature": "6", "num_nodes": "3", "size_leaf_vector": "1"}}
-        ]}},
-      "learner_model_param": {"base_score": "[5E-1]", "boost_from_average": "1", "num_class": "0", "num_feature": "6", "num_target": "1"},
-      "name": "generic", "objective": {"name": "binary:logistic", "reg_loss_param": {"scale_pos_weight": "1"}}},
-     "version": [3, 2, 0]}
-    """
-
-let tinyForestJSON = """
-    {"format": "loanscore-forest/1", "library": "scikit-learn", "library_version": "test", "n_features": 6,
-     "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [5, -2, -2],
-                "threshold": [10.0, -2.0, -2.0], "missing_go_to_left": [1, 0, 0], "value": [0.3, 0.2, 0.6]}]}
-    """
-
-let tinyLogisticJSON = """
-    {"format": "loanscore-logistic/1", "library": "scikit-learn", "library_version": "test", "n_features": 6,
-     "imputation": {"strategy": "median", "values": [1000, 2000, 0, 0, 0, 0.5]},
-     "scaling": {"mean": [1000, 0, 0, 0, 0, 0], "scale": [1000, 1, 1, 1, 1, 1]},
-     "coefficients": [0.5, 0, 0, 0, 1.0, 0], "intercept": -1.0}
-    """
 
 /// The entry point SwiftPM links a debug executable with (see Package.swift); runs libFuzzer.
 @_cdecl("BundleFuzz_main")
