@@ -4,10 +4,13 @@ public import Foundation
 public enum FsyncPolicy: Sendable, Equatable {
     /// Write and fsync each append on the caller's thread before completing it.
     case always
-    /// A writer thread gathers appends for up to `maxDelay` (or until no append has arrived
-    /// for a quarter of it), writes them with one write(2), fsyncs once, then completes them
-    /// all. The default; `maxDelay` defaults to 2 ms.
-    case groupCommit(maxDelay: Duration = .milliseconds(2))
+    /// A writer thread writes every pending append with one write(2), fsyncs once, then
+    /// completes them all; appends that arrive while it syncs form the next batch, so batches
+    /// grow with the load without a deliberate wait (PostgreSQL's group commit with
+    /// `commit_delay = 0`). With `maxDelay` > 0 the writer also waits up to that long (or
+    /// until no append has arrived for a quarter of it) before writing, trading latency for
+    /// fewer fsyncs on disks where an fsync is slow. The default; `maxDelay` defaults to 0.
+    case groupCommit(maxDelay: Duration = .zero)
     /// Write without fsync: records survive a crash of the process but not of the machine.
     /// For tests and benchmarks only.
     case never
@@ -48,7 +51,7 @@ public final class AuditLog: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// The folder of segment files (created if missing).
         public var directory: URL
-        /// Durability; default ``FsyncPolicy/groupCommit(maxDelay:)`` with 2 ms.
+        /// Durability; default ``FsyncPolicy/groupCommit(maxDelay:)`` without a deliberate delay.
         public var fsync: FsyncPolicy
         /// A segment is closed and a new one started before it would grow past this many bytes
         /// (a single larger record still gets a segment of its own). Default 64 MiB.
@@ -299,10 +302,11 @@ public final class AuditLog: @unchecked Sendable {
         while true {
             while pending.isEmpty, case .open = state { condition.wait() }
             if pending.isEmpty { break }  // closing, nothing left
-            // Gather: keep waiting while appends keep arriving, up to maxDelay in all.
+            // Gather: keep waiting while appends keep arriving, up to maxDelay in all (no wait
+            // at all when maxDelay is zero: the batch is whatever came during the last fsync).
             let start = ContinuousClock.now
             var seen = pending.count
-            while case .open = state, pendingBytes < 1 << 20 {
+            while maxDelay > .zero, case .open = state, pendingBytes < 1 << 20 {
                 let left = maxDelay - (ContinuousClock.now - start)
                 if left <= .zero { break }
                 let slice = min(left, idleWindow)

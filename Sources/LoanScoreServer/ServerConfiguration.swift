@@ -22,8 +22,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var auditDirectory: String = "audit"
     /// Audit durability: `group` (group commit, default), `always` or `never` (tests only).
     public var auditFsync: String = "group"
-    /// Longest wait before a group commit, in milliseconds.
-    public var auditGroupCommitMilliseconds: Int = 2
+    /// Longest deliberate wait before a group commit, in milliseconds; 0 (the default) writes
+    /// at once, each batch being what arrived during the previous fsync.
+    public var auditGroupCommitMilliseconds: Int = 0
     /// Worker threads; 0 means one per core.
     public var workers: Int = 0
     public var limits = Limits()

@@ -211,8 +211,10 @@ struct AuditLogTests {
         }
     }
 
-    @Test func groupCommitCompletesEveryConcurrentAppendInOrder() async throws {
-        let log = try AuditLog(directory: folder, fsync: .groupCommit(maxDelay: .milliseconds(2)), maxSegmentBytes: 64 << 10)
+    /// Zero delay (the default) still groups: appends that arrive during an fsync share the next one.
+    @Test(arguments: [Duration.zero, .milliseconds(2)])
+    func groupCommitCompletesEveryConcurrentAppendInOrder(maxDelay: Duration) async throws {
+        let log = try AuditLog(directory: folder, fsync: .groupCommit(maxDelay: maxDelay), maxSegmentBytes: 64 << 10)
         let threads = 8, appendsPerThread = 150
         let completions = Completions()
         let done = DispatchGroup()
