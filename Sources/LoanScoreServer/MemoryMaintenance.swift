@@ -60,10 +60,12 @@ struct ProcessMemory: Sendable, Equatable {
 /// storm the heap is mostly free yet stays resident. `malloc_trim(0)` releases the free pages
 /// of every arena (`madvise(MADV_DONTNEED)`); this runs it from a background task:
 ///
-/// - when the last connection closes (the server is idle: nothing to lose), and
-/// - on every check (``ServerConfiguration/Memory-swift.struct/trimInterval``) when the free
-///   memory malloc holds exceeds ``ServerConfiguration/Memory-swift.struct/trimThreshold``
-///   (so a server that always has a client still gives a storm's memory back).
+/// at most once per check (``ServerConfiguration/Memory-swift.struct/trimInterval``): when the
+/// connection count has reached zero since the last check (the server went idle: nothing to
+/// lose), or when the free memory malloc holds exceeds
+/// ``ServerConfiguration/Memory-swift.struct/trimThreshold`` (so a server that always has a
+/// client still gives a storm's memory back). A trim locks each arena while it walks it, so it
+/// never runs more often than that, however often connections come and go.
 ///
 /// Metrics: `loanscore_process_resident_bytes`, `loanscore_heap_in_use_bytes`,
 /// `loanscore_heap_free_bytes`, `loanscore_open_fds`, `loanscore_tls_connections`,
@@ -76,8 +78,7 @@ final class MemoryMaintenance: Sendable {
     /// Set when the connection count reaches zero; the next check trims.
     private let drained = ManagedAtomic<Bool>(false)
     private let trims = ManagedAtomic<Int>(0)
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakeups: AsyncStream<Void>
+    private let stopped = ManagedAtomic<Bool>(false)
 
     private let resident = Gauge(label: "loanscore_process_resident_bytes")
     private let heapInUse = Gauge(label: "loanscore_heap_in_use_bytes")
@@ -94,39 +95,30 @@ final class MemoryMaintenance: Sendable {
         self.interval = interval
         self.thresholdBytes = thresholdBytes
         self.logger = logger
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// How many trims have run (for tests).
     var trimCount: Int { trims.load(ordering: .relaxed) }
 
-    /// Called when the connection count reaches zero: trim soon (not on the caller's thread,
-    /// which is an event loop).
+    /// Called when the connection count reaches zero: the next check trims (not the caller's
+    /// thread, which is an event loop).
     func connectionsDrained() {
         drained.store(true, ordering: .relaxed)
-        wake.yield()
     }
 
-    /// Checks every `interval` (and at once after ``connectionsDrained()``) until cancelled.
+    /// Checks every `interval` until cancelled or stopped.
     func run() async {
         guard interval > .zero else { return }
-        // Wakes the loop below every interval; a drain wakes it early.
-        let ticker = Task { [wake, interval] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                wake.yield()
-            }
-        }
-        defer { ticker.cancel() }
-        for await _ in wakeups {
-            if Task.isCancelled { break }
+        while !Task.isCancelled && !stopped.load(ordering: .relaxed) {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled || stopped.load(ordering: .relaxed) { break }
             check()
         }
     }
 
-    /// Stops ``run()``.
+    /// Stops ``run()`` (with the task's cancellation, which ends its sleep).
     func stop() {
-        wake.finish()
+        stopped.store(true, ordering: .relaxed)
     }
 
     /// Publishes the gauges and trims when the server drained or the heap holds too much free memory.
