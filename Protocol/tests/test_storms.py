@@ -7,8 +7,9 @@ TLS connections, heap in use and RSS come back to their baselines afterwards.
 RSS: before the server trimmed, the storms took it from 40 to 133 MB and it stayed there
 (release build; the debug build 44 -> 125 -> 146 MB). That was glibc keeping freed memory in
 the event-loop threads' arenas (3.6 MB in use of 113 MB held; malloc_trim(0) from gdb brought
-RSS back to 42 MB), not a leak. The server now trims (MemoryMaintenance); with it: baseline
-44.0 MB, peaks 50.0 / 48.7 MB, after the rounds 45.2 / 46.3 MB (debug build, 2 shared cores).
+RSS back to 42 MB), not a leak. The server now trims (MemoryMaintenance); with it (debug
+build, 2 shared cores, load average 8-16): baseline 41.6 MB, peaks 52.6 / 56.0 MB, after the
+rounds 45.2 / 45.6 MB; heap in use 2.6 MB, then 4.0 / 4.1 MB; live TLS connections back to 1.
 
 Sizes come from the environment so a longer storm can be run by hand:
 STORM_IDLE, STORM_HANDSHAKE, STORM_FRAME (default 1,000 each), STORM_RESETS (default 50,000).
