@@ -57,6 +57,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // liblz4 (Debian: liblz4-dev); imported only by LoanScoreCompression.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // glibc's <malloc.h> (mallinfo2, malloc_trim, mallopt), which Swift's Glibc module
+        // leaves out; imported only by LoanScoreServer (MemoryMaintenance).
+        .systemLibrary(name: "CMalloc"),
 
         // MARK: - Libraries
         // Schema, validation, derived features, encoding, CSV streaming. No NIO, no I/O beyond files.
@@ -77,7 +80,7 @@ let package = Package(
         // The NIO server: connections, backpressure, admin HTTP, metrics, graceful shutdown.
         .target(name: "LoanScoreServer", dependencies: [
             "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool",
-            "LoanScoreAudit", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
+            "LoanScoreAudit", "CMalloc", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
             prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The client SDK: pooled, pipelined TLS connections, deadlines, retries with backoff.

@@ -32,6 +32,9 @@ public final class RunningServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     let configuration: ServerConfiguration
     private let logger: Logger
+    /// Gives freed memory back to the system (malloc_trim) and publishes the memory metrics.
+    let memory: MemoryMaintenance
+    private let memoryTask: Task<Void, Never>
 
     /// Loads the bundle, opens the audit log, builds the TLS context and binds both listeners.
     ///
@@ -64,7 +67,12 @@ public final class RunningServer: Sendable {
         let metrics = ServerMetrics()
         let model = generation.bundle.manifest.model
         metrics.model(name: model.name, version: model.version)
-        let state = ServerState(generation: generation, pool: pool, audit: audit, metrics: metrics, configuration: configuration)
+        let memory = MemoryMaintenance(
+            interval: .milliseconds(Int64(configuration.memory.trimInterval * 1000)),
+            thresholdBytes: UInt64(configuration.memory.trimThreshold * 1_048_576), logger: logger)
+        self.memory = memory
+        let state = ServerState(generation: generation, pool: pool, audit: audit, metrics: metrics, configuration: configuration,
+                                memory: memory)
         self.state = state
         let reloader = Reloader(state: state, logger: logger)
         self.reloader = reloader
@@ -83,7 +91,10 @@ public final class RunningServer: Sendable {
                     let generation = state.generation
                     return (true, "ready: \(generation.modelName) \(generation.modelVersion)")
                 },
-                metrics: { registry?.emitToString() ?? "" },
+                metrics: {
+                    memory.publish(ProcessMemory.now())  // fresh memory gauges on every scrape
+                    return registry?.emitToString() ?? ""
+                },
                 model: { RunningServer.modelSummary(state.generation.bundle) },
                 reload: { await reloader.reload().adminResponse })
             do {
@@ -96,6 +107,8 @@ public final class RunningServer: Sendable {
             admin = nil
             adminPort = nil
         }
+        // Started once nothing below can throw: a start that fails leaves no task behind.
+        memoryTask = Task.detached(priority: .utility) { await memory.run() }
         let adminText = adminPort.map { ", admin on port \($0)" } ?? ""
         let adminStatus = adminPort.map { ", admin on \((try? HostPort(configuration.admin ?? "", setting: "admin"))?.host ?? "?"):\($0)" } ?? ""
         reloader.listening.withLockedValue { $0 = " on \(address(configuration.listen, port))\(adminStatus)" }
@@ -118,6 +131,9 @@ public final class RunningServer: Sendable {
         } catch {
             logger.error("audit log close failed: \(error)")
         }
+        memory.stop()
+        memoryTask.cancel()
+        await memoryTask.value
         try? await group.shutdownGracefully()
         logger.notice("stopped")
     }

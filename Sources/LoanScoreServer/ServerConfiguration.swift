@@ -29,9 +29,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var workers: Int = 0
     public var limits = Limits()
     public var timeouts = Timeouts()
+    /// When the server gives freed memory back to the system.
+    public var memory = Memory()
 
     enum CodingKeys: String, CodingKey {
-        case bundle, listen, certificate, admin, workers, limits, timeouts
+        case bundle, listen, certificate, admin, workers, limits, timeouts, memory
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
     }
@@ -100,6 +102,30 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// Returning freed memory to the system (glibc's `malloc_trim`). After a connection
+    /// storm, malloc keeps the memory of thousands of closed connections in its arenas; the
+    /// server trims when its last connection closes and, every ``trimInterval`` seconds, when
+    /// the allocator holds more than ``trimThreshold`` MiB of free memory.
+    public struct Memory: Codable, Sendable, Equatable {
+        /// Seconds between memory checks (and updates of the memory metrics); 0 disables both.
+        public var trimInterval: Double = 10
+        /// Free memory kept by malloc, in MiB, above which a check trims with connections open.
+        public var trimThreshold: Double = 16
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case trimInterval = "trim_interval", trimThreshold = "trim_threshold_mb"
+        }
+
+        /// Absent keys keep their defaults.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            trimInterval = try c.decodeIfPresent(Double.self, forKey: .trimInterval) ?? trimInterval
+            trimThreshold = try c.decodeIfPresent(Double.self, forKey: .trimThreshold) ?? trimThreshold
+        }
+    }
+
     public init(bundle: String, certificate: String, privateKey: String) {
         self.bundle = bundle
         self.certificate = certificate
@@ -122,6 +148,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(workers, forKey: .workers)
         try c.encode(limits, forKey: .limits)
         try c.encode(timeouts, forKey: .timeouts)
+        try c.encode(memory, forKey: .memory)
     }
 
     /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
@@ -139,6 +166,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? workers
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? limits
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
+        memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -173,6 +201,12 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
         guard ["group", "always", "never"].contains(auditFsync) else {
             throw ConfigurationError("audit_fsync must be group, always or never, got '\(auditFsync)'")
+        }
+        guard memory.trimInterval >= 0, memory.trimInterval.isFinite else {
+            throw ConfigurationError("memory.trim_interval must be 0 (off) or a positive number of seconds, got \(memory.trimInterval)")
+        }
+        guard memory.trimThreshold >= 0, memory.trimThreshold.isFinite else {
+            throw ConfigurationError("memory.trim_threshold_mb must not be negative, got \(memory.trimThreshold)")
         }
         guard workers >= 0 else { throw ConfigurationError("workers must be 0 (one per core) or more") }
     }

@@ -29,7 +29,12 @@ final class ServerState: Sendable {
         var perAddress: [String: Int] = [:]
     }
 
-    init(generation: ModelGeneration, pool: WorkerPool, audit: AuditLog, metrics: ServerMetrics, configuration: ServerConfiguration) {
+    /// Told when the last connection closes (to give the connections' memory back).
+    let memory: MemoryMaintenance?
+
+    init(generation: ModelGeneration, pool: WorkerPool, audit: AuditLog, metrics: ServerMetrics, configuration: ServerConfiguration,
+         memory: MemoryMaintenance? = nil) {
+        self.memory = memory
         self.pool = pool
         self.audit = audit
         self.metrics = metrics
@@ -103,7 +108,9 @@ final class ServerState: Sendable {
             return true
         }
         guard removed else { return }
-        metrics.connections.record(connectionCount.wrappingDecrementThenLoad(ordering: .relaxed))
+        let now = connectionCount.wrappingDecrementThenLoad(ordering: .relaxed)
+        metrics.connections.record(now)
+        if now == 0 { memory?.connectionsDrained() }
     }
 
     var openChannels: [any Channel] { channels.withLockedValue { $0.open.values.map(\.channel) } }

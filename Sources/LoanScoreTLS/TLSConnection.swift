@@ -56,6 +56,7 @@ final class TLSConnection {
         self.outputBIO = outputBIO
         // From here on deinit runs (and frees the SSL) even if init throws below.
         context.liveConnections.add(1, ordering: .relaxed)
+        TLSContext.liveConnectionsTotal.add(1, ordering: .relaxed)
 
         switch context.configuration.role {
         case .server:
@@ -71,6 +72,7 @@ final class TLSConnection {
     deinit {
         SSL_free(ssl)
         context.liveConnections.subtract(1, ordering: .relaxed)
+        TLSContext.liveConnectionsTotal.subtract(1, ordering: .relaxed)
     }
 
     /// SNI for host names, and the name (or IP address) the certificate must carry when the

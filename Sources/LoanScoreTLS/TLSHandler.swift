@@ -207,7 +207,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             var plaintext = context.channel.allocator.buffer(capacity: 16_384)
             switch connection.read(into: &plaintext) {
             case .complete:
-                context.fireChannelRead(wrapInboundOut(plaintext))
+                context.fireChannelRead(wrapInboundOut(Self.rightSized(plaintext, allocator: context.channel.allocator)))
             case .incomplete:
                 break reading
             case .closed:
@@ -262,6 +262,17 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     // MARK: - Helpers
+
+    /// `buffer` itself, or a copy of its bytes in a buffer of their size when it uses less than
+    /// a quarter of its 16 KiB: the frame decoder keeps the first buffer of a frame until the
+    /// frame is complete, so a client that sends a few bytes and stalls would otherwise pin
+    /// 16 KiB per connection.
+    static func rightSized(_ buffer: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard buffer.readableBytes < buffer.capacity / 4 else { return buffer }
+        var copy = allocator.buffer(capacity: buffer.readableBytes)
+        copy.writeImmutableBuffer(buffer)
+        return copy
+    }
 
     /// Writes and flushes all ciphertext OpenSSL has produced; `promises` complete with it.
     private func flushCiphertext(context: ChannelHandlerContext, completing promises: [EventLoopPromise<Void>] = []) {

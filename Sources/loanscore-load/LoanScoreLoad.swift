@@ -13,6 +13,8 @@ import Synchronization
 /// soon as the previous answer arrives. Open loop (`--rate`): requests are sent at fixed
 /// intended times whatever the server does, and latency is measured from the intended send
 /// time, so a stalled server shows up in the percentiles (no coordinated omission).
+/// Connection churn (`--reconnect-every`): each connection is closed and replaced by a new one
+/// (new TCP connection, TLS handshake, HELLO) after that many requests.
 @main
 struct LoanScoreLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,8 +24,12 @@ struct LoanScoreLoad: AsyncParsableCommand {
             Applications are read once from --input (columns matched by name to the served \
             schema's fields; other columns are ignored) and sent round and round. The warm-up \
             is excluded from every figure. Requests are not retried: BUSY and other errors are \
-            counted by code. With --json the report is one JSON object: applications_per_s, \
-            requests_per_s, latency_ms {p50, p90, p99, p999, max}, errors {CODE: count}, settings.
+            counted by code. With --reconnect-every N each connection is closed (GOODBYE, after \
+            its answers arrive) and replaced by a new one after N requests, so the server sees \
+            connections come and go under load; a replacement connects on its first request, \
+            and that request's latency includes the TCP and TLS handshakes. With --json the \
+            report is one JSON object: applications_per_s, requests_per_s, latency_ms {p50, p90, \
+            p99, p999, max}, errors {CODE: count}, connections {opened, reconnected}, settings.
             """
     )
 
@@ -60,6 +66,11 @@ struct LoanScoreLoad: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Open loop: requests per second, sent at fixed intended times.", valueName: "per_s"))
     var rate: Double?
 
+    @Option(
+        name: .customLong("reconnect-every"),
+        help: ArgumentHelp("Connection churn: close each connection and open a new one after this many requests on it (default: never).", valueName: "requests"))
+    var reconnectEvery: Int?
+
     @Option(help: "Seconds one request may take before it counts as a TIMEOUT error.")
     var timeout: Double = 10
 
@@ -77,22 +88,24 @@ struct LoanScoreLoad: AsyncParsableCommand {
         }
         if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number of requests per second.") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive.") }
+        if let reconnectEvery, reconnectEvery < 1 { throw ValidationError("--reconnect-every must be at least 1 request.") }
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together.") }
         _ = try parseAddress(server)
     }
 
     func run() async throws {
         let (host, port) = try parseAddress(server)
+        // One single-connection client per connection, so each can be replaced on its own.
         var configuration = LoanScoreClient.Configuration(
-            host: host, port: port, tls: .init(caFile: ca, certificateFile: cert, privateKeyFile: key), connections: connections)
+            host: host, port: port, tls: .init(caFile: ca, certificateFile: cert, privateKeyFile: key), connections: 1)
         configuration.retry = .none
         configuration.deadline = .milliseconds(Int64(timeout * 1000))
         configuration.clientName = "loanscore-load/1"
         if rate == nil { configuration.maximumInFlightPerConnection = pipeline }
-        let client: LoanScoreClient
+        let client: ChurningConnections
         let welcome: Welcome
         do {
-            client = try LoanScoreClient(configuration: configuration)
+            client = try ChurningConnections(configuration: configuration, count: connections, reconnectEvery: reconnectEvery)
             welcome = try await client.connect()
         } catch {
             throw ExitMessage("cannot connect to \(server): \(error)")
@@ -122,24 +135,29 @@ struct LoanScoreLoad: AsyncParsableCommand {
             "server": server, "model": "\(welcome.modelName) \(welcome.modelVersion)",
             "mode": rate == nil ? "closed" : "open", "connections": connections, "pipeline": pipeline, "batch": batch,
             "rate": rate.map { $0 as Any } ?? NSNull(), "duration_s": duration, "warmup_s": warmup,
+            "reconnect_every": reconnectEvery.map { $0 as Any } ?? NSNull(),
             "applications_in_file": applications.count,
         ]
         let report = recorder.report(duration: duration)
+        let (opened, reconnected) = client.connectionCounts
         if json {
             var object = report.json
+            object["connections"] = ["opened": opened, "reconnected": reconnected]
             object["settings"] = settings
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         } else {
             let mode = rate.map { "open loop at \(format($0)) requests/s" } ?? "closed loop, \(pipeline) in flight per connection"
-            print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s), batch \(batch); \(format(duration)) s measured after \(format(warmup)) s warm-up")
+            let churn = reconnectEvery.map { ", each replaced after \($0) requests" } ?? ""
+            print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(duration)) s measured after \(format(warmup)) s warm-up")
             print(report.text)
+            print("connections: \(opened) opened, \(reconnected) of them replacing a closed one (whole run, warm-up included)")
         }
     }
 
     // MARK: - Loops
 
-    private func closedLoop(client: LoanScoreClient, batches: BatchSource, recorder: Recorder, end: ContinuousClock.Instant) async {
+    private func closedLoop(client: ChurningConnections, batches: BatchSource, recorder: Recorder, end: ContinuousClock.Instant) async {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<(connections * pipeline) {
                 group.addTask {
@@ -159,7 +177,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
     }
 
     private func openLoop(
-        client: LoanScoreClient, batches: BatchSource, recorder: Recorder, rate: Double, start: ContinuousClock.Instant,
+        client: ChurningConnections, batches: BatchSource, recorder: Recorder, rate: Double, start: ContinuousClock.Instant,
         end: ContinuousClock.Instant
     ) async {
         let interval = 1.0 / rate

@@ -75,7 +75,8 @@ struct CLIServerTests {
         #expect(neither.stderr.contains("exactly one of --bundle"))
     }
 
-    @Test("loanscore-load: closed and open loop reports in the documented JSON shape", arguments: [[], ["--rate", "200"]])
+    @Test("loanscore-load: closed and open loop reports in the documented JSON shape",
+          arguments: [[], ["--rate", "200"], ["--rate", "200", "--reconnect-every", "10"]])
     func loadGenerator(extra: [String]) async throws {
         let server = try await FakeServer.start(behavior: { received in
             received.sequence % 10 == 0 ? [.error(requestID: received.requestID, .busy, "at capacity")] : [.answer(received)]
@@ -90,7 +91,15 @@ struct CLIServerTests {
         try await server.stop()
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "settings"])
+        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "connections", "settings"])
+        let connections = try #require(report["connections"] as? [String: Int])
+        if extra.contains("--reconnect-every") {
+            // About 240 requests (warm-up included) over 2 connections, each replaced after 10.
+            #expect((connections["reconnected"] ?? 0) >= 15)
+            #expect(connections["opened"] == 2 + (connections["reconnected"] ?? 0))
+        } else {
+            #expect(connections == ["opened": 2, "reconnected": 0])
+        }
         let requests = try #require(report["requests_per_s"] as? Double)
         #expect(requests > 0)
         #expect(report["applications_per_s"] as? Double == requests * 3)

@@ -1,0 +1,167 @@
+import Atomics
+import CMalloc
+import Foundation
+import LoanScoreTLS
+import Logging
+import Metrics
+
+/// What the process holds right now: resident memory, the allocator's view of the heap, open
+/// descriptors and live TLS connections. Read from `/proc/self` and glibc's `mallinfo2`;
+/// figures a platform cannot give are zero.
+struct ProcessMemory: Sendable, Equatable {
+    /// Resident set size (`/proc/self/statm`), bytes.
+    var residentBytes: UInt64
+    /// Bytes malloc has handed out and not had back.
+    var heapInUseBytes: UInt64
+    /// Bytes freed to malloc and kept in its arenas (resident unless trimmed).
+    var heapFreeBytes: UInt64
+    /// Open file descriptors (`/proc/self/fd`).
+    var openDescriptors: Int
+    /// `SSL` objects alive in this process.
+    var tlsConnections: Int
+
+    static func now() -> ProcessMemory {
+        let heap = CMalloc_statistics_now()
+        return ProcessMemory(
+            residentBytes: residentSetSize(), heapInUseBytes: heap.in_use, heapFreeBytes: heap.free_held,
+            openDescriptors: openDescriptorCount(), tlsConnections: TLSContext.liveConnectionsInProcess)
+    }
+
+    /// The second field of `/proc/self/statm` (resident pages) times the page size; 0 when
+    /// there is no /proc.
+    static func residentSetSize() -> UInt64 {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
+        return pages * UInt64(max(1, sysconf(Int32(_SC_PAGESIZE))))
+    }
+
+    /// Entries of `/proc/self/fd` (the descriptor used to read it excluded); 0 without /proc.
+    static func openDescriptorCount() -> Int {
+        guard let directory = opendir("/proc/self/fd") else { return 0 }
+        defer { closedir(directory) }
+        var count = 0
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(2)) }
+            if name.first == UInt8(ascii: ".") { continue }
+            count += 1
+        }
+        return max(0, count - 1)
+    }
+}
+
+/// Gives the memory that closed connections freed back to the system, and publishes what the
+/// process holds as metrics.
+///
+/// glibc's malloc keeps freed memory in its arenas (one per thread that allocated, up to eight
+/// per core) and returns it to the system only when the free space sits at the top of a heap.
+/// A connection storm leaves thousands of freed connection objects (SSL objects, their
+/// buffers, channels, pipelines) scattered between a few long-lived allocations, so after a
+/// storm the heap is mostly free yet stays resident. `malloc_trim(0)` releases the free pages
+/// of every arena (`madvise(MADV_DONTNEED)`); this runs it from a background task:
+///
+/// at most once per check (``ServerConfiguration/Memory-swift.struct/trimInterval``): when the
+/// connection count has reached zero since the last check (the server went idle: nothing to
+/// lose), or when the free memory malloc holds exceeds
+/// ``ServerConfiguration/Memory-swift.struct/trimThreshold`` (so a server that always has a
+/// client still gives a storm's memory back). A trim locks each arena while it walks it, so it
+/// never runs more often than that, however often connections come and go.
+///
+/// Metrics: `loanscore_process_resident_bytes`, `loanscore_heap_in_use_bytes`,
+/// `loanscore_heap_free_bytes`, `loanscore_open_fds`, `loanscore_tls_connections`,
+/// `loanscore_malloc_trim_total` and `loanscore_malloc_trim_released_bytes_total` (resident
+/// bytes the trims gave back).
+final class MemoryMaintenance: Sendable {
+    private let interval: Duration
+    private let thresholdBytes: UInt64
+    private let logger: Logger
+    /// Set when the connection count reaches zero; the next check trims.
+    private let drained = ManagedAtomic<Bool>(false)
+    private let trims = ManagedAtomic<Int>(0)
+    private let stopped = ManagedAtomic<Bool>(false)
+
+    private let resident = Gauge(label: "loanscore_process_resident_bytes")
+    private let heapInUse = Gauge(label: "loanscore_heap_in_use_bytes")
+    private let heapFree = Gauge(label: "loanscore_heap_free_bytes")
+    private let descriptors = Gauge(label: "loanscore_open_fds")
+    private let tlsConnections = Gauge(label: "loanscore_tls_connections")
+    private let trimCounter = Counter(label: "loanscore_malloc_trim_total")
+    private let releasedCounter = Counter(label: "loanscore_malloc_trim_released_bytes_total")
+
+    /// - Parameters:
+    ///   - interval: How often to check (and publish the gauges); zero disables trimming.
+    ///   - thresholdBytes: Free heap bytes above which a check trims even with connections open.
+    init(interval: Duration, thresholdBytes: UInt64, logger: Logger) {
+        self.interval = interval
+        self.thresholdBytes = thresholdBytes
+        self.logger = logger
+    }
+
+    /// How many trims have run (for tests).
+    var trimCount: Int { trims.load(ordering: .relaxed) }
+
+    /// Called when the connection count reaches zero: the next check trims (not the caller's
+    /// thread, which is an event loop).
+    func connectionsDrained() {
+        drained.store(true, ordering: .relaxed)
+    }
+
+    /// Checks every `interval` until cancelled or stopped.
+    func run() async {
+        guard interval > .zero else { return }
+        while !Task.isCancelled && !stopped.load(ordering: .relaxed) {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled || stopped.load(ordering: .relaxed) { break }
+            check()
+        }
+    }
+
+    /// Stops ``run()`` (with the task's cancellation, which ends its sleep).
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+    }
+
+    /// Publishes the gauges and trims when the server drained or the heap holds too much free memory.
+    @discardableResult
+    func check() -> ProcessMemory {
+        let before = ProcessMemory.now()
+        let wasDrained = drained.exchange(false, ordering: .relaxed)
+        // 1 MiB: below that a drained server has nothing worth the trim's page faults later.
+        let worthTrimming = wasDrained ? before.heapFreeBytes > 1 << 20 : before.heapFreeBytes > thresholdBytes
+        guard worthTrimming else {
+            publish(before)
+            return before
+        }
+        let after = trim(before: before)
+        logger.debug("malloc_trim", metadata: [
+            "reason": "\(wasDrained ? "no connections" : "free heap above threshold")",
+            "resident_before": "\(before.residentBytes)", "resident_after": "\(after.residentBytes)",
+            "heap_free_before": "\(before.heapFreeBytes)", "heap_in_use": "\(after.heapInUseBytes)",
+        ])
+        return after
+    }
+
+    /// Runs malloc_trim(0) now and publishes the figures after it.
+    @discardableResult
+    func trim(before: ProcessMemory? = nil) -> ProcessMemory {
+        let before = before ?? ProcessMemory.now()
+        _ = CMalloc_trim()
+        let after = ProcessMemory.now()
+        trims.wrappingIncrement(ordering: .relaxed)
+        trimCounter.increment()
+        if before.residentBytes > after.residentBytes {
+            releasedCounter.increment(by: Int(before.residentBytes - after.residentBytes))
+        }
+        publish(after)
+        return after
+    }
+
+    /// Sets the memory gauges (also called on every /metrics scrape).
+    func publish(_ memory: ProcessMemory) {
+        resident.record(Int(memory.residentBytes))
+        heapInUse.record(Int(memory.heapInUseBytes))
+        heapFree.record(Int(memory.heapFreeBytes))
+        descriptors.record(memory.openDescriptors)
+        tlsConnections.record(memory.tlsConnections)
+    }
+}

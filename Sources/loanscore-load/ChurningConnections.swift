@@ -1,0 +1,120 @@
+import LoanScoreClient
+import LoanScoreProtocol
+import NIOConcurrencyHelpers
+
+/// The load generator's connections: `count` single-connection clients used round and round,
+/// each replaced by a fresh one (new TCP connection, TLS handshake and HELLO) after
+/// `reconnectEvery` requests when churn is asked for. A replaced client is closed (GOODBYE)
+/// once the requests already given to it have their answers, so churn itself causes no
+/// errors. Thread-safe.
+final class ChurningConnections: Sendable {
+    /// One client and the requests it is serving.
+    private final class Lease: Sendable {
+        let client: LoanScoreClient
+        init(client: LoanScoreClient) { self.client = client }
+    }
+
+    private struct Slot {
+        var lease: Lease
+        /// Requests given to this slot's current client.
+        var requests = 0
+    }
+
+    private struct State {
+        var slots: [Slot]
+        var next = 0
+        /// Requests running on each lease, by identity; a retired lease closes at zero.
+        var users: [ObjectIdentifier: Int] = [:]
+        var retired: Set<ObjectIdentifier> = []
+        var opened: Int
+        var reconnected = 0
+    }
+
+    private let configuration: LoanScoreClient.Configuration
+    private let reconnectEvery: Int?
+    private let state: NIOLockedValueBox<State>
+
+    /// - Throws: `LoanScoreClientError` when the TLS files cannot be loaded.
+    init(configuration: LoanScoreClient.Configuration, count: Int, reconnectEvery: Int?) throws {
+        self.configuration = configuration
+        self.reconnectEvery = reconnectEvery
+        var slots: [Slot] = []
+        for _ in 0..<max(1, count) {
+            slots.append(Slot(lease: Lease(client: try LoanScoreClient(configuration: configuration))))
+        }
+        state = NIOLockedValueBox(State(slots: slots, opened: slots.count))
+    }
+
+    /// Connections opened so far, and how many of them replaced a closed one.
+    var connectionCounts: (opened: Int, reconnected: Int) {
+        state.withLockedValue { ($0.opened, $0.reconnected) }
+    }
+
+    /// Opens every connection; returns the first WELCOME.
+    func connect() async throws(LoanScoreClientError) -> Welcome {
+        let clients = state.withLockedValue { $0.slots.map(\.lease.client) }
+        var first: Welcome?
+        for client in clients {
+            let welcome = try await client.connect()
+            if first == nil { first = welcome }
+        }
+        guard let first else { throw LoanScoreClientError(.connectionClosed, "no connection to open") }
+        return first
+    }
+
+    /// Scores `batch` on the next connection in turn.
+    func score(_ batch: [ApplicationInput]) async throws(LoanScoreClientError) -> ScoreResponse {
+        let lease = acquire()
+        defer { release(lease) }
+        return try await lease.client.score(batch)
+    }
+
+    /// Closes every connection.
+    func close() async {
+        let clients = state.withLockedValue { state -> [LoanScoreClient] in
+            state.retired.formUnion(state.slots.map { ObjectIdentifier($0.lease) })
+            return state.slots.map(\.lease.client)
+        }
+        for client in clients { await client.close() }
+    }
+
+    /// Takes the next slot's client for one request; when that client has had its share of
+    /// requests, puts a new client in its slot and retires the old one (closed by
+    /// ``release(_:)`` after its last request).
+    private func acquire() -> Lease {
+        let (lease, slot, due) = state.withLockedValue { state -> (Lease, Int, Bool) in
+            let index = state.next % state.slots.count
+            state.next &+= 1
+            let lease = state.slots[index].lease
+            state.users[ObjectIdentifier(lease), default: 0] += 1
+            state.slots[index].requests += 1
+            return (lease, index, state.slots[index].requests == reconnectEvery)
+        }
+        // Made outside the lock (loading the TLS files takes a while); if it cannot be made,
+        // the old connection stays.
+        guard due, let replacement = try? LoanScoreClient(configuration: configuration) else { return lease }
+        state.withLockedValue { state in
+            guard state.slots[slot].lease === lease else { return }
+            state.retired.insert(ObjectIdentifier(lease))
+            state.slots[slot] = Slot(lease: Lease(client: replacement))
+            state.opened += 1
+            state.reconnected += 1
+        }
+        return lease
+    }
+
+    /// Ends one request on `lease`; closes a retired client once its last request is answered.
+    private func release(_ lease: Lease) {
+        let id = ObjectIdentifier(lease)
+        let closeNow = state.withLockedValue { state -> Bool in
+            let remaining = (state.users[id] ?? 1) - 1
+            state.users[id] = remaining > 0 ? remaining : nil
+            guard remaining <= 0, state.retired.contains(id) else { return false }
+            state.retired.remove(id)
+            return true
+        }
+        if closeNow {
+            Task { await lease.client.close() }
+        }
+    }
+}
