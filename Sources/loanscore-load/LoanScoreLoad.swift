@@ -182,7 +182,9 @@ struct LoanScoreLoad: AsyncParsableCommand {
     ) async {
         let interval = 1.0 / rate
         let inFlight = Counter()
-        await withTaskGroup(of: Void.self) { group in
+        // A discarding group frees each request's task when it finishes; a plain task group
+        // keeps every finished child until next() collects it (4.4 GB after 10 minutes).
+        await withDiscardingTaskGroup { group in
             var index = 0
             while true {
                 let intended = start + .nanoseconds(Int64(Double(index) * interval * 1e9))
@@ -207,7 +209,6 @@ struct LoanScoreLoad: AsyncParsableCommand {
                     inFlight.value.subtract(1, ordering: .relaxed)
                 }
             }
-            await group.waitForAll()
         }
     }
 
