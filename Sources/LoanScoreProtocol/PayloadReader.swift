@@ -66,6 +66,11 @@ struct PayloadReader {
         return string
     }
 
+    /// Moves past `count` bytes already checked with ``require(_:for:)`` and read in place.
+    mutating func skip(_ count: Int) {
+        buffer.moveReaderIndex(forwardBy: count)
+    }
+
     /// Throws MALFORMED_FRAME if bytes remain after the message.
     func finish(_ message: String) throws(ProtocolError) {
         guard remaining == 0 else {
