@@ -12,6 +12,8 @@ struct FieldParser: Sendable {
     private let trueLabels: Set<String>
     private let falseLabels: Set<String>
     private let expectation: String
+    /// Sentinels, levels and labels as folded UTF-8 bytes, for ``parse(_:)-(RawCell)``.
+    let labels: FoldedLabels
 
     init(_ field: Schema.Field) {
         self.field = field
@@ -24,6 +26,7 @@ struct FieldParser: Sendable {
         trueLabels = Set(field.effectiveTrueLabels.map(normalizedLabel))
         falseLabels = Set(field.effectiveFalseLabels.map(normalizedLabel))
         expectation = FieldParser.describeExpectation(field)
+        labels = FoldedLabels(field)
     }
 
     enum Outcome: Sendable {
