@@ -67,7 +67,7 @@ public struct ScoreResponse: ProtocolMessage, Hashable {
             case .scored(let scored):
                 ScoreResponseWriter.writeScored(
                     pd: scored.pd, riskLevel: scored.riskLevel, decision: scored.decision, confidence: scored.confidence,
-                    reasons: scored.reasons, into: &buffer)
+                    reasonCount: scored.reasons.count, reason: { scored.reasons[$0] }, into: &buffer)
             case .invalid(let code, let message):
                 ScoreResponseWriter.writeInvalid(code: code, message: message, into: &buffer)
             }

@@ -19,19 +19,22 @@ public enum ScoreResponseWriter {
     ///   - pd: probability of default, in [0, 1].
     ///   - riskLevel: the bundle's risk level name.
     ///   - confidence: in [0, 1].
-    ///   - reasons: reason codes, most important first.
-    /// - Complexity: O(bytes written); allocates nothing beyond the buffer's growth.
-    public static func writeScored<Reasons: Collection<String>>(
-        pd: Double, riskLevel: String, decision: Decision, confidence: Double, reasons: Reasons, into buffer: inout ByteBuffer
+    ///   - reasonCount: the number of reason codes (more than 255 are cut to 255).
+    ///   - reason: reason code `i` (for `i < reasonCount`), most important first.
+    /// - Complexity: O(bytes written); allocates nothing beyond the buffer's growth (the
+    ///   reasons come through a non-escaping closure, not a collection of Strings).
+    public static func writeScored(
+        pd: Double, riskLevel: String, decision: Decision, confidence: Double, reasonCount: Int, reason: (Int) -> String,
+        into buffer: inout ByteBuffer
     ) {
         buffer.writeInteger(UInt8(0))
         buffer.writeFloat64(pd)
         buffer.writeString(riskLevel, prefix: UInt8.self)
         buffer.writeInteger(decision.rawValue)
         buffer.writeFloat64(confidence)
-        let kept = reasons.prefix(Int(UInt8.max))
-        buffer.writeInteger(UInt8(kept.count))
-        for reason in kept { buffer.writeString(reason, prefix: UInt8.self) }
+        let kept = min(max(reasonCount, 0), Int(UInt8.max))
+        buffer.writeInteger(UInt8(kept))
+        for index in 0..<kept { buffer.writeString(reason(index), prefix: UInt8.self) }
     }
 
     /// Writes an invalid result (status 1): `error code u16 · message (u16 string)`.

@@ -38,10 +38,10 @@ struct ScoringJob: Sendable {
         for application in 0..<columns.count {
             switch workspace.outcomes[application] {
             case .accepted:
-                let decision = scores.decision[row]
+                let decision = scores.decision[row], reasons = scores.reasonFields(row: row)
                 ScoreResponseWriter.writeScored(
-                    pd: scores.pd[row], riskLevel: scores.riskLevel[row], decision: .init(decision),
-                    confidence: scores.confidence[row], reasons: scores.reasonFields(row: row).lazy.map { scorer.reasonCode(field: $0) },
+                    pd: scores.pd[row], riskLevel: scores.riskLevel[row], decision: .init(decision), confidence: scores.confidence[row],
+                    reasonCount: reasons.count, reason: { scorer.reasonCode(field: reasons[reasons.startIndex + $0]) },
                     into: &workspace.response)
                 // The audit record's values are Strings (LoanScoreAudit's API): the one
                 // per-application allocation left on this path.
@@ -52,7 +52,7 @@ struct ScoringJob: Sendable {
                         RawValue(columns.value(application: application, field: $0)).display
                     }),
                     pd: scores.pd[row], decision: decision.rawValue, riskLevel: scores.riskLevel[row],
-                    reasonCodes: scores.reasonFields(row: row).map { scorer.reasonCode(field: $0) }, client: client))
+                    reasonCodes: reasons.map { scorer.reasonCode(field: $0) }, client: client))
                 switch decision {
                 case .approve: approved += 1
                 case .review: reviewed += 1
