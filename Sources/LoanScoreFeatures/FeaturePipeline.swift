@@ -90,13 +90,53 @@ public struct FeaturePipeline: Sendable {
     /// - Complexity: O(fields + derived + columns); allocates only for flags and violations.
     public func encode(_ values: [RawValue], into row: UnsafeMutableBufferPointer<Double>) -> Outcome {
         precondition(values.count == parsers.count, "one raw value per schema field")
+        return encode(into: row) { parsers[$0].parse(values[$0]) }
+    }
+
+    /// Validates and encodes every application of a columnar batch (the server's path).
+    ///
+    /// Accepted applications fill consecutive rows of `matrix`, in application order, ready
+    /// for ``EnsembleScorer``; `outcomes[i]` is application `i`'s outcome. Both arrays are
+    /// replaced, keeping their capacity, so a caller that reuses them allocates nothing once
+    /// they have grown to the batch's size.
+    ///
+    /// - Parameters:
+    ///   - batch: the applications, one cell per schema field (precondition:
+    ///     `batch.fieldCount == schema.fields.count`).
+    ///   - matrix: on return, `batch.applicationCount × featureNames.count` values, row-major;
+    ///     rows past the returned count are unspecified.
+    ///   - outcomes: on return, one outcome per application.
+    /// - Returns: the number of accepted applications (rows of `matrix` to score).
+    /// - Complexity: O(applications × (fields + derived + columns)). Allocates only for flags,
+    ///   violations and text cells that are not an ASCII level, label or sentinel (see
+    ///   ``RawCell``).
+    public func encode(_ batch: some ApplicationColumns, into matrix: inout [Double], outcomes: inout [Outcome]) -> Int {
+        precondition(batch.fieldCount == parsers.count, "one column per schema field")
+        let width = featureNames.count, count = batch.applicationCount
+        matrix.removeAll(keepingCapacity: true)
+        matrix.append(contentsOf: repeatElement(.nan, count: count * width))
+        outcomes.removeAll(keepingCapacity: true)
+        var accepted = 0
+        matrix.withUnsafeMutableBufferPointer { matrix in
+            for application in 0..<count {
+                let row = UnsafeMutableBufferPointer(rebasing: matrix[(accepted * width)..<((accepted + 1) * width)])
+                let outcome = encode(into: row) { parsers[$0].parse(batch.cell(application: application, field: $0)) }
+                if case .accepted = outcome { accepted += 1 }
+                outcomes.append(outcome)
+            }
+        }
+        return accepted
+    }
+
+    /// The one encoding of an application, whatever its source: `parse(i)` validates field `i`.
+    private func encode(into row: UnsafeMutableBufferPointer<Double>, parse: (Int) -> FieldParser.Outcome) -> Outcome {
         precondition(row.count == featureNames.count, "row must hold featureNames.count values")
         let slotCount = parsers.count + derivedPlan.count
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: slotCount) { slots in
             var flags: [String] = []
             var violations: [Violation] = []
-            for (i, parser) in parsers.enumerated() {
-                switch parser.parse(values[i]) {
+            for i in parsers.indices {
+                switch parse(i) {
                 case .value(let value): slots[i] = value
                 case .missing(let flag):
                     slots[i] = .nan
@@ -148,8 +188,12 @@ public struct FeaturePipeline: Sendable {
         case .sum:
             result = inputs.reduce(0.0) { $0 + slots[$1] }
         case .countTrue:
-            let present = inputs.filter { !slots[$0].isNaN }
-            result = present.isEmpty ? .nan : present.reduce(0.0) { $0 + slots[$1] }
+            var count = 0.0, present = false
+            for input in inputs where !slots[input].isNaN {
+                count += slots[input]
+                present = true
+            }
+            result = present ? count : .nan
         case .yearsFromDays:
             result = slots[inputs[0]] / 365.25
         case .yearsFromMonths:

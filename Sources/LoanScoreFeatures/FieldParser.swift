@@ -1,10 +1,11 @@
 import Foundation
 
-/// The compiled validation rules of one schema field.
+/// The compiled validation rules of one schema field. A class: parsing reads it once per
+/// cell, and copying a struct of this many references cost a retain and release each.
 ///
 /// `parse` turns a ``RawValue`` into the field's numeric value: the number itself, 1/0 for a
 /// boolean, the level's index for a category, NaN for missing. It never traps on input.
-struct FieldParser: Sendable {
+final class FieldParser: Sendable {
     let field: Schema.Field
     private let sentinelTexts: Set<String>
     private let sentinelNumbers: [Double]
@@ -12,6 +13,8 @@ struct FieldParser: Sendable {
     private let trueLabels: Set<String>
     private let falseLabels: Set<String>
     private let expectation: String
+    /// Sentinels, levels and labels as folded UTF-8 bytes, for ``parse(_:)-(RawCell)``.
+    let labels: FoldedLabels
 
     init(_ field: Schema.Field) {
         self.field = field
@@ -24,6 +27,7 @@ struct FieldParser: Sendable {
         trueLabels = Set(field.effectiveTrueLabels.map(normalizedLabel))
         falseLabels = Set(field.effectiveFalseLabels.map(normalizedLabel))
         expectation = FieldParser.describeExpectation(field)
+        labels = FoldedLabels(field)
     }
 
     enum Outcome: Sendable {

@@ -81,19 +81,47 @@ public struct EnsembleScorer: Sendable {
     ///   - rows: the number of rows.
     ///   - explain: compute reason codes.
     /// - Returns: one ``Score`` per row, in order.
-    /// - Complexity: O(rows × (total tree depth + features)).
+    /// - Complexity: O(rows × (total tree depth + features)); a few arrays per row. The server
+    ///   uses ``score(batch:rows:explain:into:)``, which allocates none.
     public func score(batch: UnsafeBufferPointer<Double>, rows: Int, explain: Bool = true) -> [Score] {
+        var scores = ScoreBatch()
+        score(batch: batch, rows: rows, explain: explain, into: &scores)
+        return (0..<rows).map { r in
+            Score(pd: scores.pd[r], combined: scores.combined[r], riskLevel: scores.riskLevel[r], decision: scores.decision[r],
+                  confidence: scores.confidence[r],
+                  reasons: scores.reasonFields(row: r).enumerated().map { rank, field in
+                      reason(field: field, contribution: scores.reasonContributions[r * Self.maximumReasons + rank])
+                  },
+                  memberProbabilities: (0..<members.count).map { scores.probabilities[$0 * rows + r] })
+        }
+    }
+
+    /// Scores a batch of model-ready rows into `scores`, replacing what it held; the same
+    /// results as ``score(batch:rows:explain:)``.
+    ///
+    /// - Parameters:
+    ///   - batch: `rows × featureCount` values, row-major, NaN for missing (precondition:
+    ///     `batch.count >= rows × featureCount`).
+    ///   - rows: the number of rows.
+    ///   - explain: compute reason codes (without, every row has none).
+    ///   - scores: the destination; its arrays are reused.
+    /// - Complexity: O(rows × (total tree depth + features)). Allocates only when `scores`
+    ///   must grow past the largest batch it has held.
+    public func score(batch: UnsafeBufferPointer<Double>, rows: Int, explain: Bool = true, into scores: inout ScoreBatch) {
         let width = featureCount
         precondition(batch.count >= rows * width, "batch must hold rows × featureCount values")
-        guard rows > 0 else { return [] }
         let memberCount = members.count
-        var probabilities = [Double](repeating: 0, count: memberCount * rows)
-        var columns = [Double](repeating: 0, count: explain ? rows * width : 0)
+        scores.reset(rows: rows, members: memberCount, width: explain ? width : 0, fields: fieldNames.count)
+        guard rows > 0 else { return }
+        // The work arrays move out of `scores` for the walk (no copy: swapped), and back after.
+        var probabilities: [Double] = [], columns: [Double] = [], scratch: [Double] = []
+        swap(&probabilities, &scores.probabilities)
+        swap(&columns, &scores.columns)
+        swap(&scratch, &scores.scratch)
         // Members walk the batch in chunks small enough for the chunk's features (float64 and
         // float32) to stay in the L2 cache while every tree passes over them.
         let chunk = Swift.min(rows, Self.chunkRows)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk * width) { floats in
-            var scratch = [Double](repeating: 0, count: explain ? chunk * width : 0)
             probabilities.withUnsafeMutableBufferPointer { probabilities in
                 for first in stride(from: 0, to: rows, by: chunk) {
                     let count = Swift.min(chunk, rows - first)
@@ -120,39 +148,123 @@ public struct EnsembleScorer: Sendable {
                 }
             }
         }
-        return (0..<rows).map { r in
-            var memberProbabilities = [Double](repeating: 0, count: memberCount)
+        swap(&probabilities, &scores.probabilities)
+        swap(&columns, &scores.columns)
+        swap(&scratch, &scores.scratch)
+        for r in 0..<rows {
             var combined = 0.0
-            for k in 0..<memberCount {
-                memberProbabilities[k] = probabilities[k * rows + r]
-                combined += weights[k] * memberProbabilities[k]
-            }
+            for k in 0..<memberCount { combined += weights[k] * scores.probabilities[k * rows + r] }
             let pd = calibration.apply(combined)
             // Confidence: members' agreement, 1 − 2σ (BUNDLE.md).
             var variance = 0.0
             for k in 0..<memberCount {
-                variance += weights[k] * (memberProbabilities[k] - combined) * (memberProbabilities[k] - combined)
+                let deviation = scores.probabilities[k * rows + r] - combined
+                variance += weights[k] * deviation * deviation
             }
-            let confidence = min(1, max(0, 1 - 2 * variance.squareRoot()))
-            let reasons = explain ? self.reasons(columns[(r * width)..<((r + 1) * width)]) : []
-            return Score(pd: pd, combined: combined, riskLevel: policy.riskLevel(for: pd), decision: policy.decision(for: pd),
-                         confidence: confidence, reasons: reasons, memberProbabilities: memberProbabilities)
+            scores.pd[r] = pd
+            scores.combined[r] = combined
+            scores.confidence[r] = min(1, max(0, 1 - 2 * variance.squareRoot()))
+            scores.decision[r] = policy.decision(for: pd)
+            scores.riskLevel[r] = policy.riskLevel(for: pd)
+            if explain { selectReasons(row: r, width: width, into: &scores) }
         }
     }
 
-    /// Sums per-column contributions back to input fields and keeps the (up to four) largest
-    /// positive ones.
-    private func reasons(_ columns: ArraySlice<Double>) -> [Reason] {
-        var byField = [Double](repeating: 0, count: fieldNames.count)
-        let start = columns.startIndex
+    /// The reason for field `field` (an index into the schema's fields, as
+    /// ``ScoreBatch/reasonFields(row:)`` gives them) with its contribution.
+    public func reason(field: Int, contribution: Double) -> Reason {
+        Reason(field: fieldNames[field], code: fieldReasons[field].code, text: fieldReasons[field].text, contribution: contribution)
+    }
+
+    /// The reason code of field `field` (an index into the schema's fields). O(1).
+    public func reasonCode(field: Int) -> String {
+        fieldReasons[field].code
+    }
+
+    /// Sums row `row`'s per-column contributions back to input fields and keeps the (up to
+    /// four) largest positive ones, largest first (ties: lower field index first).
+    private func selectReasons(row: Int, width: Int, into scores: inout ScoreBatch) {
+        for f in scores.byField.indices { scores.byField[f] = 0 }
+        let start = row * width
         for (column, shares) in attribution.enumerated() {
-            for (field, share) in shares { byField[field] += share * columns[start + column] }
+            for (field, share) in shares { scores.byField[field] += share * scores.columns[start + column] }
         }
-        return byField.indices
-            .filter { byField[$0] > 0 }
-            .sorted { byField[$0] != byField[$1] ? byField[$0] > byField[$1] : $0 < $1 }
-            .prefix(Self.maximumReasons)
-            .map { Reason(field: fieldNames[$0], code: fieldReasons[$0].code, text: fieldReasons[$0].text, contribution: byField[$0]) }
+        let base = row * Self.maximumReasons
+        var kept = 0
+        for field in scores.byField.indices where scores.byField[field] > 0 {
+            let value = scores.byField[field]
+            // Insert into the sorted top list; equal values keep the lower field first.
+            var rank = kept
+            while rank > 0, scores.reasonContributions[base + rank - 1] < value { rank -= 1 }
+            guard rank < Self.maximumReasons else { continue }
+            var move = Swift.min(kept, Self.maximumReasons - 1)
+            while move > rank {
+                scores.reasonFieldIndices[base + move] = scores.reasonFieldIndices[base + move - 1]
+                scores.reasonContributions[base + move] = scores.reasonContributions[base + move - 1]
+                move -= 1
+            }
+            scores.reasonFieldIndices[base + rank] = field
+            scores.reasonContributions[base + rank] = value
+            kept = Swift.min(kept + 1, Self.maximumReasons)
+        }
+        scores.reasonCounts[row] = kept
+    }
+}
+
+/// The scores of a batch in flat arrays (one slot per row), reused from batch to batch by
+/// ``EnsembleScorer/score(batch:rows:explain:into:)``: after the first batches of a size,
+/// scoring allocates nothing.
+public struct ScoreBatch: Sendable {
+    /// The number of rows scored.
+    public private(set) var rows = 0
+    /// Probability of default per row, calibrated, in [0, 1].
+    public internal(set) var pd: [Double] = []
+    /// The weighted mean of the members' probabilities per row, before calibration.
+    public internal(set) var combined: [Double] = []
+    /// Members' agreement per row, in [0, 1] (BUNDLE.md).
+    public internal(set) var confidence: [Double] = []
+    public internal(set) var decision: [Decision] = []
+    /// The policy's risk level name per row (shared strings: no copy per row).
+    public internal(set) var riskLevel: [String] = []
+    /// Member k's probability of row r at `k × rows + r`.
+    var probabilities: [Double] = []
+    /// Weighted per-column contributions, rows × width (width 0 without reasons).
+    var columns: [Double] = []
+    var scratch: [Double] = []
+    var byField: [Double] = []
+    /// Row r's reasons at `r × maximumReasons ..< r × maximumReasons + reasonCounts[r]`.
+    var reasonFieldIndices: [Int] = []
+    var reasonContributions: [Double] = []
+    var reasonCounts: [Int] = []
+
+    /// Empty; grows on the first batches and keeps its capacity.
+    public init() {}
+
+    /// Row `row`'s reasons, largest first, as schema field indices (pass them to
+    /// ``EnsembleScorer/reason(field:contribution:)``); empty without reasons. O(1).
+    public func reasonFields(row: Int) -> ArraySlice<Int> {
+        let base = row * EnsembleScorer.maximumReasons
+        return reasonFieldIndices[base..<(base + reasonCounts[row])]
+    }
+
+    mutating func reset(rows: Int, members: Int, width: Int, fields: Int) {
+        func refill<T>(_ array: inout [T], _ count: Int, _ value: T) {
+            array.removeAll(keepingCapacity: true)
+            array.append(contentsOf: repeatElement(value, count: count))
+        }
+        self.rows = rows
+        refill(&pd, rows, 0)
+        refill(&combined, rows, 0)
+        refill(&confidence, rows, 0)
+        refill(&decision, rows, .approve)
+        refill(&riskLevel, rows, "")
+        refill(&probabilities, members * rows, 0)
+        refill(&columns, rows * width, 0)
+        refill(&scratch, Swift.min(rows, EnsembleScorer.chunkRows) * width, 0)
+        refill(&byField, fields, 0)
+        refill(&reasonFieldIndices, rows * EnsembleScorer.maximumReasons, 0)
+        refill(&reasonContributions, rows * EnsembleScorer.maximumReasons, 0)
+        refill(&reasonCounts, rows, 0)
     }
 }
 

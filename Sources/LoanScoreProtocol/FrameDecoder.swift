@@ -25,6 +25,13 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     /// The limits checked against every header. The client may replace them with WELCOME's.
     public var limits: ProtocolLimits
 
+    /// Where LZ4 payloads are decompressed, kept from frame to frame: once the caller has
+    /// dropped the previous frame's payload, its memory is reused. One larger than
+    /// ``keptDecompressionCapacity`` is not kept.
+    private var decompressed = ByteBuffer()
+    /// The largest decompression buffer kept between frames (1 MiB).
+    static let keptDecompressionCapacity = 1 << 20
+
     /// Creates a decoder enforcing `limits`.
     public init(limits: ProtocolLimits = .default) {
         self.limits = limits
@@ -49,15 +56,17 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard header.isCompressed else {
             return Frame(header: header, payload: wirePayload)
         }
-        var payload = ByteBuffer()
+        decompressed.clear()  // in place when no earlier frame's payload still holds the memory
         do {
             try LZ4.decompress(
                 wirePayload, declaredSize: Int(header.uncompressedLength), limit: limits.maximumUncompressedPayload,
-                into: &payload)
+                into: &decompressed)
         } catch {
             throw ProtocolError(
                 .decompressionFailed, error.message, region: .payload, offset: 0, requestID: header.requestID)
         }
+        let payload = decompressed
+        if decompressed.capacity > Self.keptDecompressionCapacity { decompressed = ByteBuffer() }
         return Frame(header: header, payload: payload)
     }
 

@@ -40,24 +40,44 @@ public struct FrameEncoder: MessageToByteEncoder, Sendable {
     /// Appends a message as one frame to `out`.
     /// - Throws: as ``encode(data:out:)``.
     public func encode<Message: ProtocolMessage>(_ message: Message, requestID: UInt64, into out: inout ByteBuffer) throws(ProtocolError) {
-        var payload = ByteBuffer()
-        message.encode(into: &payload)
-        try encode(type: Message.messageType, requestID: requestID, payload: payload, into: &out)
+        var scratch = ByteBuffer()
+        try encode(type: Message.messageType, requestID: requestID, into: &out, scratch: &scratch) { message.encode(into: &$0) }
     }
 
     /// Appends a frame with the given type, request id and (uncompressed) payload to `out`.
     /// - Throws: as ``encode(data:out:)``.
     /// - Complexity: O(payload) (plus compression).
     public func encode(type: MessageType, requestID: UInt64, payload: ByteBuffer, into out: inout ByteBuffer) throws(ProtocolError) {
-        let uncompressedLength = payload.readableBytes
+        var scratch = ByteBuffer()
+        try encode(type: type, requestID: requestID, into: &out, scratch: &scratch) { $0.writeImmutableBuffer(payload) }
+    }
+
+    /// Appends a frame whose payload `writePayload` writes straight into `out`, after the
+    /// header: no payload buffer of its own. When the policy compresses, the LZ4 block is made
+    /// in `scratch` (cleared first; keep one per connection to reuse its memory) and replaces
+    /// the plain payload in `out`.
+    ///
+    /// - Parameters:
+    ///   - writePayload: appends the message's payload encoding (PROTOCOL.md §5) to the buffer
+    ///     it is given, and nothing else.
+    /// - Throws: as ``encode(data:out:)``; `out`'s writer index is then where it was.
+    /// - Complexity: O(payload) (plus compression). Allocates only when `out` or `scratch`
+    ///   must grow.
+    public func encode(
+        type: MessageType, requestID: UInt64, into out: inout ByteBuffer, scratch: inout ByteBuffer,
+        payload writePayload: (inout ByteBuffer) -> Void
+    ) throws(ProtocolError) {
+        let start = out.writerIndex
+        let payloadStart = start + FrameHeader.size
+        out.writeFrameHeader(FrameHeader(type: type, requestID: requestID))
+        writePayload(&out)
+        let uncompressedLength = out.writerIndex - payloadStart
         guard uncompressedLength <= limits.maximumUncompressedPayload else {
+            out.moveWriterIndex(to: start)
             throw ProtocolError(
                 .frameTooLarge, "payload of \(uncompressedLength) bytes is above the peer's limit of \(limits.maximumUncompressedPayload)",
                 requestID: requestID)
         }
-        let start = out.writerIndex
-        var header = FrameHeader(type: type, requestID: requestID, uncompressedLength: UInt32(uncompressedLength))
-        out.writeFrameHeader(header)
 
         var compressed = false
         let tryCompression: Bool
@@ -66,27 +86,31 @@ public struct FrameEncoder: MessageToByteEncoder, Sendable {
         case .always: tryCompression = true
         case .whenSmaller(let threshold): tryCompression = uncompressedLength >= threshold
         }
-        if tryCompression, let written = try? LZ4.compress(payload, into: &out) {
-            if case .whenSmaller = compression, written >= uncompressedLength {
-                out.moveWriterIndex(to: start + FrameHeader.size)  // not worth it: send plain
-            } else {
+        if tryCompression {
+            scratch.clear()
+            let skip = payloadStart - out.readerIndex  // the payload's place in the readable bytes
+            let written = out.withUnsafeReadableBytes { bytes in
+                try? LZ4.compress(UnsafeRawBufferPointer(rebasing: bytes[skip...]), into: &scratch)
+            }
+            var worthIt = written != nil
+            if case .whenSmaller = compression, let written, written >= uncompressedLength { worthIt = false }
+            if worthIt {
+                out.moveWriterIndex(to: payloadStart)  // replace the plain payload with the block
+                out.writeImmutableBuffer(scratch)
                 compressed = true
             }
         }
-        if !compressed {
-            out.writeImmutableBuffer(payload)
-        }
-        let payloadLength = out.writerIndex - start - FrameHeader.size
+        let payloadLength = out.writerIndex - payloadStart
         guard payloadLength <= limits.maximumFramePayload else {
             out.moveWriterIndex(to: start)
             throw ProtocolError(
                 .frameTooLarge, "frame payload of \(payloadLength) bytes is above the peer's limit of \(limits.maximumFramePayload)",
                 requestID: requestID)
         }
-        header.flags = compressed ? .lz4 : []
-        header.payloadLength = UInt32(payloadLength)
-        out.setInteger(header.flags.rawValue, at: start + 6)
-        out.setInteger(header.payloadLength, at: start + 16)
+        let flags: FrameFlags = compressed ? .lz4 : []
+        out.setInteger(flags.rawValue, at: start + 6)
+        out.setInteger(UInt32(payloadLength), at: start + 16)
+        out.setInteger(UInt32(uncompressedLength), at: start + 20)
     }
 }
 

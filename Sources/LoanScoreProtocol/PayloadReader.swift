@@ -23,15 +23,17 @@ struct PayloadReader {
         ProtocolError(code, message, region: .payload, offset: offset ?? self.offset, field: field, applicationIndex: applicationIndex)
     }
 
-    /// Throws unless `count` more bytes are readable.
-    func require(_ count: Int, for what: String) throws(ProtocolError) {
+    /// Throws unless `count` more bytes are readable. `what` (and `readInteger`'s) is an
+    /// autoclosure: descriptions such as "length of \(field)" are built only for an error,
+    /// never per value read.
+    func require(_ count: Int, for what: @autoclosure () -> String) throws(ProtocolError) {
         guard count <= remaining else {
-            throw error(.malformedFrame, "payload ends inside \(what): needs \(count) bytes, \(remaining) left")
+            throw error(.malformedFrame, "payload ends inside \(what()): needs \(count) bytes, \(remaining) left")
         }
     }
 
-    mutating func readInteger<T: FixedWidthInteger>(_ what: String, as: T.Type = T.self) throws(ProtocolError) -> T {
-        try require(MemoryLayout<T>.size, for: what)
+    mutating func readInteger<T: FixedWidthInteger>(_ what: @autoclosure () -> String, as: T.Type = T.self) throws(ProtocolError) -> T {
+        try require(MemoryLayout<T>.size, for: what())
         return buffer.readInteger(as: T.self)!  // size checked above
     }
 
@@ -64,6 +66,11 @@ struct PayloadReader {
             throw error(.malformedFrame, "\(what) is not valid UTF-8", at: at)
         }
         return string
+    }
+
+    /// Moves past `count` bytes already checked with ``require(_:for:)`` and read in place.
+    mutating func skip(_ count: Int) {
+        buffer.moveReaderIndex(forwardBy: count)
     }
 
     /// Throws MALFORMED_FRAME if bytes remain after the message.

@@ -48,11 +48,6 @@ public struct Column: Hashable, Sendable {
         values = .strings(strings.map { $0 ?? "" })
     }
 
-    init(present: [Bool], values: Values) {
-        self.present = present
-        self.values = values
-    }
-
     /// The wire type of the column.
     public var type: WireType {
         switch values {
@@ -144,85 +139,33 @@ public struct ScoreRequest: ProtocolMessage, Hashable {
 
     /// Decodes a SCORE_REQUEST payload against the served schema, consuming all of `buffer`.
     ///
+    /// The server decodes into reused ``RequestColumns`` instead; this builds a value of its
+    /// own (arrays and a `String` per id and STRING value) through the same decoder.
+    ///
     /// - Parameters:
     ///   - buffer: the (decompressed) payload.
     ///   - schema: the schema announced in WELCOME; its hash must equal the request's.
     ///   - maximumBatch: the most applications accepted (WELCOME's maximum batch).
-    /// - Throws: ``ProtocolError`` with `SCHEMA_MISMATCH` (offset 0), `BATCH_TOO_LARGE`
-    ///   (offset 32), or `MALFORMED_FRAME` (count 0, truncated, bool not 0/1, set padding bits,
-    ///   invalid UTF-8, trailing bytes) naming the payload offset, field and application.
-    ///   NaN and infinite numbers are not errors here; the schema check refuses them per
-    ///   application (INVALID_APPLICATION).
-    /// - Complexity: O(payload). Arrays are reserved only after the remaining bytes are known to
-    ///   hold at least the minimum encoding of that many elements.
+    /// - Throws: as ``RequestColumns/decode(from:schema:maximumBatch:)``.
+    /// - Complexity: O(payload).
     public static func decode(from buffer: inout ByteBuffer, schema: WireSchema, maximumBatch: Int) throws(ProtocolError) -> ScoreRequest {
-        var reader = PayloadReader(buffer)
-        let hash = SchemaHash(bytes: try reader.readBytes(32, "schema hash"))
-        guard hash == schema.hash else {
-            throw reader.error(.schemaMismatch, "request schema hash \(hash) is not the served schema's \(schema.hash)", at: 0)
-        }
-        let countAt = reader.offset
-        let count = Int(try reader.readInteger("application count", as: UInt32.self))
-        guard count > 0 else { throw reader.error(.malformedFrame, "application count is 0", at: countAt) }
-        guard count <= maximumBatch else {
-            throw reader.error(.batchTooLarge, "\(count) applications; the maximum batch is \(maximumBatch)", at: countAt)
-        }
-        try reader.require(count * 2, for: "\(count) application ids")  // each id has a 2-byte length
-        var ids: [String] = []
-        ids.reserveCapacity(count)
-        for index in 0..<count {
-            reader.applicationIndex = index
-            ids.append(try reader.readString("application id", prefix: UInt16.self))
-        }
-        reader.applicationIndex = nil
-
-        let bitmapSize = (count + 7) / 8
-        var columns: [Column] = []
-        columns.reserveCapacity(schema.fields.count)
-        for field in schema.fields {
-            reader.field = field.name
-            let bitmapAt = reader.offset
-            let bitmap = try reader.readBytes(bitmapSize, "presence bitmap")
-            let present = (0..<count).map { bitmap[$0 >> 3] & (1 << UInt8($0 & 7)) != 0 }
-            if count & 7 != 0, bitmap[bitmapSize - 1] >> UInt8(count & 7) != 0 {
-                throw reader.error(.malformedFrame, "presence bitmap sets bits past application \(count - 1)", at: bitmapAt + bitmapSize - 1)
-            }
-            let presentCount = present.lazy.filter { $0 }.count
-            let values: Column.Values
-            switch field.type {
+        var decoded = RequestColumns()
+        try decoded.decode(from: &buffer, schema: schema, maximumBatch: maximumBatch)
+        let applications = 0..<decoded.count
+        let columns = decoded.types.indices.map { field -> Column in
+            switch decoded.types[field] {
             case .number:
-                try reader.require(presentCount * 8, for: "\(presentCount) NUMBER values")
-                var numbers = [Double](repeating: 0, count: count)
-                for index in 0..<count where present[index] {
-                    reader.applicationIndex = index
-                    numbers[index] = try reader.readFloat64("NUMBER value")
-                }
-                values = .numbers(numbers)
+                return Column(numbers: applications.map { decoded.number(application: $0, field: field) })
             case .bool:
-                try reader.require(presentCount, for: "\(presentCount) BOOL values")
-                var bools = [Bool](repeating: false, count: count)
-                for index in 0..<count where present[index] {
-                    reader.applicationIndex = index
-                    bools[index] = try reader.readBool("BOOL value")
-                }
-                values = .bools(bools)
+                return Column(bools: applications.map { decoded.number(application: $0, field: field).map { $0 != 0 } })
             case .string:
-                try reader.require(presentCount * 2, for: "\(presentCount) STRING values")
-                var strings = [String](repeating: "", count: count)
-                for index in 0..<count where present[index] {
-                    reader.applicationIndex = index
-                    strings[index] = try reader.readString("STRING value", prefix: UInt16.self)
-                }
-                values = .strings(strings)
+                return Column(strings: applications.map { application in
+                    decoded.utf8(application: application, field: field).map { String(decoding: $0, as: UTF8.self) }
+                })
             }
-            reader.applicationIndex = nil
-            columns.append(Column(present: present, values: values))
         }
-        reader.field = nil
-        try reader.finish("SCORE_REQUEST")
-        buffer = reader.buffer
         // Every invariant `init` checks holds by construction here.
-        return try ScoreRequest(schemaHash: hash, applicationIDs: ids, columns: columns)
+        return try ScoreRequest(schemaHash: schema.hash, applicationIDs: applications.map { decoded.id(application: $0) }, columns: columns)
     }
 }
 

@@ -61,23 +61,15 @@ public struct ScoreResponse: ProtocolMessage, Hashable {
     /// Encodes the payload. Strings longer than their prefix allows are cut at a character
     /// boundary, and more than 255 reasons are cut to the first 255.
     public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeString(modelVersion, prefix: UInt16.self)
-        buffer.writeInteger(UInt32(results.count))
+        ScoreResponseWriter.writeHeader(modelVersion: modelVersion, count: results.count, into: &buffer)
         for result in results {
             switch result {
             case .scored(let scored):
-                buffer.writeInteger(UInt8(0))
-                buffer.writeFloat64(scored.pd)
-                buffer.writeString(scored.riskLevel, prefix: UInt8.self)
-                buffer.writeInteger(scored.decision.rawValue)
-                buffer.writeFloat64(scored.confidence)
-                let reasons = scored.reasons.prefix(Int(UInt8.max))
-                buffer.writeInteger(UInt8(reasons.count))
-                for reason in reasons { buffer.writeString(reason, prefix: UInt8.self) }
+                ScoreResponseWriter.writeScored(
+                    pd: scored.pd, riskLevel: scored.riskLevel, decision: scored.decision, confidence: scored.confidence,
+                    reasonCount: scored.reasons.count, reason: { scored.reasons[$0] }, into: &buffer)
             case .invalid(let code, let message):
-                buffer.writeInteger(UInt8(1))
-                buffer.writeInteger(code.rawValue)
-                buffer.writeString(message, prefix: UInt16.self)
+                ScoreResponseWriter.writeInvalid(code: code, message: message, into: &buffer)
             }
         }
     }

@@ -36,6 +36,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var helloTimeout: Scheduled<Void>?
     private let progress: FrameProgress
     private var frameWatch: RepeatedTask?
+    /// Where responses are LZ4-compressed before they replace the plain payload (reused).
+    private var compressionScratch = ByteBuffer()
 
     init(server: ServerState, progress: FrameProgress, logger: Logger) {
         self.server = server
@@ -169,15 +171,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // the WELCOME of a generation a reload has replaced (another schema hash) is answered
         // SCHEMA_MISMATCH, and the client reconnects for the new WELCOME (PROTOCOL.md §7).
         let generation = server.generation
-        let request: ScoreRequest
+        let workspace = server.workspaces.take()
         do {
-            request = try ScoreRequest.decode(from: &payload, schema: generation.wireSchema, maximumBatch: server.protocolLimits.maximumBatch)
+            try workspace.columns.decode(from: &payload, schema: generation.wireSchema, maximumBatch: server.protocolLimits.maximumBatch)
         } catch {
+            server.workspaces.give(workspace)  // a failed decode leaves the buffers ready for the next
             if error.isConnectionFatal { return fail(context: context, error) }
             return sendError(context: context, error.code, error.message, requestID: requestID)
         }
+        let count = workspace.columns.count
         guard inFlight < server.configuration.limits.maximumInFlightPerConnection, server.reserveInFlight() else {
-            server.metrics.applications("busy", count: request.count)
+            server.workspaces.give(workspace)
+            server.metrics.applications("busy", count: count)
             return sendError(context: context, .busy, "too many requests in flight; retry later", requestID: requestID)
         }
         inFlight += 1
@@ -185,30 +190,33 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let bound = NIOLoopBound(context, eventLoop: loop)
-        let job = ScoringJob(server: server, generation: generation, request: request, requestID: requestID, client: client) { response in
+        let job = ScoringJob(server: server, generation: generation, workspace: workspace, requestID: requestID, client: client) { workspace, error in
             loop.execute {
-                handler.value.complete(context: bound.value, requestID: requestID, response, started: started)
+                handler.value.complete(context: bound.value, requestID: requestID, workspace, error, started: started)
             }
         }
         guard server.pool.trySubmit(job.run) else {
             inFlight -= 1
             server.releaseInFlight()
-            server.metrics.applications("busy", count: request.count)
+            server.workspaces.give(workspace)
+            server.metrics.applications("busy", count: count)
             return sendError(context: context, .busy, "the worker queue is full; retry later", requestID: requestID)
         }
         server.metrics.queueDepth.record(server.pool.queueDepth)
     }
 
     /// Back on the event loop with a finished request (its decisions already durable).
-    private func complete(context: ChannelHandlerContext, requestID: UInt64, _ result: Result<ScoreResponse, ProtocolError>,
+    private func complete(context: ChannelHandlerContext, requestID: UInt64, _ workspace: RequestWorkspace, _ error: ProtocolError?,
                           started: ContinuousClock.Instant) {
         inFlight -= 1
         server.releaseInFlight()
         server.metrics.latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+        defer { server.workspaces.give(workspace) }  // after its response payload is copied out
         guard context.channel.isActive else { return }
-        switch result {
-        case .success(let response): send(context: context, response, requestID: requestID)
-        case .failure(let error): sendError(context: context, error.code, error.message, requestID: requestID)
+        if let error {
+            sendError(context: context, error.code, error.message, requestID: requestID)
+        } else {
+            sendResponse(context: context, payload: workspace.response, requestID: requestID)
         }
         if goodbyeReceived && inFlight == 0 { close(context: context) }
         resumeReadingIfPossible(context: context)
@@ -278,17 +286,32 @@ final class ConnectionHandler: ChannelDuplexHandler {
         send(context: context, ErrorMessage(code: code, message: message), requestID: requestID)
     }
 
+    /// Frames a SCORE_RESPONSE payload a worker wrote.
+    private func sendResponse(context: ChannelHandlerContext, payload: ByteBuffer, requestID: UInt64) {
+        send(context: context, type: .scoreResponse, requestID: requestID, capacity: FrameHeader.size + payload.readableBytes) {
+            $0.writeImmutableBuffer(payload)
+        }
+    }
+
     private func send<Message: ProtocolMessage>(context: ChannelHandlerContext, _ message: Message, requestID: UInt64) {
-        var buffer = context.channel.allocator.buffer(capacity: 256)
+        send(context: context, type: Message.messageType, requestID: requestID, capacity: 256) { message.encode(into: &$0) }
+    }
+
+    /// Writes one frame whose payload `write` appends; LZ4 (when the encoder's policy says so)
+    /// goes through the connection's reused scratch buffer.
+    private func send(context: ChannelHandlerContext, type: MessageType, requestID: UInt64, capacity: Int,
+                      payload write: (inout ByteBuffer) -> Void) {
+        var buffer = context.channel.allocator.buffer(capacity: capacity)
         do {
-            try encoder.encode(message, requestID: requestID, into: &buffer)
+            try encoder.encode(type: type, requestID: requestID, into: &buffer, scratch: &compressionScratch, payload: write)
         } catch {
             // A response the client's limits would refuse: say so instead.
-            logger.error("cannot encode \(Message.messageType): \(error)")
+            logger.error("cannot encode \(type): \(error)")
             buffer.clear()
             try? encoder.encode(ErrorMessage(code: .internal, message: "response too large: \(error.message)"), requestID: requestID, into: &buffer)
         }
-        server.metrics.frame(type: Message.messageType.description, outcome: "sent")
+        if compressionScratch.capacity > 1 << 20 { compressionScratch = ByteBuffer() }  // keep no outsized buffer
+        server.metrics.frame(type: type.description, outcome: "sent")
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 }

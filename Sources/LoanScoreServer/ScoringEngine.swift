@@ -1,5 +1,6 @@
 public import LoanScoreFeatures
 public import LoanScoreModel
+public import LoanScoreProtocol
 
 /// The server's one scoring path: the same feature pipeline and compiled ensemble that
 /// `loanscore score --bundle` uses, applied to a batch of applications that arrived over the
@@ -11,56 +12,37 @@ public struct ScoringEngine: Sendable {
         self.bundle = bundle
     }
 
-    /// One application as decoded from a frame.
-    public struct Application: Sendable {
-        public var id: String
-        /// One raw value per schema field, in schema order.
-        public var values: [RawValue]
-
-        public init(id: String, values: [RawValue]) {
-            self.id = id
-            self.values = values
+    /// Validates, encodes and scores the batch decoded into `workspace.columns`; one invalid
+    /// application never fails the others.
+    ///
+    /// Afterwards `workspace.outcomes[i]` is application `i`'s validation, and the accepted
+    /// applications' scores are `workspace.scores`' rows, in application order. Valid
+    /// applications are encoded into one matrix and scored together (the ensemble walks each
+    /// tree over the whole batch); results are the same as scoring them one by one.
+    ///
+    /// - Precondition: the columns were decoded against this bundle's wire schema.
+    /// - Complexity: O(batch × (fields + trees × depth)). Allocates nothing once the
+    ///   workspace's buffers have grown to the batch's size, except to describe invalid
+    ///   applications, unseen levels, and text that is not an ASCII level or label.
+    public func score(_ workspace: RequestWorkspace) {
+        let rows = bundle.pipeline.encode(workspace.columns, into: &workspace.matrix, outcomes: &workspace.outcomes)
+        workspace.matrix.withUnsafeBufferPointer { matrix in
+            bundle.scorer.score(batch: matrix, rows: rows, explain: true, into: &workspace.scores)
         }
     }
+}
 
-    /// The result for one application: its score, or why it was invalid.
-    public enum Outcome: Sendable {
-        case scored(Score, flags: [String])
-        case invalid([Violation])
-    }
+extension RequestColumns: ApplicationColumns {
+    public var applicationCount: Int { count }
 
-    /// Scores a batch; one invalid application never fails the others.
-    ///
-    /// Valid applications are encoded into one matrix and scored together (the ensemble walks
-    /// each tree over the whole batch); results are the same as scoring them one by one.
-    ///
-    /// - Complexity: O(batch × (fields + trees × depth)); one matrix per call.
-    public func score(_ applications: [Application]) -> [Outcome] {
-        let pipeline = bundle.pipeline
-        let scorer = bundle.scorer
-        let width = scorer.featureCount
-        var matrix = [Double](repeating: .nan, count: applications.count * width)
-        var validations: [FeaturePipeline.Outcome] = []
-        validations.reserveCapacity(applications.count)
-        var accepted = 0
-        matrix.withUnsafeMutableBufferPointer { matrix in
-            for application in applications {
-                let row = UnsafeMutableBufferPointer(rebasing: matrix[(accepted * width)..<((accepted + 1) * width)])
-                let outcome = pipeline.encode(application.values, into: row)
-                if case .accepted = outcome { accepted += 1 }
-                validations.append(outcome)
-            }
-        }
-        let scores = matrix.withUnsafeBufferPointer { scorer.score(batch: $0, rows: accepted, explain: true) }
-        var next = 0
-        return validations.map { validation in
-            switch validation {
-            case .accepted(let flags):
-                defer { next += 1 }
-                return .scored(scores[next], flags: flags)
-            case .rejected(let violations):
-                return .invalid(violations)
-            }
+    /// The cell the feature pipeline reads: NUMBER as a number, BOOL as a boolean, STRING as
+    /// its UTF-8 bytes (no `String`). O(1), allocation-free.
+    public func cell(application: Int, field: Int) -> RawCell {
+        guard isPresent(application: application, field: field) else { return .missing }
+        switch types[field] {
+        case .number: return .number(number(application: application, field: field) ?? .nan)
+        case .bool: return .bool(number(application: application, field: field) == 1)
+        case .string: return .utf8(utf8(application: application, field: field) ?? [])
         }
     }
 }

@@ -4,60 +4,79 @@ import LoanScoreFeatures
 import LoanScoreModel
 import LoanScoreProtocol
 import Metrics
+import NIOCore
 
-/// The work of one SCORE_REQUEST on a worker thread: map wire values, score every
-/// application, append the decisions to the audit log, and hand the response back only once
-/// the audit log reports them durable ("every decision is in the audit log before its
-/// response is sent").
+/// The work of one SCORE_REQUEST on a worker thread: score every application of the decoded
+/// columns, write the SCORE_RESPONSE payload into the workspace, append the decisions to the
+/// audit log, and hand the workspace back only once the audit log reports them durable ("every
+/// decision is in the audit log before its response is sent").
 struct ScoringJob: Sendable {
     let server: ServerState
     /// The model generation current when the request arrived: it scores, audits and names
     /// the version of every result, even if a reload has installed another since.
     let generation: ModelGeneration
-    let request: ScoreRequest
+    /// The decoded request; the response payload is written into `workspace.response`.
+    let workspace: RequestWorkspace
     let requestID: UInt64
     let client: String
-    let completion: @Sendable (Result<ScoreResponse, ProtocolError>) -> Void
+    /// Called once with the workspace (its response payload written) or the error to send
+    /// instead; either way the workspace goes back to its connection.
+    let completion: @Sendable (RequestWorkspace, ProtocolError?) -> Void
 
     func run() {
-        let fieldCount = generation.wireSchema.fields.count
-        let applications = (0..<request.count).map { i in
-            ScoringEngine.Application(id: request.applicationIDs[i],
-                                      values: (0..<fieldCount).map { RawValue(request.value(application: i, field: $0)) })
-        }
-        let outcomes = generation.engine.score(applications)
+        generation.engine.score(workspace)
+        let columns = workspace.columns, scores = workspace.scores
+        let scorer = generation.bundle.scorer
         let model = generation.bundle.manifest.model
-        var results: [ApplicationResult] = []
-        results.reserveCapacity(outcomes.count)
+        workspace.response.clear()
+        ScoreResponseWriter.writeHeader(modelVersion: model.version, count: columns.count, into: &workspace.response)
         var records: [AuditRecord] = []
-        records.reserveCapacity(outcomes.count)
+        records.reserveCapacity(columns.count)
+        var approved = 0, reviewed = 0, declined = 0  // counted per request: one metric update each
         let now = Date()
-        for (application, outcome) in zip(applications, outcomes) {
-            switch outcome {
-            case .scored(let score, _):
-                results.append(.scored(ScoredApplication(pd: score.pd, riskLevel: score.riskLevel, decision: .init(score.decision),
-                                                          confidence: score.confidence, reasons: score.reasons.map(\.code))))
+        var row = 0
+        for application in 0..<columns.count {
+            switch workspace.outcomes[application] {
+            case .accepted:
+                let decision = scores.decision[row], reasons = scores.reasonFields(row: row)
+                ScoreResponseWriter.writeScored(
+                    pd: scores.pd[row], riskLevel: scores.riskLevel[row], decision: .init(decision), confidence: scores.confidence[row],
+                    reasonCount: reasons.count, reason: { scorer.reasonCode(field: reasons[reasons.startIndex + $0]) },
+                    into: &workspace.response)
+                // The audit record's values are Strings (LoanScoreAudit's API): the one
+                // per-application allocation left on this path.
                 records.append(AuditRecord(
-                    time: now, requestID: requestID, applicationID: application.id, modelName: model.name,
-                    modelVersion: model.version, inputHash: AuditRecord.inputHash(fields: application.values.map(\.display)),
-                    pd: score.pd, decision: score.decision.rawValue, riskLevel: score.riskLevel,
-                    reasonCodes: score.reasons.map(\.code), client: client))
-                server.metrics.decision(score.decision.rawValue)
-                server.metrics.pd.record(score.pd)
-            case .invalid(let violations):
-                results.append(.invalid(code: .invalidApplication, message: violations.map(\.description).joined(separator: "; ")))
+                    time: now, requestID: requestID, applicationID: columns.id(application: application), modelName: model.name,
+                    modelVersion: model.version,
+                    inputHash: AuditRecord.inputHash(fields: (0..<columns.fieldCount).map {
+                        RawValue(columns.value(application: application, field: $0)).display
+                    }),
+                    pd: scores.pd[row], decision: decision.rawValue, riskLevel: scores.riskLevel[row],
+                    reasonCodes: reasons.map { scorer.reasonCode(field: $0) }, client: client))
+                switch decision {
+                case .approve: approved += 1
+                case .review: reviewed += 1
+                case .decline: declined += 1
+                }
+                server.metrics.pd.record(scores.pd[row])
+                row += 1
+            case .rejected(let violations):
+                ScoreResponseWriter.writeInvalid(
+                    code: .invalidApplication, message: violations.map(\.description).joined(separator: "; "), into: &workspace.response)
             }
         }
+        if approved > 0 { server.metrics.decision(LoanScoreModel.Decision.approve.rawValue, count: approved) }
+        if reviewed > 0 { server.metrics.decision(LoanScoreModel.Decision.review.rawValue, count: reviewed) }
+        if declined > 0 { server.metrics.decision(LoanScoreModel.Decision.decline.rawValue, count: declined) }
         server.metrics.applications("scored", count: records.count)
-        server.metrics.applications("invalid", count: outcomes.count - records.count)
-        let response = ScoreResponse(modelVersion: model.version, results: results)
-        guard !records.isEmpty else { return completion(.success(response)) }
-        server.audit.append(records) { [completion] result in
+        server.metrics.applications("invalid", count: columns.count - records.count)
+        guard !records.isEmpty else { return completion(workspace, nil) }
+        server.audit.append(records) { [completion, workspace] result in
             switch result {
-            case .success: completion(.success(response))
+            case .success: completion(workspace, nil)
             case .failure(let error):
                 // Not durable, so not answered: the client retries (scoring is idempotent).
-                completion(.failure(ProtocolError(.internal, "audit log unavailable: \(error)")))
+                completion(workspace, ProtocolError(.internal, "audit log unavailable: \(error)"))
             }
         }
     }

@@ -35,8 +35,8 @@ public struct ServerMetrics: Sendable {
     }
 
     /// A decision made (`approve`, `review`, `decline`).
-    public func decision(_ decision: String) {
-        Counter(label: "loanscore_decisions_total", dimensions: [("decision", decision)]).increment()
+    public func decision(_ decision: String, count: Int = 1) {
+        Counter(label: "loanscore_decisions_total", dimensions: [("decision", decision)]).increment(by: count)
     }
 
     /// Publishes the serving model as an info metric (value 1; 0 once a reload replaced it).

@@ -21,6 +21,8 @@ final class ServerState: Sendable {
     private let inFlight = ManagedAtomic<Int>(0)
     private let connectionCount = ManagedAtomic<Int>(0)
     let shuttingDown = ManagedAtomic<Bool>(false)
+    /// Request buffers shared by every connection (``RequestWorkspacePool``).
+    let workspaces = RequestWorkspacePool()
     /// Open connections and how many each source address holds.
     private let channels = NIOLockedValueBox(ConnectionRegistry())
 

@@ -53,6 +53,9 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var pendingWrites = CircularBuffer<(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)>()
     /// How many of `pendingWrites` (from the front) have been flushed by the application.
     private var flushedWriteCount = 0
+    /// The plaintext buffer the last read left empty (every read event ends with a read that
+    /// finds nothing), kept for the next read event instead of allocating another.
+    private var spareReadBuffer: ByteBuffer?
 
     /// A handler for one connection.
     ///
@@ -204,11 +207,13 @@ public final class TLSHandler: ChannelDuplexHandler {
     private func readApplicationData(context: ChannelHandlerContext) {
         guard let connection else { return }
         reading: while state == .active {
-            var plaintext = context.channel.allocator.buffer(capacity: 16_384)
+            var plaintext = spareReadBuffer ?? context.channel.allocator.buffer(capacity: 16_384)
+            spareReadBuffer = nil
             switch connection.read(into: &plaintext) {
             case .complete:
                 context.fireChannelRead(wrapInboundOut(Self.rightSized(plaintext, allocator: context.channel.allocator)))
             case .incomplete:
+                if plaintext.readableBytes == 0 { spareReadBuffer = plaintext }
                 break reading
             case .closed:
                 // close_notify from the peer: answer it and close.

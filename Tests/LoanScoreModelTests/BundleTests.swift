@@ -77,6 +77,32 @@ struct BundleTests {
         #expect(batched == single)
     }
 
+    @Test("one ScoreBatch reused for batches of any size holds exactly the last batch's scores")
+    func scoreBatchReuse() throws {
+        let bundle = try load()
+        let scorer = bundle.scorer
+        let applications: [[RawValue]] = (0..<64).map { (i: Int) -> [RawValue] in
+            let amount = RawValue.number(Double(i * 311 % 20_000))
+            let income: RawValue = i % 5 == 0 ? .missing : .number(Double(i * 97 % 3000))
+            let home: RawValue = i % 7 == 0 ? .missing : .text(i % 2 == 0 ? "rent" : "own")
+            return [amount, income, home, .text(i % 3 == 0 ? "yes" : "no"), .number(12)]
+        }
+        let rows = applications.map { bundle.pipeline.encode($0).row }
+        var scores = ScoreBatch()
+        for (start, count, explain) in [(0, 64, true), (5, 3, true), (9, 17, false), (40, 1, true), (0, 0, true)] {
+            let block = Array(rows[start..<(start + count)].joined())
+            block.withUnsafeBufferPointer { scorer.score(batch: $0, rows: count, explain: explain, into: &scores) }
+            #expect(scores.rows == count && scores.pd.count == count)
+            for r in 0..<count {
+                let single = rows[start + r].withUnsafeBufferPointer { scorer.score($0, explain: explain) }
+                #expect(scores.pd[r] == single.pd && scores.combined[r] == single.combined)
+                #expect(scores.confidence[r] == single.confidence && scores.decision[r] == single.decision)
+                #expect(scores.riskLevel[r] == single.riskLevel)
+                #expect(scores.reasonFields(row: r).map { scorer.reasonCode(field: $0) } == single.reasons.map(\.code))
+            }
+        }
+    }
+
     @Test func decisionsAndRiskLevelsAtTheCutOffs() throws {
         let policy = try load().scorer.policy
         #expect(policy.decision(for: 0.1999) == .approve)

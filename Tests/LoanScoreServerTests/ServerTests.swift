@@ -115,6 +115,48 @@ struct ServerTests {
         await harness.server.shutdown()
     }
 
+    /// Requests share reused buffers (decoded columns, matrix, scores, response): batches of
+    /// different sizes, an undecodable request and invalid applications in between must each
+    /// be answered with exactly their own results.
+    @Test func batchesOfEverySizeOnOneConnectionGetExactlyTheirOwnResults() async throws {
+        let harness = try await ServerHarness.start()
+        let (connection, welcome) = try await harness.handshaken()
+        let bundle = harness.server.bundle
+        for (index, (count, seed)) in [(20, 1), (2, 2), (7, 3), (1, 4), (12, 5)].enumerated() {
+            let rows: [(String, Double?, Double?, String?, String?, Double?)] = (0..<count).map { i in
+                ("s\(seed)-\(i)", Double((i * 37 + seed * 11) % 900 + 1), i % 4 == 0 ? nil : Double(800 + i * 13 + seed),
+                 i % 3 == 0 ? nil : (i % 2 == 0 ? "rent" : " Own"), i == 5 ? "maybe" : (i % 2 == 0 ? "yes" : "NO"), 12)
+            }
+            let id = UInt64(index + 1)
+            try await connection.send(try tinyRequest(welcome, rows), id: id, compression: index % 2 == 0 ? .never : .always)
+            let frame = try await connection.expectFrame()
+            let response = try #require(frame.response)
+            #expect(frame.requestID == id && response.results.count == count)
+            for (result, row) in zip(response.results, rows) {
+                let values: [RawValue] = [row.1.map { .number($0) } ?? .missing, row.2.map { .number($0) } ?? .missing,
+                                          row.3.map { .text($0) } ?? .missing, row.4.map { .text($0) } ?? .missing,
+                                          row.5.map { .number($0) } ?? .missing]
+                let (features, outcome) = bundle.pipeline.encode(values)
+                switch (result, outcome) {
+                case (.scored(let scored), .accepted):
+                    let expected = features.withUnsafeBufferPointer { bundle.scorer.score($0) }
+                    #expect(scored.pd == expected.pd && scored.confidence == expected.confidence, "\(row.0)")
+                    #expect(scored.riskLevel == expected.riskLevel && scored.reasons == expected.reasons.map(\.code), "\(row.0)")
+                case (.invalid(let code, let message), .rejected(let violations)):
+                    #expect(code == .invalidApplication && message == violations.map(\.description).joined(separator: "; "))
+                default:
+                    Issue.record("\(row.0): answered \(result), offline \(outcome)")
+                }
+            }
+            // A request that fails to decode in between leaves the next one unharmed.
+            let wrong = try ScoreRequest(schemaHash: SchemaHash(bytes: [UInt8](repeating: 7, count: 32)), applicationIDs: ["x"],
+                                         columns: (0..<5).map { _ in Column(numbers: [nil]) })
+            try await connection.send(wrong, id: 100 + id)
+            #expect(try await connection.expectFrame().error?.code == .schemaMismatch)
+        }
+        await harness.server.shutdown()
+    }
+
     @Test func wrongSchemaHashIsAPerRequestError() async throws {
         let harness = try await ServerHarness.start()
         let (connection, welcome) = try await harness.handshaken()

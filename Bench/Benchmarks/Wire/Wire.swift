@@ -1,5 +1,7 @@
-// The wire path's codec: a 256-application SCORE_REQUEST encoded into a frame and decoded
-// back (frame + payload), with and without LZ4, and LZ4 alone on the same payload.
+// The wire path, one SCORE_REQUEST at a time, at 1, 64 and 256 applications: decode (frame +
+// payload), features (wire columns → model-ready matrix), the response frame, and the whole
+// request (decode → features → ensemble with reasons → response frame; no audit log). Plus
+// encode of the request (the client's side) and LZ4 alone on the 256-application payload.
 // The applications are the bundle's holdout ($LOANSCORE_BENCH_BUNDLE), typed the way
 // loanscored's wire schema types them (numbers as number, booleans and categories as text).
 import Benchmark
@@ -10,14 +12,15 @@ import LoanScoreModel
 import LoanScoreProtocol
 import NIOCore
 
-let batch = 256
+let sizes = [1, 64, 256]
 
 struct WireFixture: @unchecked Sendable {  // immutable after init
+    let bundle: ModelBundle
     let schema: WireSchema
-    let request: ScoreRequest
-    let payload: ByteBuffer
-    let plainFrame: ByteBuffer
+    let requests: [Int: ScoreRequest]
+    let plainFrames: [Int: ByteBuffer]
     let lz4Frame: ByteBuffer
+    let payload: ByteBuffer
     let compressedPayload: ByteBuffer
 
     static func load() -> WireFixture {
@@ -33,7 +36,6 @@ struct WireFixture: @unchecked Sendable {  // immutable after init
             var pool: [ApplicationFile.Application] = []
             while let application = try file.next() { pool.append(application) }
             guard !pool.isEmpty else { fail("\(path): the holdout is empty") }
-            let applications = (0..<batch).map { pool[($0 &* 7919) % pool.count] }
             let fields = bundle.schema.fields
             let schema = WireSchema(fields: fields.map { field in
                 switch field.type {
@@ -41,38 +43,48 @@ struct WireFixture: @unchecked Sendable {  // immutable after init
                 case .boolean, .category: WireField(name: field.name, type: .string)
                 }
             })
-            let columns: [Column] = fields.indices.map { f in
-                let cells = applications.map { $0.values[f] }
-                switch fields[f].type {
-                case .number, .integer:
-                    return Column(numbers: cells.map { cell -> Double? in
-                        switch cell {
-                        case .number(let x): return x
-                        case .text(let t): return Double(t.trimmingCharacters(in: .whitespaces))
-                        default: return nil
-                        }
-                    })
-                case .boolean, .category:
-                    return Column(strings: cells.map { cell -> String? in
-                        if case .missing = cell { return nil }
-                        return cell.display
-                    })
-                }
+            var requests: [Int: ScoreRequest] = [:], frames: [Int: ByteBuffer] = [:]
+            for size in sizes {
+                let applications = (0..<size).map { pool[($0 &* 7919) % pool.count] }
+                let request = try makeRequest(applications, fields: fields, schema: schema)
+                var frame = ByteBuffer()
+                try FrameEncoder(compression: .never).encode(request, requestID: 1, into: &frame)
+                requests[size] = request
+                frames[size] = frame
             }
-            let request = try ScoreRequest(schemaHash: schema.hash, applicationIDs: applications.map { "app-\($0.row)" }, columns: columns)
-            var payload = ByteBuffer()
-            request.encode(into: &payload)
-            var plainFrame = ByteBuffer(), lz4Frame = ByteBuffer(), compressed = ByteBuffer()
-            try FrameEncoder(compression: .never).encode(request, requestID: 1, into: &plainFrame)
-            try FrameEncoder(compression: .always).encode(request, requestID: 1, into: &lz4Frame)
+            var payload = ByteBuffer(), lz4Frame = ByteBuffer(), compressed = ByteBuffer()
+            requests[256]!.encode(into: &payload)
+            try FrameEncoder(compression: .always).encode(requests[256]!, requestID: 1, into: &lz4Frame)
             _ = try LZ4.compress(payload, into: &compressed)
-            print("Wire fixture: SCORE_REQUEST of \(batch) applications, payload \(payload.readableBytes) bytes, "
+            print("Wire fixture: SCORE_REQUEST of 256 applications, payload \(payload.readableBytes) bytes, "
                 + "LZ4 frame \(lz4Frame.readableBytes) bytes")
-            return WireFixture(schema: schema, request: request, payload: payload, plainFrame: plainFrame,
-                               lz4Frame: lz4Frame, compressedPayload: compressed)
+            return WireFixture(bundle: bundle, schema: schema, requests: requests, plainFrames: frames,
+                               lz4Frame: lz4Frame, payload: payload, compressedPayload: compressed)
         } catch {
             fail("\(path): \(error)")
         }
+    }
+
+    static func makeRequest(_ applications: [ApplicationFile.Application], fields: [Schema.Field], schema: WireSchema) throws -> ScoreRequest {
+        let columns: [Column] = fields.indices.map { f in
+            let cells = applications.map { $0.values[f] }
+            switch fields[f].type {
+            case .number, .integer:
+                return Column(numbers: cells.map { cell -> Double? in
+                    switch cell {
+                    case .number(let x): return x
+                    case .text(let t): return Double(t.trimmingCharacters(in: .whitespaces))
+                    default: return nil
+                    }
+                })
+            case .boolean, .category:
+                return Column(strings: cells.map { cell -> String? in
+                    if case .missing = cell { return nil }
+                    return cell.display
+                })
+            }
+        }
+        return try ScoreRequest(schemaHash: schema.hash, applicationIDs: applications.map { "app-\($0.row)" }, columns: columns)
     }
 }
 
@@ -90,31 +102,12 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(1),
         maxIterations: 100_000
     )
+    for size in sizes { wireBenchmarks(fixture, size: size) }
+    lz4Benchmarks(fixture)
+}
 
-    for (label, compression) in [("no LZ4", FrameEncoder.Compression.never), ("LZ4", .always)] {
-        Benchmark("encode SCORE_REQUEST \(batch) (\(label))") { benchmark in
-            let encoder = FrameEncoder(compression: compression)
-            var out = ByteBuffer()
-            out.reserveCapacity(fixture.plainFrame.readableBytes * 2)
-            for _ in benchmark.scaledIterations {
-                out.clear()
-                try? encoder.encode(fixture.request, requestID: 1, into: &out)
-                blackHole(out.readableBytes)
-            }
-        }
-        let frame = compression == .never ? fixture.plainFrame : fixture.lz4Frame
-        Benchmark("decode SCORE_REQUEST \(batch) (\(label))") { benchmark in
-            var decoder = FrameDecoder()
-            for _ in benchmark.scaledIterations {
-                var wire = frame
-                guard let decoded = try? decoder.decode(buffer: &wire) else { fatalError("frame did not decode") }
-                var payload = decoded.payload
-                blackHole(try? ScoreRequest.decode(from: &payload, schema: fixture.schema, maximumBatch: 4096).count)
-            }
-        }
-    }
-
-    Benchmark("LZ4 compress \(batch)-application payload") { benchmark in
+func lz4Benchmarks(_ fixture: WireFixture) {
+    Benchmark("LZ4 compress 256-application payload") { benchmark in
         var out = ByteBuffer()
         out.reserveCapacity(fixture.payload.readableBytes * 2)
         for _ in benchmark.scaledIterations {
@@ -122,7 +115,7 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try? LZ4.compress(fixture.payload, into: &out))
         }
     }
-    Benchmark("LZ4 decompress \(batch)-application payload") { benchmark in
+    Benchmark("LZ4 decompress 256-application payload") { benchmark in
         var out = ByteBuffer()
         out.reserveCapacity(fixture.payload.readableBytes * 2)
         for _ in benchmark.scaledIterations {

@@ -11,6 +11,9 @@ import NIOCore
 ///   `NUMBER, STRING, NUMBER, STRING` (2). The maximum batch is small (64) to keep runs fast.
 /// - 3: SCORE_RESPONSE, 4: WELCOME, 5: HELLO, 6: ERROR, 7: GOODBYE, 8: PING/PONG.
 ///
+/// Selectors 0–2 also decode into one `RequestColumns` kept across inputs (as a connection
+/// keeps its buffers), which must accept, refuse and hold exactly what a fresh decode does.
+///
 /// Any `ProtocolError` is a correct answer. What must not happen: a trap, a sanitizer report, a
 /// leak, or an accepted payload that does not re-encode to the same bytes (every message's
 /// encoding is canonical, so `encode(decode(p)) == p`).
@@ -40,6 +43,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 precondition(column.count == request.count && column.type == field.type, "column shape differs")
             }
             check(request, original: original)
+            checkReused(original, schema: schema, expected: .success(request))
         case 3: check(try ScoreResponse.decode(from: &buffer, maximumBatch: 64), original: original)
         case 4: check(try Welcome.decode(from: &buffer), original: original)
         case 5: check(try Hello.decode(from: &buffer), original: original)
@@ -53,6 +57,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
         precondition(buffer.readableBytes == 0, "a decoder accepted the payload without consuming it")
     } catch {
+        if selector <= 2 { checkReused(original, schema: selector == 2 ? stringSchema : vectorSchema, expected: .failure(error)) }
         // Typed throws: `error` is a ProtocolError. Its location must lie inside the payload.
         if let offset = error.offset {
             precondition(offset >= 0 && offset <= original.readableBytes, "error offset \(offset) outside a \(original.readableBytes)-byte payload")
@@ -73,6 +78,34 @@ let stringSchema = WireSchema(fields: [
     WireField(name: "amount", type: .number), WireField(name: "home", type: .string),
     WireField(name: "income", type: .number), WireField(name: "job", type: .string),
 ])
+
+/// One `RequestColumns` decodes every input, as a connection's does: whatever it held before
+/// (or however its last decode failed), it must give what a fresh decode gives.
+nonisolated(unsafe) var reused = RequestColumns()
+
+func checkReused(_ payload: ByteBuffer, schema: WireSchema, expected: Result<ScoreRequest, ProtocolError>) {
+    var buffer = payload
+    do throws(ProtocolError) {
+        try reused.decode(from: &buffer, schema: schema, maximumBatch: 64)
+        guard case .success(let request) = expected else { preconditionFailure("a reused decoder accepted what a fresh one refused") }
+        precondition(reused.count == request.count && buffer.readableBytes == 0, "reused decoder: count or consumption differs")
+        for application in 0..<request.count {
+            precondition(reused.id(application: application) == request.applicationIDs[application], "reused decoder: id differs")
+            for field in schema.fields.indices {
+                let (ours, theirs) = (reused.value(application: application, field: field), request.value(application: application, field: field))
+                // NaN != NaN: compare numbers by bit pattern.
+                if case .number(let a) = ours, case .number(let b) = theirs {
+                    precondition(a.bitPattern == b.bitPattern, "reused decoder: number differs")
+                } else {
+                    precondition(ours == theirs, "reused decoder: value differs")
+                }
+            }
+        }
+    } catch {
+        guard case .failure(let fresh) = expected else { preconditionFailure("a reused decoder refused what a fresh one accepted: \(error)") }
+        precondition(error == fresh && reused.count == 0, "reused decoder: another error, or a count left after it")
+    }
+}
 
 /// An accepted payload re-encodes to exactly the bytes it came from.
 func check(_ message: some ProtocolMessage, original: ByteBuffer) {
