@@ -39,6 +39,13 @@ public struct RequestColumns: Sendable {
     /// The number of schema fields of the last decode.
     public var fieldCount: Int { types.count }
 
+    /// An estimate of the heap bytes the buffers keep between decodes (their capacities), for
+    /// pools that bound what they retain. O(1).
+    public var retainedBytes: Int {
+        types.capacity * MemoryLayout<WireType>.stride + present.capacity + numbers.capacity * MemoryLayout<Double>.stride
+            + (spans.capacity + ids.capacity) * MemoryLayout<Span>.stride + text.capacity
+    }
+
     /// Whether application `application` has a value for field `field` (preconditions: both
     /// in range). O(1).
     public func isPresent(application: Int, field: Int) -> Bool {

@@ -24,30 +24,58 @@ public final class RequestWorkspace: @unchecked Sendable {
     public var response = ByteBuffer()
 
     public init() {}
+
+    /// An estimate of the heap bytes the workspace keeps between requests (its buffers'
+    /// capacities; the decoded columns are counted through their matrix-sized share). O(1).
+    public var retainedBytes: Int {
+        matrix.capacity * MemoryLayout<Double>.stride
+            + outcomes.capacity * MemoryLayout<FeaturePipeline.Outcome>.stride
+            + response.capacity
+            + columns.retainedBytes
+            + scores.retainedBytes
+    }
 }
 
 /// Idle request workspaces shared by every connection: a request takes one and its completion
-/// gives it back. At most as many exist as requests were ever in flight at once, and at most
-/// ``maximumIdle`` are kept (the others are freed), so memory stays bounded by the busiest
-/// moment, not by the number of connections.
+/// gives it back. At most as many exist as requests were ever in flight at once; at most
+/// ``maximumIdle`` are kept, holding at most ``maximumIdleBytes`` between them (the others are
+/// freed), so memory stays bounded by the busiest moment, not by the number of connections,
+/// and one burst of maximum-size batches is not kept resident afterwards.
 final class RequestWorkspacePool: Sendable {
     /// The most idle workspaces kept.
     let maximumIdle: Int
-    private let idle = NIOLockedValueBox<[RequestWorkspace]>([])
+    /// The most bytes (by ``RequestWorkspace/retainedBytes``) the idle workspaces may hold.
+    let maximumIdleBytes: Int
+    private let idle = NIOLockedValueBox<(workspaces: [RequestWorkspace], bytes: Int)>(([], 0))
 
-    init(maximumIdle: Int = 64) {
+    init(maximumIdle: Int = 64, maximumIdleBytes: Int = 16 << 20) {
         self.maximumIdle = maximumIdle
+        self.maximumIdleBytes = maximumIdleBytes
     }
 
     /// An idle workspace, or a new one. O(1).
     func take() -> RequestWorkspace {
-        idle.withLockedValue { $0.popLast() } ?? RequestWorkspace()
+        idle.withLockedValue { idle in
+            guard let workspace = idle.workspaces.popLast() else { return nil }
+            idle.bytes -= workspace.retainedBytes
+            return workspace
+        } ?? RequestWorkspace()
     }
 
-    /// Returns a workspace no one uses any more. O(1).
+    /// Returns a workspace no one uses any more; kept for reuse if the pool has room for it,
+    /// else freed. O(1).
     func give(_ workspace: RequestWorkspace) {
+        let bytes = workspace.retainedBytes
         idle.withLockedValue { idle in
-            if idle.count < maximumIdle { idle.append(workspace) }
+            if idle.workspaces.count < maximumIdle && idle.bytes + bytes <= maximumIdleBytes {
+                idle.workspaces.append(workspace)
+                idle.bytes += bytes
+            }
         }
+    }
+
+    /// Idle workspaces and the bytes they hold (for tests and metrics).
+    var idleState: (count: Int, bytes: Int) {
+        idle.withLockedValue { ($0.workspaces.count, $0.bytes) }
     }
 }

@@ -23,7 +23,7 @@ struct CrashSafetyTests {
             environment["NOTIFY_SOCKET"] = notify.address
             process.environment = environment
             log = folder.appendingPathComponent("\(name).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.standardError = try FileHandle(forWritingTo: log)
             try process.run()
         }

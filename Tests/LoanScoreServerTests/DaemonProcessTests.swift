@@ -70,7 +70,7 @@ struct DaemonProcessTests {
         environment["NOTIFY_SOCKET"] = notify.address
         process.environment = environment
         let log = folder.appendingPathComponent("loanscored.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: log)
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
