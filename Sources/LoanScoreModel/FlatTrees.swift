@@ -1,26 +1,25 @@
-/// Trees compiled into one flat array of 16-byte nodes, walked over a batch of rows one tree
-/// at a time so that the tree stays in the L1 cache while every row of the batch visits it.
+/// Trees compiled into one flat array of 8-byte nodes, walked over a batch of rows one tree at
+/// a time so that the tree stays in the L1 cache while every row of the batch visits it.
 ///
-/// Feature values are float32 (both XGBoost and scikit-learn compare in float32), so a batch
-/// is converted once to a float matrix. A node is a leaf when `left < 0`. Child indices are
-/// absolute (into `nodes`). The high bit of `featureAndFlag` says where a missing value (NaN)
-/// goes: set = left.
+/// Each tree is laid out in preorder: a node's left child is the next node, and the node
+/// stores its right child's offset. A split goes left when the row's key is `<=` the node's
+/// threshold key (``SplitKey``; the node names the key column that sends NaN its own way). A
+/// leaf has threshold ``SplitKey/never`` and right offset 0: it is a self-loop, so a walk may
+/// take more steps than a path is long without leaving the leaf, which lets eight walks run
+/// in lockstep for a fixed number of steps with no per-lane branch.
 struct FlatTrees: Sendable {
     struct Node: Sendable {
-        /// Split threshold (float32), or the leaf value for XGBoost leaves.
-        var threshold: Float
-        /// Feature index in the low 31 bits; bit 31 set: missing goes left.
-        var featureAndFlag: UInt32
-        var left: Int32
-        var right: Int32
+        /// Go left when the row's key is `<=` this (``SplitKey``).
+        var threshold: Int32
+        /// Low ``Layout/shift`` bits: the key column times ``FeatureBatch/lanes`` (the key's
+        /// offset in a block); the bits above: the right child's offset from this node.
+        var packed: UInt32
     }
 
-    /// How a split compares a value with its threshold.
-    enum Comparison: Sendable {
-        /// Left when `value < threshold` (XGBoost).
-        case less
-        /// Left when `value <= threshold` (scikit-learn).
-        case lessOrEqual
+    /// How a node's `packed` field splits into slot and offset.
+    struct Layout: Sendable {
+        let shift: UInt32
+        var mask: UInt32 { (1 << shift) - 1 }
     }
 
     let nodes: [Node]
@@ -30,176 +29,175 @@ struct FlatTrees: Sendable {
     let depths: [Int]
     /// The deepest of each group of ``lanes`` consecutive trees (trees 8g ..< 8g + 8).
     let groupDepths: [Int]
-    let comparison: Comparison
+    /// For each node, its index in the given trees concatenated (per-node values follow it).
+    let original: [Int]
+    let layout: Layout
+    /// Features per row (key columns are twice as many).
+    let width: Int
 
     /// Rows walked through a tree together, in lockstep (independent chains of loads that
     /// the processor overlaps).
-    static let lanes = 8
+    static let lanes = FeatureBatch.lanes
 
     /// Compiles trees given per tree as node arrays with children indices relative to the
-    /// tree (-1 for a leaf). Leaves become self-loops (both children the leaf itself), so a
-    /// walk may take more steps than a path is long without leaving the leaf: that lets
-    /// ``leaves(root:depth:rows:_:width:_:_:)`` walk every lane for exactly `depth` steps
-    /// with no per-lane branch. Children must have larger indices than their parent.
-    init(trees: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]], comparison: Comparison) {
-        var nodes: [Node] = [], roots: [Int] = [], depths: [Int] = []
+    /// tree (-1 for a leaf); children must have larger indices than their parent. `strict`:
+    /// a split goes left when `value < threshold` (XGBoost), else when `value <= threshold`
+    /// (scikit-learn). Returns nil when a tree is too large for 32-bit packed nodes.
+    init?(trees: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]], strict: Bool, width: Int) {
+        // Bits for a key slot: (2·width − 1) · lanes fits in `shift` bits.
+        var shift: UInt32 = 1
+        while (1 << shift) < 2 * width * Self.lanes { shift += 1 }
+        guard shift < 32 else { return nil }
+        let limit = Int(UInt32.max >> shift)
+        var nodes: [Node] = [], roots: [Int] = [], depths: [Int] = [], original: [Int] = []
+        var base = 0
         for tree in trees {
-            let base = nodes.count
-            roots.append(base)
+            roots.append(nodes.count)
             var depth = [Int](repeating: 0, count: tree.count)
-            for (i, node) in tree.enumerated() {
-                if node.left < 0 {
-                    nodes.append(Node(threshold: node.threshold, featureAndFlag: 0, left: Int32(base + i), right: Int32(base + i)))
-                } else {
-                    depth[node.left] = depth[i] + 1
-                    depth[node.right] = depth[i] + 1
-                    nodes.append(Node(threshold: node.threshold,
-                                      featureAndFlag: UInt32(node.feature) | (node.missingLeft ? 1 << 31 : 0),
-                                      left: Int32(base + node.left), right: Int32(base + node.right)))
-                }
+            for (i, node) in tree.enumerated() where node.left >= 0 {
+                depth[node.left] = depth[i] + 1
+                depth[node.right] = depth[i] + 1
             }
             depths.append(depth.max() ?? 0)
+            // Preorder, left first; a right child patches its parent's offset when placed.
+            var stack = [(node: 0, parent: -1)]
+            while let (i, parent) = stack.popLast() {
+                let index = nodes.count
+                if parent >= 0 {
+                    guard index - parent <= limit else { return nil }
+                    nodes[parent].packed |= UInt32(index - parent) << shift
+                }
+                original.append(base + i)
+                let node = tree[i]
+                if node.left < 0 {
+                    nodes.append(Node(threshold: SplitKey.never, packed: 0))
+                } else {
+                    let column = node.feature + (node.missingLeft ? 0 : width)
+                    nodes.append(Node(threshold: SplitKey.threshold(node.threshold, strict: strict),
+                                      packed: UInt32(column * Self.lanes)))
+                    stack.append((node.right, index))
+                    stack.append((node.left, -1))
+                }
+            }
+            base += tree.count
         }
         self.nodes = nodes
         self.roots = roots
         self.depths = depths
-        groupDepths = stride(from: 0, to: depths.count, by: FlatTrees.lanes).map {
-            depths[$0..<Swift.min($0 + FlatTrees.lanes, depths.count)].max() ?? 0
+        self.original = original
+        self.layout = Layout(shift: shift)
+        self.width = width
+        groupDepths = stride(from: 0, to: depths.count, by: Self.lanes).map {
+            depths[$0..<Swift.min($0 + Self.lanes, depths.count)].max() ?? 0
         }
-        self.comparison = comparison
     }
 
-    /// One step from `node` for the row at `x`, without a branch: the comparison's outcome
-    /// becomes an all-ones or all-zeros mask that selects the child (a mispredicted branch
-    /// per split would cost more than the whole step).
+    /// One step from node `i` for the row whose keys are at `x` (stride ``lanes``), without a
+    /// branch: the comparison selects between the two offsets (a conditional move; a
+    /// mispredicted branch per split would cost more than the whole step).
     @inline(__always)
-    static func step(_ node: Node, _ x: UnsafePointer<Float>, _ comparison: Comparison) -> Int32 {
-        let value = x[Int(node.featureAndFlag & 0x7FFF_FFFF)]
-        let below: Bool
-        switch comparison {
-        case .less: below = value < node.threshold
-        case .lessOrEqual: below = value <= node.threshold
-        }
-        // Bool is one byte holding 0 or 1.
-        let missingLeft = unsafeBitCast(value.isNaN, to: UInt8.self) & UInt8(truncatingIfNeeded: node.featureAndFlag >> 31)
-        let goLeft = unsafeBitCast(below, to: UInt8.self) | missingLeft
-        let mask = 0 &- Int32(goLeft)
-        return node.right ^ ((node.left ^ node.right) & mask)
+    static func step(_ i: Int, _ nodes: UnsafePointer<Node>, _ x: UnsafePointer<Int32>, _ layout: Layout) -> Int {
+        let node = nodes[i]
+        let right = Int(node.packed >> layout.shift)
+        return i + (x[Int(node.packed & layout.mask)] <= node.threshold ? 1 : right)
     }
 
-    /// The leaves that up to ``lanes`` consecutive rows reach in one tree, walked in lockstep
-    /// for exactly `depth` steps: eight independent chains of loads, held in eight scalars
-    /// (a vector held in memory would serialise them).
+    /// The key column a node splits on, as a feature index.
+    @inline(__always)
+    func feature(_ node: Node) -> Int {
+        let column = Int(node.packed & layout.mask) / Self.lanes
+        return column < width ? column : column - width
+    }
+
+    /// The leaves that the eight rows of a key block reach in one tree, walked in lockstep
+    /// for exactly `depth` steps: eight independent chains of loads, held in eight scalars.
     ///
-    /// Unsafe pointers: `nodes` is the base of `self.nodes`, and every child index was built
-    /// inside it; `x` points at the block's first row, and the block's `rows` rows of `width`
-    /// float32 values lie behind it (lanes past `rows` repeat the last row, and are ignored).
+    /// Unsafe pointers: `nodes` is the base of `self.nodes`, and every step stays inside the
+    /// tree by construction; `block` is a block of ``FeatureBatch`` keys (`2·width·8`), and
+    /// every slot is below `2·width·8` (checked at load).
     @inline(__always)
-    static func leaves(root: Int, depth: Int, rows: Int, _ x: UnsafePointer<Float>, width: Int,
-                       _ nodes: UnsafePointer<Node>, _ comparison: Comparison) -> SIMD8<Int32> {
-        let last = rows - 1
-        let x0 = x, x1 = x + Swift.min(1, last) * width, x2 = x + Swift.min(2, last) * width
-        let x3 = x + Swift.min(3, last) * width, x4 = x + Swift.min(4, last) * width
-        let x5 = x + Swift.min(5, last) * width, x6 = x + Swift.min(6, last) * width
-        let x7 = x + Swift.min(7, last) * width
-        let r = Int32(root)
-        var i0 = r, i1 = r, i2 = r, i3 = r, i4 = r, i5 = r, i6 = r, i7 = r
+    static func leaves(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>,
+                       _ layout: Layout) -> SIMD8<Int32> {
+        var i0 = root, i1 = root, i2 = root, i3 = root, i4 = root, i5 = root, i6 = root, i7 = root
         for _ in 0..<depth {
-            i0 = step(nodes[Int(i0)], x0, comparison)
-            i1 = step(nodes[Int(i1)], x1, comparison)
-            i2 = step(nodes[Int(i2)], x2, comparison)
-            i3 = step(nodes[Int(i3)], x3, comparison)
-            i4 = step(nodes[Int(i4)], x4, comparison)
-            i5 = step(nodes[Int(i5)], x5, comparison)
-            i6 = step(nodes[Int(i6)], x6, comparison)
-            i7 = step(nodes[Int(i7)], x7, comparison)
+            i0 = step(i0, nodes, block, layout)
+            i1 = step(i1, nodes, block + 1, layout)
+            i2 = step(i2, nodes, block + 2, layout)
+            i3 = step(i3, nodes, block + 3, layout)
+            i4 = step(i4, nodes, block + 4, layout)
+            i5 = step(i5, nodes, block + 5, layout)
+            i6 = step(i6, nodes, block + 6, layout)
+            i7 = step(i7, nodes, block + 7, layout)
         }
-        return SIMD8(i0, i1, i2, i3, i4, i5, i6, i7)
+        return SIMD8(Int32(i0), Int32(i1), Int32(i2), Int32(i3), Int32(i4), Int32(i5), Int32(i6), Int32(i7))
     }
 
     /// The leaves one row reaches in up to ``lanes`` consecutive trees (group `group`), walked
     /// in lockstep across the trees: for a lone row, eight trees give the eight independent
-    /// chains. Lanes past the last tree repeat it (and are ignored).
+    /// chains. Lanes past the last tree repeat it (and are ignored). Pointers as in
+    /// ``leaves(root:depth:_:_:_:)``; `x` is the row's first key (stride ``lanes``).
     @inline(__always)
-    func leaves(group: Int, _ x: UnsafePointer<Float>, _ nodes: UnsafePointer<Node>) -> (leaves: SIMD8<Int32>, trees: Int) {
-        let first = group * FlatTrees.lanes
-        let count = Swift.min(FlatTrees.lanes, roots.count - first)
-        var index = SIMD8<Int32>()
-        for lane in 0..<FlatTrees.lanes { index[lane] = Int32(roots[first + Swift.min(lane, count - 1)]) }
-        var i0 = index[0], i1 = index[1], i2 = index[2], i3 = index[3], i4 = index[4], i5 = index[5], i6 = index[6], i7 = index[7]
+    func leaves(group: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>) -> (leaves: SIMD8<Int32>, trees: Int) {
+        let first = group * Self.lanes
+        let count = Swift.min(Self.lanes, roots.count - first)
+        let last = count - 1, layout = self.layout
+        var i0 = roots[first], i1 = roots[first + Swift.min(1, last)], i2 = roots[first + Swift.min(2, last)]
+        var i3 = roots[first + Swift.min(3, last)], i4 = roots[first + Swift.min(4, last)]
+        var i5 = roots[first + Swift.min(5, last)], i6 = roots[first + Swift.min(6, last)], i7 = roots[first + last]
         for _ in 0..<groupDepths[group] {
-            i0 = FlatTrees.step(nodes[Int(i0)], x, comparison)
-            i1 = FlatTrees.step(nodes[Int(i1)], x, comparison)
-            i2 = FlatTrees.step(nodes[Int(i2)], x, comparison)
-            i3 = FlatTrees.step(nodes[Int(i3)], x, comparison)
-            i4 = FlatTrees.step(nodes[Int(i4)], x, comparison)
-            i5 = FlatTrees.step(nodes[Int(i5)], x, comparison)
-            i6 = FlatTrees.step(nodes[Int(i6)], x, comparison)
-            i7 = FlatTrees.step(nodes[Int(i7)], x, comparison)
+            i0 = Self.step(i0, nodes, x, layout); i1 = Self.step(i1, nodes, x, layout)
+            i2 = Self.step(i2, nodes, x, layout); i3 = Self.step(i3, nodes, x, layout)
+            i4 = Self.step(i4, nodes, x, layout); i5 = Self.step(i5, nodes, x, layout)
+            i6 = Self.step(i6, nodes, x, layout); i7 = Self.step(i7, nodes, x, layout)
         }
-        return (SIMD8(i0, i1, i2, i3, i4, i5, i6, i7), count)
+        return (SIMD8(Int32(i0), Int32(i1), Int32(i2), Int32(i3), Int32(i4), Int32(i5), Int32(i6), Int32(i7)), count)
     }
 
     /// The leaf one row reaches from `root`, stopping at the leaf (for blocks too small to
-    /// fill the lanes). Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``.
+    /// fill the lanes). Pointers as in ``leaves(group:_:_:)``.
     @inline(__always)
-    static func leaf(root: Int, _ x: UnsafePointer<Float>, _ nodes: UnsafePointer<Node>, _ comparison: Comparison) -> Int32 {
-        var index = Int32(root)
+    static func leaf(root: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>, _ layout: Layout) -> Int {
+        var index = root
         while true {
-            let next = step(nodes[Int(index)], x, comparison)
+            let next = step(index, nodes, x, layout)
             if next == index { return index }  // a leaf's self-loop
             index = next
         }
     }
 
-    /// The leaves of a block of rows: in lockstep when the block fills the lanes, else row by
-    /// row stopping at each leaf (a lone row should not pay for eight).
+    /// Path attribution for the eight rows of a key block walked in lockstep for exactly
+    /// `depth` steps; lane `k` adds `values[child] − values[node]` to row `k` of
+    /// `contributions` (a leaf's self-loop adds zero). Pointers as in
+    /// ``leaves(root:depth:_:_:_:)``; `contributions` holds the block's `lanes × width` values.
     @inline(__always)
-    static func leaves(root: Int, depth: Int, rows: Int, _ x: UnsafePointer<Float>, width: Int, _ nodes: UnsafePointer<Node>,
-                       _ comparison: Comparison, scalarBelow threshold: Int) -> SIMD8<Int32> {
-        if rows >= threshold { return leaves(root: root, depth: depth, rows: rows, x, width: width, nodes, comparison) }
-        var result = SIMD8<Int32>()
-        for lane in 0..<rows { result[lane] = leaf(root: root, x + lane * width, nodes, comparison) }
-        return result
-    }
-
-    /// Path attribution for a full block of ``lanes`` rows walked in lockstep for exactly
-    /// `depth` steps; each lane adds to its own row of `contributions` (a leaf's self-loop
-    /// adds zero). Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``, and
-    /// `contributions` holds the block's `lanes × width` values.
-    @inline(__always)
-    static func attributeBlock(root: Int, depth: Int, _ x: UnsafePointer<Float>, width: Int, _ nodes: UnsafePointer<Node>,
-                               _ comparison: Comparison, values: UnsafePointer<Double>,
-                               into contributions: UnsafeMutablePointer<Double>) -> SIMD8<Int32> {
+    func attributeBlock(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>,
+                        values: UnsafePointer<Double>, into contributions: UnsafeMutablePointer<Double>) -> SIMD8<Int32> {
+        let layout = self.layout, width = self.width
         @inline(__always)
-        func advance(_ index: inout Int32, _ lane: Int) {
-            let node = nodes[Int(index)]
-            let next = step(node, x + lane * width, comparison)
-            contributions[lane * width + Int(node.featureAndFlag & 0x7FFF_FFFF)] += values[Int(next)] - values[Int(index)]
+        func advance(_ index: inout Int, _ lane: Int) {
+            let next = Self.step(index, nodes, block + lane, layout)
+            contributions[lane * width + feature(nodes[index])] += values[next] - values[index]
             index = next
         }
-        let r = Int32(root)
-        var i0 = r, i1 = r, i2 = r, i3 = r, i4 = r, i5 = r, i6 = r, i7 = r
+        var i0 = root, i1 = root, i2 = root, i3 = root, i4 = root, i5 = root, i6 = root, i7 = root
         for _ in 0..<depth {
             advance(&i0, 0); advance(&i1, 1); advance(&i2, 2); advance(&i3, 3)
             advance(&i4, 4); advance(&i5, 5); advance(&i6, 6); advance(&i7, 7)
         }
-        return SIMD8(i0, i1, i2, i3, i4, i5, i6, i7)
+        return SIMD8(Int32(i0), Int32(i1), Int32(i2), Int32(i3), Int32(i4), Int32(i5), Int32(i6), Int32(i7))
     }
 
     /// Walks one row from `root` to its leaf, adding `values[child] − values[node]` to the
     /// split feature's contribution at each step (path attribution); returns the leaf.
-    /// Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``; `contributions` holds the
-    /// row's `width` values.
+    /// Pointers as in ``leaves(group:_:_:)``; `contributions` holds the row's `width` values.
     @inline(__always)
-    static func attribute(root: Int, _ x: UnsafePointer<Float>, _ nodes: UnsafePointer<Node>, _ comparison: Comparison,
-                          values: UnsafePointer<Double>, into contributions: UnsafeMutablePointer<Double>) -> Int32 {
-        var index = Int32(root)
+    func attribute(root: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>, values: UnsafePointer<Double>,
+                   into contributions: UnsafeMutablePointer<Double>) -> Int {
+        var index = root
         while true {
-            let node = nodes[Int(index)]
-            let next = step(node, x, comparison)
+            let next = Self.step(index, nodes, x, layout)
             if next == index { return index }  // a leaf's self-loop
-            contributions[Int(node.featureAndFlag & 0x7FFF_FFFF)] += values[Int(next)] - values[Int(index)]
+            contributions[feature(nodes[index])] += values[next] - values[index]
             index = next
         }
     }
@@ -208,23 +206,28 @@ struct FlatTrees: Sendable {
 extension FlatTrees {
     /// Walks every row of a batch through every tree and reports each leaf reached, in tree
     /// order for each row, through `leaf(row, node index)`; with `contributions`
-    /// (`rows × width`), also adds path attributions from `values` (one per node).
+    /// (`rows × width`), also adds path attributions from `values` (one per node, in this
+    /// layout's order).
     ///
-    /// Blocks of eight rows walk a tree in lockstep; one to three rows walk eight trees at a
-    /// time instead. Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``.
+    /// Full blocks of eight rows walk a tree in lockstep (so do blocks of four to seven: the
+    /// spare lanes walk and are ignored); one to three rows walk eight trees at a time.
+    /// Pointers as in ``leaves(root:depth:_:_:_:)``.
     ///
     /// - Complexity: O(rows × trees × depth).
     @inline(__always)
     func walk(_ batch: FeatureBatch, values: [Double], contributions: UnsafeMutableBufferPointer<Double>?,
               _ leaf: (_ row: Int, _ node: Int) -> Void) {
-        let width = batch.width
+        precondition(batch.width == width, "batch width")
+        let blockSize = 2 * width * Self.lanes, layout = self.layout
         nodes.withUnsafeBufferPointer { nodes in
             values.withUnsafeBufferPointer { values in
-                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
+                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let keys = batch.keys.baseAddress else { return }
+                /// Row `r`'s first key (stride `lanes`), inside `batch.keys` by its layout.
+                func row(_ r: Int) -> UnsafePointer<Int32> { keys + r / Self.lanes * blockSize + r % Self.lanes }
                 if contributions == nil && batch.rows < 4 {
                     for r in 0..<batch.rows {
                         for group in groupDepths.indices {
-                            let (found, count) = leaves(group: group, x + r * width, nodes)
+                            let (found, count) = leaves(group: group, row(r), nodes)
                             for lane in 0..<count { leaf(r, Int(found[lane])) }
                         }
                     }
@@ -234,56 +237,25 @@ extension FlatTrees {
                     let depth = depths[t]
                     var start = 0
                     while start < batch.rows {
-                        let rows = Swift.min(FlatTrees.lanes, batch.rows - start)
-                        let block = x + start * width
-                        var found: SIMD8<Int32>
-                        if let out = contributions?.baseAddress, rows == FlatTrees.lanes {
-                            found = FlatTrees.attributeBlock(root: root, depth: depth, block, width: width, nodes, comparison,
-                                                             values: values, into: out + start * width)
+                        let rows = Swift.min(Self.lanes, batch.rows - start)
+                        let block = keys + start / Self.lanes * blockSize
+                        var found = SIMD8<Int32>()
+                        if let out = contributions?.baseAddress, rows == Self.lanes {
+                            found = attributeBlock(root: root, depth: depth, block, nodes, values: values, into: out + start * width)
                         } else if let out = contributions?.baseAddress {
-                            found = SIMD8()
                             for lane in 0..<rows {
-                                found[lane] = FlatTrees.attribute(root: root, block + lane * width, nodes, comparison, values: values,
-                                                                  into: out + (start + lane) * width)
+                                found[lane] = Int32(attribute(root: root, block + lane, nodes, values: values, into: out + (start + lane) * width))
                             }
+                        } else if rows >= 4 {
+                            found = Self.leaves(root: root, depth: depth, block, nodes, layout)
                         } else {
-                            found = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, comparison,
-                                                     scalarBelow: 4)
+                            for lane in 0..<rows { found[lane] = Int32(Self.leaf(root: root, block + lane, nodes, layout)) }
                         }
                         for lane in 0..<rows { leaf(start + lane, Int(found[lane])) }
                         start += rows
                     }
                 }
             }
-        }
-    }
-}
-
-/// A batch of model-ready rows, in float64 (as encoded) and float32 (as trees compare).
-public struct FeatureBatch {
-    /// Number of rows.
-    public let rows: Int
-    /// Values per row.
-    public let width: Int
-    /// `rows × width` float64 values, row-major, NaN for missing.
-    public let doubles: UnsafeBufferPointer<Double>
-    /// The same values converted to float32.
-    public let floats: UnsafeBufferPointer<Float>
-
-    /// Converts `doubles` into `floats` (both `rows × width`) and describes the batch.
-    public init(rows: Int, width: Int, doubles: UnsafeBufferPointer<Double>, floats: UnsafeMutableBufferPointer<Float>) {
-        precondition(doubles.count >= rows * width && floats.count >= rows * width, "buffers hold rows × width values")
-        for i in 0..<(rows * width) { floats[i] = Float(doubles[i]) }
-        self.rows = rows
-        self.width = width
-        self.doubles = doubles
-        self.floats = UnsafeBufferPointer(floats)
-    }
-
-    /// Runs `body` with a one-row batch of `row`.
-    static func withSingleRow<T>(_ row: UnsafeBufferPointer<Double>, _ body: (FeatureBatch) -> T) -> T {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: row.count) { floats in
-            body(FeatureBatch(rows: 1, width: row.count, doubles: row, floats: floats))
         }
     }
 }

@@ -69,19 +69,19 @@ struct BenchCommand: ParsableCommand {
             matrix.withUnsafeMutableBufferPointer { matrix in
                 for i in 0..<rows { _ = pipeline.encode(applications[i], into: UnsafeMutableBufferPointer(rebasing: matrix[(i * width)..<((i + 1) * width)])) }
             }
-            let floats = [Float](repeating: 0, count: batch * width)
+            let keys = [Int32](repeating: 0, count: FeatureBatch.keyCount(rows: batch, width: width))
             let model = matrix  // immutable copy shared by the threads
             started = ContinuousClock.now
             DispatchQueue.concurrentPerform(iterations: threads) { thread in
-                var floats = floats, probabilities = [Double](repeating: 0, count: batch), sum = 0.0
+                var keys = keys, probabilities = [Double](repeating: 0, count: batch), sum = 0.0
                 for index in stride(from: thread, to: batches.count, by: threads) {
                     let range = batches[index]
                     model.withUnsafeBufferPointer { matrix in
-                        floats.withUnsafeMutableBufferPointer { floats in
+                        keys.withUnsafeMutableBufferPointer { keys in
                             probabilities.withUnsafeMutableBufferPointer { probabilities in
                                 let features = FeatureBatch(rows: range.count, width: width,
                                                             doubles: UnsafeBufferPointer(rebasing: matrix[(range.lowerBound * width)..<(range.upperBound * width)]),
-                                                            floats: floats)
+                                                            keys: keys)
                                 compiled.evaluate(features, probabilities: probabilities, contributions: nil)
                                 for r in 0..<range.count { sum += probabilities[r] }
                             }
