@@ -29,7 +29,7 @@ struct CompleteTrees: Sendable {
     /// Pads trees given as in ``FlatTrees/init(trees:strict:width:)``; `leafValue(t, i)` is
     /// the value of leaf `i` of tree `t`. Returns nil when a tree is deeper than
     /// ``maximumDepth``.
-    init?(trees: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]], depths: [Int],
+    init?(trees: [FlatTrees.Tree], depths: [Int],
           strict: Bool, width: Int, leafValue: (Int, Int) -> Double) {
         guard let depth = depths.max(), depth <= Self.maximumDepth else { return nil }
         self.depth = depth
@@ -68,7 +68,8 @@ struct CompleteTrees: Sendable {
     }
 
     /// 1 when the row whose keys are at `x` (stride ``FeatureBatch/lanes``) goes left at
-    /// `node`, else 0, without a branch.
+    /// `node`, else 0, without a branch. (Walks use wrapping arithmetic: indices stay below
+    /// `2^(depth+1)` by construction, and overflow checks would double the steps' work.)
     @inline(__always)
     static func left(_ node: Node, _ x: UnsafePointer<Int32>) -> Int {
         x[Int(node.slot)] <= node.threshold ? 1 : 0
@@ -88,10 +89,10 @@ struct CompleteTrees: Sendable {
         let base = nodes + t * internalCount
         var i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0
         for _ in 0..<depth {
-            i0 = 2 * i0 + 2 - Self.left(base[i0], block); i1 = 2 * i1 + 2 - Self.left(base[i1], block + 1)
-            i2 = 2 * i2 + 2 - Self.left(base[i2], block + 2); i3 = 2 * i3 + 2 - Self.left(base[i3], block + 3)
-            i4 = 2 * i4 + 2 - Self.left(base[i4], block + 4); i5 = 2 * i5 + 2 - Self.left(base[i5], block + 5)
-            i6 = 2 * i6 + 2 - Self.left(base[i6], block + 6); i7 = 2 * i7 + 2 - Self.left(base[i7], block + 7)
+            i0 = 2 &* i0 &+ 2 &- Self.left(base[i0], block); i1 = 2 &* i1 &+ 2 &- Self.left(base[i1], block + 1)
+            i2 = 2 &* i2 &+ 2 &- Self.left(base[i2], block + 2); i3 = 2 &* i3 &+ 2 &- Self.left(base[i3], block + 3)
+            i4 = 2 &* i4 &+ 2 &- Self.left(base[i4], block + 4); i5 = 2 &* i5 &+ 2 &- Self.left(base[i5], block + 5)
+            i6 = 2 &* i6 &+ 2 &- Self.left(base[i6], block + 6); i7 = 2 &* i7 &+ 2 &- Self.left(base[i7], block + 7)
         }
         let leaf = leaves + t * leafCount - internalCount
         return (leaf[i0], leaf[i1], leaf[i2], leaf[i3], leaf[i4], leaf[i5], leaf[i6], leaf[i7])
@@ -106,10 +107,10 @@ struct CompleteTrees: Sendable {
         let b4 = b3 + internalCount, b5 = b4 + internalCount, b6 = b5 + internalCount, b7 = b6 + internalCount
         var i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0
         for _ in 0..<depth {
-            i0 = 2 * i0 + 2 - Self.left(b0[i0], x); i1 = 2 * i1 + 2 - Self.left(b1[i1], x)
-            i2 = 2 * i2 + 2 - Self.left(b2[i2], x); i3 = 2 * i3 + 2 - Self.left(b3[i3], x)
-            i4 = 2 * i4 + 2 - Self.left(b4[i4], x); i5 = 2 * i5 + 2 - Self.left(b5[i5], x)
-            i6 = 2 * i6 + 2 - Self.left(b6[i6], x); i7 = 2 * i7 + 2 - Self.left(b7[i7], x)
+            i0 = 2 &* i0 &+ 2 &- Self.left(b0[i0], x); i1 = 2 &* i1 &+ 2 &- Self.left(b1[i1], x)
+            i2 = 2 &* i2 &+ 2 &- Self.left(b2[i2], x); i3 = 2 &* i3 &+ 2 &- Self.left(b3[i3], x)
+            i4 = 2 &* i4 &+ 2 &- Self.left(b4[i4], x); i5 = 2 &* i5 &+ 2 &- Self.left(b5[i5], x)
+            i6 = 2 &* i6 &+ 2 &- Self.left(b6[i6], x); i7 = 2 &* i7 &+ 2 &- Self.left(b7[i7], x)
         }
         let l0 = leaves + t * leafCount - internalCount
         return (l0[i0], l0[leafCount + i1], l0[2 * leafCount + i2], l0[3 * leafCount + i3],
@@ -121,7 +122,7 @@ struct CompleteTrees: Sendable {
     func walkOne(tree t: Int, _ nodes: UnsafePointer<Node>, _ leaves: UnsafePointer<Double>, _ x: UnsafePointer<Int32>) -> Double {
         let base = nodes + t * internalCount
         var i = 0
-        for _ in 0..<depth { i = 2 * i + 2 - Self.left(base[i], x) }
+        for _ in 0..<depth { i = 2 &* i &+ 2 &- Self.left(base[i], x) }
         return leaves[t * leafCount + i - internalCount]
     }
 }

@@ -17,9 +17,11 @@ struct FlatTrees: Sendable {
     }
 
     /// How a node's `packed` field splits into slot and offset.
-    struct Layout: Sendable {
+    struct Layout: Sendable, Equatable {
         let shift: UInt32
-        var mask: UInt32 { (1 << shift) - 1 }
+        var mask: UInt32 { (1 << shift) &- 1 }
+        /// 16-bit slots and offsets: what nearly every model gets; walks specialise for it.
+        static let common = Layout(shift: 16)
     }
 
     let nodes: [Node]
@@ -43,23 +45,48 @@ struct FlatTrees: Sendable {
     /// tree (-1 for a leaf); children must have larger indices than their parent. `strict`:
     /// a split goes left when `value < threshold` (XGBoost), else when `value <= threshold`
     /// (scikit-learn). Returns nil when a tree is too large for 32-bit packed nodes.
-    init?(trees: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]], strict: Bool, width: Int) {
-        // Bits for a key slot: (2·width − 1) · lanes fits in `shift` bits.
-        var shift: UInt32 = 1
-        while (1 << shift) < 2 * width * Self.lanes { shift += 1 }
-        guard shift < 32 else { return nil }
-        let limit = Int(UInt32.max >> shift)
-        var nodes: [Node] = [], roots: [Int] = [], depths: [Int] = [], original: [Int] = []
-        var base = 0
-        for tree in trees {
-            roots.append(nodes.count)
+    ///
+    /// The slot takes 16 bits when it and every right offset fit (``Layout/common``: the
+    /// walks then decode nodes with constants), else as few bits as the slots need.
+    init?(trees: [Tree], strict: Bool, width: Int) {
+        var slotBits: UInt32 = 1
+        while (1 << slotBits) < 2 * width * Self.lanes { slotBits += 1 }
+        guard slotBits < 32 else { return nil }
+        let packed = slotBits <= 16 ? Self.pack(trees, strict: strict, width: width, shift: 16) : nil
+        guard let (nodes, roots, original) = packed ?? Self.pack(trees, strict: strict, width: width, shift: slotBits) else {
+            return nil
+        }
+        self.nodes = nodes
+        self.roots = roots
+        self.original = original
+        self.layout = Layout(shift: packed == nil ? slotBits : 16)
+        self.width = width
+        let depths = trees.map { tree in
             var depth = [Int](repeating: 0, count: tree.count)
             for (i, node) in tree.enumerated() where node.left >= 0 {
                 depth[node.left] = depth[i] + 1
                 depth[node.right] = depth[i] + 1
             }
-            depths.append(depth.max() ?? 0)
-            // Preorder, left first; a right child patches its parent's offset when placed.
+            return depth.max() ?? 0
+        }
+        self.depths = depths
+        groupDepths = stride(from: 0, to: depths.count, by: Self.lanes).map {
+            depths[$0..<Swift.min($0 + Self.lanes, depths.count)].max() ?? 0
+        }
+    }
+
+    /// A tree as given: nodes with children indices relative to the tree, -1 for a leaf.
+    typealias Tree = [(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]
+
+    /// Lays the trees out in preorder, left first (a right child patches its parent's offset
+    /// when placed); nil when an offset does not fit above `shift`.
+    private static func pack(_ trees: [Tree], strict: Bool, width: Int, shift: UInt32)
+        -> (nodes: [Node], roots: [Int], original: [Int])? {
+        let limit = Int(UInt32.max >> shift)
+        var nodes: [Node] = [], roots: [Int] = [], original: [Int] = []
+        var base = 0
+        for tree in trees {
+            roots.append(nodes.count)
             var stack = [(node: 0, parent: -1)]
             while let (i, parent) = stack.popLast() {
                 let index = nodes.count
@@ -81,15 +108,7 @@ struct FlatTrees: Sendable {
             }
             base += tree.count
         }
-        self.nodes = nodes
-        self.roots = roots
-        self.depths = depths
-        self.original = original
-        self.layout = Layout(shift: shift)
-        self.width = width
-        groupDepths = stride(from: 0, to: depths.count, by: Self.lanes).map {
-            depths[$0..<Swift.min($0 + Self.lanes, depths.count)].max() ?? 0
-        }
+        return (nodes, roots, original)
     }
 
     /// One step from node `i` for the row whose keys are at `x` (stride ``lanes``), without a
@@ -98,8 +117,10 @@ struct FlatTrees: Sendable {
     @inline(__always)
     static func step(_ i: Int, _ nodes: UnsafePointer<Node>, _ x: UnsafePointer<Int32>, _ layout: Layout) -> Int {
         let node = nodes[i]
-        let right = Int(node.packed >> layout.shift)
-        return i + (x[Int(node.packed & layout.mask)] <= node.threshold ? 1 : right)
+        // Wrapping arithmetic and a masking shift: the node's offset keeps the walk inside its
+        // tree by construction, and checks would cost as much as the step itself.
+        let right = Int(node.packed &>> layout.shift)
+        return i &+ (x[Int(node.packed & layout.mask)] <= node.threshold ? 1 : right)
     }
 
     /// The key column a node splits on, as a feature index.
@@ -246,6 +267,8 @@ extension FlatTrees {
                             for lane in 0..<rows {
                                 found[lane] = Int32(attribute(root: root, block + lane, nodes, values: values, into: out + (start + lane) * width))
                             }
+                        } else if rows >= 4 && layout == .common {
+                            found = Self.leaves(root: root, depth: depth, block, nodes, .common)  // constants fold
                         } else if rows >= 4 {
                             found = Self.leaves(root: root, depth: depth, block, nodes, layout)
                         } else {

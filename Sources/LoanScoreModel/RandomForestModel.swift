@@ -37,7 +37,7 @@ public struct RandomForestModel: EnsembleMember {
         }
         guard !json.trees.isEmpty else { throw ModelError(file: file, "the forest has no trees") }
         self.featureCount = featureCount
-        var compiled: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]] = []
+        var compiled: [FlatTrees.Tree] = []
         var value: [Double] = []
         for (t, tree) in json.trees.enumerated() {
             let n = tree.childrenLeft.count

@@ -67,7 +67,7 @@ public struct XGBoostModel: EnsembleMember {
         baseMargin = -Foundation.log(Float(1) / baseScore - Float(1))
         self.featureCount = featureCount
 
-        var compiled: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]] = []
+        var compiled: [FlatTrees.Tree] = []
         var mean: [Double] = []
         for (t, tree) in model.trees.enumerated() {
             let n = tree.leftChildren.count
