@@ -2,17 +2,22 @@
 /// a time so that the tree stays in the L1 cache while every row of the batch visits it.
 ///
 /// Each tree is laid out in preorder: a node's left child is the next node, and the node
-/// stores its right child's offset. A split goes left when the row's key is `<=` the node's
-/// threshold key (``SplitKey``; the node names the key column that sends NaN its own way). A
-/// leaf has threshold ``SplitKey/never`` and right offset 0: it is a self-loop, so a walk may
-/// take more steps than a path is long without leaving the leaf, which lets eight walks run
-/// in lockstep for a fixed number of steps with no per-lane branch.
+/// stores its right child's offset minus one, `r`, so that a step is `node + 1 + (goRight ? r
+/// : 0)`. A split goes left when the row's key is `<=` the node's threshold key
+/// (``SplitKey``; the node names the key column that sends NaN its own way). A leaf has
+/// threshold ``SplitKey/never`` and `r = −1`: it is a self-loop, so a walk may take more steps
+/// than a path is long without leaving the leaf, which lets eight walks run in lockstep for a
+/// fixed number of steps with no per-lane branch.
+///
+/// Walks hold node pointers rather than indices (one register fewer: eight lanes, the key
+/// block, the loop count and the decoded fields then fit in x86-64's sixteen registers).
 struct FlatTrees: Sendable {
     struct Node: Sendable {
         /// Go left when the row's key is `<=` this (``SplitKey``).
         var threshold: Int32
         /// Low ``Layout/shift`` bits: the key column times ``FeatureBatch/lanes`` (the key's
-        /// offset in a block); the bits above: the right child's offset from this node.
+        /// offset in a block); the bits above, signed: the right child's offset from this node
+        /// minus one (−1 at a leaf).
         var packed: UInt32
     }
 
@@ -20,7 +25,8 @@ struct FlatTrees: Sendable {
     struct Layout: Sendable, Equatable {
         let shift: UInt32
         var mask: UInt32 { (1 << shift) &- 1 }
-        /// 16-bit slots and offsets: what nearly every model gets; walks specialise for it.
+        /// 16-bit slots and offsets (subtrees up to 32,768 nodes): what nearly every model
+        /// gets; the lockstep walk specialises for it.
         static let common = Layout(shift: 16)
     }
 
@@ -82,7 +88,7 @@ struct FlatTrees: Sendable {
     /// when placed); nil when an offset does not fit above `shift`.
     private static func pack(_ trees: [Tree], strict: Bool, width: Int, shift: UInt32)
         -> (nodes: [Node], roots: [Int], original: [Int])? {
-        let limit = Int(UInt32.max >> shift)
+        let limit = Int(Int32.max >> shift)
         var nodes: [Node] = [], roots: [Int] = [], original: [Int] = []
         var base = 0
         for tree in trees {
@@ -91,13 +97,13 @@ struct FlatTrees: Sendable {
             while let (i, parent) = stack.popLast() {
                 let index = nodes.count
                 if parent >= 0 {
-                    guard index - parent <= limit else { return nil }
-                    nodes[parent].packed |= UInt32(index - parent) << shift
+                    guard index - parent - 1 <= limit else { return nil }
+                    nodes[parent].packed |= UInt32(index - parent - 1) << shift
                 }
                 original.append(base + i)
                 let node = tree[i]
                 if node.left < 0 {
-                    nodes.append(Node(threshold: SplitKey.never, packed: 0))
+                    nodes.append(Node(threshold: SplitKey.never, packed: UInt32(bitPattern: -1 << Int32(shift))))
                 } else {
                     let column = node.feature + (node.missingLeft ? 0 : width)
                     nodes.append(Node(threshold: SplitKey.threshold(node.threshold, strict: strict),
@@ -111,16 +117,16 @@ struct FlatTrees: Sendable {
         return (nodes, roots, original)
     }
 
-    /// One step from node `i` for the row whose keys are at `x` (stride ``lanes``), without a
-    /// branch: the comparison selects between the two offsets (a conditional move; a
-    /// mispredicted branch per split would cost more than the whole step).
+    /// One step from node `p` for the row whose keys are at `x` (stride ``lanes``), without a
+    /// branch. The mask comes from a subtraction's sign rather than a `?:`, which LLVM turns
+    /// into a branch in some lanes (a mispredicted branch per split costs more than the step).
+    /// Wrapping arithmetic: the node's offset keeps the walk inside its tree by construction.
     @inline(__always)
-    static func step(_ i: Int, _ nodes: UnsafePointer<Node>, _ x: UnsafePointer<Int32>, _ layout: Layout) -> Int {
-        let node = nodes[i]
-        // Wrapping arithmetic and a masking shift: the node's offset keeps the walk inside its
-        // tree by construction, and checks would cost as much as the step itself.
-        let right = Int(node.packed &>> layout.shift)
-        return i &+ (x[Int(node.packed & layout.mask)] <= node.threshold ? 1 : right)
+    static func step(_ p: UnsafePointer<Node>, _ x: UnsafePointer<Int32>, _ layout: Layout) -> UnsafePointer<Node> {
+        let node = p.pointee
+        let rightMinusOne = Int(Int32(bitPattern: node.packed) &>> Int32(layout.shift))
+        let goRight = (Int(node.threshold) &- Int(x[Int(node.packed & layout.mask)])) &>> 63  // −1 or 0
+        return p + 1 + (rightMinusOne & goRight)
     }
 
     /// The key column a node splits on, as a feature index.
@@ -131,26 +137,41 @@ struct FlatTrees: Sendable {
     }
 
     /// The leaves that the eight rows of a key block reach in one tree, walked in lockstep
-    /// for exactly `depth` steps: eight independent chains of loads, held in eight scalars.
+    /// for exactly `depth` steps: eight independent chains of loads, held in eight registers.
     ///
     /// Unsafe pointers: `nodes` is the base of `self.nodes`, and every step stays inside the
     /// tree by construction; `block` is a block of ``FeatureBatch`` keys (`2·width·8`), and
-    /// every slot is below `2·width·8` (checked at load).
+    /// every slot is below `2·width·8` (features are checked at load).
     @inline(__always)
     static func leaves(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>,
                        _ layout: Layout) -> SIMD8<Int32> {
-        var i0 = root, i1 = root, i2 = root, i3 = root, i4 = root, i5 = root, i6 = root, i7 = root
+        let r = nodes + root
+        var p0 = r, p1 = r, p2 = r, p3 = r, p4 = r, p5 = r, p6 = r, p7 = r
         for _ in 0..<depth {
-            i0 = step(i0, nodes, block, layout)
-            i1 = step(i1, nodes, block + 1, layout)
-            i2 = step(i2, nodes, block + 2, layout)
-            i3 = step(i3, nodes, block + 3, layout)
-            i4 = step(i4, nodes, block + 4, layout)
-            i5 = step(i5, nodes, block + 5, layout)
-            i6 = step(i6, nodes, block + 6, layout)
-            i7 = step(i7, nodes, block + 7, layout)
+            p0 = step(p0, block, layout); p1 = step(p1, block + 1, layout)
+            p2 = step(p2, block + 2, layout); p3 = step(p3, block + 3, layout)
+            p4 = step(p4, block + 4, layout); p5 = step(p5, block + 5, layout)
+            p6 = step(p6, block + 6, layout); p7 = step(p7, block + 7, layout)
         }
-        return SIMD8(Int32(i0), Int32(i1), Int32(i2), Int32(i3), Int32(i4), Int32(i5), Int32(i6), Int32(i7))
+        return indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
+    }
+
+    /// ``leaves(root:depth:_:_:_:)`` for ``Layout/common``, compiled on its own: inlined
+    /// into a larger loop, the walk lost registers to its surroundings and spilled lanes to
+    /// the stack on every step. (One call per tree and block of eight rows.)
+    @inline(never)
+    static func leavesCommonLayout(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>) -> SIMD8<Int32> {
+        leaves(root: root, depth: depth, block, nodes, .common)
+    }
+
+    /// Eight node pointers as indices into the array at `nodes`.
+    @inline(__always)
+    static func indices(_ nodes: UnsafePointer<Node>, _ p0: UnsafePointer<Node>, _ p1: UnsafePointer<Node>,
+                        _ p2: UnsafePointer<Node>, _ p3: UnsafePointer<Node>, _ p4: UnsafePointer<Node>,
+                        _ p5: UnsafePointer<Node>, _ p6: UnsafePointer<Node>, _ p7: UnsafePointer<Node>) -> SIMD8<Int32> {
+        SIMD8(Int32(truncatingIfNeeded: p0 - nodes), Int32(truncatingIfNeeded: p1 - nodes), Int32(truncatingIfNeeded: p2 - nodes),
+              Int32(truncatingIfNeeded: p3 - nodes), Int32(truncatingIfNeeded: p4 - nodes), Int32(truncatingIfNeeded: p5 - nodes),
+              Int32(truncatingIfNeeded: p6 - nodes), Int32(truncatingIfNeeded: p7 - nodes))
     }
 
     /// The leaves one row reaches in up to ``lanes`` consecutive trees (group `group`), walked
@@ -162,64 +183,66 @@ struct FlatTrees: Sendable {
         let first = group * Self.lanes
         let count = Swift.min(Self.lanes, roots.count - first)
         let last = count - 1, layout = self.layout
-        var i0 = roots[first], i1 = roots[first + Swift.min(1, last)], i2 = roots[first + Swift.min(2, last)]
-        var i3 = roots[first + Swift.min(3, last)], i4 = roots[first + Swift.min(4, last)]
-        var i5 = roots[first + Swift.min(5, last)], i6 = roots[first + Swift.min(6, last)], i7 = roots[first + last]
+        var p0 = nodes + roots[first], p1 = nodes + roots[first + Swift.min(1, last)]
+        var p2 = nodes + roots[first + Swift.min(2, last)], p3 = nodes + roots[first + Swift.min(3, last)]
+        var p4 = nodes + roots[first + Swift.min(4, last)], p5 = nodes + roots[first + Swift.min(5, last)]
+        var p6 = nodes + roots[first + Swift.min(6, last)], p7 = nodes + roots[first + last]
         for _ in 0..<groupDepths[group] {
-            i0 = Self.step(i0, nodes, x, layout); i1 = Self.step(i1, nodes, x, layout)
-            i2 = Self.step(i2, nodes, x, layout); i3 = Self.step(i3, nodes, x, layout)
-            i4 = Self.step(i4, nodes, x, layout); i5 = Self.step(i5, nodes, x, layout)
-            i6 = Self.step(i6, nodes, x, layout); i7 = Self.step(i7, nodes, x, layout)
+            p0 = Self.step(p0, x, layout); p1 = Self.step(p1, x, layout); p2 = Self.step(p2, x, layout); p3 = Self.step(p3, x, layout)
+            p4 = Self.step(p4, x, layout); p5 = Self.step(p5, x, layout); p6 = Self.step(p6, x, layout); p7 = Self.step(p7, x, layout)
         }
-        return (SIMD8(Int32(i0), Int32(i1), Int32(i2), Int32(i3), Int32(i4), Int32(i5), Int32(i6), Int32(i7)), count)
+        return (Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7), count)
     }
 
     /// The leaf one row reaches from `root`, stopping at the leaf (for blocks too small to
     /// fill the lanes). Pointers as in ``leaves(group:_:_:)``.
     @inline(__always)
     static func leaf(root: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>, _ layout: Layout) -> Int {
-        var index = root
+        var p = nodes + root
         while true {
-            let next = step(index, nodes, x, layout)
-            if next == index { return index }  // a leaf's self-loop
-            index = next
+            let next = step(p, x, layout)
+            if next == p { return p - nodes }  // a leaf's self-loop
+            p = next
         }
     }
 
     /// Path attribution for the eight rows of a key block walked in lockstep for exactly
     /// `depth` steps; lane `k` adds `values[child] − values[node]` to row `k` of
     /// `contributions` (a leaf's self-loop adds zero). Pointers as in
-    /// ``leaves(root:depth:_:_:_:)``; `contributions` holds the block's `lanes × width` values.
+    /// ``leaves(root:depth:_:_:_:)``; `values` has one value per node; `contributions` holds
+    /// the block's `lanes × width` values.
     @inline(__always)
     func attributeBlock(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>,
                         values: UnsafePointer<Double>, into contributions: UnsafeMutablePointer<Double>) -> SIMD8<Int32> {
         let layout = self.layout, width = self.width
         @inline(__always)
-        func advance(_ index: inout Int, _ lane: Int) {
-            let next = Self.step(index, nodes, block + lane, layout)
-            contributions[lane * width + feature(nodes[index])] += values[next] - values[index]
-            index = next
+        func advance(_ p: inout UnsafePointer<Node>, _ lane: Int) {
+            let next = Self.step(p, block + lane, layout)
+            contributions[lane * width + feature(p.pointee)] += values[next - nodes] - values[p - nodes]
+            p = next
         }
-        var i0 = root, i1 = root, i2 = root, i3 = root, i4 = root, i5 = root, i6 = root, i7 = root
+        let r = nodes + root
+        var p0 = r, p1 = r, p2 = r, p3 = r, p4 = r, p5 = r, p6 = r, p7 = r
         for _ in 0..<depth {
-            advance(&i0, 0); advance(&i1, 1); advance(&i2, 2); advance(&i3, 3)
-            advance(&i4, 4); advance(&i5, 5); advance(&i6, 6); advance(&i7, 7)
+            advance(&p0, 0); advance(&p1, 1); advance(&p2, 2); advance(&p3, 3)
+            advance(&p4, 4); advance(&p5, 5); advance(&p6, 6); advance(&p7, 7)
         }
-        return SIMD8(Int32(i0), Int32(i1), Int32(i2), Int32(i3), Int32(i4), Int32(i5), Int32(i6), Int32(i7))
+        return Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
     }
 
     /// Walks one row from `root` to its leaf, adding `values[child] − values[node]` to the
     /// split feature's contribution at each step (path attribution); returns the leaf.
-    /// Pointers as in ``leaves(group:_:_:)``; `contributions` holds the row's `width` values.
+    /// Pointers as in ``attributeBlock(root:depth:_:_:values:into:)``; `contributions` holds
+    /// the row's `width` values.
     @inline(__always)
     func attribute(root: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>, values: UnsafePointer<Double>,
                    into contributions: UnsafeMutablePointer<Double>) -> Int {
-        var index = root
+        var p = nodes + root
         while true {
-            let next = Self.step(index, nodes, x, layout)
-            if next == index { return index }  // a leaf's self-loop
-            contributions[feature(nodes[index])] += values[next] - values[index]
-            index = next
+            let next = Self.step(p, x, layout)
+            if next == p { return p - nodes }  // a leaf's self-loop
+            contributions[feature(p.pointee)] += values[next - nodes] - values[p - nodes]
+            p = next
         }
     }
 }
@@ -268,7 +291,7 @@ extension FlatTrees {
                                 found[lane] = Int32(attribute(root: root, block + lane, nodes, values: values, into: out + (start + lane) * width))
                             }
                         } else if rows >= 4 && layout == .common {
-                            found = Self.leaves(root: root, depth: depth, block, nodes, .common)  // constants fold
+                            found = Self.leavesCommonLayout(root: root, depth: depth, block, nodes)
                         } else if rows >= 4 {
                             found = Self.leaves(root: root, depth: depth, block, nodes, layout)
                         } else {
