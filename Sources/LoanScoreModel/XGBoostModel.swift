@@ -109,7 +109,7 @@ public struct XGBoostModel: EnsembleMember {
         }
         self.trees = trees
         complete = CompleteTrees(trees: compiled, depths: trees.depths, strict: true, width: featureCount) { t, i in
-            Double(compiled[t][i].threshold)
+            compiled[t][i].threshold
         }
         let given = Array(compiled.joined())
         nodeValue = trees.original.map { given[$0].threshold }
@@ -147,8 +147,7 @@ public struct XGBoostModel: EnsembleMember {
         precondition(batch.width == featureCount && margins.count >= batch.rows, "batch shape")
         for r in 0..<batch.rows { margins[r] = baseMargin }
         if contributions == nil, let complete {
-            // Leaf values are float32 (exact in the double), added in float32 in tree order.
-            complete.accumulate(batch) { row, value in margins[row] += Float(value) }
+            complete.accumulate(batch, into: margins)
             return
         }
         trees.walk(batch, values: meanValue, contributions: contributions) { row, node in margins[row] += nodeValue[node] }
