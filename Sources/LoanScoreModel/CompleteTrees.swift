@@ -1,64 +1,64 @@
-/// Shallow trees padded to complete binary trees of one depth, for the fastest PD path.
+/// Shallow trees padded to complete binary trees of one depth, for the fastest PD path
+/// (XGBoost's float32 leaves).
 ///
-/// Node `i` of a tree has children `2i + 1` (left) and `2i + 2` (right), so a node needs no
-/// child pointers (8 bytes: threshold and feature) and a walk is exactly `depth` branch-free
-/// steps: `i = 2i + 2 − goLeft`. A leaf above the full depth is padded by copying it into
-/// both subtrees, so whichever way a padded split goes, the walk ends at the same value.
-/// Gradient-boosted trees are shallow (XGBoost's default `max_depth` is 6); deep trees such
-/// as a random forest's stay in ``FlatTrees``.
+/// Nodes are numbered from 1 in heap order: node `k` has children `2k` (left) and `2k + 1`
+/// (right), so a node needs no child pointers (8 bytes: threshold key and key slot, as in
+/// ``FlatTrees``) and a walk is exactly `depth` branch-free steps, `k = 2k + goRight` (one
+/// `lea` after the comparison). After `depth` steps `k − 2^depth` is the leaf. A leaf above
+/// the full depth is padded by copying it into both subtrees, so whichever way a padded split
+/// goes, the walk ends at the same value. Gradient-boosted trees are shallow (XGBoost's
+/// default `max_depth` is 6); deep trees such as a random forest's stay in ``FlatTrees``.
 struct CompleteTrees: Sendable {
     struct Node: Sendable {
-        var threshold: Float
-        /// Feature index in the low 31 bits; bit 31 set: missing goes left.
-        var featureAndFlag: UInt32
+        /// Go left when the row's key is `<=` this (``SplitKey``).
+        var threshold: Int32
+        /// The key column times ``FeatureBatch/lanes``: the key's offset in a block.
+        var slot: UInt32
     }
 
     /// The deepest tree this layout takes: 2^8 leaves per tree.
     static let maximumDepth = 8
 
     let depth: Int
-    let internalCount: Int
+    /// `2^depth`: leaves per tree, and nodes per tree (slot 0 unused, then nodes 1 ..< 2^depth).
     let leafCount: Int
-    /// `trees × internalCount` nodes, tree after tree.
+    /// `trees × leafCount` nodes, tree after tree; node `k` of tree `t` at `t · leafCount + k`.
     let nodes: [Node]
     /// `trees × leafCount` leaf values, tree after tree.
-    let leaves: [Double]
+    let leaves: [Float]
     let treeCount: Int
-    let comparison: FlatTrees.Comparison
 
-    /// Pads trees given as in ``FlatTrees/init(trees:comparison:)``; `leafValue(t, i)` is the
-    /// value of leaf `i` of tree `t`. Returns nil when a tree is deeper than ``maximumDepth``.
-    init?(trees: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]], depths: [Int],
-          comparison: FlatTrees.Comparison, leafValue: (Int, Int) -> Double) {
+    /// Pads trees given as in ``FlatTrees/init(trees:strict:width:)``; `leafValue(t, i)` is
+    /// the value of leaf `i` of tree `t`. Returns nil when a tree is deeper than
+    /// ``maximumDepth``.
+    init?(trees: [FlatTrees.Tree], depths: [Int], strict: Bool, width: Int, leafValue: (Int, Int) -> Float) {
         guard let depth = depths.max(), depth <= Self.maximumDepth else { return nil }
         self.depth = depth
-        internalCount = (1 << depth) - 1
         leafCount = 1 << depth
         treeCount = trees.count
-        self.comparison = comparison
-        var nodes = [Node](repeating: Node(threshold: 0, featureAndFlag: 0), count: trees.count * internalCount)
-        var leaves = [Double](repeating: 0, count: trees.count * leafCount)
+        var nodes = [Node](repeating: Node(threshold: 0, slot: 0), count: trees.count * leafCount)
+        var leaves = [Float](repeating: 0, count: trees.count * leafCount)
         for (t, tree) in trees.enumerated() {
-            let nodeBase = t * internalCount, leafBase = t * leafCount
-            // (node of the original tree, index in the complete tree, levels left)
-            var stack = [(0, 0, depth)]
-            while let (node, index, levels) = stack.popLast() {
+            let base = t * leafCount
+            // (node of the original tree, heap number in the complete tree, levels left)
+            var stack = [(0, 1, depth)]
+            while let (node, k, levels) = stack.popLast() {
                 if levels == 0 {
                     // Reached the bottom: `node` is a leaf here (checked by depth), or a padded copy of one.
-                    leaves[leafBase + index - internalCount] = leafValue(t, node)
+                    leaves[base + k - leafCount] = leafValue(t, node)
                     continue
                 }
                 let original = tree[node]
                 if original.left < 0 {
                     // A leaf above the bottom: any split, both subtrees the same leaf.
-                    nodes[nodeBase + index] = Node(threshold: 0, featureAndFlag: 0)
-                    stack.append((node, 2 * index + 1, levels - 1))
-                    stack.append((node, 2 * index + 2, levels - 1))
+                    stack.append((node, 2 * k, levels - 1))
+                    stack.append((node, 2 * k + 1, levels - 1))
                 } else {
-                    nodes[nodeBase + index] = Node(threshold: original.threshold,
-                                                   featureAndFlag: UInt32(original.feature) | (original.missingLeft ? 1 << 31 : 0))
-                    stack.append((original.left, 2 * index + 1, levels - 1))
-                    stack.append((original.right, 2 * index + 2, levels - 1))
+                    let column = original.feature + (original.missingLeft ? 0 : width)
+                    nodes[base + k] = Node(threshold: SplitKey.threshold(original.threshold, strict: strict),
+                                           slot: UInt32(column * FeatureBatch.lanes))
+                    stack.append((original.left, 2 * k, levels - 1))
+                    stack.append((original.right, 2 * k + 1, levels - 1))
                 }
             }
         }
@@ -66,127 +66,103 @@ struct CompleteTrees: Sendable {
         self.leaves = leaves
     }
 
-    /// 1 when the row goes left at `node`, else 0, without a branch. `strict` is a constant
-    /// at every call site (`<` for XGBoost, `<=` for scikit-learn), so it folds away.
+    /// 1 when the row whose keys are at `x` (stride ``FeatureBatch/lanes``) goes right at
+    /// `node`, else 0, without a branch. (Walks use wrapping arithmetic: numbers stay below
+    /// `2^(depth+1)` by construction, and overflow checks would double the steps' work.)
     @inline(__always)
-    static func left(_ node: Node, _ x: UnsafePointer<Float>, strict: Bool) -> Int {
-        left(node, value: x[Int(node.featureAndFlag & 0x7FFF_FFFF)], strict: strict)
+    static func right(_ node: Node, _ x: UnsafePointer<Int32>) -> Int {
+        x[Int(node.slot)] > node.threshold ? 1 : 0
     }
 
-    @inline(__always)
-    static func left(_ node: Node, value: Float, strict: Bool) -> Int {
-        let below = strict ? value < node.threshold : value <= node.threshold
-        // Bool is one byte holding 0 or 1.
-        let missingLeft = unsafeBitCast(value.isNaN, to: UInt8.self) & UInt8(truncatingIfNeeded: node.featureAndFlag >> 31)
-        return Int(unsafeBitCast(below, to: UInt8.self) | missingLeft)
-    }
-
-    /// Leaf values of tree `t` for a block of eight rows stored column-major (`block[f * 8 +
-    /// lane]`): a feature's eight values share one address computation, so the eight walks
-    /// fit in registers.
+    /// Leaf values of tree `t` for the eight rows of a key block: a feature's eight keys share
+    /// one address computation (the lane is a constant displacement), so the eight walks fit
+    /// in registers.
     ///
-    /// Unsafe pointers: `nodes` and `leaves` are the bases of this layout's arrays; indices stay
-    /// within tree `t`'s `internalCount` nodes and `leafCount` leaves by construction; `block`
-    /// holds `8 × width` values and every feature index is below `width` (checked at load).
+    /// Unsafe pointers: `nodes` and `leaves` are the bases of this layout's arrays; numbers
+    /// stay below `2 · leafCount` (nodes below `leafCount`) by construction; `block` is a block
+    /// of ``FeatureBatch`` keys and every slot is inside it (features are checked at load).
     @inline(__always)
-    func walkEight(tree t: Int, _ nodes: UnsafePointer<Node>, _ leaves: UnsafePointer<Double>, _ block: UnsafePointer<Float>,
-                   strict: Bool) -> (Double, Double, Double, Double, Double, Double, Double, Double) {
-        let base = nodes + t * internalCount
-        @inline(__always)
-        func next(_ i: Int, _ lane: Int) -> Int {
-            let node = base[i]
-            return 2 * i + 2 - Self.left(node, value: block[Int(node.featureAndFlag & 0x7FFF_FFFF) &<< 3 + lane], strict: strict)
-        }
-        var i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0
+    func walkEight(tree t: Int, _ nodes: UnsafePointer<Node>, _ leaves: UnsafePointer<Float>,
+                   _ block: UnsafePointer<Int32>) -> SIMD8<Float> {
+        let base = nodes + t * leafCount
+        var k0 = 1, k1 = 1, k2 = 1, k3 = 1, k4 = 1, k5 = 1, k6 = 1, k7 = 1
         for _ in 0..<depth {
-            i0 = next(i0, 0); i1 = next(i1, 1); i2 = next(i2, 2); i3 = next(i3, 3)
-            i4 = next(i4, 4); i5 = next(i5, 5); i6 = next(i6, 6); i7 = next(i7, 7)
+            k0 = 2 &* k0 &+ Self.right(base[k0], block); k1 = 2 &* k1 &+ Self.right(base[k1], block + 1)
+            k2 = 2 &* k2 &+ Self.right(base[k2], block + 2); k3 = 2 &* k3 &+ Self.right(base[k3], block + 3)
+            k4 = 2 &* k4 &+ Self.right(base[k4], block + 4); k5 = 2 &* k5 &+ Self.right(base[k5], block + 5)
+            k6 = 2 &* k6 &+ Self.right(base[k6], block + 6); k7 = 2 &* k7 &+ Self.right(base[k7], block + 7)
         }
-        let leaf = leaves + t * leafCount - internalCount
-        return (leaf[i0], leaf[i1], leaf[i2], leaf[i3], leaf[i4], leaf[i5], leaf[i6], leaf[i7])
+        let leaf = leaves + t * leafCount - leafCount
+        return SIMD8(leaf[k0], leaf[k1], leaf[k2], leaf[k3], leaf[k4], leaf[k5], leaf[k6], leaf[k7])
     }
 
-    /// Leaf values of trees `t … t+7` for one row (eight independent walks).
+    /// Leaf values of trees `t … t+7` for one row (eight independent walks); `x` is the row's
+    /// first key. Pointers as in ``walkEight(tree:_:_:_:)``.
     @inline(__always)
-    func walkEightTrees(first t: Int, _ nodes: UnsafePointer<Node>, _ leaves: UnsafePointer<Double>, _ x: UnsafePointer<Float>,
-                        strict: Bool) -> (Double, Double, Double, Double, Double, Double, Double, Double) {
-        let b0 = nodes + t * internalCount, b1 = b0 + internalCount, b2 = b1 + internalCount, b3 = b2 + internalCount
-        let b4 = b3 + internalCount, b5 = b4 + internalCount, b6 = b5 + internalCount, b7 = b6 + internalCount
-        var i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0
+    func walkEightTrees(first t: Int, _ nodes: UnsafePointer<Node>, _ leaves: UnsafePointer<Float>,
+                        _ x: UnsafePointer<Int32>) -> SIMD8<Float> {
+        let n = leafCount
+        let b0 = nodes + t * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n, b4 = b3 + n, b5 = b4 + n, b6 = b5 + n, b7 = b6 + n
+        var k0 = 1, k1 = 1, k2 = 1, k3 = 1, k4 = 1, k5 = 1, k6 = 1, k7 = 1
         for _ in 0..<depth {
-            i0 = 2 * i0 + 2 - Self.left(b0[i0], x, strict: strict)
-            i1 = 2 * i1 + 2 - Self.left(b1[i1], x, strict: strict)
-            i2 = 2 * i2 + 2 - Self.left(b2[i2], x, strict: strict)
-            i3 = 2 * i3 + 2 - Self.left(b3[i3], x, strict: strict)
-            i4 = 2 * i4 + 2 - Self.left(b4[i4], x, strict: strict)
-            i5 = 2 * i5 + 2 - Self.left(b5[i5], x, strict: strict)
-            i6 = 2 * i6 + 2 - Self.left(b6[i6], x, strict: strict)
-            i7 = 2 * i7 + 2 - Self.left(b7[i7], x, strict: strict)
+            k0 = 2 &* k0 &+ Self.right(b0[k0], x); k1 = 2 &* k1 &+ Self.right(b1[k1], x)
+            k2 = 2 &* k2 &+ Self.right(b2[k2], x); k3 = 2 &* k3 &+ Self.right(b3[k3], x)
+            k4 = 2 &* k4 &+ Self.right(b4[k4], x); k5 = 2 &* k5 &+ Self.right(b5[k5], x)
+            k6 = 2 &* k6 &+ Self.right(b6[k6], x); k7 = 2 &* k7 &+ Self.right(b7[k7], x)
         }
-        let l0 = leaves + t * leafCount - internalCount
-        return (l0[i0], l0[leafCount + i1], l0[2 * leafCount + i2], l0[3 * leafCount + i3],
-                l0[4 * leafCount + i4], l0[5 * leafCount + i5], l0[6 * leafCount + i6], l0[7 * leafCount + i7])
+        let l0 = leaves + t * n - n
+        return SIMD8(l0[k0], l0[n + k1], l0[2 * n + k2], l0[3 * n + k3], l0[4 * n + k4], l0[5 * n + k5], l0[6 * n + k6], l0[7 * n + k7])
     }
 
-    /// Tree `t`'s leaf value for one row.
+    /// Tree `t`'s leaf value for one row. Pointers as in ``walkEightTrees(first:_:_:_:)``.
     @inline(__always)
-    func walkOne(tree t: Int, _ nodes: UnsafePointer<Node>, _ leaves: UnsafePointer<Double>, _ x: UnsafePointer<Float>,
-                 strict: Bool) -> Double {
-        let base = nodes + t * internalCount
-        var i = 0
-        for _ in 0..<depth { i = 2 * i + 2 - Self.left(base[i], x, strict: strict) }
-        return leaves[t * leafCount + i - internalCount]
+    func walkOne(tree t: Int, _ nodes: UnsafePointer<Node>, _ leaves: UnsafePointer<Float>, _ x: UnsafePointer<Int32>) -> Float {
+        let base = nodes + t * leafCount
+        var k = 1
+        for _ in 0..<depth { k = 2 &* k &+ Self.right(base[k], x) }
+        return leaves[t * leafCount + k - leafCount]
     }
 }
 
 extension CompleteTrees {
-    /// Adds every tree's leaf value to each row's sum, in tree order per row, through `add`
-    /// (XGBoost sums in float32, the forest in float64: the caller decides).
+    /// Adds every tree's leaf value to each row's margin in float32, in tree order per row
+    /// (as XGBoost's CPU predictor sums).
+    ///
+    /// Blocks of eight rows walk one tree at a time in lockstep and keep their eight sums in
+    /// one vector across all trees (a lane-wise float32 add is the scalar add, row by row); a
+    /// last block of four to seven rows too (spare lanes walk and are dropped). One to three
+    /// rows walk eight trees at a time.
     ///
     /// - Complexity: O(rows × trees × depth), branch-free.
-    @inline(__always)
-    func accumulate(_ batch: FeatureBatch, _ add: (_ row: Int, _ value: Double) -> Void) {
-        switch comparison {
-        case .less: accumulate(batch, strict: true, add)
-        case .lessOrEqual: accumulate(batch, strict: false, add)
-        }
-    }
-
-    @inline(__always)
-    private func accumulate(_ batch: FeatureBatch, strict: Bool, _ add: (_ row: Int, _ value: Double) -> Void) {
-        let width = batch.width
+    func accumulate(_ batch: FeatureBatch, into margins: UnsafeMutableBufferPointer<Float>) {
+        precondition(margins.count >= batch.rows, "one margin per row")
+        let blockSize = 2 * batch.width * FeatureBatch.lanes
         nodes.withUnsafeBufferPointer { nodes in
             leaves.withUnsafeBufferPointer { leaves in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * width) { block in
-                    guard let nodes = nodes.baseAddress, let leaves = leaves.baseAddress, let x = batch.floats.baseAddress,
-                          let column = block.baseAddress else { return }
-                    var start = 0
-                    // Blocks of eight rows, transposed to column-major, walk one tree at a time.
-                    while batch.rows - start >= 8 {
-                        for lane in 0..<8 {
-                            for f in 0..<width { column[f &<< 3 + lane] = x[(start + lane) * width + f] }
-                        }
-                        for t in 0..<treeCount {
-                            let v = walkEight(tree: t, nodes, leaves, column, strict: strict)
-                            add(start, v.0); add(start + 1, v.1); add(start + 2, v.2); add(start + 3, v.3)
-                            add(start + 4, v.4); add(start + 5, v.5); add(start + 6, v.6); add(start + 7, v.7)
-                        }
-                        start += 8
+                guard let nodes = nodes.baseAddress, let leaves = leaves.baseAddress, let keys = batch.keys.baseAddress else { return }
+                var start = 0
+                while batch.rows - start >= 4 {
+                    let block = keys + start / FeatureBatch.lanes * blockSize
+                    let rows = Swift.min(FeatureBatch.lanes, batch.rows - start)
+                    var sum = SIMD8<Float>()
+                    for lane in 0..<rows { sum[lane] = margins[start + lane] }
+                    for t in 0..<treeCount { sum += walkEight(tree: t, nodes, leaves, block) }
+                    for lane in 0..<rows { margins[start + lane] = sum[lane] }
+                    start += rows
+                }
+                for r in start..<batch.rows {
+                    let row = keys + r / FeatureBatch.lanes * blockSize + r % FeatureBatch.lanes
+                    var sum = margins[r], t = 0
+                    while treeCount - t >= 8 {
+                        let v = walkEightTrees(first: t, nodes, leaves, row)
+                        for lane in 0..<8 { sum += v[lane] }
+                        t += 8
                     }
-                    // The last few rows walk eight trees at a time.
-                    for r in start..<batch.rows {
-                        let row = x + r * width
-                        var t = 0
-                        while treeCount - t >= 8 {
-                            let v = walkEightTrees(first: t, nodes, leaves, row, strict: strict)
-                            add(r, v.0); add(r, v.1); add(r, v.2); add(r, v.3); add(r, v.4); add(r, v.5); add(r, v.6); add(r, v.7)
-                            t += 8
-                        }
-                        while t < treeCount {
-                            add(r, walkOne(tree: t, nodes, leaves, row, strict: strict))
-                            t += 1
-                        }
+                    while t < treeCount {
+                        sum += walkOne(tree: t, nodes, leaves, row)
+                        t += 1
                     }
+                    margins[r] = sum
                 }
             }
         }

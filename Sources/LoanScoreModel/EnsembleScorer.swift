@@ -119,14 +119,14 @@ public struct EnsembleScorer: Sendable {
         swap(&columns, &scores.columns)
         swap(&scratch, &scores.scratch)
         // Members walk the batch in chunks small enough for the chunk's features (float64 and
-        // float32) to stay in the L2 cache while every tree passes over them.
+        // split keys) to stay in the L2 cache while every tree passes over them.
         let chunk = Swift.min(rows, Self.chunkRows)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk * width) { floats in
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: FeatureBatch.keyCount(rows: chunk, width: width)) { keys in
             probabilities.withUnsafeMutableBufferPointer { probabilities in
                 for first in stride(from: 0, to: rows, by: chunk) {
                     let count = Swift.min(chunk, rows - first)
                     let doubles = UnsafeBufferPointer(rebasing: batch[(first * width)..<((first + count) * width)])
-                    let features = FeatureBatch(rows: count, width: width, doubles: doubles, floats: floats)
+                    let features = FeatureBatch(rows: count, width: width, doubles: doubles, keys: keys)
                     for (k, member) in members.enumerated() {
                         let own = UnsafeMutableBufferPointer(rebasing: probabilities[(k * rows + first)..<(k * rows + first + count)])
                         guard explain, weights[k] > 0 else {

@@ -1,26 +1,33 @@
-/// Trees compiled into one flat array of 16-byte nodes, walked over a batch of rows one tree
-/// at a time so that the tree stays in the L1 cache while every row of the batch visits it.
+/// Trees compiled into one flat array of 8-byte nodes, walked over a batch of rows one tree at
+/// a time so that the tree stays in the L1 cache while every row of the batch visits it.
 ///
-/// Feature values are float32 (both XGBoost and scikit-learn compare in float32), so a batch
-/// is converted once to a float matrix. A node is a leaf when `left < 0`. Child indices are
-/// absolute (into `nodes`). The high bit of `featureAndFlag` says where a missing value (NaN)
-/// goes: set = left.
+/// Each tree is laid out in preorder: a node's left child is the next node, and the node
+/// stores its right child's offset minus one, `r`, so that a step is `node + 1 + (goRight ? r
+/// : 0)`. A split goes left when the row's key is `<=` the node's threshold key
+/// (``SplitKey``; the node names the key column that sends NaN its own way). A leaf has
+/// threshold ``SplitKey/never`` and `r = −1`: it is a self-loop, so a walk may take more steps
+/// than a path is long without leaving the leaf, which lets eight walks run in lockstep for a
+/// fixed number of steps with no per-lane branch.
+///
+/// Walks hold node pointers rather than indices (one register fewer: eight lanes, the key
+/// block, the loop count and the decoded fields then fit in x86-64's sixteen registers).
 struct FlatTrees: Sendable {
     struct Node: Sendable {
-        /// Split threshold (float32), or the leaf value for XGBoost leaves.
-        var threshold: Float
-        /// Feature index in the low 31 bits; bit 31 set: missing goes left.
-        var featureAndFlag: UInt32
-        var left: Int32
-        var right: Int32
+        /// Go left when the row's key is `<=` this (``SplitKey``).
+        var threshold: Int32
+        /// Low ``Layout/shift`` bits: the key column times ``FeatureBatch/lanes`` (the key's
+        /// offset in a block); the bits above, signed: the right child's offset from this node
+        /// minus one (−1 at a leaf).
+        var packed: UInt32
     }
 
-    /// How a split compares a value with its threshold.
-    enum Comparison: Sendable {
-        /// Left when `value < threshold` (XGBoost).
-        case less
-        /// Left when `value <= threshold` (scikit-learn).
-        case lessOrEqual
+    /// How a node's `packed` field splits into slot and offset.
+    struct Layout: Sendable {
+        let shift: UInt32
+        var mask: UInt32 { (1 << shift) &- 1 }
+        /// 16-bit slots and offsets (subtrees up to 32,768 nodes): what nearly every model
+        /// gets; the lockstep walk specialises for it.
+        static let common = Layout(shift: 16)
     }
 
     let nodes: [Node]
@@ -30,177 +37,240 @@ struct FlatTrees: Sendable {
     let depths: [Int]
     /// The deepest of each group of ``lanes`` consecutive trees (trees 8g ..< 8g + 8).
     let groupDepths: [Int]
-    let comparison: Comparison
+    /// For each node, its index in the given trees concatenated (per-node values follow it).
+    let original: [Int]
+    /// Each node's split feature (0 at a leaf), for path attribution.
+    let features: [Int32]
+    /// `Int.bitWidth − 1`, for ``stepOpaque(_:_:_:signShift:)``. A `var` on purpose: LLVM
+    /// cannot see its value, so it cannot turn the sign mask into a select.
+    private var signShift = Int.bitWidth - 1
+    let layout: Layout
+    /// Features per row (key columns are twice as many).
+    let width: Int
 
     /// Rows walked through a tree together, in lockstep (independent chains of loads that
     /// the processor overlaps).
-    static let lanes = 8
+    static let lanes = FeatureBatch.lanes
 
     /// Compiles trees given per tree as node arrays with children indices relative to the
-    /// tree (-1 for a leaf). Leaves become self-loops (both children the leaf itself), so a
-    /// walk may take more steps than a path is long without leaving the leaf: that lets
-    /// ``leaves(root:depth:rows:_:width:_:_:)`` walk every lane for exactly `depth` steps
-    /// with no per-lane branch. Children must have larger indices than their parent.
-    init(trees: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]], comparison: Comparison) {
-        var nodes: [Node] = [], roots: [Int] = [], depths: [Int] = []
-        for tree in trees {
-            let base = nodes.count
-            roots.append(base)
-            var depth = [Int](repeating: 0, count: tree.count)
-            for (i, node) in tree.enumerated() {
-                if node.left < 0 {
-                    nodes.append(Node(threshold: node.threshold, featureAndFlag: 0, left: Int32(base + i), right: Int32(base + i)))
-                } else {
-                    depth[node.left] = depth[i] + 1
-                    depth[node.right] = depth[i] + 1
-                    nodes.append(Node(threshold: node.threshold,
-                                      featureAndFlag: UInt32(node.feature) | (node.missingLeft ? 1 << 31 : 0),
-                                      left: Int32(base + node.left), right: Int32(base + node.right)))
-                }
-            }
-            depths.append(depth.max() ?? 0)
+    /// tree (-1 for a leaf); children must have larger indices than their parent. `strict`:
+    /// a split goes left when `value < threshold` (XGBoost), else when `value <= threshold`
+    /// (scikit-learn). Returns nil when a tree is too large for 32-bit packed nodes.
+    ///
+    /// The slot takes 16 bits when it and every right offset fit (``Layout/common``: the
+    /// walks then decode nodes with constants), else as few bits as the slots need.
+    init?(trees: [Tree], strict: Bool, width: Int) {
+        var slotBits: UInt32 = 1
+        while (1 << slotBits) < 2 * width * Self.lanes { slotBits += 1 }
+        guard slotBits < 32 else { return nil }
+        let packed = slotBits <= 16 ? Self.pack(trees, strict: strict, width: width, shift: 16) : nil
+        guard let (nodes, roots, original) = packed ?? Self.pack(trees, strict: strict, width: width, shift: slotBits) else {
+            return nil
         }
         self.nodes = nodes
         self.roots = roots
+        self.original = original
+        let given = Array(trees.joined())
+        features = original.map { given[$0].left < 0 ? 0 : Int32(given[$0].feature) }
+        self.layout = Layout(shift: packed == nil ? slotBits : 16)
+        self.width = width
+        let depths = trees.map { tree in
+            var depth = [Int](repeating: 0, count: tree.count)
+            for (i, node) in tree.enumerated() where node.left >= 0 {
+                depth[node.left] = depth[i] + 1
+                depth[node.right] = depth[i] + 1
+            }
+            return depth.max() ?? 0
+        }
         self.depths = depths
-        groupDepths = stride(from: 0, to: depths.count, by: FlatTrees.lanes).map {
-            depths[$0..<Swift.min($0 + FlatTrees.lanes, depths.count)].max() ?? 0
+        groupDepths = stride(from: 0, to: depths.count, by: Self.lanes).map {
+            depths[$0..<Swift.min($0 + Self.lanes, depths.count)].max() ?? 0
         }
-        self.comparison = comparison
     }
 
-    /// One step from `node` for the row at `x`, without a branch: the comparison's outcome
-    /// becomes an all-ones or all-zeros mask that selects the child (a mispredicted branch
-    /// per split would cost more than the whole step).
+    /// A tree as given: nodes with children indices relative to the tree, -1 for a leaf.
+    typealias Tree = [(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]
+
+    /// Lays the trees out in preorder, left first (a right child patches its parent's offset
+    /// when placed); nil when an offset does not fit above `shift`.
+    private static func pack(_ trees: [Tree], strict: Bool, width: Int, shift: UInt32)
+        -> (nodes: [Node], roots: [Int], original: [Int])? {
+        let limit = Int(Int32.max >> shift)
+        var nodes: [Node] = [], roots: [Int] = [], original: [Int] = []
+        var base = 0
+        for tree in trees {
+            roots.append(nodes.count)
+            var stack = [(node: 0, parent: -1)]
+            while let (i, parent) = stack.popLast() {
+                let index = nodes.count
+                if parent >= 0 {
+                    guard index - parent - 1 <= limit else { return nil }
+                    nodes[parent].packed |= UInt32(index - parent - 1) << shift
+                }
+                original.append(base + i)
+                let node = tree[i]
+                if node.left < 0 {
+                    nodes.append(Node(threshold: SplitKey.never, packed: UInt32(bitPattern: -1 << Int32(shift))))
+                } else {
+                    let column = node.feature + (node.missingLeft ? 0 : width)
+                    nodes.append(Node(threshold: SplitKey.threshold(node.threshold, strict: strict),
+                                      packed: UInt32(column * Self.lanes)))
+                    stack.append((node.right, index))
+                    stack.append((node.left, -1))
+                }
+            }
+            base += tree.count
+        }
+        return (nodes, roots, original)
+    }
+
+    /// One step from node `p` for the row whose keys are at `x` (stride ``lanes``), without a
+    /// branch: the mask is the sign of `threshold − key`. (LLVM makes it a conditional move.
+    /// Whether a loop keeps its conditional moves or turns some into branches, taken about
+    /// half the time, depends on the loop's shape: check the disassembly after changing one.)
+    /// Wrapping arithmetic: the node's offset keeps the walk inside its tree by construction.
     @inline(__always)
-    static func step(_ node: Node, _ x: UnsafePointer<Float>, _ comparison: Comparison) -> Int32 {
-        let value = x[Int(node.featureAndFlag & 0x7FFF_FFFF)]
-        let below: Bool
-        switch comparison {
-        case .less: below = value < node.threshold
-        case .lessOrEqual: below = value <= node.threshold
-        }
-        // Bool is one byte holding 0 or 1.
-        let missingLeft = unsafeBitCast(value.isNaN, to: UInt8.self) & UInt8(truncatingIfNeeded: node.featureAndFlag >> 31)
-        let goLeft = unsafeBitCast(below, to: UInt8.self) | missingLeft
-        let mask = 0 &- Int32(goLeft)
-        return node.right ^ ((node.left ^ node.right) & mask)
+    static func step(_ p: UnsafePointer<Node>, _ x: UnsafePointer<Int32>, _ layout: Layout) -> UnsafePointer<Node> {
+        // The subtraction cannot overflow: both sides are Int32 values widened.
+        let node = p.pointee
+        let rightMinusOne = Int(Int32(bitPattern: node.packed) &>> Int32(layout.shift))
+        let goRight = (Int(node.threshold) &- Int(x[Int(node.packed & layout.mask)])) &>> 63  // −1 or 0
+        return p + 1 + (rightMinusOne & goRight)
     }
 
-    /// The leaves that up to ``lanes`` consecutive rows reach in one tree, walked in lockstep
-    /// for exactly `depth` steps: eight independent chains of loads, held in eight scalars
-    /// (a vector held in memory would serialise them).
+    /// ``step(_:_:_:)`` with the sign shift read at run time. In the attribution loops (more
+    /// work per step, memory updates) LLVM turned the constant-shift step's select into a
+    /// branch taken about half the time, which halved the speed of PDs with reasons.
+    @inline(__always)
+    static func stepOpaque(_ p: UnsafePointer<Node>, _ x: UnsafePointer<Int32>, _ layout: Layout, signShift: Int) -> UnsafePointer<Node> {
+        let node = p.pointee
+        let rightMinusOne = Int(Int32(bitPattern: node.packed) &>> Int32(layout.shift))
+        let goRight = (Int(node.threshold) &- Int(x[Int(node.packed & layout.mask)])) &>> signShift  // −1 or 0
+        return p + 1 + (rightMinusOne & goRight)
+    }
+
+    /// The leaves that the eight rows of a key block reach in one tree, walked in lockstep:
+    /// eight independent chains of loads, held in eight registers. Every four steps the walk
+    /// stops if every lane is at a leaf (a leaf's `packed` is negative as an `Int32`, a
+    /// split's is not), else after `depth` steps. Random-forest paths are uneven: the deepest
+    /// of eight rows' leaves is on average about three levels above the tree's depth (demo
+    /// bundle: 13.9 against 16.8).
     ///
-    /// Unsafe pointers: `nodes` is the base of `self.nodes`, and every child index was built
-    /// inside it; `x` points at the block's first row, and the block's `rows` rows of `width`
-    /// float32 values lie behind it (lanes past `rows` repeat the last row, and are ignored).
+    /// Unsafe pointers: `nodes` is the base of `self.nodes`, and every step stays inside the
+    /// tree by construction; `block` is a block of ``FeatureBatch`` keys (`2·width·8`), and
+    /// every slot is below `2·width·8` (features are checked at load).
     @inline(__always)
-    static func leaves(root: Int, depth: Int, rows: Int, _ x: UnsafePointer<Float>, width: Int,
-                       _ nodes: UnsafePointer<Node>, _ comparison: Comparison) -> SIMD8<Int32> {
-        let last = rows - 1
-        let x0 = x, x1 = x + Swift.min(1, last) * width, x2 = x + Swift.min(2, last) * width
-        let x3 = x + Swift.min(3, last) * width, x4 = x + Swift.min(4, last) * width
-        let x5 = x + Swift.min(5, last) * width, x6 = x + Swift.min(6, last) * width
-        let x7 = x + Swift.min(7, last) * width
-        let r = Int32(root)
-        var i0 = r, i1 = r, i2 = r, i3 = r, i4 = r, i5 = r, i6 = r, i7 = r
-        for _ in 0..<depth {
-            i0 = step(nodes[Int(i0)], x0, comparison)
-            i1 = step(nodes[Int(i1)], x1, comparison)
-            i2 = step(nodes[Int(i2)], x2, comparison)
-            i3 = step(nodes[Int(i3)], x3, comparison)
-            i4 = step(nodes[Int(i4)], x4, comparison)
-            i5 = step(nodes[Int(i5)], x5, comparison)
-            i6 = step(nodes[Int(i6)], x6, comparison)
-            i7 = step(nodes[Int(i7)], x7, comparison)
+    static func leaves(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>,
+                       _ layout: Layout) -> SIMD8<Int32> {
+        let r = nodes + root
+        var p0 = r, p1 = r, p2 = r, p3 = r, p4 = r, p5 = r, p6 = r, p7 = r
+        var remaining = depth
+        while remaining > 0 {
+            let steps = Swift.min(remaining, 4)
+            for _ in 0..<steps {
+                p0 = step(p0, block, layout); p1 = step(p1, block + 1, layout)
+                p2 = step(p2, block + 2, layout); p3 = step(p3, block + 3, layout)
+                p4 = step(p4, block + 4, layout); p5 = step(p5, block + 5, layout)
+                p6 = step(p6, block + 6, layout); p7 = step(p7, block + 7, layout)
+            }
+            remaining &-= steps
+            let all = p0.pointee.packed & p1.pointee.packed & p2.pointee.packed & p3.pointee.packed
+                & p4.pointee.packed & p5.pointee.packed & p6.pointee.packed & p7.pointee.packed
+            if Int32(bitPattern: all) < 0 { break }  // every lane at a leaf
         }
-        return SIMD8(i0, i1, i2, i3, i4, i5, i6, i7)
+        return indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
+    }
+
+    /// ``leaves(root:depth:_:_:_:)`` for ``Layout/common``, compiled on its own: inlined
+    /// into a larger loop, the walk lost registers to its surroundings and spilled lanes to
+    /// the stack on every step. (One call per tree and block of eight rows.)
+    @inline(never)
+    static func leavesCommonLayout(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>) -> SIMD8<Int32> {
+        leaves(root: root, depth: depth, block, nodes, .common)
+    }
+
+    /// Eight node pointers as indices into the array at `nodes`.
+    @inline(__always)
+    static func indices(_ nodes: UnsafePointer<Node>, _ p0: UnsafePointer<Node>, _ p1: UnsafePointer<Node>,
+                        _ p2: UnsafePointer<Node>, _ p3: UnsafePointer<Node>, _ p4: UnsafePointer<Node>,
+                        _ p5: UnsafePointer<Node>, _ p6: UnsafePointer<Node>, _ p7: UnsafePointer<Node>) -> SIMD8<Int32> {
+        SIMD8(Int32(truncatingIfNeeded: p0 - nodes), Int32(truncatingIfNeeded: p1 - nodes), Int32(truncatingIfNeeded: p2 - nodes),
+              Int32(truncatingIfNeeded: p3 - nodes), Int32(truncatingIfNeeded: p4 - nodes), Int32(truncatingIfNeeded: p5 - nodes),
+              Int32(truncatingIfNeeded: p6 - nodes), Int32(truncatingIfNeeded: p7 - nodes))
     }
 
     /// The leaves one row reaches in up to ``lanes`` consecutive trees (group `group`), walked
     /// in lockstep across the trees: for a lone row, eight trees give the eight independent
-    /// chains. Lanes past the last tree repeat it (and are ignored).
+    /// chains. Lanes past the last tree repeat it (and are ignored). Pointers as in
+    /// ``leaves(root:depth:_:_:_:)``; `x` is the row's first key (stride ``lanes``).
     @inline(__always)
-    func leaves(group: Int, _ x: UnsafePointer<Float>, _ nodes: UnsafePointer<Node>) -> (leaves: SIMD8<Int32>, trees: Int) {
-        let first = group * FlatTrees.lanes
-        let count = Swift.min(FlatTrees.lanes, roots.count - first)
-        var index = SIMD8<Int32>()
-        for lane in 0..<FlatTrees.lanes { index[lane] = Int32(roots[first + Swift.min(lane, count - 1)]) }
-        var i0 = index[0], i1 = index[1], i2 = index[2], i3 = index[3], i4 = index[4], i5 = index[5], i6 = index[6], i7 = index[7]
+    func leaves(group: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>) -> (leaves: SIMD8<Int32>, trees: Int) {
+        let first = group * Self.lanes
+        let count = Swift.min(Self.lanes, roots.count - first)
+        let last = count - 1, layout = self.layout
+        var p0 = nodes + roots[first], p1 = nodes + roots[first + Swift.min(1, last)]
+        var p2 = nodes + roots[first + Swift.min(2, last)], p3 = nodes + roots[first + Swift.min(3, last)]
+        var p4 = nodes + roots[first + Swift.min(4, last)], p5 = nodes + roots[first + Swift.min(5, last)]
+        var p6 = nodes + roots[first + Swift.min(6, last)], p7 = nodes + roots[first + last]
         for _ in 0..<groupDepths[group] {
-            i0 = FlatTrees.step(nodes[Int(i0)], x, comparison)
-            i1 = FlatTrees.step(nodes[Int(i1)], x, comparison)
-            i2 = FlatTrees.step(nodes[Int(i2)], x, comparison)
-            i3 = FlatTrees.step(nodes[Int(i3)], x, comparison)
-            i4 = FlatTrees.step(nodes[Int(i4)], x, comparison)
-            i5 = FlatTrees.step(nodes[Int(i5)], x, comparison)
-            i6 = FlatTrees.step(nodes[Int(i6)], x, comparison)
-            i7 = FlatTrees.step(nodes[Int(i7)], x, comparison)
+            p0 = Self.step(p0, x, layout); p1 = Self.step(p1, x, layout); p2 = Self.step(p2, x, layout); p3 = Self.step(p3, x, layout)
+            p4 = Self.step(p4, x, layout); p5 = Self.step(p5, x, layout); p6 = Self.step(p6, x, layout); p7 = Self.step(p7, x, layout)
         }
-        return (SIMD8(i0, i1, i2, i3, i4, i5, i6, i7), count)
+        return (Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7), count)
     }
 
     /// The leaf one row reaches from `root`, stopping at the leaf (for blocks too small to
-    /// fill the lanes). Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``.
+    /// fill the lanes). Pointers as in ``leaves(group:_:_:)``.
     @inline(__always)
-    static func leaf(root: Int, _ x: UnsafePointer<Float>, _ nodes: UnsafePointer<Node>, _ comparison: Comparison) -> Int32 {
-        var index = Int32(root)
+    static func leaf(root: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>, _ layout: Layout) -> Int {
+        var p = nodes + root
         while true {
-            let next = step(nodes[Int(index)], x, comparison)
-            if next == index { return index }  // a leaf's self-loop
-            index = next
+            let next = step(p, x, layout)
+            if next == p { return p - nodes }  // a leaf's self-loop
+            p = next
         }
     }
 
-    /// The leaves of a block of rows: in lockstep when the block fills the lanes, else row by
-    /// row stopping at each leaf (a lone row should not pay for eight).
+    /// Path attribution for the eight rows of a key block walked in lockstep for exactly
+    /// `depth` steps; lane `k` adds `values[child] − values[node]` to row `k` of
+    /// `contributions` (a leaf's self-loop adds zero). Pointers as in
+    /// ``leaves(root:depth:_:_:_:)``; `values` has one value per node; `contributions` holds
+    /// the block's `lanes × width` values.
     @inline(__always)
-    static func leaves(root: Int, depth: Int, rows: Int, _ x: UnsafePointer<Float>, width: Int, _ nodes: UnsafePointer<Node>,
-                       _ comparison: Comparison, scalarBelow threshold: Int) -> SIMD8<Int32> {
-        if rows >= threshold { return leaves(root: root, depth: depth, rows: rows, x, width: width, nodes, comparison) }
-        var result = SIMD8<Int32>()
-        for lane in 0..<rows { result[lane] = leaf(root: root, x + lane * width, nodes, comparison) }
-        return result
-    }
-
-    /// Path attribution for a full block of ``lanes`` rows walked in lockstep for exactly
-    /// `depth` steps; each lane adds to its own row of `contributions` (a leaf's self-loop
-    /// adds zero). Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``, and
-    /// `contributions` holds the block's `lanes × width` values.
-    @inline(__always)
-    static func attributeBlock(root: Int, depth: Int, _ x: UnsafePointer<Float>, width: Int, _ nodes: UnsafePointer<Node>,
-                               _ comparison: Comparison, values: UnsafePointer<Double>,
-                               into contributions: UnsafeMutablePointer<Double>) -> SIMD8<Int32> {
+    func attributeBlock(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>,
+                        values: UnsafePointer<Double>, into contributions: UnsafeMutablePointer<Double>) -> SIMD8<Int32> {
+        let layout = self.layout, width = self.width, signShift = self.signShift
+        return features.withUnsafeBufferPointer { features in
         @inline(__always)
-        func advance(_ index: inout Int32, _ lane: Int) {
-            let node = nodes[Int(index)]
-            let next = step(node, x + lane * width, comparison)
-            contributions[lane * width + Int(node.featureAndFlag & 0x7FFF_FFFF)] += values[Int(next)] - values[Int(index)]
-            index = next
+        func advance(_ p: inout UnsafePointer<Node>, _ lane: Int) {
+            let next = Self.stepOpaque(p, block + lane, layout, signShift: signShift)
+            let i = p - nodes
+            contributions[lane * width + Int(features[i])] += values[next - nodes] - values[i]
+            p = next
         }
-        let r = Int32(root)
-        var i0 = r, i1 = r, i2 = r, i3 = r, i4 = r, i5 = r, i6 = r, i7 = r
+        let r = nodes + root
+        var p0 = r, p1 = r, p2 = r, p3 = r, p4 = r, p5 = r, p6 = r, p7 = r
         for _ in 0..<depth {
-            advance(&i0, 0); advance(&i1, 1); advance(&i2, 2); advance(&i3, 3)
-            advance(&i4, 4); advance(&i5, 5); advance(&i6, 6); advance(&i7, 7)
+            advance(&p0, 0); advance(&p1, 1); advance(&p2, 2); advance(&p3, 3)
+            advance(&p4, 4); advance(&p5, 5); advance(&p6, 6); advance(&p7, 7)
         }
-        return SIMD8(i0, i1, i2, i3, i4, i5, i6, i7)
+        return Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
+        }
     }
 
     /// Walks one row from `root` to its leaf, adding `values[child] − values[node]` to the
     /// split feature's contribution at each step (path attribution); returns the leaf.
-    /// Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``; `contributions` holds the
-    /// row's `width` values.
+    /// Pointers as in ``attributeBlock(root:depth:_:_:values:into:)``; `contributions` holds
+    /// the row's `width` values.
     @inline(__always)
-    static func attribute(root: Int, _ x: UnsafePointer<Float>, _ nodes: UnsafePointer<Node>, _ comparison: Comparison,
-                          values: UnsafePointer<Double>, into contributions: UnsafeMutablePointer<Double>) -> Int32 {
-        var index = Int32(root)
+    func attribute(root: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>, values: UnsafePointer<Double>,
+                   into contributions: UnsafeMutablePointer<Double>) -> Int {
+        var p = nodes + root
         while true {
-            let node = nodes[Int(index)]
-            let next = step(node, x, comparison)
-            if next == index { return index }  // a leaf's self-loop
-            contributions[Int(node.featureAndFlag & 0x7FFF_FFFF)] += values[Int(next)] - values[Int(index)]
-            index = next
+            let next = Self.stepOpaque(p, x, layout, signShift: signShift)
+            if next == p { return p - nodes }  // a leaf's self-loop
+            contributions[Int(features[p - nodes])] += values[next - nodes] - values[p - nodes]
+            p = next
         }
     }
 }
@@ -208,23 +278,28 @@ struct FlatTrees: Sendable {
 extension FlatTrees {
     /// Walks every row of a batch through every tree and reports each leaf reached, in tree
     /// order for each row, through `leaf(row, node index)`; with `contributions`
-    /// (`rows × width`), also adds path attributions from `values` (one per node).
+    /// (`rows × width`), also adds path attributions from `values` (one per node, in this
+    /// layout's order).
     ///
-    /// Blocks of eight rows walk a tree in lockstep; one to three rows walk eight trees at a
-    /// time instead. Pointers as in ``leaves(root:depth:rows:_:width:_:_:)``.
+    /// Full blocks of eight rows walk a tree in lockstep (so do blocks of four to seven: the
+    /// spare lanes walk and are ignored); one to three rows walk eight trees at a time.
+    /// Pointers as in ``leaves(root:depth:_:_:_:)``.
     ///
     /// - Complexity: O(rows × trees × depth).
     @inline(__always)
     func walk(_ batch: FeatureBatch, values: [Double], contributions: UnsafeMutableBufferPointer<Double>?,
               _ leaf: (_ row: Int, _ node: Int) -> Void) {
-        let width = batch.width
+        precondition(batch.width == width, "batch width")
+        let blockSize = 2 * width * Self.lanes, layout = self.layout
         nodes.withUnsafeBufferPointer { nodes in
             values.withUnsafeBufferPointer { values in
-                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let x = batch.floats.baseAddress else { return }
+                guard let nodes = nodes.baseAddress, let values = values.baseAddress, let keys = batch.keys.baseAddress else { return }
+                /// Row `r`'s first key (stride `lanes`), inside `batch.keys` by its layout.
+                func row(_ r: Int) -> UnsafePointer<Int32> { keys + r / Self.lanes * blockSize + r % Self.lanes }
                 if contributions == nil && batch.rows < 4 {
                     for r in 0..<batch.rows {
                         for group in groupDepths.indices {
-                            let (found, count) = leaves(group: group, x + r * width, nodes)
+                            let (found, count) = leaves(group: group, row(r), nodes)
                             for lane in 0..<count { leaf(r, Int(found[lane])) }
                         }
                     }
@@ -234,56 +309,27 @@ extension FlatTrees {
                     let depth = depths[t]
                     var start = 0
                     while start < batch.rows {
-                        let rows = Swift.min(FlatTrees.lanes, batch.rows - start)
-                        let block = x + start * width
-                        var found: SIMD8<Int32>
-                        if let out = contributions?.baseAddress, rows == FlatTrees.lanes {
-                            found = FlatTrees.attributeBlock(root: root, depth: depth, block, width: width, nodes, comparison,
-                                                             values: values, into: out + start * width)
+                        let rows = Swift.min(Self.lanes, batch.rows - start)
+                        let block = keys + start / Self.lanes * blockSize
+                        var found = SIMD8<Int32>()
+                        if let out = contributions?.baseAddress, rows == Self.lanes {
+                            found = attributeBlock(root: root, depth: depth, block, nodes, values: values, into: out + start * width)
                         } else if let out = contributions?.baseAddress {
-                            found = SIMD8()
                             for lane in 0..<rows {
-                                found[lane] = FlatTrees.attribute(root: root, block + lane * width, nodes, comparison, values: values,
-                                                                  into: out + (start + lane) * width)
+                                found[lane] = Int32(attribute(root: root, block + lane, nodes, values: values, into: out + (start + lane) * width))
                             }
+                        } else if rows >= 4 && layout.shift == Layout.common.shift {
+                            found = Self.leavesCommonLayout(root: root, depth: depth, block, nodes)
+                        } else if rows >= 4 {
+                            found = Self.leaves(root: root, depth: depth, block, nodes, layout)
                         } else {
-                            found = FlatTrees.leaves(root: root, depth: depth, rows: rows, block, width: width, nodes, comparison,
-                                                     scalarBelow: 4)
+                            for lane in 0..<rows { found[lane] = Int32(Self.leaf(root: root, block + lane, nodes, layout)) }
                         }
                         for lane in 0..<rows { leaf(start + lane, Int(found[lane])) }
                         start += rows
                     }
                 }
             }
-        }
-    }
-}
-
-/// A batch of model-ready rows, in float64 (as encoded) and float32 (as trees compare).
-public struct FeatureBatch {
-    /// Number of rows.
-    public let rows: Int
-    /// Values per row.
-    public let width: Int
-    /// `rows × width` float64 values, row-major, NaN for missing.
-    public let doubles: UnsafeBufferPointer<Double>
-    /// The same values converted to float32.
-    public let floats: UnsafeBufferPointer<Float>
-
-    /// Converts `doubles` into `floats` (both `rows × width`) and describes the batch.
-    public init(rows: Int, width: Int, doubles: UnsafeBufferPointer<Double>, floats: UnsafeMutableBufferPointer<Float>) {
-        precondition(doubles.count >= rows * width && floats.count >= rows * width, "buffers hold rows × width values")
-        for i in 0..<(rows * width) { floats[i] = Float(doubles[i]) }
-        self.rows = rows
-        self.width = width
-        self.doubles = doubles
-        self.floats = UnsafeBufferPointer(floats)
-    }
-
-    /// Runs `body` with a one-row batch of `row`.
-    static func withSingleRow<T>(_ row: UnsafeBufferPointer<Double>, _ body: (FeatureBatch) -> T) -> T {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: row.count) { floats in
-            body(FeatureBatch(rows: 1, width: row.count, doubles: row, floats: floats))
         }
     }
 }

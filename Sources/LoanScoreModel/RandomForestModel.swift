@@ -12,7 +12,7 @@ public import Foundation
 public struct RandomForestModel: EnsembleMember {
     public let featureCount: Int
     private let trees: FlatTrees
-    /// Positive-class fraction at every node, leaves and internal nodes.
+    /// Positive-class fraction at every node, leaves and internal nodes, in ``trees``' order.
     private let value: [Double]
 
     public var treeCount: Int { trees.roots.count }
@@ -37,7 +37,7 @@ public struct RandomForestModel: EnsembleMember {
         }
         guard !json.trees.isEmpty else { throw ModelError(file: file, "the forest has no trees") }
         self.featureCount = featureCount
-        var compiled: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]] = []
+        var compiled: [FlatTrees.Tree] = []
         var value: [Double] = []
         for (t, tree) in json.trees.enumerated() {
             let n = tree.childrenLeft.count
@@ -70,8 +70,11 @@ public struct RandomForestModel: EnsembleMember {
             })
             value += tree.value
         }
-        trees = FlatTrees(trees: compiled, comparison: .lessOrEqual)
-        self.value = value
+        guard let trees = FlatTrees(trees: compiled, strict: false, width: featureCount) else {
+            throw ModelError(file: file, "a tree is too large for LoanScore's 32-bit node layout")
+        }
+        self.trees = trees
+        self.value = trees.original.map { value[$0] }
     }
 
     /// The float32 threshold `t` with `x <= t` exactly when `Double(x) <= threshold` for every

@@ -14,13 +14,15 @@ public struct XGBoostModel: EnsembleMember {
     public let featureCount: Int
     /// The float32 margin every prediction starts from.
     public let baseMargin: Float
-    /// The trees; a leaf's value is in its `threshold`.
+    /// The trees, for PDs with reasons.
     private let trees: FlatTrees
+    /// Each node's value in ``trees``' order (a leaf's value; unused at splits).
+    private let nodeValue: [Float]
     /// The same trees padded to complete binary trees, for PDs without reasons (nil when a
     /// tree is too deep for it).
     private let complete: CompleteTrees?
     /// Cover-weighted mean leaf value of each node's subtree (XGBoost's `FillNodeMeanValues`),
-    /// computed in float32, widened.
+    /// computed in float32, widened; in ``trees``' order.
     private let meanValue: [Double]
 
     public var treeCount: Int { trees.roots.count }
@@ -65,7 +67,7 @@ public struct XGBoostModel: EnsembleMember {
         baseMargin = -Foundation.log(Float(1) / baseScore - Float(1))
         self.featureCount = featureCount
 
-        var compiled: [[(threshold: Float, feature: Int, missingLeft: Bool, left: Int, right: Int)]] = []
+        var compiled: [FlatTrees.Tree] = []
         var mean: [Double] = []
         for (t, tree) in model.trees.enumerated() {
             let n = tree.leftChildren.count
@@ -102,9 +104,16 @@ public struct XGBoostModel: EnsembleMember {
             mean += XGBoostModel.nodeMeans(tree).map(Double.init)
         }
         guard !compiled.isEmpty else { throw ModelError(file: file, "the model has no trees") }
-        trees = FlatTrees(trees: compiled, comparison: .less)
-        complete = CompleteTrees(trees: compiled, depths: trees.depths, comparison: .less) { t, i in Double(compiled[t][i].threshold) }
-        meanValue = mean
+        guard let trees = FlatTrees(trees: compiled, strict: true, width: featureCount) else {
+            throw ModelError(file: file, "a tree is too large for LoanScore's 32-bit node layout")
+        }
+        self.trees = trees
+        complete = CompleteTrees(trees: compiled, depths: trees.depths, strict: true, width: featureCount) { t, i in
+            compiled[t][i].threshold
+        }
+        let given = Array(compiled.joined())
+        nodeValue = trees.original.map { given[$0].threshold }
+        meanValue = trees.original.map { mean[$0] }
     }
 
     /// `base_score` is a number string in 2.x (`"4.6E-1"`) and a bracketed list in 3.x (`"[4.6E-1]"`).
@@ -138,11 +147,10 @@ public struct XGBoostModel: EnsembleMember {
         precondition(batch.width == featureCount && margins.count >= batch.rows, "batch shape")
         for r in 0..<batch.rows { margins[r] = baseMargin }
         if contributions == nil, let complete {
-            // Leaf values are float32 (exact in the double), added in float32 in tree order.
-            complete.accumulate(batch) { row, value in margins[row] += Float(value) }
+            complete.accumulate(batch, into: margins)
             return
         }
-        trees.walk(batch, values: meanValue, contributions: contributions) { row, node in margins[row] += trees.nodes[node].threshold }
+        trees.walk(batch, values: meanValue, contributions: contributions) { row, node in margins[row] += nodeValue[node] }
     }
 
     public func evaluate(_ batch: FeatureBatch, probabilities: UnsafeMutableBufferPointer<Double>,

@@ -74,12 +74,12 @@ func evaluate(_ member: some EnsembleMember, _ rows: [[Double]]) {
         row.withUnsafeBufferPointer { row in _ = member.probability(row) }
     }
     let matrix = rows.flatMap { $0 }
-    var floats = [Float](repeating: 0, count: matrix.count)
+    var keys = [Int32](repeating: 0, count: FeatureBatch.keyCount(rows: rows.count, width: width))
     var probabilities = [Double](repeating: 0, count: rows.count)
     var contributions = [Double](repeating: 0, count: matrix.count)
     matrix.withUnsafeBufferPointer { matrix in
-        floats.withUnsafeMutableBufferPointer { floats in
-            let batch = FeatureBatch(rows: rows.count, width: width, doubles: matrix, floats: floats)
+        keys.withUnsafeMutableBufferPointer { keys in
+            let batch = FeatureBatch(rows: rows.count, width: width, doubles: matrix, keys: keys)
             probabilities.withUnsafeMutableBufferPointer { probabilities in
                 member.evaluate(batch, probabilities: probabilities, contributions: nil)
                 contributions.withUnsafeMutableBufferPointer { member.evaluate(batch, probabilities: probabilities, contributions: $0) }
