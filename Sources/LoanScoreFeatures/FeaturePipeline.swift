@@ -90,6 +90,9 @@ public struct FeaturePipeline: Sendable {
     /// - Complexity: O(fields + derived + columns); allocates only for flags and violations.
     public func encode(_ values: [RawValue], into row: UnsafeMutableBufferPointer<Double>) -> Outcome {
         precondition(values.count == parsers.count, "one raw value per schema field")
+        // The closure captures the parsers alone: capturing `self` copied the whole pipeline
+        // (a retain and a release of each of its arrays) for every application.
+        let parsers = self.parsers
         return encode(into: row) { parsers[$0].parse(values[$0]) }
     }
 
@@ -117,6 +120,7 @@ public struct FeaturePipeline: Sendable {
         matrix.append(contentsOf: repeatElement(.nan, count: count * width))
         outcomes.removeAll(keepingCapacity: true)
         var accepted = 0
+        let parsers = self.parsers  // captured alone, not a copy of `self` per application
         matrix.withUnsafeMutableBufferPointer { matrix in
             for application in 0..<count {
                 let row = UnsafeMutableBufferPointer(rebasing: matrix[(accepted * width)..<((accepted + 1) * width)])
