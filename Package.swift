@@ -109,7 +109,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "LoanScoreFeaturesTests", dependencies: ["LoanScoreFeatures", "LoanScoreTestSupport"]),
         .testTarget(name: "LoanScoreModelTests", dependencies: ["LoanScoreModel", "LoanScoreFeatures", "LoanScoreTestSupport"]),
-        .testTarget(name: "LoanScoreCompressionTests", dependencies: ["LoanScoreCompression", nioCore]),
+        .testTarget(name: "LoanScoreCompressionTests", dependencies: ["LoanScoreCompression", "LoanScoreTestSupport", nioCore]),
         // Decodes Protocol/vectors (located via #filePath) and re-encodes them byte for byte.
         .testTarget(name: "LoanScoreProtocolTests", dependencies: ["LoanScoreProtocol", nioCore]),
         .testTarget(
