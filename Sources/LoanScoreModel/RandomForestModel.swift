@@ -14,6 +14,8 @@ public struct RandomForestModel: EnsembleMember {
     private let trees: FlatTrees
     /// Positive-class fraction at every node, leaves and internal nodes, in ``trees``' order.
     private let value: [Double]
+    /// Path attribution from ``value`` (reason codes).
+    private let attribution: FlatTrees.Attribution
 
     public var treeCount: Int { trees.roots.count }
     public var contributionUnits: ContributionUnits { .probability }
@@ -75,6 +77,7 @@ public struct RandomForestModel: EnsembleMember {
         }
         self.trees = trees
         self.value = trees.original.map { value[$0] }
+        attribution = trees.attribution(values: self.value)
     }
 
     /// The float32 threshold `t` with `x <= t` exactly when `Double(x) <= threshold` for every
@@ -94,7 +97,7 @@ public struct RandomForestModel: EnsembleMember {
                          contributions: UnsafeMutableBufferPointer<Double>?) {
         precondition(batch.width == featureCount && probabilities.count >= batch.rows, "batch shape")
         for r in 0..<batch.rows { probabilities[r] = 0 }
-        trees.walk(batch, values: value, contributions: contributions) { row, node in probabilities[row] += value[node] }
+        trees.walk(batch, attribution: attribution, contributions: contributions) { row, node in probabilities[row] += value[node] }
         let count = Double(trees.roots.count)
         for r in 0..<batch.rows { probabilities[r] /= count }
         if let contributions {

@@ -21,9 +21,9 @@ public struct XGBoostModel: EnsembleMember {
     /// The same trees padded to complete binary trees, for PDs without reasons (nil when a
     /// tree is too deep for it).
     private let complete: CompleteTrees?
-    /// Cover-weighted mean leaf value of each node's subtree (XGBoost's `FillNodeMeanValues`),
-    /// computed in float32, widened; in ``trees``' order.
-    private let meanValue: [Double]
+    /// Path attribution from the cover-weighted mean leaf value of each node's subtree
+    /// (XGBoost's `FillNodeMeanValues`, computed in float32, widened): reason codes.
+    private let attribution: FlatTrees.Attribution
 
     public var treeCount: Int { trees.roots.count }
     public var contributionUnits: ContributionUnits { .margin }
@@ -113,7 +113,7 @@ public struct XGBoostModel: EnsembleMember {
         }
         let given = Array(compiled.joined())
         nodeValue = trees.original.map { given[$0].threshold }
-        meanValue = trees.original.map { mean[$0] }
+        attribution = trees.attribution(values: trees.original.map { mean[$0] })
     }
 
     /// `base_score` is a number string in 2.x (`"4.6E-1"`) and a bracketed list in 3.x (`"[4.6E-1]"`).
@@ -150,7 +150,7 @@ public struct XGBoostModel: EnsembleMember {
             complete.accumulate(batch, into: margins)
             return
         }
-        trees.walk(batch, values: meanValue, contributions: contributions) { row, node in margins[row] += nodeValue[node] }
+        trees.walk(batch, attribution: attribution, contributions: contributions) { row, node in margins[row] += nodeValue[node] }
     }
 
     public func evaluate(_ batch: FeatureBatch, probabilities: UnsafeMutableBufferPointer<Double>,
@@ -186,7 +186,7 @@ public struct XGBoostModel: EnsembleMember {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 1) { margins(batch, into: $0, contributions: contributions) }
             }
         }
-        let bias = trees.roots.reduce(Double(baseMargin)) { $0 + meanValue[$1] }
+        let bias = trees.roots.reduce(Double(baseMargin)) { $0 + attribution.values[$1] }
         return (out, bias)
     }
 }

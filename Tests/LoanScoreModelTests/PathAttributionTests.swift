@@ -2,7 +2,7 @@
 import LoanScoreTestSupport
 import Testing
 
-/// The lockstep walks' path attributions (``FlatTrees/walk(_:values:contributions:_:)``) give
+/// The lockstep walks' path attributions (``FlatTrees/walk(_:attribution:contributions:_:)``) give
 /// what walking each row down each tree node by node and adding `value(child) − value(node)` to
 /// the split's feature gives (Saabas), for every path through the walk: full blocks, partial
 /// blocks, rows alone.
@@ -75,7 +75,7 @@ struct PathAttributionTests {
             keys.withUnsafeMutableBufferPointer { keys in
                 contributions.withUnsafeMutableBufferPointer { contributions in
                     let batch = FeatureBatch(rows: rows, width: width, doubles: matrix, keys: keys)
-                    flat.walk(batch, values: nodeValues, contributions: contributions) { row, node in
+                    flat.walk(batch, attribution: flat.attribution(values: nodeValues), contributions: contributions) { row, node in
                         leaves[row].append(nodeValues[node])
                     }
                 }
