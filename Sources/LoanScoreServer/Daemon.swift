@@ -112,7 +112,7 @@ public final class RunningServer: Sendable {
         let adminText = adminPort.map { ", admin on port \($0)" } ?? ""
         let adminStatus = adminPort.map { ", admin on \((try? HostPort(configuration.admin ?? "", setting: "admin"))?.host ?? "?"):\($0)" } ?? ""
         reloader.listening.withLockedValue { $0 = " on \(address(configuration.listen, port))\(adminStatus)" }
-        logger.notice("serving \(model.name) \(model.version) on \(address(configuration.listen, port)) (TLS, \(threads) workers)\(adminText)")
+        logger.notice("serving \(model.name) \(model.version) on \(address(configuration.listen, port)) (TLS, \(threads) workers, reason codes: \(configuration.reasonCodes))\(adminText)")
     }
 
     func address(_ listen: String, _ port: Int) -> String {

@@ -17,10 +17,10 @@ final class ModelGeneration: Sendable {
     let welcome: Welcome
     let tls: TLSContext
 
-    init(bundle: ModelBundle, tls: TLSContext, limits: ProtocolLimits) {
+    init(bundle: ModelBundle, tls: TLSContext, limits: ProtocolLimits, explain: Bool) {
         self.bundle = bundle
         self.tls = tls
-        engine = ScoringEngine(bundle: bundle)
+        engine = ScoringEngine(bundle: bundle, explain: explain)
         wireSchema = WireSchema(fields: bundle.schema.fields.map { field in
             switch field.type {
             case .number, .integer: WireField(name: field.name, type: .number)
@@ -57,7 +57,7 @@ final class ModelGeneration: Sendable {
         } catch {
             throw StartupError("TLS: \(error)")
         }
-        return ModelGeneration(bundle: bundle, tls: tls, limits: limits)
+        return ModelGeneration(bundle: bundle, tls: tls, limits: limits, explain: configuration.reasonCodes != "none")
     }
 }
 

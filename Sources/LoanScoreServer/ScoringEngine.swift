@@ -7,9 +7,14 @@ public import LoanScoreProtocol
 /// wire. Immutable and `Sendable`: every worker thread shares one instance.
 public struct ScoringEngine: Sendable {
     public let bundle: ModelBundle
+    /// Whether scored applications get reason codes (the `reason_codes` setting).
+    public let explain: Bool
 
-    public init(bundle: ModelBundle) {
+    /// - Parameter explain: compute reason codes (without, every scored application has none
+    ///   and a batch costs about half as much).
+    public init(bundle: ModelBundle, explain: Bool = true) {
         self.bundle = bundle
+        self.explain = explain
     }
 
     /// Validates, encodes and scores the batch decoded into `workspace.columns`; one invalid
@@ -27,7 +32,7 @@ public struct ScoringEngine: Sendable {
     public func score(_ workspace: RequestWorkspace) {
         let rows = bundle.pipeline.encode(workspace.columns, into: &workspace.matrix, outcomes: &workspace.outcomes)
         workspace.matrix.withUnsafeBufferPointer { matrix in
-            bundle.scorer.score(batch: matrix, rows: rows, explain: true, into: &workspace.scores)
+            bundle.scorer.score(batch: matrix, rows: rows, explain: explain, into: &workspace.scores)
         }
     }
 }

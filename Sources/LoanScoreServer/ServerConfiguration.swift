@@ -27,6 +27,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var auditGroupCommitMilliseconds: Int = 0
     /// Worker threads; 0 means one per core.
     public var workers: Int = 0
+    /// Reason codes in responses and audit records: `all` (the default: up to four per scored
+    /// application) or `none` (PD, risk level, decision and confidence only, for uses that
+    /// need no adverse-action reasons, such as pre-screening or re-scoring a portfolio; a
+    /// batch then scores about twice as fast). Changing it needs a restart.
+    public var reasonCodes: String = "all"
     public var limits = Limits()
     public var timeouts = Timeouts()
     /// When the server gives freed memory back to the system.
@@ -36,6 +41,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         case bundle, listen, certificate, admin, workers, limits, timeouts, memory
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
+        case reasonCodes = "reason_codes"
     }
 
     /// Resource limits. Sizes in bytes.
@@ -146,6 +152,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(auditFsync, forKey: .auditFsync)
         try c.encode(auditGroupCommitMilliseconds, forKey: .auditGroupCommitMilliseconds)
         try c.encode(workers, forKey: .workers)
+        try c.encode(reasonCodes, forKey: .reasonCodes)
         try c.encode(limits, forKey: .limits)
         try c.encode(timeouts, forKey: .timeouts)
         try c.encode(memory, forKey: .memory)
@@ -164,6 +171,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         auditFsync = try c.decodeIfPresent(String.self, forKey: .auditFsync) ?? auditFsync
         auditGroupCommitMilliseconds = try c.decodeIfPresent(Int.self, forKey: .auditGroupCommitMilliseconds) ?? auditGroupCommitMilliseconds
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? workers
+        reasonCodes = try c.decodeIfPresent(String.self, forKey: .reasonCodes) ?? reasonCodes
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? limits
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
         memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
@@ -209,6 +217,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError("memory.trim_threshold_mb must not be negative, got \(memory.trimThreshold)")
         }
         guard workers >= 0 else { throw ConfigurationError("workers must be 0 (one per core) or more") }
+        guard ["all", "none"].contains(reasonCodes) else {
+            throw ConfigurationError("reason_codes must be all or none, got '\(reasonCodes)'")
+        }
     }
 }
 

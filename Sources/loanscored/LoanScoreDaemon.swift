@@ -42,6 +42,10 @@ struct LoanScoreDaemon: AsyncParsableCommand {
     @Option(help: "Worker threads (default: one per core).")
     var workers: Int?
 
+    @Option(name: .customLong("reason-codes"),
+            help: "Reason codes in responses and the audit log: all (default) or none (PD, decision and confidence only).")
+    var reasonCodes: String?
+
     @Option(help: "JSON configuration file; flags override its values.")
     var config: String?
 
@@ -66,6 +70,7 @@ struct LoanScoreDaemon: AsyncParsableCommand {
         if let admin { configuration.admin = admin == "off" ? nil : admin }
         if let auditDirectory { configuration.auditDirectory = auditDirectory }
         if let workers { configuration.workers = workers }
+        if let reasonCodes { configuration.reasonCodes = reasonCodes }
         try configuration.validate()
         return configuration
     }

@@ -64,6 +64,32 @@ struct ServerTests {
         await harness.server.shutdown()
     }
 
+    @Test("reason_codes none: the same PDs and decisions, no reason codes in the response or the audit log")
+    func withoutReasonCodes() async throws {
+        let harness = try await ServerHarness.start { $0.reasonCodes = "none" }
+        let (connection, welcome) = try await harness.handshaken()
+        try await connection.send(try tinyRequest(welcome, [("A1", 500, 1000, "rent", "no", 12), ("A3", 5000, 100, "OWN", "yes", 24)]), id: 3)
+        let response = try #require(try await connection.expectFrame().response)
+        let bundle = harness.server.bundle
+        let expected = [[RawValue.number(500), .number(1000), .text("rent"), .text("no"), .number(12)],
+                        [.number(5000), .number(100), .text("OWN"), .text("yes"), .number(24)]].map { values -> Score in
+            let (row, _) = bundle.pipeline.encode(values)
+            return row.withUnsafeBufferPointer { bundle.scorer.score($0) }
+        }
+        #expect(expected.contains { !$0.reasons.isEmpty }, "the tiny bundle gives these applications reasons when asked")
+        let scored = response.results.compactMap { result -> ScoredApplication? in
+            if case .scored(let application) = result { return application }
+            return nil
+        }
+        #expect(scored.map(\.pd) == expected.map(\.pd))
+        #expect(scored.map(\.confidence) == expected.map(\.confidence))
+        #expect(scored.allSatisfy { $0.reasons.isEmpty })
+        let records = try AuditReader(directory: harness.auditDirectory).records()
+        #expect(records.map(\.pd) == expected.map(\.pd))
+        #expect(records.allSatisfy { $0.reasonCodes.isEmpty })
+        await harness.server.shutdown()
+    }
+
     @Test func aFrameDeliveredOneByteAtATimeIsDecoded() async throws {
         let harness = try await ServerHarness.start()
         let connection = try await harness.connect()
