@@ -1,4 +1,5 @@
 import Foundation
+import LoanScoreTestSupport
 import LoanScoreAudit
 import Testing
 

@@ -6,36 +6,18 @@ import Testing
 /// and outputs.
 @Suite("loanscore command line")
 struct CLITests {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Run = BuiltExecutable.Run
 
     /// The `loanscore` binary beside the test bundle in the build folder (SwiftPM builds it
     /// because this target depends on it).
-    static let binary: URL = {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        return exe.deletingLastPathComponent().appendingPathComponent("loanscore")
-    }()
+    static let binary = BuiltExecutable("loanscore")
 
     func run(_ arguments: [String]) throws -> Run {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            Issue.record("loanscore executable not found at \(Self.binary.path); build with 'swift build'")
+        guard Self.binary.exists else {
+            Issue.record("loanscore executable not found at \(Self.binary.url.path); build with 'swift build'")
             return Run(status: -1, stdout: "", stderr: "")
         }
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
+        return try Self.binary.run(arguments)
     }
 
     let folder = try! TinyBundle.temporaryDirectory()

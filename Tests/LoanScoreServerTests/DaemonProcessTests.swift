@@ -16,27 +16,10 @@ import Testing
 struct DaemonProcessTests {
     /// The executables beside the test bundle in the build folder (SwiftPM builds them because
     /// this target depends on their targets).
-    static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    static let binaries = BuiltExecutable.buildFolder
 
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func loanscore(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = binaries.appendingPathComponent("loanscore")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
+    static func loanscore(_ arguments: [String]) throws -> BuiltExecutable.Run {
+        try BuiltExecutable("loanscore").run(arguments)
     }
 
     @Test func readyReloadAndDrainUnderSIGTERMAsSystemdSeesThem() async throws {
