@@ -34,6 +34,19 @@ struct ScoringJob: Sendable {
         records.reserveCapacity(columns.count)
         var approved = 0, reviewed = 0, declined = 0  // counted per request: one metric update each
         let now = Date()
+        // The audit's input hash: each value's display text (RawValue.display, as offline
+        // scoring hashes it), STRING values straight from the request's bytes.
+        var hasher = AuditRecord.InputHasher()
+        func inputHash(_ application: Int) -> String {
+            for field in 0..<columns.fieldCount {
+                if let text = columns.utf8(application: application, field: field) {
+                    hasher.append(utf8: text)
+                } else {
+                    hasher.append(RawValue(columns.value(application: application, field: field)).display)
+                }
+            }
+            return hasher.finalize()
+        }
         var row = 0
         for application in 0..<columns.count {
             switch workspace.outcomes[application] {
@@ -48,9 +61,7 @@ struct ScoringJob: Sendable {
                 records.append(AuditRecord(
                     time: now, requestID: requestID, applicationID: columns.id(application: application), modelName: model.name,
                     modelVersion: model.version,
-                    inputHash: AuditRecord.inputHash(fields: (0..<columns.fieldCount).map {
-                        RawValue(columns.value(application: application, field: $0)).display
-                    }),
+                    inputHash: inputHash(application),
                     pd: scores.pd[row], decision: decision.rawValue, riskLevel: scores.riskLevel[row],
                     reasonCodes: reasons.map { scorer.reasonCode(field: $0) }, client: client))
                 switch decision {

@@ -43,6 +43,32 @@ struct AuditLogTests {
         #expect(AuditRecord.inputHash(fields: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
+    @Test func theReusedHasherGivesTheSameDigestsFromTextOrBytes() {
+        var hasher = AuditRecord.InputHasher()
+        hasher.append("ab")
+        hasher.append(utf8: Array("c".utf8)[...])
+        #expect(hasher.finalize() == "f2939f903016e5bb29b1e4a61cdbd376220ca03a24180b39995f2d50f2e0a647")
+        #expect(hasher.finalize() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "finalize starts over")
+        for fields in [["1200", "(missing)", "rent", "née"], [""], ["0.25", "true"]] {
+            for value in fields { hasher.append(value) }
+            #expect(hasher.finalize() == AuditRecord.inputHash(fields: fields))
+        }
+    }
+
+    /// Times written digit by digit, against Python's `datetime` for the same milliseconds.
+    @Test(arguments: [(Int64(0), "1970-01-01T00:00:00.000Z"), (-1, "1969-12-31T23:59:59.999Z"),
+                      (1_798_675_199_999, "2026-12-30T23:59:59.999Z"), (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
+                      (253_402_300_799_999, "9999-12-31T23:59:59.999Z")])
+    func timesAreISO8601WithMilliseconds(milliseconds: Int64, text: String) throws {
+        var record = AuditRecord(requestID: 1, applicationID: "a", modelName: "m", modelVersion: "v", inputHash: "", pd: 0.5,
+                                 decision: "review", riskLevel: "medium", reasonCodes: [], client: nil)
+        record.timeMilliseconds = milliseconds
+        #expect(record.timeText == text)
+        let json = try record.compactJSON()
+        #expect(String(decoding: json, as: UTF8.self).hasSuffix(",\"time\":\"\(text)\"}"))
+        #expect(try JSONDecoder().decode(AuditRecord.self, from: Data(json)).timeMilliseconds == milliseconds)
+    }
+
     @Test(arguments: [FsyncPolicy.always, .never, .groupCommit()])
     func appendsThenReadsBack(policy: FsyncPolicy) async throws {
         let log = try AuditLog(directory: folder, fsync: policy)

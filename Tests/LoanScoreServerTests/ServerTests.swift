@@ -61,6 +61,8 @@ struct ServerTests {
         #expect(records.map(\.applicationID) == ["A1", "A3", "A4"])
         #expect(records.allSatisfy { $0.requestID == 7 && $0.modelVersion == "test-1" })
         #expect(records.map(\.pd) == expected.map(\.pd))
+        // The input hash over each value's display text, as AuditRecord.inputHash documents it.
+        #expect(records.map(\.inputHash) == offline.map { AuditRecord.inputHash(fields: $0.map(\.display)) })
         await harness.server.shutdown()
     }
 
