@@ -37,21 +37,35 @@ extension ScoreRequest {
         guard !batch.isEmpty else {
             throw LoanScoreClientError(.invalidInput, "the batch is empty: send at least one application")
         }
-        let fieldNames = Set(schema.fields.map(\.name))
-        for (index, application) in batch.enumerated() {
-            if let unknown = application.values.keys.filter({ !fieldNames.contains($0) }).sorted().first {
-                throw LoanScoreClientError(
-                    .invalidInput,
-                    "application '\(application.id)' (index \(index)) has unknown field '\(unknown)'; the served schema has fields "
-                        + schema.fields.map(\.name).joined(separator: ", "),
-                    field: unknown, applicationIndex: index)
+        /// Throws for the first application (in batch order) with a key the schema lacks.
+        func refuseUnknownFields() throws(LoanScoreClientError) {
+            let fieldNames = Set(schema.fields.map(\.name))
+            for (index, application) in batch.enumerated() {
+                if let unknown = application.values.keys.filter({ !fieldNames.contains($0) }).sorted().first {
+                    throw LoanScoreClientError(
+                        .invalidInput,
+                        "application '\(application.id)' (index \(index)) has unknown field '\(unknown)'; the served schema has fields "
+                            + schema.fields.map(\.name).joined(separator: ", "),
+                        field: unknown, applicationIndex: index)
+                }
             }
         }
+        // Keys found under a schema field, per application: fewer than the application has
+        // means an unknown key (checked once, after the columns, instead of a second pass of
+        // lookups for every application).
+        var found = [Int](repeating: 0, count: batch.count)
         var columns: [Column] = []
         columns.reserveCapacity(schema.fields.count)
         for field in schema.fields {
-            func wrongType(_ index: Int, _ value: WireValue) -> LoanScoreClientError {
-                LoanScoreClientError(
+            /// Application `index`'s value of this field, counting the key when present.
+            func lookup(_ index: Int) -> WireValue {
+                guard let value = batch[index].values[field.name] else { return .missing }
+                found[index] += 1
+                return value
+            }
+            func wrongType(_ index: Int, _ value: WireValue) throws(LoanScoreClientError) -> Never {
+                try refuseUnknownFields()  // an unknown field is reported first, as before any type
+                throw LoanScoreClientError(
                     .invalidInput,
                     "application '\(batch[index].id)' (index \(index)): field '\(field.name)' is \(field.type) on the wire, not \(value.typeName)",
                     field: field.name, applicationIndex: index)
@@ -60,38 +74,39 @@ extension ScoreRequest {
             case .number:
                 var values: [Double?] = []
                 values.reserveCapacity(batch.count)
-                for (index, application) in batch.enumerated() {
-                    switch application.values[field.name] ?? .missing {
+                for index in batch.indices {
+                    switch lookup(index) {
                     case .missing: values.append(nil)
                     case .number(let number): values.append(number)
-                    case let other: throw wrongType(index, other)
+                    case let other: try wrongType(index, other)
                     }
                 }
                 columns.append(Column(numbers: values))
             case .bool:
                 var values: [Bool?] = []
                 values.reserveCapacity(batch.count)
-                for (index, application) in batch.enumerated() {
-                    switch application.values[field.name] ?? .missing {
+                for index in batch.indices {
+                    switch lookup(index) {
                     case .missing: values.append(nil)
                     case .bool(let flag): values.append(flag)
-                    case let other: throw wrongType(index, other)
+                    case let other: try wrongType(index, other)
                     }
                 }
                 columns.append(Column(bools: values))
             case .string:
                 var values: [String?] = []
                 values.reserveCapacity(batch.count)
-                for (index, application) in batch.enumerated() {
-                    switch application.values[field.name] ?? .missing {
+                for index in batch.indices {
+                    switch lookup(index) {
                     case .missing: values.append(nil)
                     case .text(let text): values.append(text)
-                    case let other: throw wrongType(index, other)
+                    case let other: try wrongType(index, other)
                     }
                 }
                 columns.append(Column(strings: values))
             }
         }
+        if zip(found, batch).contains(where: { $0 != $1.values.count }) { try refuseUnknownFields() }
         do {
             try self.init(schemaHash: schema.hash, applicationIDs: batch.map(\.id), columns: columns)
         } catch {

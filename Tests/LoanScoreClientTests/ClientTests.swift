@@ -275,6 +275,20 @@ struct ClientTests {
             #expect(typeError?.field == "Income")
             #expect(typeError?.applicationIndex == 1)
 
+            // An unknown field is reported before a wrong type, whichever comes first in the batch.
+            var both = application("b")
+            both.values["Colour"] = .text("red")
+            let firstError = await clientError { _ = try await client.score([wrongType, both]) }
+            #expect(firstError?.field == "Colour")
+            #expect(firstError?.applicationIndex == 1)
+
+            // A known field given as .missing is a known key, not an unknown one.
+            var explicit = application("m")
+            explicit.values["Income"] = .missing
+            let sent = try await client.score([explicit])
+            #expect(sent.results.count == 1)
+            server.log.withLock { $0.requests.removeAll() }
+
             let emptyError = await clientError { _ = try await client.score([]) }
             #expect(emptyError?.code == .invalidInput)
 
