@@ -144,6 +144,33 @@ public final class LoanScoreClient: Sendable {
         guard !batch.isEmpty else {
             throw LoanScoreClientError(.invalidInput, "the batch is empty: send at least one application")
         }
+        return try await withRetries { deadline throws(LoanScoreClientError) in try await self.attemptScore(batch, deadline: deadline) }
+    }
+
+    /// Sends a batch already laid out in the served schema's columns: a ``ScoreRequest`` built
+    /// against ``welcome``'s schema (``LoanScoreProtocol/ScoreRequest/init(schemaHash:applicationIDs:columns:)``),
+    /// for a caller that sends the same batches many times (a load generator, a replay) and
+    /// would otherwise pay for laying them out on every call. Retried as ``score(_:)-([ApplicationInput])``
+    /// is, except that a batch built for another schema is not laid out again.
+    ///
+    /// - Throws: ``LoanScoreClientError``: `schemaMismatch` at once when the request's schema
+    ///   hash is not the connection's (the model was reloaded: build it again against the new
+    ///   ``welcome``); `batchTooLarge` before anything is sent; otherwise as
+    ///   ``score(_:)-([ApplicationInput])``.
+    public func score(_ request: ScoreRequest) async throws(LoanScoreClientError) -> ScoreResponse {
+        guard try await leaseConnection().welcome.schema.hash == request.schemaHash else {
+            throw LoanScoreClientError(.schemaMismatch, "the request was laid out for another schema than the server's WELCOME")
+        }
+        return try await withRetries { deadline throws(LoanScoreClientError) in
+            try await self.send(request, on: try await self.leaseConnection(), deadline: deadline)
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or ``Configuration/retry`` or
+    /// ``Configuration/deadline`` say stop (see ``score(_:)-([ApplicationInput])``).
+    private func withRetries(
+        _ attemptOnce: @Sendable (NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse
+    ) async throws(LoanScoreClientError) -> ScoreResponse {
         let deadline = NIODeadline.now() + configuration.deadline.timeAmount
         let policy = configuration.retry
         var attempt = 0
@@ -151,7 +178,7 @@ public final class LoanScoreClient: Sendable {
         while true {
             attempt += 1
             do {
-                return try await attemptScore(batch, deadline: deadline)
+                return try await attemptOnce(deadline)
             } catch {
                 var error = error
                 error.attempts = attempt
@@ -210,7 +237,16 @@ public final class LoanScoreClient: Sendable {
             throw LoanScoreClientError(
                 .batchTooLarge, "\(batch.count) applications; the server's maximum batch is \(welcome.limits.maximumBatch)")
         }
-        let request = try ScoreRequest(batch: batch, schema: welcome.schema)
+        return try await send(try ScoreRequest(batch: batch, schema: welcome.schema), on: connection, deadline: deadline)
+    }
+
+    /// Sends `request` on `connection`; a SCHEMA_MISMATCH retires the stale connections.
+    private func send(_ request: ScoreRequest, on connection: Connection, deadline: NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse {
+        let welcome = connection.welcome
+        guard request.count <= welcome.limits.maximumBatch else {
+            throw LoanScoreClientError(
+                .batchTooLarge, "\(request.count) applications; the server's maximum batch is \(welcome.limits.maximumBatch)")
+        }
         do {
             return try await connection.send(request, deadline: deadline)
         } catch {

@@ -63,10 +63,10 @@ final class ChurningConnections: Sendable {
     }
 
     /// Scores `batch` on the next connection in turn.
-    func score(_ batch: [ApplicationInput]) async throws(LoanScoreClientError) -> ScoreResponse {
+    func score(_ request: ScoreRequest) async throws(LoanScoreClientError) -> ScoreResponse {
         let lease = acquire()
         defer { release(lease) }
-        return try await lease.client.score(batch)
+        return try await lease.client.score(request)
     }
 
     /// Closes every connection.

@@ -115,7 +115,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
             throw ValidationError("--batch \(batch) is above the server's maximum batch of \(welcome.limits.maximumBatch).")
         }
         let applications = try readApplications(schema: welcome.schema)
-        let batches = BatchSource(applications: applications, batchSize: batch)
+        let batches = BatchSource(applications: applications, schema: welcome.schema, batchSize: batch)
 
         let start = ContinuousClock.now
         let measureFrom = start + .milliseconds(Int64(warmup * 1000))
@@ -165,8 +165,8 @@ struct LoanScoreLoad: AsyncParsableCommand {
                         let batch = batches.next()
                         let sent = ContinuousClock.now
                         do {
-                            _ = try await client.score(batch)
-                            recorder.success(sentAt: sent, intendedAt: sent, applications: batch.count)
+                            _ = try await client.score(batch.get())
+                            recorder.success(sentAt: sent, intendedAt: sent, applications: batches.batchSize)
                         } catch {
                             recorder.failure(sentAt: sent, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
                         }
@@ -201,8 +201,8 @@ struct LoanScoreLoad: AsyncParsableCommand {
                 let batch = batches.next()
                 group.addTask {
                     do {
-                        _ = try await client.score(batch)
-                        recorder.success(sentAt: intended, intendedAt: intended, applications: batch.count)
+                        _ = try await client.score(batch.get())
+                        recorder.success(sentAt: intended, intendedAt: intended, applications: batches.batchSize)
                     } catch {
                         recorder.failure(sentAt: intended, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
                     }
@@ -214,7 +214,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
 
     // MARK: - Input
 
-    private func readApplications(schema: WireSchema) throws -> [ApplicationInput] {
+    private func readApplications(schema: WireSchema) throws -> [LoadApplication] {
         let reader: CSVReader
         do { reader = try CSVReader(url: URL(fileURLWithPath: input)) } catch { throw ExitMessage("\(input): cannot open the file") }
         guard let first = try reader.next() else { throw ExitMessage("\(input): the file is empty") }
@@ -225,19 +225,20 @@ struct LoanScoreLoad: AsyncParsableCommand {
             printError("loanscore-load: \(input) has no column for \(missing.joined(separator: ", ")); sent as missing")
         }
         let idColumn = header.firstIndex { $0 == "id" || $0 == "application_id" }
-        var applications: [ApplicationInput] = []
+        var applications: [LoadApplication] = []
         var skipped = 0
         while let record = try reader.next() {
             guard record.fields.count == header.count else { skipped += 1; continue }
-            var values: [String: WireValue] = [:]
+            var values: [WireValue] = []
             var usable = true
-            for case (let column?, let field) in columns {
+            for (column, field) in columns {
+                guard let column else { values.append(.missing); continue }
                 guard let value = loadValue(record.fields[column], type: field.type) else { usable = false; break }
-                values[field.name] = value
+                values.append(value)
             }
             guard usable else { skipped += 1; continue }
             let id = idColumn.map { record.fields[$0] } ?? String(applications.count + skipped + 1)
-            applications.append(ApplicationInput(id: id, values: values))
+            applications.append(LoadApplication(id: id, values: values))
         }
         if skipped > 0 { printError("loanscore-load: skipped \(skipped) row(s) of \(input) whose cells cannot be sent") }
         guard !applications.isEmpty else { throw ExitMessage("\(input): no application to send") }
@@ -266,19 +267,41 @@ final class Counter: Sendable {
 
 /// The applications, cut into batches round and round. Thread-safe.
 final class BatchSource: Sendable {
-    private let applications: [ApplicationInput]
-    private let batchSize: Int
+    private let applications: [LoadApplication]
+    private let schema: WireSchema
+    let batchSize: Int
     private let position = Atomic<Int>(0)
 
-    init(applications: [ApplicationInput], batchSize: Int) {
+    init(applications: [LoadApplication], schema: WireSchema, batchSize: Int) {
         self.applications = applications
+        self.schema = schema
         self.batchSize = batchSize
     }
 
-    func next() -> [ApplicationInput] {
+    /// The next `batchSize` applications, round and round the file, laid out in the schema's
+    /// columns here (by position: no lookups by name), so that the SDK sends them as they are.
+    /// A failure is the SDK's `invalidInput` (an id or text over 65,535 bytes).
+    func next() -> Result<ScoreRequest, LoanScoreClientError> {
         let start = position.wrappingAdd(batchSize, ordering: .relaxed).oldValue
-        return (0..<batchSize).map { applications[(start &+ $0) % applications.count] }
+        let batch = (0..<batchSize).map { applications[(start &+ $0) % applications.count] }
+        let columns = schema.fields.indices.map { field -> Column in
+            switch schema.fields[field].type {
+            case .number: Column(numbers: batch.map { if case .number(let x) = $0.values[field] { x } else { nil } })
+            case .bool: Column(bools: batch.map { if case .bool(let x) = $0.values[field] { x } else { nil } })
+            case .string: Column(strings: batch.map { if case .text(let x) = $0.values[field] { x } else { nil } })
+            }
+        }
+        return Result { () throws(ProtocolError) in
+            try ScoreRequest(schemaHash: schema.hash, applicationIDs: batch.map(\.id), columns: columns)
+        }.mapError { LoanScoreClientError(.invalidInput, $0.message, applicationIndex: $0.applicationIndex) }
     }
+}
+
+/// One application of the input file: its id and its values in the served schema's field
+/// order (read and typed once).
+struct LoadApplication: Sendable {
+    var id: String
+    var values: [WireValue]
 }
 
 /// Latencies and counts of the measurement window (requests intended after the warm-up and

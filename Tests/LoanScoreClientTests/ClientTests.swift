@@ -89,6 +89,26 @@ struct ClientTests {
         }
     }
 
+    @Test("A request laid out once is sent as it is; one laid out for another schema is refused before sending")
+    func preparedRequest() async throws {
+        try await withServer { server, client in
+            let welcome = try await client.connect()
+            let request = try ScoreRequest(schemaHash: welcome.schema.hash, applicationIDs: ["p", "q"], columns: [
+                Column(numbers: [3, nil]), Column(strings: ["owner", nil]), Column(numbers: [nil, -5]), Column(bools: [true, nil]),
+            ])
+            let response = try await client.score(request)
+            #expect(riskLevels(response) == ["p", "q"])
+            #expect(server.log.withLock { $0.requests.first?.request } == request)
+
+            let stale = try ScoreRequest(schemaHash: SchemaHash.compute([]), applicationIDs: ["s"], columns: [
+                Column(numbers: [1]), Column(strings: [nil]), Column(numbers: [nil]), Column(bools: [nil]),
+            ])
+            let error = await clientError { _ = try await client.score(stale) }
+            #expect(error?.code == .schemaMismatch)
+            #expect(server.log.withLock { $0.requests.count } == 1, "nothing sent for the stale request")
+        }
+    }
+
     @Test("Pipelining: four requests in flight on one connection, answered in reverse order")
     func pipelining() async throws {
         let reverse = ReverseAfter(4)
