@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """End to end, in one run on this machine (issue 4, item 5):
 
-  1. the in-process rate (`loanscore bench`, reasons included, 2 threads, batch 256);
+  1. the in-process rate (`loanscore bench`, 2 threads, batch 256), with reasons and without;
   2. `loanscored` (release build) over TLS on loopback with fresh certificates
      (scripts/make-certs.sh), driven by `loanscore-load`: closed loop at batch 256; closed loop
      at single applications (the maximum rate); open loop at single applications at half that
-     rate (latency without coordinated omission);
+     rate (latency without coordinated omission); then again with `--reason-codes none` (PDs and
+     decisions only: the work the HTTP endpoints below do), closed loop;
   3. a minimal FastAPI + uvicorn JSON endpoint (Bench/fastapi_server.py) serving the same
      ensemble, driven by wrk (closed loop; Debian's `wrk`) or, without wrk, a Python loop:
      single applications and batches of 256;
@@ -168,24 +169,30 @@ def main() -> int:
     R: dict = {"notes": []}
 
     # 1. in-process
-    log("in-process rate (loanscore bench, reasons, batch 256, 2 threads)")
-    out = subprocess.run([str(bin_dir / "loanscore"), "bench", "--bundle", str(bundle), "--input", str(holdout),
-                          "--rows", "100000", "--batch", "256", "--threads", "2", "--json"],
-                         capture_output=True, text=True, check=True)
-    R["inprocess"] = json.loads(out.stdout)
+    for key, extra in (("inprocess", []), ("inprocess_pd", ["--no-reasons"])):
+        log(f"in-process rate (loanscore bench {' '.join(extra)}, batch 256, 2 threads)")
+        out = subprocess.run([str(bin_dir / "loanscore"), "bench", "--bundle", str(bundle), "--input", str(holdout),
+                              "--rows", "100000", "--batch", "256", "--threads", "2", "--json", *extra],
+                             capture_output=True, text=True, check=True)
+        R[key] = json.loads(out.stdout)
 
     # 2. loanscored
     certs = tmp / "certs"
     subprocess.run([str(ROOT / "scripts" / "make-certs.sh"), str(certs)], check=True, capture_output=True)
-    port, admin = free_port(), free_port()
-    server = subprocess.Popen([str(bin_dir / "loanscored"), "--bundle", str(bundle), "--listen", f"127.0.0.1:{port}",
-                               "--admin", f"127.0.0.1:{admin}", "--cert", str(certs / "server.pem"),
-                               "--key", str(certs / "server.key"), "--audit-dir", str(tmp / "audit"),
-                               "--log-level", "warning"],
-                              stdout=subprocess.DEVNULL, stderr=open(tmp / "loanscored.log", "w"))
-    try:
+    def loanscored(*extra: str) -> tuple[subprocess.Popen, int]:
+        port, admin = free_port(), free_port()
+        audit = tmp / f"audit{'-'.join(extra)}"
+        server = subprocess.Popen([str(bin_dir / "loanscored"), "--bundle", str(bundle), "--listen", f"127.0.0.1:{port}",
+                                   "--admin", f"127.0.0.1:{admin}", "--cert", str(certs / "server.pem"),
+                                   "--key", str(certs / "server.key"), "--audit-dir", str(audit),
+                                   "--log-level", "warning", *extra],
+                                  stdout=subprocess.DEVNULL, stderr=open(tmp / "loanscored.log", "a"))
         wait_port(port, server)
-        c, pl = args.connections, args.pipeline
+        return server, port
+
+    c, pl = args.connections, args.pipeline
+    server, port = loanscored()
+    try:
         R["ls_batch256"] = load(bin_dir, port, certs, holdout, args.duration, connections=c, pipeline=pl, batch=256)
         # the same number of requests in flight as the HTTP servers get (--http-connections)
         R["ls_batch256_eq"] = load(bin_dir, port, certs, holdout, args.duration, connections=1,
@@ -194,6 +201,14 @@ def main() -> int:
         half = max(1, int(R["ls_single_max"]["requests_per_s"] / 2))
         R["ls_single_open"] = load(bin_dir, port, certs, holdout, args.duration, connections=c, batch=1, rate=half)
         R["ls_single_open"]["rate"] = half
+    finally:
+        stop(server)
+    server, port = loanscored("--reason-codes", "none")
+    try:
+        R["ls_pd_batch256"] = load(bin_dir, port, certs, holdout, args.duration, connections=c, pipeline=pl, batch=256)
+        R["ls_pd_batch256_eq"] = load(bin_dir, port, certs, holdout, args.duration, connections=1,
+                                      pipeline=args.http_connections, batch=256)
+        R["ls_pd_single_max"] = load(bin_dir, port, certs, holdout, args.duration, connections=c, pipeline=pl, batch=1)
     finally:
         stop(server)
 
@@ -285,9 +300,9 @@ def report(args, R, m0, m1, started) -> str:
              "mean and isotonic calibration). It receives model-ready rows and does no validation, features, "
              "reasons, audit or TLS. " + R.get("fastapi_parity", ""))
     L.append("")
-    ip = R["inprocess"]
-    L.append(f"In-process (`loanscore bench`, reasons, batch 256, 2 threads): **{ip['applications_per_s']:,.0f} "
-             "applications/s**.")
+    ip, ipd = R["inprocess"], R["inprocess_pd"]
+    L.append(f"In-process (`loanscore bench`, batch 256, 2 threads): with reasons **{ip['applications_per_s']:,.0f} "
+             f"applications/s**; PDs only (`--no-reasons`) **{ipd['applications_per_s']:,.0f} applications/s**.")
     L.append("")
     L.append("| server | load | applications/s | requests/s | p50 ms | p99 ms | p99.9 ms | errors |")
     L.append("|---|---|---:|---:|---:|---:|---:|---|")
@@ -300,6 +315,9 @@ def report(args, R, m0, m1, started) -> str:
     row("loanscored", f"closed loop, batch 256, {args.http_connections} in flight (as the HTTP runs)", R["ls_batch256_eq"])
     row("loanscored", "closed loop, single applications (max rate)", R["ls_single_max"])
     row("loanscored", f"open loop, single applications at {R['ls_single_open']['rate']:,}/s (half max)", R["ls_single_open"])
+    row("loanscored, reason codes none", "closed loop, batch 256", R["ls_pd_batch256"])
+    row("loanscored, reason codes none", f"closed loop, batch 256, {args.http_connections} in flight", R["ls_pd_batch256_eq"])
+    row("loanscored, reason codes none", "closed loop, single applications (max rate)", R["ls_pd_single_max"])
     row("FastAPI", f"closed loop ({R['fa_batch256']['tool']}), batch 256", R["fa_batch256"])
     row("FastAPI", f"closed loop ({R['fa_single']['tool']}), single applications", R["fa_single"])
     row("FastAPI", f"closed loop ({R['fa_single_1conn']['tool']}), single applications", R["fa_single_1conn"])
@@ -319,11 +337,17 @@ def report(args, R, m0, m1, started) -> str:
     b = R["ls_batch256"]["applications_per_s"] / ip["applications_per_s"]
     L.append(f"- [{'x' if b >= 0.5 else ' '}] batch 256 over TLS >= 50 % of the in-process rate: "
              f"**{'PASS' if b >= 0.5 else 'FAIL'}** — {b * 100:.0f} %")
+    b = R["ls_pd_batch256"]["applications_per_s"] / ipd["applications_per_s"]
+    L.append(f"- [{'x' if b >= 0.5 else ' '}] the same, PDs only (reason codes none against `--no-reasons`): "
+             f"**{'PASS' if b >= 0.5 else 'FAIL'}** — {b * 100:.0f} %")
     p99 = R["ls_single_open"]["latency_ms"]["p99"]
     L.append(f"- [{'x' if p99 <= 1 else ' '}] single applications, open loop at half the max rate, p99 <= 1 ms: "
              f"**{'PASS' if p99 <= 1 else 'FAIL'}** — {p99:.3f} ms")
-    for label, ls, fa in (("batch 256", R["ls_batch256_eq"], R["fa_batch256"]),
-                          ("single applications", R["ls_single_max"], R["fa_single"])):
+    like = "PDs only, the same work as the HTTP endpoint"
+    for label, ls, fa in (("batch 256, with reasons", R["ls_batch256_eq"], R["fa_batch256"]),
+                          (f"batch 256, {like}", R["ls_pd_batch256_eq"], R["fa_batch256"]),
+                          ("single applications, with reasons", R["ls_single_max"], R["fa_single"]),
+                          (f"single applications, {like}", R["ls_pd_single_max"], R["fa_single"])):
         ratio = ls["applications_per_s"] / fa["applications_per_s"]
         better = ls["latency_ms"]["p99"] <= fa["latency_ms"]["p99"]
         ok = ratio >= 20 and better
@@ -332,8 +356,10 @@ def report(args, R, m0, m1, started) -> str:
                  f"{fa['applications_per_s']:,.0f} applications/s); p99 {ls['latency_ms']['p99']:.3f} vs "
                  f"{fa['latency_ms']['p99']:.3f} ms")
     if R.get("mlflow"):
-        for label, ls, ml in (("batch 256", R["ls_batch256_eq"], R["ml_batch256"]),
-                              ("single applications", R["ls_single_max"], R["ml_single"])):
+        for label, ls, ml in (("batch 256, with reasons", R["ls_batch256_eq"], R["ml_batch256"]),
+                              (f"batch 256, {like}", R["ls_pd_batch256_eq"], R["ml_batch256"]),
+                              ("single applications, with reasons", R["ls_single_max"], R["ml_single"]),
+                              (f"single applications, {like}", R["ls_pd_single_max"], R["ml_single"])):
             ratio = ls["applications_per_s"] / ml["applications_per_s"]
             ok = ratio >= 20 and ls["latency_ms"]["p99"] <= ml["latency_ms"]["p99"]
             L.append(f"- [{'x' if ok else ' '}] {label}: >= 20 × MLflow's throughput at equal or better p99: "
