@@ -255,6 +255,17 @@ extension AuditRecord {
         func raw(_ text: String) { out.append(contentsOf: text.utf8) }
         func string(_ text: String) {
             out.append(UInt8(ascii: "\""))
+            var text = text
+            let plain = text.withUTF8 { bytes in
+                // Most values need no escaping: copy them whole.
+                guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+                out.append(contentsOf: bytes)
+                return true
+            }
+            if plain {
+                out.append(UInt8(ascii: "\""))
+                return
+            }
             for byte in text.utf8 {
                 switch byte {
                 case UInt8(ascii: "\""): raw("\\\"")

@@ -57,8 +57,11 @@ public enum AuditSegmentFormat {
     /// Appends one frame for `payload` to `buffer`.
     static func appendFrame(payload: [UInt8], to buffer: inout [UInt8]) {
         let length = UInt32(payload.count)
-        buffer += [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)]
-        buffer += checksum(payload)
+        buffer.append(UInt8(length >> 24))
+        buffer.append(UInt8((length >> 16) & 0xFF))
+        buffer.append(UInt8((length >> 8) & 0xFF))
+        buffer.append(UInt8(length & 0xFF))
+        buffer.append(contentsOf: SHA256.hash(data: payload).prefix(8))
         buffer += payload
     }
 

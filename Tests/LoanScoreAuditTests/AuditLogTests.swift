@@ -55,6 +55,18 @@ struct AuditLogTests {
         }
     }
 
+    @Test func textIsEscapedAsJSONRequiresAndReadsBack() throws {
+        let id = "a\"b\\c\nd\te\u{01}f née/\r"
+        let record = AuditRecord(requestID: 9, applicationID: id, modelName: "m", modelVersion: "v", inputHash: "", pd: 0.5,
+                                 decision: "review", riskLevel: "medium", reasonCodes: ["R\"1"], client: "CN=x,O=\\y")
+        let json = try record.compactJSON()
+        let text = String(decoding: json, as: UTF8.self)
+        #expect(text.hasPrefix(#"{"application_id":"a\"b\\c\nd\te\u0001f née/\r","client":"CN=x,O=\\y""#))
+        #expect(text.contains(#""reasons":["R\"1"]"#))
+        let back = try JSONDecoder().decode(AuditRecord.self, from: Data(json))
+        #expect(back.applicationID == id && back.client == record.client && back.reasonCodes == record.reasonCodes)
+    }
+
     /// Times written digit by digit, against Python's `datetime` for the same milliseconds.
     @Test(arguments: [(Int64(0), "1970-01-01T00:00:00.000Z"), (-1, "1969-12-31T23:59:59.999Z"),
                       (1_798_675_199_999, "2026-12-30T23:59:59.999Z"), (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
