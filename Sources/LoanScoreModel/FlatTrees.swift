@@ -284,9 +284,18 @@ struct FlatTrees: Sendable {
         }
         let r = nodes + root
         var p0 = r, p1 = r, p2 = r, p3 = r, p4 = r, p5 = r, p6 = r, p7 = r
-        for _ in 0..<depth {
-            advance(&p0, 0); advance(&p1, 1); advance(&p2, 2); advance(&p3, 3)
-            advance(&p4, 4); advance(&p5, 5); advance(&p6, 6); advance(&p7, 7)
+        var remaining = depth
+        while remaining > 0 {
+            let steps = Swift.min(remaining, 4)
+            for _ in 0..<steps {
+                advance(&p0, 0); advance(&p1, 1); advance(&p2, 2); advance(&p3, 3)
+                advance(&p4, 4); advance(&p5, 5); advance(&p6, 6); advance(&p7, 7)
+            }
+            remaining &-= steps
+            // Every lane at a leaf: the remaining steps would add zeros (as in leaves(root:…)).
+            let all = p0.pointee.packed & p1.pointee.packed & p2.pointee.packed & p3.pointee.packed
+                & p4.pointee.packed & p5.pointee.packed & p6.pointee.packed & p7.pointee.packed
+            if Int32(bitPattern: all) < 0 { break }
         }
         return Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
         }
