@@ -1,6 +1,9 @@
 public import LoanScoreFeatures
 public import LoanScoreModel
 public import LoanScoreProtocol
+public import LoanScoreAudit
+public import Foundation
+import NIOCore
 
 /// The server's one scoring path: the same feature pipeline and compiled ensemble that
 /// `loanscore score --bundle` uses, applied to a batch of applications that arrived over the
@@ -34,6 +37,61 @@ public struct ScoringEngine: Sendable {
         workspace.matrix.withUnsafeBufferPointer { matrix in
             bundle.scorer.score(batch: matrix, rows: rows, explain: explain, into: &workspace.scores)
         }
+    }
+}
+
+extension ScoringEngine {
+    /// Writes the SCORE_RESPONSE payload for a workspace that ``score(_:)`` has scored into
+    /// `workspace.response` (replacing it), and returns the audit records of its scored
+    /// applications, in request order: what the server appends to the audit log before it
+    /// sends the response.
+    ///
+    /// - Parameters:
+    ///   - requestID: the request's id, recorded in each audit record.
+    ///   - client: the client's certificate subject or address, recorded in each audit record.
+    ///   - time: the decision time recorded in each audit record.
+    /// - Complexity: O(batch × fields). The response allocates nothing once its buffer has
+    ///   grown; each audit record allocates (its id, input hash and reason codes are Strings).
+    public func respond(_ workspace: RequestWorkspace, requestID: UInt64, client: String, time: Date) -> [AuditRecord] {
+        let columns = workspace.columns, scores = workspace.scores
+        let scorer = bundle.scorer, model = bundle.manifest.model
+        workspace.response.clear()
+        ScoreResponseWriter.writeHeader(modelVersion: model.version, count: columns.count, into: &workspace.response)
+        var records: [AuditRecord] = []
+        records.reserveCapacity(columns.count)
+        // The audit's input hash: each value's display text (RawValue.display, as offline
+        // scoring hashes it), STRING values straight from the request's bytes.
+        var hasher = AuditRecord.InputHasher()
+        func inputHash(_ application: Int) -> String {
+            for field in 0..<columns.fieldCount {
+                if let text = columns.utf8(application: application, field: field) {
+                    hasher.append(utf8: text)
+                } else {
+                    hasher.append(RawValue(columns.value(application: application, field: field)).display)
+                }
+            }
+            return hasher.finalize()
+        }
+        var row = 0
+        for application in 0..<columns.count {
+            switch workspace.outcomes[application] {
+            case .accepted:
+                let decision = scores.decision[row], reasons = scores.reasonFields(row: row)
+                ScoreResponseWriter.writeScored(
+                    pd: scores.pd[row], riskLevel: scores.riskLevel[row], decision: .init(decision), confidence: scores.confidence[row],
+                    reasonCount: reasons.count, reason: { scorer.reasonCode(field: reasons[reasons.startIndex + $0]) },
+                    into: &workspace.response)
+                records.append(AuditRecord(
+                    time: time, requestID: requestID, applicationID: columns.id(application: application), modelName: model.name,
+                    modelVersion: model.version, inputHash: inputHash(application), pd: scores.pd[row], decision: decision.rawValue,
+                    riskLevel: scores.riskLevel[row], reasonCodes: reasons.map { scorer.reasonCode(field: $0) }, client: client))
+                row += 1
+            case .rejected(let violations):
+                ScoreResponseWriter.writeInvalid(
+                    code: .invalidApplication, message: violations.map(\.description).joined(separator: "; "), into: &workspace.response)
+            }
+        }
+        return records
     }
 }
 
