@@ -27,7 +27,8 @@ let package = Package(
             path: "Benchmarks/Scoring",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
-        // The frame codec (a 256-application SCORE_REQUEST, with and without LZ4) and LZ4 alone.
+        // The wire path through the server's own code (decode, features, ensemble, response and
+        // audit records) at 1, 64 and 256 applications, the request's encoding, and LZ4 alone.
         .executableTarget(
             name: "Wire",
             dependencies: [
@@ -36,6 +37,7 @@ let package = Package(
                 .product(name: "LoanScoreModel", package: "loanscore"),
                 .product(name: "LoanScoreProtocol", package: "loanscore"),
                 .product(name: "LoanScoreCompression", package: "loanscore"),
+                .product(name: "LoanScoreServer", package: "loanscore"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/Wire",

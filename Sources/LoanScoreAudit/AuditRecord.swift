@@ -155,7 +155,7 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         /// The lower-case hex digest of the values appended since the last call; starts over.
         public mutating func finalize() -> String {
             defer { bytes.removeAll(keepingCapacity: true) }
-            return hexadecimal(SHA256.hash(data: bytes))
+            return SHA256.hash(data: bytes).withUnsafeBytes { hexadecimal($0) }
         }
     }
 
@@ -229,16 +229,25 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     }
 }
 
-/// Lower-case hexadecimal of bytes, without `String(format:)`.
-func hexadecimal<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(64)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0F)])
+/// Lower-case hexadecimal of bytes, without `String(format:)`: one allocation (the String's
+/// storage, written in place) for a digest.
+func hexadecimal<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+        // `out` holds exactly bytes.count × 2 code units; each byte writes two of them.
+        var i = 0
+        for byte in bytes {
+            out[i] = hexDigit(byte >> 4)
+            out[i + 1] = hexDigit(byte & 0x0F)
+            i += 2
+        }
+        return i
     }
-    return String(decoding: out, as: UTF8.self)
+}
+
+/// The ASCII digit of a value 0…15.
+@inline(__always)
+private func hexDigit(_ value: UInt8) -> UInt8 {
+    value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
 }
 
 extension AuditRecord {

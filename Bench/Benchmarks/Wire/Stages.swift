@@ -1,36 +1,19 @@
-// The stages of one SCORE_REQUEST as loanscored runs them (ScoringEngine, ScoringJob), each
-// with its buffers reused from iteration to iteration the way a connection reuses them.
+// The stages of one SCORE_REQUEST as loanscored runs them, through the server's own code
+// (LoanScoreServer's RequestWorkspace and ScoringEngine), each with its buffers reused from
+// iteration to iteration the way a connection reuses them.
 import Benchmark
-import LoanScoreFeatures
-import LoanScoreModel
+import Foundation
 import LoanScoreProtocol
+import LoanScoreServer
 import NIOCore
 
-/// The adapter LoanScoreServer declares (ScoringEngine.swift), repeated here so the benchmark
-/// does not build the server and its dependencies.
-extension RequestColumns: @retroactive ApplicationColumns {
-    public var applicationCount: Int { count }
-
-    public func cell(application: Int, field: Int) -> RawCell {
-        guard isPresent(application: application, field: field) else { return .missing }
-        switch types[field] {
-        case .number: return .number(number(application: application, field: field) ?? .nan)
-        case .bool: return .bool(number(application: application, field: field) == 1)
-        case .string: return .utf8(utf8(application: application, field: field) ?? [])
-        }
-    }
-}
-
-/// One request's reused buffers (LoanScoreServer's RequestWorkspace, less the server).
-/// package-benchmark calls a benchmark's closure once per sample, so a workspace lives outside
-/// it (in a `Box`) to be reused across samples as a connection reuses it across requests; the
-/// warm-up iterations grow it.
+/// One request's reused buffers: the server's workspace, and the frame decoder and output
+/// buffer a connection keeps. package-benchmark calls a benchmark's closure once per sample,
+/// so a workspace lives outside it (in a `Box`) to be reused across samples as a connection
+/// reuses it across requests; the warm-up iterations grow it.
 struct Workspace {
     var decoder = FrameDecoder()
-    var columns = RequestColumns()
-    var matrix: [Double] = []
-    var outcomes: [FeaturePipeline.Outcome] = []
-    var scores = ScoreBatch()
+    var request = RequestWorkspace()
     var out = ByteBuffer()
     var scratch = ByteBuffer()
 }
@@ -42,43 +25,28 @@ final class Box: @unchecked Sendable {
 
 func wireBenchmarks(_ fixture: WireFixture, size: Int) {
     let request = fixture.requests[size]!
-    let pipeline = fixture.bundle.pipeline, scorer = fixture.bundle.scorer
+    let engine = ScoringEngine(bundle: fixture.bundle)
 
     func decode(_ frame: ByteBuffer, _ w: inout Workspace) {
         var wire = frame
         guard let decoded = try? w.decoder.decode(buffer: &wire) else { fatalError("frame did not decode") }
         var payload = decoded.payload
         do {
-            try w.columns.decode(from: &payload, schema: fixture.schema, maximumBatch: 4096)
+            try w.request.columns.decode(from: &payload, schema: fixture.schema, maximumBatch: 4096)
         } catch {
             fatalError("payload did not decode: \(error)")
         }
     }
     func features(_ w: inout Workspace) -> Int {
-        pipeline.encode(w.columns, into: &w.matrix, outcomes: &w.outcomes)
+        fixture.bundle.pipeline.encode(w.request.columns, into: &w.request.matrix, outcomes: &w.request.outcomes)
     }
-    func score(_ w: inout Workspace, rows: Int) {
-        w.matrix.withUnsafeBufferPointer { scorer.score(batch: $0, rows: rows, explain: true, into: &w.scores) }
-    }
-    func respond(_ w: inout Workspace) {
+    /// The response frame and the audit records (what the server appends before answering).
+    func respond(_ w: inout Workspace) -> Int {
+        let records = engine.respond(w.request, requestID: 1, client: "127.0.0.1:50000", time: Date())
         w.out.clear()
-        let (outcomes, scores) = (w.outcomes, w.scores)
-        try? FrameEncoder().encode(type: .scoreResponse, requestID: 1, into: &w.out, scratch: &w.scratch) { out in
-            ScoreResponseWriter.writeHeader(modelVersion: "1", count: outcomes.count, into: &out)
-            var row = 0
-            for outcome in outcomes {
-                guard case .accepted = outcome else {
-                    ScoreResponseWriter.writeInvalid(code: .invalidApplication, message: "invalid", into: &out)
-                    continue
-                }
-                let reasons = scores.reasonFields(row: row)
-                ScoreResponseWriter.writeScored(
-                    pd: scores.pd[row], riskLevel: scores.riskLevel[row], decision: wireDecision(scores.decision[row]),
-                    confidence: scores.confidence[row], reasonCount: reasons.count,
-                    reason: { scorer.reasonCode(field: reasons[reasons.startIndex + $0]) }, into: &out)
-                row += 1
-            }
-        }
+        let payload = w.request.response
+        try? FrameEncoder().encode(type: .scoreResponse, requestID: 1, into: &w.out, scratch: &w.scratch) { $0.writeImmutableBuffer(payload) }
+        return records.count
     }
 
     Benchmark("encode SCORE_REQUEST \(size)") { benchmark in
@@ -97,7 +65,7 @@ func wireBenchmarks(_ fixture: WireFixture, size: Int) {
         Benchmark("decode SCORE_REQUEST \(size)\(label)") { benchmark in
             for _ in benchmark.scaledIterations {
                 decode(frame, &box.workspace)
-                blackHole(box.workspace.columns.count)
+                blackHole(box.workspace.request.columns.count)
             }
         }
     }
@@ -108,28 +76,16 @@ func wireBenchmarks(_ fixture: WireFixture, size: Int) {
     }
     let scored = Box()
     decode(fixture.plainFrames[size]!, &scored.workspace)
-    score(&scored.workspace, rows: features(&scored.workspace))
-    Benchmark("encode SCORE_RESPONSE \(size)") { benchmark in
-        for _ in benchmark.scaledIterations {
-            respond(&scored.workspace)
-            blackHole(scored.workspace.out.readableBytes)
-        }
+    engine.score(scored.workspace.request)
+    Benchmark("SCORE_RESPONSE and audit records \(size)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(respond(&scored.workspace)) }
     }
     let whole = Box()
-    Benchmark("request \(size) (decode, features, ensemble + reasons, response)") { benchmark in
+    Benchmark("request \(size) (decode, features, ensemble + reasons, response, audit records)") { benchmark in
         for _ in benchmark.scaledIterations {
             decode(fixture.plainFrames[size]!, &whole.workspace)
-            score(&whole.workspace, rows: features(&whole.workspace))
-            respond(&whole.workspace)
-            blackHole(whole.workspace.out.readableBytes)
+            engine.score(whole.workspace.request)
+            blackHole(respond(&whole.workspace))
         }
-    }
-}
-
-func wireDecision(_ decision: LoanScoreModel.Decision) -> LoanScoreProtocol.Decision {
-    switch decision {
-    case .approve: .approve
-    case .review: .review
-    case .decline: .decline
     }
 }

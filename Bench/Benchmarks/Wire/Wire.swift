@@ -1,6 +1,7 @@
 // The wire path, one SCORE_REQUEST at a time, at 1, 64 and 256 applications: decode (frame +
-// payload), features (wire columns → model-ready matrix), the response frame, and the whole
-// request (decode → features → ensemble with reasons → response frame; no audit log). Plus
+// payload), features (wire columns → model-ready matrix), the response frame with the audit
+// records, and the whole request (decode → features → ensemble with reasons → response frame
+// and audit records; the audit log's write and fsync are not included). Plus
 // encode of the request (the client's side) and LZ4 alone on the 256-application payload.
 // The applications are the bundle's holdout ($LOANSCORE_BENCH_BUNDLE), typed the way
 // loanscored's wire schema types them (numbers as number, booleans and categories as text).
