@@ -52,7 +52,8 @@ struct PathAttributionTests {
         let width = Self.width
         let (trees, values) = Self.forest(trees: 23, seed: UInt64(rows))
         let flat = try #require(FlatTrees(trees: trees, strict: false, width: width))
-        let nodeValues = flat.original.map { Array(values.joined())[$0] }
+        let given = Array(values.joined())
+        let nodeValues = flat.original.map { given[$0] }
         let grid: [Double] = [.nan, -2, -1.5, -1, -0.5, 0, 0.25, 0.5, 1, 1.5, 2, 3]
         var rng = SplitMix64(seed: 99)
         let matrix = (0..<(rows * width)).map { _ in grid[Int(rng.next() % UInt64(grid.count))] }

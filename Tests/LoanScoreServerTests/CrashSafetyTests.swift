@@ -56,6 +56,7 @@ struct CrashSafetyTests {
             connections: 4, retry: .none))
         let load = ScoringLoad(client: client, tasks: 8)
         await load.waitForAnswers(200)
+        #expect(first.process.isRunning, "loanscored died under load; its log:\n\(first.logText)")
         kill(first.process.processIdentifier, SIGKILL)
         first.process.waitUntilExit()
         await load.stop()
@@ -66,7 +67,7 @@ struct CrashSafetyTests {
         let audit = URL(fileURLWithPath: configuration.auditDirectory)
         let audited = Set(try AuditReader(directory: audit).records().map(\.applicationID))
         let answered = load.answers.flatMap { $0.batch.map(\.id) }
-        #expect(answered.count >= 200, "client failures: \(load.failures.prefix(3))")
+        #expect(answered.count >= 200, "client failures: \(load.failures.prefix(3)); loanscored's log:\n\(first.logText)")
         #expect(answered.allSatisfy(audited.contains), "answered but not audited: \(answered.filter { !audited.contains($0) }.prefix(5))")
 
         // A power cut in the middle of a write: half a frame at the end of the newest segment.
