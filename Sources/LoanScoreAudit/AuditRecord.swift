@@ -98,6 +98,10 @@ public struct AuditRecord: Codable, Sendable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
+        guard Self.writableTimes.contains(timeMilliseconds) else {
+            throw EncodingError.invalidValue(timeMilliseconds, .init(codingPath: [CodingKeys.time],
+                                                                     debugDescription: "a time outside the years 0000-9999"))
+        }
         try c.encode(sequence, forKey: .sequence)
         try c.encode(timeText, forKey: .time)
         try c.encode(requestID, forKey: .requestID)
@@ -134,6 +138,7 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     public struct InputHasher: Sendable {
         private var bytes: [UInt8] = []
 
+        /// An empty hasher; its buffer grows to the longest input and is kept.
         public init() {}
 
         /// Appends one value's canonical text.
@@ -163,7 +168,12 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.sssZ` for milliseconds since the epoch (UTC).
+    /// The times the four-digit year of ``formatTime(milliseconds:)`` can write: 0000-01-01
+    /// through 9999-12-31, UTC (milliseconds since the epoch).
+    static let writableTimes: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
+
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ` for milliseconds since the epoch (UTC), for times in
+    /// ``writableTimes`` (others are refused by the encoders before they get here).
     static func formatTime(milliseconds: Int64) -> String {
         var out: [UInt8] = []
         appendTime(milliseconds: milliseconds, to: &out)
@@ -180,8 +190,7 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         func digits(_ value: Int, _ width: Int) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }
-            var rest = max(0, value)
-            if rest >= divisor * 10 { rest %= divisor * 10 }  // years past 9999 keep four digits
+            var rest = value  // 0 ... 10^width - 1 for times in writableTimes
             while divisor > 0 {
                 out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
                 rest %= divisor
@@ -233,7 +242,8 @@ public struct AuditRecord: Codable, Sendable, Equatable {
 /// storage, written in place) for a digest.
 func hexadecimal<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
     String(unsafeUninitializedCapacity: bytes.count * 2) { out in
-        // `out` holds exactly bytes.count × 2 code units; each byte writes two of them.
+        // `out` holds bytes.count × 2 code units (checked); each byte writes two of them.
+        precondition(out.count >= bytes.count * 2, "String storage for the digits")
         var i = 0
         for byte in bytes {
             out[i] = hexDigit(byte >> 4)
@@ -258,6 +268,9 @@ extension AuditRecord {
     package func compactJSON() throws -> [UInt8] {
         guard pd.isFinite else {
             throw AuditError(.encoding, "record \(sequence) (application \(applicationID)) has a non-finite PD")
+        }
+        guard Self.writableTimes.contains(timeMilliseconds) else {
+            throw AuditError(.encoding, "record \(sequence) (application \(applicationID)) has a time outside the years 0000-9999")
         }
         var out: [UInt8] = []
         out.reserveCapacity(320)

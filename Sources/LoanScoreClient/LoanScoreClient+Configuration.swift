@@ -27,7 +27,8 @@ extension LoanScoreClient {
         /// SCORE_REQUEST payloads of at least this many bytes are sent LZ4-compressed when that
         /// makes them smaller; `nil` never compresses. Default 4096.
         public var compressionThreshold: Int?
-        /// How long one ``LoanScoreClient/score(_:)`` call may take, retries and backoff
+        /// How long one ``LoanScoreClient/score(_:)-([ApplicationInput])`` call (or one with a
+        /// ``LoanScoreProtocol/ScoreRequest``) may take, retries and backoff
         /// included, before it fails with ``LoanScoreClientError/Code-swift.enum/timeout``.
         /// Default 10 s.
         public var deadline: Duration

@@ -148,27 +148,46 @@ public final class LoanScoreClient: Sendable {
     }
 
     /// Sends a batch already laid out in the served schema's columns: a ``ScoreRequest`` built
-    /// against ``welcome``'s schema (``LoanScoreProtocol/ScoreRequest/init(schemaHash:applicationIDs:columns:)``),
-    /// for a caller that sends the same batches many times (a load generator, a replay) and
-    /// would otherwise pay for laying them out on every call. Retried as ``score(_:)-([ApplicationInput])``
-    /// is, except that a batch built for another schema is not laid out again.
+    /// against ``welcome``'s schema (``LoanScoreProtocol/ScoreRequest/init(schemaHash:applicationIDs:columns:)``:
+    /// one column per field, in WELCOME's order, of the field's wire type), for a caller that
+    /// sends the same batches many times (a load generator, a replay) and would otherwise pay
+    /// for laying them out on every call. Retried as ``score(_:)-([ApplicationInput])`` is,
+    /// except that a batch laid out for another schema is not laid out again: that fails at
+    /// once.
     ///
-    /// - Throws: ``LoanScoreClientError``: `schemaMismatch` at once when the request's schema
-    ///   hash is not the connection's (the model was reloaded: build it again against the new
-    ///   ``welcome``); `batchTooLarge` before anything is sent; otherwise as
+    /// - Throws: ``LoanScoreClientError``: `schemaMismatch`, not retried, when the request's
+    ///   schema hash is not that of the connection it would go on (the model was reloaded:
+    ///   lay it out again against the new ``welcome``) or the server says so;
+    ///   `invalidInput` when its columns do not match the schema (count or wire types) and
+    ///   `batchTooLarge` before anything is sent; otherwise as
     ///   ``score(_:)-([ApplicationInput])``.
     public func score(_ request: ScoreRequest) async throws(LoanScoreClientError) -> ScoreResponse {
-        guard try await leaseConnection().welcome.schema.hash == request.schemaHash else {
-            throw LoanScoreClientError(.schemaMismatch, "the request was laid out for another schema than the server's WELCOME")
-        }
-        return try await withRetries { deadline throws(LoanScoreClientError) in
-            try await self.send(request, on: try await self.leaseConnection(), deadline: deadline)
+        try await withRetries(retrying: { $0.code != .schemaMismatch }) { deadline throws(LoanScoreClientError) in
+            let connection = try await self.leaseConnection()
+            let fields = connection.welcome.schema.fields
+            guard request.schemaHash == connection.welcome.schema.hash else {
+                throw LoanScoreClientError(.schemaMismatch, "the request was laid out for another schema than the server's WELCOME")
+            }
+            // A request whose columns disagree with the schema would be a malformed frame, which
+            // closes the connection under every request pipelined on it.
+            guard request.columns.count == fields.count else {
+                throw LoanScoreClientError(
+                    .invalidInput, "the request has \(request.columns.count) columns; the served schema has \(fields.count) fields")
+            }
+            for (column, field) in zip(request.columns, fields) where column.type != field.type {
+                throw LoanScoreClientError(
+                    .invalidInput, "column '\(field.name)' is \(column.type) on the wire; the served schema has \(field.type)",
+                    field: field.name)
+            }
+            return try await self.send(request, on: connection, deadline: deadline)
         }
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or ``Configuration/retry`` or
-    /// ``Configuration/deadline`` say stop (see ``score(_:)-([ApplicationInput])``).
+    /// Runs `attemptOnce` until it succeeds, fails for good, or ``Configuration/retry`` or
+    /// ``Configuration/deadline`` say stop (see ``score(_:)-([ApplicationInput])``); an error
+    /// is retried when it ``LoanScoreClientError/isRetryable`` and `retrying` agrees.
     private func withRetries(
+        retrying: (LoanScoreClientError) -> Bool = { _ in true },
         _ attemptOnce: @Sendable (NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse
     ) async throws(LoanScoreClientError) -> ScoreResponse {
         let deadline = NIODeadline.now() + configuration.deadline.timeAmount
@@ -182,7 +201,7 @@ public final class LoanScoreClient: Sendable {
             } catch {
                 var error = error
                 error.attempts = attempt
-                guard error.isRetryable, attempt < policy.maximumAttempts else { throw error }
+                guard error.isRetryable, retrying(error), attempt < policy.maximumAttempts else { throw error }
                 let backoff = policy.backoff(after: attempt)
                 let remaining = deadline - NIODeadline.now()
                 guard remaining > backoff.timeAmount else {

@@ -265,9 +265,10 @@ struct FlatTrees: Sendable {
         }
     }
 
-    /// Path attribution for the eight rows of a key block walked in lockstep for exactly
-    /// `depth` steps; lane `k` adds `values[child] − values[node]` to row `k` of
-    /// `contributions` (a leaf's self-loop adds zero). Pointers as in
+    /// Path attribution for the eight rows of a key block walked in lockstep for up to
+    /// `depth` steps (it stops, checking every four steps, once every lane is at its leaf);
+    /// lane `k` adds `values[child] − values[node]` to row `k` of `contributions` (a leaf's
+    /// self-loop adds zero). Pointers as in
     /// ``leaves(root:depth:_:_:_:)``; `values` has one value per node; `contributions` holds
     /// the block's `lanes × width` values.
     @inline(__always)
@@ -315,10 +316,12 @@ struct FlatTrees: Sendable {
     /// `width` values.
     @inline(__always)
     func attribute(group: Int, _ x: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>, edges: UnsafePointer<Edge>,
-                   path: UnsafeMutablePointer<Int32>, into contributions: UnsafeMutablePointer<Double>) -> (leaves: SIMD8<Int32>, trees: Int) {
+                   path: UnsafeMutableBufferPointer<Int32>, into contributions: UnsafeMutablePointer<Double>) -> (leaves: SIMD8<Int32>, trees: Int) {
         let first = group * Self.lanes
         let count = Swift.min(Self.lanes, roots.count - first)
         let last = count - 1, layout = self.layout, depth = groupDepths[group], stride = depth + 1, k = signShift
+        // Lane l's steps go to path[l × stride ..< l × stride + depth]: all inside the buffer.
+        precondition(path.count >= Self.lanes * stride, "path holds lanes × (depth + 1) nodes")
         var p0 = nodes + roots[first], p1 = nodes + roots[first + Swift.min(1, last)]
         var p2 = nodes + roots[first + Swift.min(2, last)], p3 = nodes + roots[first + Swift.min(3, last)]
         var p4 = nodes + roots[first + Swift.min(4, last)], p5 = nodes + roots[first + Swift.min(5, last)]
@@ -337,7 +340,7 @@ struct FlatTrees: Sendable {
             length &+= SIMD8(repeating: 1).replacing(with: 0, where: after .== before)
         }
         for lane in 0..<count {
-            let steps = path + lane * stride
+            let steps = UnsafeMutableBufferPointer(rebasing: path[(lane * stride)..<(lane * stride + depth)])
             for s in 0..<Int(length[lane]) {
                 let edge = edges[Int(steps[s])]
                 contributions[Int(edge.feature)] += edge.delta
@@ -398,7 +401,7 @@ extension FlatTrees {
                     withUnsafeTemporaryAllocation(of: Int32.self, capacity: pathSize) { path in
                         for r in 0..<batch.rows {
                             for group in groupDepths.indices {
-                                let (found, count) = if let a = attributing, let out = a.out.baseAddress, let path = path.baseAddress {
+                                let (found, count) = if let a = attributing, let out = a.out.baseAddress {
                                     attribute(group: group, row(r), nodes, edges: a.edges, path: path, into: out + r * width)
                                 } else {
                                     leaves(group: group, row(r), nodes)

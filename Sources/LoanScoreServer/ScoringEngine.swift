@@ -13,6 +13,8 @@ public struct ScoringEngine: Sendable {
     /// Whether scored applications get reason codes (the `reason_codes` setting).
     public let explain: Bool
 
+    /// An engine for `bundle`'s pipeline and ensemble.
+    ///
     /// - Parameter explain: compute reason codes (without, every scored application has none
     ///   and a batch costs about half as much).
     public init(bundle: ModelBundle, explain: Bool = true) {

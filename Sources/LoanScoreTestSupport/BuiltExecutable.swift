@@ -5,10 +5,14 @@ public import Foundation
 public struct BuiltExecutable: Sendable {
     /// What a finished run left: exit status and both streams as UTF-8 text.
     public struct Run: Sendable {
+        /// The exit status (-1 when the run never happened).
         public var status: Int32
+        /// Standard output, decoded as UTF-8.
         public var stdout: String
+        /// Standard error, decoded as UTF-8.
         public var stderr: String
 
+        /// A run's outcome, as given.
         public init(status: Int32, stdout: String, stderr: String) {
             self.status = status
             self.stdout = stdout

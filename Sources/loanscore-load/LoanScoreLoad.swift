@@ -280,7 +280,9 @@ final class BatchSource: Sendable {
 
     /// The next `batchSize` applications, round and round the file, laid out in the schema's
     /// columns here (by position: no lookups by name), so that the SDK sends them as they are.
-    /// A failure is the SDK's `invalidInput` (an id or text over 65,535 bytes).
+    /// A failure is the SDK's `invalidInput` (an id or text over 65,535 bytes). The schema is
+    /// the first WELCOME's: after a reload that changes it, requests fail `SCHEMA_MISMATCH`
+    /// (counted like any error) rather than being laid out again.
     func next() -> Result<ScoreRequest, LoanScoreClientError> {
         let start = position.wrappingAdd(batchSize, ordering: .relaxed).oldValue
         let batch = (0..<batchSize).map { applications[(start &+ $0) % applications.count] }

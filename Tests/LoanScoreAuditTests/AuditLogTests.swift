@@ -67,10 +67,20 @@ struct AuditLogTests {
         #expect(back.applicationID == id && back.client == record.client && back.reasonCodes == record.reasonCodes)
     }
 
+    @Test func aTimeOutsideFourDigitYearsIsRefusedNotWrittenWrong() {
+        for milliseconds: Int64 in [253_402_300_800_000, -62_167_219_200_001] {
+            var record = AuditRecord(requestID: 1, applicationID: "a", modelName: "m", modelVersion: "v", inputHash: "", pd: 0.5,
+                                     decision: "review", riskLevel: "medium", reasonCodes: [], client: nil)
+            record.timeMilliseconds = milliseconds
+            #expect(throws: AuditError.self) { try record.compactJSON() }
+            #expect(throws: EncodingError.self) { try JSONEncoder().encode(record) }
+        }
+    }
+
     /// Times written digit by digit, against Python's `datetime` for the same milliseconds.
     @Test(arguments: [(Int64(0), "1970-01-01T00:00:00.000Z"), (-1, "1969-12-31T23:59:59.999Z"),
                       (1_798_675_199_999, "2026-12-30T23:59:59.999Z"), (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
-                      (253_402_300_799_999, "9999-12-31T23:59:59.999Z")])
+                      (253_402_300_799_999, "9999-12-31T23:59:59.999Z"), (-62_167_219_200_000, "0000-01-01T00:00:00.000Z")])
     func timesAreISO8601WithMilliseconds(milliseconds: Int64, text: String) throws {
         var record = AuditRecord(requestID: 1, applicationID: "a", modelName: "m", modelVersion: "v", inputHash: "", pd: 0.5,
                                  decision: "review", riskLevel: "medium", reasonCodes: [], client: nil)

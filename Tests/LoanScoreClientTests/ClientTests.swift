@@ -105,7 +105,18 @@ struct ClientTests {
             ])
             let error = await clientError { _ = try await client.score(stale) }
             #expect(error?.code == .schemaMismatch)
-            #expect(server.log.withLock { $0.requests.count } == 1, "nothing sent for the stale request")
+            #expect(error?.attempts == 1, "a request laid out for another schema is not retried")
+
+            // Columns that disagree with the schema would be a malformed frame: refused before sending.
+            let misshapen = try ScoreRequest(schemaHash: welcome.schema.hash, applicationIDs: ["m"], columns: [
+                Column(numbers: [1]), Column(numbers: [2]), Column(numbers: [nil]), Column(bools: [nil]),
+            ])
+            let shapeError = await clientError { _ = try await client.score(misshapen) }
+            #expect(shapeError?.code == .invalidInput)
+            #expect(shapeError?.field == "Home")
+            let short = try ScoreRequest(schemaHash: welcome.schema.hash, applicationIDs: ["s"], columns: [Column(numbers: [1])])
+            #expect(await clientError { _ = try await client.score(short) }?.code == .invalidInput)
+            #expect(server.log.withLock { $0.requests.count } == 1, "nothing sent for the stale or misshapen requests")
         }
     }
 

@@ -10,7 +10,7 @@ import Testing
 struct PathAttributionTests {
     static let width = 5
 
-    /// Random trees in the given-tree format (children after parents), depth up to 9, with
+    /// Random trees in the given-tree format (children after parents), depth 0 to 9, with
     /// thresholds on a small grid so that rows hit them exactly, and random node values.
     static func forest(trees: Int, seed: UInt64) -> (trees: [FlatTrees.Tree], values: [[Double]]) {
         var rng = SplitMix64(seed: seed)
@@ -20,7 +20,7 @@ struct PathAttributionTests {
             var depth = [0]
             var open = [0]
             while let i = open.popLast() {
-                guard depth[i] < 9, rng.next() % 4 != 0 || i == 0 else { continue }
+                guard depth[i] < 9, rng.next() % 4 != 0 else { continue }  // some trees are a lone leaf
                 let left = tree.count, right = tree.count + 1
                 tree[i] = (Float(Int(rng.next() % 9) - 4) / 2, Int(rng.next() % UInt64(width)), rng.next() % 2 == 0, left, right)
                 tree += [(0, 0, false, -1, -1), (0, 0, false, -1, -1)]
@@ -69,19 +69,30 @@ struct PathAttributionTests {
             expected.replaceSubrange((r * width)..<((r + 1) * width), with: out)
         }
 
-        var contributions = [Double](repeating: 0, count: rows * width)
-        var leaves: [[Double]] = Array(repeating: [], count: rows)
-        var keys = [Int32](repeating: 0, count: FeatureBatch.keyCount(rows: rows, width: width))
-        matrix.withUnsafeBufferPointer { matrix in
-            keys.withUnsafeMutableBufferPointer { keys in
-                contributions.withUnsafeMutableBufferPointer { contributions in
-                    let batch = FeatureBatch(rows: rows, width: width, doubles: matrix, keys: keys)
-                    flat.walk(batch, attribution: flat.attribution(values: nodeValues), contributions: contributions) { row, node in
-                        leaves[row].append(nodeValues[node])
+        let attribution = flat.attribution(values: nodeValues)
+        /// Rows `range` of the matrix walked as one batch: their contributions and leaf values.
+        func walk(_ range: Range<Int>) -> (contributions: [Double], leaves: [[Double]]) {
+            var contributions = [Double](repeating: 0, count: range.count * width)
+            var leaves: [[Double]] = Array(repeating: [], count: range.count)
+            var keys = [Int32](repeating: 0, count: FeatureBatch.keyCount(rows: range.count, width: width))
+            let rowsMatrix = Array(matrix[(range.lowerBound * width)..<(range.upperBound * width)])
+            rowsMatrix.withUnsafeBufferPointer { rowsMatrix in
+                keys.withUnsafeMutableBufferPointer { keys in
+                    contributions.withUnsafeMutableBufferPointer { contributions in
+                        let batch = FeatureBatch(rows: range.count, width: width, doubles: rowsMatrix, keys: keys)
+                        flat.walk(batch, attribution: attribution, contributions: contributions) { row, node in
+                            leaves[row].append(nodeValues[node])
+                        }
                     }
                 }
             }
+            return (contributions, leaves)
         }
+        let (contributions, leaves) = walk(0..<rows)
+        // Alone or in this batch, a row's attributions are the same bits (reasons must not
+        // depend on the batch an application arrived in).
+        let alone = (0..<rows).map { walk($0..<($0 + 1)).contributions }
+        #expect(contributions == Array(alone.joined()))
         #expect(leaves == expectedLeaves)
         for (ours, theirs) in zip(contributions, expected) { #expect(abs(ours - theirs) < 1e-12) }
     }
