@@ -13,7 +13,10 @@ the bundle's isotonic calibration (numpy.interp). It gets model-ready rows, so i
 validation, no feature computation, no reason codes, no audit log and no TLS: all work that
 LoanScore does and this endpoint is spared.
 
-    python Bench/fastapi_server.py --bundle DIR --data Data/credit_data.csv --port 8000
+    python Bench/fastapi_server.py --bundle DIR --data Data/credit_data.csv --port 8000 [--workers 2]
+
+With --workers N, uvicorn runs N worker processes (each refits and checks the model at start),
+as a deployment on N cores would.
 """
 
 import os
@@ -98,15 +101,32 @@ def make_app(predict, n_features: int):
     return app
 
 
+def app_from_environment():
+    """The app for a uvicorn worker process (--workers > 1): the model's files from the
+    environment that main() sets."""
+    env = os.environ
+    predict, n = build_model(Path(env["LOANSCORE_FASTAPI_BUNDLE"]), Path(env["LOANSCORE_FASTAPI_DATA"]),
+                             env["LOANSCORE_FASTAPI_BIN"])
+    return make_app(predict, n)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--bundle", required=True)
     p.add_argument("--data", default=str(HERE.parent / "Data" / "credit_data.csv"))
     p.add_argument("--loanscore-bin", default=str(HERE.parent / ".build" / "release" / "loanscore"))
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     args = p.parse_args()
-    predict, n = build_model(Path(args.bundle), Path(args.data), args.loanscore_bin)
     import uvicorn
+    if args.workers > 1:
+        os.environ.update(LOANSCORE_FASTAPI_BUNDLE=args.bundle, LOANSCORE_FASTAPI_DATA=args.data,
+                          LOANSCORE_FASTAPI_BIN=args.loanscore_bin)
+        sys.path.insert(0, str(HERE))
+        uvicorn.run("fastapi_server:app_from_environment", factory=True, workers=args.workers, host="127.0.0.1",
+                    port=args.port, log_level="warning", access_log=False)
+        return 0
+    predict, n = build_model(Path(args.bundle), Path(args.data), args.loanscore_bin)
     uvicorn.run(make_app(predict, n), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
     return 0
 
