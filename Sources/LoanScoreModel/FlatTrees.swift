@@ -208,9 +208,7 @@ struct FlatTrees: Sendable {
                 p6 = step(p6, block + 6, layout); p7 = step(p7, block + 7, layout)
             }
             remaining &-= steps
-            let all = p0.pointee.packed & p1.pointee.packed & p2.pointee.packed & p3.pointee.packed
-                & p4.pointee.packed & p5.pointee.packed & p6.pointee.packed & p7.pointee.packed
-            if Int32(bitPattern: all) < 0 { break }  // every lane at a leaf
+            if allAtLeaves(p0, p1, p2, p3, p4, p5, p6, p7) { break }
         }
         return indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
     }
@@ -221,6 +219,17 @@ struct FlatTrees: Sendable {
     @inline(never)
     static func leavesCommonLayout(root: Int, depth: Int, _ block: UnsafePointer<Int32>, _ nodes: UnsafePointer<Node>) -> SIMD8<Int32> {
         leaves(root: root, depth: depth, block, nodes, .common)
+    }
+
+    /// Whether all eight nodes are leaves: a leaf's `packed` is negative as an `Int32` (its
+    /// offset is −1), a split's is not, so the AND of the eight is negative exactly then.
+    @inline(__always)
+    static func allAtLeaves(_ p0: UnsafePointer<Node>, _ p1: UnsafePointer<Node>, _ p2: UnsafePointer<Node>,
+                            _ p3: UnsafePointer<Node>, _ p4: UnsafePointer<Node>, _ p5: UnsafePointer<Node>,
+                            _ p6: UnsafePointer<Node>, _ p7: UnsafePointer<Node>) -> Bool {
+        let all = p0.pointee.packed & p1.pointee.packed & p2.pointee.packed & p3.pointee.packed
+            & p4.pointee.packed & p5.pointee.packed & p6.pointee.packed & p7.pointee.packed
+        return Int32(bitPattern: all) < 0
     }
 
     /// Eight node pointers as indices into the array at `nodes`.
@@ -293,10 +302,8 @@ struct FlatTrees: Sendable {
                 advance(&p4, 4); advance(&p5, 5); advance(&p6, 6); advance(&p7, 7)
             }
             remaining &-= steps
-            // Every lane at a leaf: the remaining steps would add zeros (as in leaves(root:…)).
-            let all = p0.pointee.packed & p1.pointee.packed & p2.pointee.packed & p3.pointee.packed
-                & p4.pointee.packed & p5.pointee.packed & p6.pointee.packed & p7.pointee.packed
-            if Int32(bitPattern: all) < 0 { break }
+            // Every lane at a leaf: the remaining steps would add zeros.
+            if Self.allAtLeaves(p0, p1, p2, p3, p4, p5, p6, p7) { break }
         }
         return Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
         }
@@ -328,8 +335,8 @@ struct FlatTrees: Sendable {
         var p6 = nodes + roots[first + Swift.min(6, last)], p7 = nodes + roots[first + last]
         // Steps taken before each lane reached its leaf (a step that stays put is the self-loop).
         var length = SIMD8<Int32>(repeating: 0)
+        var before = Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
         for s in 0..<depth {
-            let before = Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
             // stepOpaque: with step's constant shift LLVM made branches of this loop's selects.
             p0 = Self.stepOpaque(p0, x, layout, signShift: k); p1 = Self.stepOpaque(p1, x, layout, signShift: k)
             p2 = Self.stepOpaque(p2, x, layout, signShift: k); p3 = Self.stepOpaque(p3, x, layout, signShift: k)
@@ -338,6 +345,7 @@ struct FlatTrees: Sendable {
             let after = Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7)
             for lane in 0..<Self.lanes { path[lane * stride + s] = after[lane] }
             length &+= SIMD8(repeating: 1).replacing(with: 0, where: after .== before)
+            before = after
         }
         for lane in 0..<count {
             let steps = UnsafeMutableBufferPointer(rebasing: path[(lane * stride)..<(lane * stride + depth)])
@@ -346,7 +354,7 @@ struct FlatTrees: Sendable {
                 contributions[Int(edge.feature)] += edge.delta
             }
         }
-        return (Self.indices(nodes, p0, p1, p2, p3, p4, p5, p6, p7), count)
+        return (before, count)
     }
 
     /// Walks one row from `root` to its leaf, adding each edge taken (`value(child) −
