@@ -49,9 +49,9 @@ public enum AuditSegmentFormat {
         }.sorted { $0.firstSequence < $1.firstSequence }
     }
 
-    /// The first 8 bytes of SHA-256 of `payload`.
-    static func checksum(_ payload: some DataProtocol) -> [UInt8] {
-        Array(SHA256.hash(data: payload).prefix(8))
+    /// The first 8 bytes of SHA-256 of `payload` (no array: compared or appended in place).
+    static func checksum(_ payload: some DataProtocol) -> some Sequence<UInt8> {
+        SHA256.hash(data: payload).prefix(8)
     }
 
     /// Appends one frame for `payload` to `buffer`.
@@ -61,7 +61,7 @@ public enum AuditSegmentFormat {
         buffer.append(UInt8((length >> 16) & 0xFF))
         buffer.append(UInt8((length >> 8) & 0xFF))
         buffer.append(UInt8(length & 0xFF))
-        buffer.append(contentsOf: SHA256.hash(data: payload).prefix(8))
+        buffer.append(contentsOf: checksum(payload))
         buffer += payload
     }
 
