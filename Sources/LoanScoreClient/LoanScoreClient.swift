@@ -251,21 +251,22 @@ public final class LoanScoreClient: Sendable {
 
     private func attemptScore(_ batch: [ApplicationInput], deadline: NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse {
         let connection = try await leaseConnection()
-        let welcome = connection.welcome
-        guard batch.count <= welcome.limits.maximumBatch else {
+        try Self.refuseAboveMaximumBatch(batch.count, connection.welcome)  // before laying the batch out
+        return try await send(try ScoreRequest(batch: batch, schema: connection.welcome.schema), on: connection, deadline: deadline)
+    }
+
+    /// Throws `batchTooLarge` when `count` applications are more than WELCOME allows.
+    private static func refuseAboveMaximumBatch(_ count: Int, _ welcome: Welcome) throws(LoanScoreClientError) {
+        guard count <= welcome.limits.maximumBatch else {
             throw LoanScoreClientError(
-                .batchTooLarge, "\(batch.count) applications; the server's maximum batch is \(welcome.limits.maximumBatch)")
+                .batchTooLarge, "\(count) applications; the server's maximum batch is \(welcome.limits.maximumBatch)")
         }
-        return try await send(try ScoreRequest(batch: batch, schema: welcome.schema), on: connection, deadline: deadline)
     }
 
     /// Sends `request` on `connection`; a SCHEMA_MISMATCH retires the stale connections.
     private func send(_ request: ScoreRequest, on connection: Connection, deadline: NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse {
         let welcome = connection.welcome
-        guard request.count <= welcome.limits.maximumBatch else {
-            throw LoanScoreClientError(
-                .batchTooLarge, "\(request.count) applications; the server's maximum batch is \(welcome.limits.maximumBatch)")
-        }
+        try Self.refuseAboveMaximumBatch(request.count, welcome)
         do {
             return try await connection.send(request, deadline: deadline)
         } catch {
