@@ -81,6 +81,20 @@ def load(bin_dir: Path, port: int, certs: Path, input_csv: Path, duration: float
     return json.loads(out.stdout)
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to a server started in a session of its own (uvicorn and gunicorn workers are its
+    children), SIGKILL to the group if it is still there 15 s later."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def median_of(runs: int, measure) -> dict:
     """Runs `measure()` `runs` times and returns the run with the median applications/s, with
     every run's rate under "runs" (this machine is shared: one run can be 15 % off another)."""
@@ -234,42 +248,46 @@ def main() -> int:
     from loanscore_train import features as lf
     _, H = lf.compute_features(bundle / "schema.json", holdout, binary=str(bin_dir / "loanscore"))
     rows = [[None if np.isnan(v) else float(v) for v in r] for r in H]
-    fport = free_port()
-    fastapi = subprocess.Popen([sys.executable, str(HERE / "fastapi_server.py"), "--bundle", str(bundle),
-                                "--data", args.data, "--loanscore-bin", str(bin_dir / "loanscore"),
-                                "--port", str(fport)], stdout=subprocess.DEVNULL, stderr=open(tmp / "fastapi.log", "w"))
+
+    def http_run(url: str, body: bytes, n: int, conns: int) -> dict:
+        """One load run; batches (the comparisons at a threshold) the median of --repeat."""
+        if n == 1:
+            return http_load(url, body, n, conns, args.duration, tmp)
+        return median_of(args.repeat, lambda: http_load(url, body, n, conns, args.duration, tmp))
+
+    def fastapi_server(log_name: str, *extra: str) -> tuple[subprocess.Popen, str]:
+        """Starts fastapi_server.py in a session of its own; returns it and its URL."""
+        fport = free_port()
+        with open(tmp / log_name, "w") as server_log:  # the child keeps its own descriptor
+            proc = subprocess.Popen([sys.executable, str(HERE / "fastapi_server.py"), "--bundle", str(bundle),
+                                     "--data", args.data, "--loanscore-bin", str(bin_dir / "loanscore"),
+                                     "--port", str(fport), *extra], stdout=subprocess.DEVNULL, stderr=server_log,
+                                    start_new_session=True)
+        try:
+            wait_port(fport, proc)
+        except BaseException:
+            stop_group(proc)
+            raise
+        return proc, f"http://127.0.0.1:{fport}/score"
+
+    fastapi, url = fastapi_server("fastapi.log")
     try:
-        wait_port(fport, fastapi)
-        url = f"http://127.0.0.1:{fport}/score"
         for key, n, conns in (("fa_single", 1, args.http_connections), ("fa_single_1conn", 1, 1),
                               ("fa_batch256", 256, args.http_connections)):
-            body = json.dumps({"rows": rows[:n]}).encode()
             log(f"FastAPI {key}")
-            R[key] = (median_of(args.repeat, lambda: http_load(url, body, n, conns, args.duration, tmp)) if n > 1
-                      else http_load(url, body, n, conns, args.duration, tmp))
+            R[key] = http_run(url, json.dumps({"rows": rows[:n]}).encode(), n, conns)
     finally:
-        stop(fastapi)
+        stop_group(fastapi)
     R["fastapi_parity"] = next((l.strip() for l in (tmp / "fastapi.log").read_text().splitlines() if "parity" in l), "")
     # The same endpoint with one uvicorn worker process per core, as a deployment on this machine
     # would run it (the single worker already runs requests on a thread pool).
-    fport = free_port()
-    fastapi = subprocess.Popen([sys.executable, str(HERE / "fastapi_server.py"), "--bundle", str(bundle),
-                                "--data", args.data, "--loanscore-bin", str(bin_dir / "loanscore"),
-                                "--port", str(fport), "--workers", "2"], stdout=subprocess.DEVNULL,
-                               stderr=open(tmp / "fastapi2.log", "w"), start_new_session=True)
+    fastapi, url = fastapi_server("fastapi2.log", "--workers", "2")
     try:
-        wait_port(fport, fastapi)
         time.sleep(30)  # the port opens before both workers have refitted the model
-        url = f"http://127.0.0.1:{fport}/score"
-        body = json.dumps({"rows": rows[:256]}).encode()
         log("FastAPI, 2 workers, fa2_batch256")
-        R["fa2_batch256"] = median_of(args.repeat, lambda: http_load(url, body, 256, args.http_connections, args.duration, tmp))
+        R["fa2_batch256"] = http_run(url, json.dumps({"rows": rows[:256]}).encode(), 256, args.http_connections)
     finally:
-        try:
-            os.killpg(fastapi.pid, signal.SIGTERM)  # the workers are its children
-        except ProcessLookupError:
-            pass
-        fastapi.wait(30)
+        stop_group(fastapi)
 
     # 4. MLflow
     R["mlflow"] = None
@@ -290,31 +308,22 @@ def main() -> int:
             R["notes"].append("MLflow: model could not be saved: " + built.stderr.strip()[-300:])
         else:
             mport = free_port()
-            ml = subprocess.Popen([str(mlflow_bin), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
-                                   "-h", "127.0.0.1", "-p", str(mport)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=open(tmp / "mlflow.log", "w"),
-                                  start_new_session=True)
+            with open(tmp / "mlflow.log", "w") as server_log:  # the child keeps its own descriptor
+                ml = subprocess.Popen([str(mlflow_bin), "models", "serve", "-m", str(model_dir), "--env-manager",
+                                       "local", "-h", "127.0.0.1", "-p", str(mport)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=server_log, start_new_session=True)
             try:
                 wait_port(mport, ml, 180)
                 time.sleep(2)
                 url = f"http://127.0.0.1:{mport}/invocations"
                 for key, n in (("ml_single", 1), ("ml_batch256", 256)):
                     log(f"MLflow {key}")
-                    body = json.dumps({"inputs": rows[:n]}).encode()
-                    R[key] = (median_of(args.repeat, lambda: http_load(url, body, n, args.http_connections, args.duration, tmp))
-                              if n > 1 else http_load(url, body, n, args.http_connections, args.duration, tmp))
+                    R[key] = http_run(url, json.dumps({"inputs": rows[:n]}).encode(), n, args.http_connections)
                 R["mlflow"] = True
             except Exception as e:  # noqa: BLE001
                 R["notes"].append(f"MLflow: serving failed: {e}; " + (tmp / "mlflow.log").read_text()[-300:])
             finally:
-                try:
-                    os.killpg(ml.pid, signal.SIGTERM)  # gunicorn/uvicorn workers are its children
-                except ProcessLookupError:
-                    pass
-                try:
-                    ml.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(ml.pid, signal.SIGKILL)
+                stop_group(ml)
 
     text = report(args, R, m0, machine(), started)
     out_dir = Path(args.output)
