@@ -64,9 +64,18 @@ public final class AuditLog: @unchecked Sendable {
         }
     }
 
+    /// One append's frames, encoded back to back into one buffer.
+    private struct Frames {
+        var bytes: [UInt8] = []
+        /// The first frame's sequence number (the others follow, one each).
+        var firstSequence: UInt64
+        /// Where each frame ends in ``bytes``.
+        var ends: [Int] = []
+    }
+
     /// A batch waiting for the group-commit writer.
     private struct Pending {
-        var frames: [(sequence: UInt64, bytes: [UInt8])]
+        var frames: Frames
         var completion: @Sendable (Result<Void, AuditError>) -> Void
     }
 
@@ -88,6 +97,8 @@ public final class AuditLog: @unchecked Sendable {
     private var pendingBytes = 0
     private var commits = 0
     private var segment: SegmentFile
+    /// What one ``writeBatch(_:sync:)`` writes, reused.
+    private var chunk: [UInt8] = []
     private let writerFinished = DispatchSemaphore(value: 0)
 
     /// Opens (or creates) the log in `configuration.directory`.
@@ -197,13 +208,13 @@ public final class AuditLog: @unchecked Sendable {
             condition.unlock()
             return completion(.success(()))
         }
-        var frames: [(sequence: UInt64, bytes: [UInt8])] = []
-        frames.reserveCapacity(records.count)
+        var frames = Frames(firstSequence: nextSequence)
+        frames.bytes.reserveCapacity(records.count * 400)
+        frames.ends.reserveCapacity(records.count)
         do {
-            for (index, original) in records.enumerated() {
-                var record = original
-                record.sequence = nextSequence + UInt64(index)
-                frames.append((record.sequence, try AuditSegmentFormat.frame(for: record)))
+            for (index, record) in records.enumerated() {
+                try AuditSegmentFormat.appendFrame(for: record, sequence: nextSequence + UInt64(index), to: &frames.bytes)
+                frames.ends.append(frames.bytes.count)
             }
         } catch {
             condition.unlock()
@@ -213,13 +224,13 @@ public final class AuditLog: @unchecked Sendable {
 
         switch configuration.fsync {
         case .groupCommit:
+            pendingBytes += frames.bytes.count
             pending.append(Pending(frames: frames, completion: completion))
-            pendingBytes += frames.reduce(0) { $0 + $1.bytes.count }
             condition.broadcast()
             condition.unlock()
         case .always, .never:
             // Written under the lock, so batches reach the file in sequence order.
-            let result = writeBatch(frames, sync: configuration.fsync == .always)
+            let result = writeBatch([frames], sync: configuration.fsync == .always)
             commits += 1
             if case .failure(let error) = result { state = .failed(error) }
             condition.unlock()
@@ -262,21 +273,31 @@ public final class AuditLog: @unchecked Sendable {
 
     // MARK: - Writing
 
-    /// Writes frames (rotating segments as they fill) and fsyncs if asked. Called with
-    /// `condition` held, or on the writer thread, never both at once.
-    private func writeBatch(_ frames: [(sequence: UInt64, bytes: [UInt8])], sync: Bool) -> Result<Void, AuditError> {
+    /// Writes appends' frames with one write(2) (rotating segments as they fill) and fsyncs
+    /// if asked. Called with `condition` held, or on the writer thread, never both at once
+    /// (which is also what makes ``chunk`` safe to reuse).
+    private func writeBatch(_ batches: [Frames], sync: Bool) -> Result<Void, AuditError> {
         do {
-            var chunk: [UInt8] = []
-            for frame in frames {
-                let size = segment.size + chunk.count
-                if size > 0 && size + frame.bytes.count > configuration.maxSegmentBytes {
-                    try segment.append(chunk)
-                    chunk.removeAll(keepingCapacity: true)
-                    try rotate(firstSequence: frame.sequence, sync: sync)
+            chunk.removeAll(keepingCapacity: true)
+            for frames in batches {
+                if segment.size + chunk.count + frames.bytes.count <= configuration.maxSegmentBytes {
+                    chunk += frames.bytes  // no frame of this append starts a segment
+                    continue
                 }
-                chunk += frame.bytes
+                var start = 0
+                for (index, end) in frames.ends.enumerated() {
+                    let size = segment.size + chunk.count
+                    if size > 0 && size + (end - start) > configuration.maxSegmentBytes {
+                        try segment.append(chunk)
+                        chunk.removeAll(keepingCapacity: true)
+                        try rotate(firstSequence: frames.firstSequence + UInt64(index), sync: sync)
+                    }
+                    chunk += frames.bytes[start..<end]
+                    start = end
+                }
             }
             try segment.append(chunk)
+            if chunk.capacity > 16 << 20 { chunk = [] }  // keep no outsized buffer after a burst
             if sync { try segment.sync() }
             return .success(())
         } catch {
@@ -325,7 +346,7 @@ public final class AuditLog: @unchecked Sendable {
             if let failedEarlier {
                 result = .failure(AuditError(.closed, "the audit log failed earlier: \(failedEarlier)"))
             } else {
-                result = writeBatch(batch.flatMap(\.frames), sync: true)
+                result = writeBatch(batch.map(\.frames), sync: true)
             }
             for entry in batch { entry.completion(result) }
 

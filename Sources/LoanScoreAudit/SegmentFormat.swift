@@ -54,28 +54,35 @@ public enum AuditSegmentFormat {
         SHA256.hash(data: payload).prefix(8)
     }
 
-    /// Appends one frame for `payload` to `buffer`.
-    static func appendFrame(payload: [UInt8], to buffer: inout [UInt8]) {
-        let length = UInt32(payload.count)
-        buffer.append(UInt8(length >> 24))
-        buffer.append(UInt8((length >> 16) & 0xFF))
-        buffer.append(UInt8((length >> 8) & 0xFF))
-        buffer.append(UInt8(length & 0xFF))
-        buffer.append(contentsOf: checksum(payload))
-        buffer += payload
-    }
-
-    /// Encodes a record as its frame.
-    /// - Throws: ``AuditError`` (`.encoding`) if it cannot be encoded or is too large.
-    static func frame(for record: AuditRecord) throws -> [UInt8] {
-        let payload = try record.compactJSON()
-        guard payload.count <= maxPayload else {
-            throw AuditError(.encoding, "record \(record.sequence) is \(payload.count) bytes, over the \(maxPayload)-byte limit")
+    /// Appends the frame of `record`, numbered `sequence`, to `buffer`: the payload is written
+    /// in place after a 12-byte gap that its length and checksum then fill (no array per record).
+    ///
+    /// - Throws: ``AuditError`` (`.encoding`) if the record cannot be encoded or its payload is
+    ///   over ``maxPayload``; `buffer` is then as it was.
+    static func appendFrame(for record: AuditRecord, sequence: UInt64, to buffer: inout [UInt8]) throws {
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: headerSize))
+        do {
+            try record.appendJSON(sequence: sequence, to: &buffer)
+        } catch {
+            buffer.removeSubrange(start...)
+            throw error
         }
-        var frame: [UInt8] = []
-        frame.reserveCapacity(headerSize + payload.count)
-        appendFrame(payload: payload, to: &frame)
-        return frame
+        let length = buffer.count - start - headerSize
+        guard length <= maxPayload else {
+            buffer.removeSubrange(start...)
+            throw AuditError(.encoding, "record \(sequence) is \(length) bytes, over the \(maxPayload)-byte limit")
+        }
+        // The header's 12 bytes lie inside `buffer` (appended above).
+        buffer.withUnsafeMutableBufferPointer { bytes in
+            let header = UnsafeMutableBufferPointer(rebasing: bytes[start..<(start + headerSize)])
+            let digest = SHA256.hash(data: UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: bytes[(start + headerSize)...])))
+            header[0] = UInt8(truncatingIfNeeded: length >> 24)
+            header[1] = UInt8(truncatingIfNeeded: length >> 16)
+            header[2] = UInt8(truncatingIfNeeded: length >> 8)
+            header[3] = UInt8(truncatingIfNeeded: length)
+            for (i, byte) in digest.prefix(8).enumerated() { header[4 + i] = byte }
+        }
     }
 }
 
