@@ -118,25 +118,100 @@ public struct ScoreRequest: ProtocolMessage, Hashable {
         columns[field][application]
     }
 
+    /// Appends the payload to `buffer` in one reservation: the exact size is counted first,
+    /// then every value is stored through one pointer (a ByteBuffer call per value was a
+    /// quarter of the load generator's CPU at batch 256).
+    ///
+    /// - Complexity: O(payload bytes).
     public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeBytes(schemaHash.bytes)
-        buffer.writeInteger(UInt32(count))
-        for id in applicationIDs { buffer.writeString(id, prefix: UInt16.self) }
-        for column in columns {
-            writeBitmap(column.present, into: &buffer)
-            switch column.values {
-            case .numbers(let numbers):
-                for (index, number) in numbers.enumerated() where column.present[index] { buffer.writeFloat64(number) }
-            case .bools(let bools):
-                for (index, bool) in bools.enumerated() where column.present[index] { buffer.writeInteger(UInt8(bool ? 1 : 0)) }
-            case .strings(let strings):
-                for (index, string) in strings.enumerated() where column.present[index] {
-                    buffer.writeString(string, prefix: UInt16.self)
+        let size = encodedSize
+        let written = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw -> Int in
+            var out = PayloadCursor(raw.prefix(size))
+            out.put(schemaHash.bytes)
+            out.put(UInt32(count))
+            for id in applicationIDs { out.put(string: id) }
+            for column in columns {
+                out.putBitmap(column.present)
+                switch column.values {
+                case .numbers(let numbers):
+                    for (index, number) in numbers.enumerated() where column.present[index] { out.put(number.bitPattern) }
+                case .bools(let bools):
+                    for (index, bool) in bools.enumerated() where column.present[index] { out.put(UInt8(bool ? 1 : 0)) }
+                case .strings(let strings):
+                    for (index, string) in strings.enumerated() where column.present[index] { out.put(string: string) }
                 }
             }
+            return out.offset
+        }
+        precondition(written == size, "the payload is exactly the size counted")
+    }
+
+    /// The payload's size in bytes (``encode(into:)`` writes exactly this many).
+    var encodedSize: Int {
+        // Ids and strings are at most 65,535 bytes (checked by init), so each takes 2 + its length.
+        var size = schemaHash.bytes.count + 4 + applicationIDs.reduce(0) { $0 + 2 + $1.utf8.count }
+        for column in columns {
+            size += (column.count + 7) / 8
+            switch column.values {
+            case .numbers: size += 8 * column.present.count { $0 }
+            case .bools: size += column.present.count { $0 }
+            case .strings(let strings):
+                for (index, string) in strings.enumerated() where column.present[index] { size += 2 + string.utf8.count }
+            }
+        }
+        return size
+    }
+}
+
+/// Big-endian stores into a payload being written, each checked against the space given.
+private struct PayloadCursor {
+    private let bytes: UnsafeMutableRawBufferPointer
+    private(set) var offset = 0
+
+    init(_ bytes: UnsafeMutableRawBufferPointer.SubSequence) {
+        self.bytes = UnsafeMutableRawBufferPointer(rebasing: bytes)
+    }
+
+    /// Stores `value` big-endian at the cursor (checked to fit) and moves past it.
+    mutating func put<Value: FixedWidthInteger>(_ value: Value) {
+        let size = MemoryLayout<Value>.size
+        precondition(offset + size <= bytes.count, "payload space")
+        bytes.storeBytes(of: value.bigEndian, toByteOffset: offset, as: Value.self)
+        offset += size
+    }
+
+    /// Copies `source` at the cursor (checked to fit).
+    mutating func put(_ source: some Collection<UInt8>) {
+        let end = offset + source.count
+        precondition(end <= bytes.count, "payload space")
+        UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<end]).copyBytes(from: source)
+        offset = end
+    }
+
+    /// A u16 length and the UTF-8 bytes (the caller keeps strings under 65,536 bytes).
+    mutating func put(string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            put(UInt16(utf8.count))
+            put(utf8)
         }
     }
 
+    /// A presence bitmap: ceil(count / 8) bytes, LSB-first (PROTOCOL.md §5.4).
+    mutating func putBitmap(_ bits: [Bool]) {
+        var byte: UInt8 = 0
+        for (index, bit) in bits.enumerated() {
+            if bit { byte |= 1 << UInt8(index & 7) }
+            if index & 7 == 7 {
+                put(byte)
+                byte = 0
+            }
+        }
+        if bits.count & 7 != 0 { put(byte) }
+    }
+}
+
+extension ScoreRequest {
     /// Decodes a SCORE_REQUEST payload against the served schema, consuming all of `buffer`.
     ///
     /// The server decodes into reused ``RequestColumns`` instead; this builds a value of its
@@ -167,16 +242,4 @@ public struct ScoreRequest: ProtocolMessage, Hashable {
         // Every invariant `init` checks holds by construction here.
         return try ScoreRequest(schemaHash: schema.hash, applicationIDs: applications.map { decoded.id(application: $0) }, columns: columns)
     }
-}
-
-func writeBitmap(_ bits: [Bool], into buffer: inout ByteBuffer) {
-    var byte: UInt8 = 0
-    for (index, bit) in bits.enumerated() {
-        if bit { byte |= 1 << UInt8(index & 7) }
-        if index & 7 == 7 {
-            buffer.writeInteger(byte)
-            byte = 0
-        }
-    }
-    if bits.count & 7 != 0 { buffer.writeInteger(byte) }
 }

@@ -142,6 +142,25 @@ struct MessageTests {
         }
     }
 
+    @Test("encode appends after what the buffer holds, exactly the counted size (non-ASCII text, empty strings)")
+    func encodeAppendsExactly() throws {
+        let request = try ScoreRequest(
+            schemaHash: vectorSchema.hash, applicationIDs: ["née-1", "", "ü\u{1F600}"],
+            columns: [
+                Column(numbers: [1.5, nil, -0.0]),
+                Column(strings: ["propriétaire", "", nil]),
+                Column(numbers: [nil, nil, nil]),
+                Column(bools: [true, false, nil]),
+            ])
+        var buffer = ByteBuffer(bytes: [0xAA, 0xBB, 0xCC])
+        request.encode(into: &buffer)
+        #expect(buffer.readBytes(length: 3) == [0xAA, 0xBB, 0xCC])
+        var alone = ByteBuffer()
+        request.encode(into: &alone)  // encode checks it wrote exactly the size it counted
+        #expect(buffer == alone)
+        #expect(try decodeRequest(buffer) == request)
+    }
+
     @Test("ScoreRequest.init refuses inconsistent batches")
     func requestInit() {
         #expect(throws: ProtocolError.self) { try ScoreRequest(schemaHash: vectorSchema.hash, applicationIDs: [], columns: []) }
