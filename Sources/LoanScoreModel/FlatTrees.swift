@@ -440,7 +440,12 @@ extension FlatTrees {
                         } else {
                             for lane in 0..<rows { found[lane] = Int32(Self.leaf(root: root, block + lane, nodes, layout)) }
                         }
-                        for lane in 0..<rows { leaf(start + lane, Int(found[lane])) }
+                        if rows == Self.lanes {
+                            // A constant count: unrolled, with no per-lane test.
+                            for lane in 0..<Self.lanes { leaf(start + lane, Int(found[lane])) }
+                        } else {
+                            for lane in 0..<rows { leaf(start + lane, Int(found[lane])) }
+                        }
                         start += rows
                     }
                 }

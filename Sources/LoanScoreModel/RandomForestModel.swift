@@ -97,7 +97,10 @@ public struct RandomForestModel: EnsembleMember {
                          contributions: UnsafeMutableBufferPointer<Double>?) {
         precondition(batch.width == featureCount && probabilities.count >= batch.rows, "batch shape")
         for r in 0..<batch.rows { probabilities[r] = 0 }
-        trees.walk(batch, attribution: attribution, contributions: contributions) { row, node in probabilities[row] += value[node] }
+        value.withUnsafeBufferPointer { value in
+            // Every node the walk reports is an index into `value` (one value per node).
+            trees.walk(batch, attribution: attribution, contributions: contributions) { row, node in probabilities[row] += value[node] }
+        }
         let count = Double(trees.roots.count)
         for r in 0..<batch.rows { probabilities[r] /= count }
         if let contributions {
