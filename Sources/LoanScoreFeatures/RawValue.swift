@@ -48,8 +48,12 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 
 /// A number in its shortest round-trip form, whole numbers without a fraction.
 package func formatNumber(_ value: Double) -> String {
-    if value.isFinite, value == value.rounded(), abs(value) < 1e15 {
-        return String(Int64(value))
-    }
+    if let whole = wholeNumber(value) { return String(whole) }
     return "\(value)"
+}
+
+/// The integer ``formatNumber(_:)`` writes `value` as (without a fraction), or `nil` when it
+/// writes the shortest round-trip form instead: finite whole numbers below 10^15 in magnitude.
+package func wholeNumber(_ value: Double) -> Int64? {
+    value.isFinite && value == value.rounded() && abs(value) < 1e15 ? Int64(value) : nil
 }

@@ -68,6 +68,9 @@ extension ScoringEngine {
             for field in 0..<columns.fieldCount {
                 if let text = columns.utf8(application: application, field: field) {
                     hasher.append(utf8: text)
+                } else if case .number(let number) = columns.value(application: application, field: field),
+                          let whole = wholeNumber(number) {
+                    hasher.append(decimal: whole)  // formatNumber's digits, without the String
                 } else {
                     hasher.append(RawValue(columns.value(application: application, field: field)).display)
                 }

@@ -55,6 +55,25 @@ struct AuditLogTests {
         }
     }
 
+    /// The server hashes whole numbers' digits and request bytes without making Strings: the
+    /// digests must equal hashing the display text.
+    @Test func decimalsAndByteSlicesHashAsTheirText() {
+        let values: [Int64] = [0, 7, -7, 10, 999_999_999_999_999, -999_999_999_999_999, .max, .min, 1_200, -40]
+        var fast = AuditRecord.InputHasher(), text = AuditRecord.InputHasher()
+        for value in values {
+            fast.append(decimal: value)
+            text.append(String(value))
+        }
+        let arena = Array("xx née rent".utf8)
+        fast.append(utf8: arena[3..<8])
+        text.append("née ")
+        Array("rent".utf8).withUnsafeBufferPointer { fast.append(utf8: $0) }
+        text.append("rent")
+        fast.append(utf8: repeatElement(UInt8(ascii: "z"), count: 2))  // no contiguous storage: copied first
+        text.append("zz")
+        #expect(fast.finalize() == text.finalize())
+    }
+
     @Test func textIsEscapedAsJSONRequiresAndReadsBack() throws {
         let id = "a\"b\\c\nd\te\u{01}f née/\r"
         let record = AuditRecord(requestID: 9, applicationID: id, modelName: "m", modelVersion: "v", inputHash: "", pd: 0.5,
