@@ -212,8 +212,9 @@ public final class AuditLog: @unchecked Sendable {
         frames.bytes.reserveCapacity(records.count * 400)
         frames.ends.reserveCapacity(records.count)
         do {
+            var time = AuditRecord.TimeText()  // one request's records share their time: format it once
             for (index, record) in records.enumerated() {
-                try AuditSegmentFormat.appendFrame(for: record, sequence: nextSequence + UInt64(index), to: &frames.bytes)
+                try AuditSegmentFormat.appendFrame(for: record, sequence: nextSequence + UInt64(index), time: &time, to: &frames.bytes)
                 frames.ends.append(frames.bytes.count)
             }
         } catch {

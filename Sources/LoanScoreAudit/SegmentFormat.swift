@@ -56,14 +56,16 @@ public enum AuditSegmentFormat {
 
     /// Appends the frame of `record`, numbered `sequence`, to `buffer`: the payload is written
     /// in place after a 12-byte gap that its length and checksum then fill (no array per record).
+    /// `time` remembers the last time written, for the next record of the batch.
     ///
     /// - Throws: ``AuditError`` (`.encoding`) if the record cannot be encoded or its payload is
     ///   over ``maxPayload``; `buffer` is then as it was.
-    static func appendFrame(for record: AuditRecord, sequence: UInt64, to buffer: inout [UInt8]) throws {
+    static func appendFrame(for record: AuditRecord, sequence: UInt64, time: inout AuditRecord.TimeText,
+                            to buffer: inout [UInt8]) throws {
         let start = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: headerSize))
         do {
-            try record.appendJSON(sequence: sequence, to: &buffer)
+            try record.appendJSON(sequence: sequence, time: &time, to: &buffer)
         } catch {
             buffer.removeSubrange(start...)
             throw error

@@ -214,7 +214,8 @@ extension PayloadReader {
         let length = Int(try readInteger("length of \(what)", as: UInt16.self))
         try require(length, for: what)
         let start = arena.count
-        arena.append(contentsOf: buffer.readableBytesView.prefix(length))
+        // One copy of the `length` readable bytes (checked by `require` above).
+        buffer.withUnsafeReadableBytes { arena.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0.prefix(length))) }
         guard isValidUTF8(arena[start...]) else {
             arena.removeSubrange(start...)
             throw error(.malformedFrame, "\(what) is not valid UTF-8", at: at)

@@ -57,6 +57,19 @@ struct AuditLogTests {
 
     /// The server hashes whole numbers' digits and request bytes without making Strings: the
     /// digests must equal hashing the display text.
+    /// One append formats a time once and reuses it while the records' times repeat.
+    @Test func recordsOfOneAppendKeepTheirOwnTimes() async throws {
+        let log = try AuditLog(directory: folder, fsync: .never)
+        let times: [Int64] = [1_767_225_600_123, 1_767_225_600_123, 1_767_225_601_000, 1_767_225_600_123, 0]
+        try await appendNow(log, times.enumerated().map { index, milliseconds in
+            var r = record(index)
+            r.timeMilliseconds = milliseconds
+            return r
+        })
+        try log.close()
+        #expect(try AuditReader(directory: folder).records().map(\.timeMilliseconds) == times)
+    }
+
     @Test func decimalsAndByteSlicesHashAsTheirText() {
         let values: [Int64] = [0, 7, -7, 10, 999_999_999_999_999, -999_999_999_999_999, .max, .min, 1_200, -40]
         var fast = AuditRecord.InputHasher(), text = AuditRecord.InputHasher()
