@@ -45,8 +45,8 @@ public struct AuditRecovery: Sendable, Equatable, CustomStringConvertible {
 ///
 /// Call ``close()`` before dropping the log: the group-commit writer thread keeps it alive.
 public final class AuditLog: @unchecked Sendable {
-    // @unchecked: mutable state is guarded by `condition`; `segment` is used by one thread at a
-    // time (the writer thread under group commit, else callers holding `condition`).
+    // @unchecked: mutable state is guarded by `condition`; `segment` and `chunk` are used by one
+    // thread at a time (the writer thread under group commit, else callers holding `condition`).
 
     public struct Configuration: Sendable {
         /// The folder of segment files (created if missing).
@@ -274,10 +274,11 @@ public final class AuditLog: @unchecked Sendable {
 
     // MARK: - Writing
 
-    /// Writes appends' frames with one write(2) (rotating segments as they fill) and fsyncs
-    /// if asked. Called with `condition` held, or on the writer thread, never both at once
+    /// Writes appends' frames with one write(2) per segment they reach (rotating segments as
+    /// they fill) and fsyncs if asked. Called with `condition` held, or on the writer thread, never both at once
     /// (which is also what makes ``chunk`` safe to reuse).
     private func writeBatch(_ batches: [Frames], sync: Bool) -> Result<Void, AuditError> {
+        defer { if chunk.capacity > 16 << 20 { chunk = [] } }  // keep no outsized buffer after a burst
         do {
             chunk.removeAll(keepingCapacity: true)
             for frames in batches {
@@ -298,7 +299,6 @@ public final class AuditLog: @unchecked Sendable {
                 }
             }
             try segment.append(chunk)
-            if chunk.capacity > 16 << 20 { chunk = [] }  // keep no outsized buffer after a burst
             if sync { try segment.sync() }
             return .success(())
         } catch {

@@ -301,11 +301,11 @@ extension AuditRecord {
 
     /// The text of the last time written, kept across the records of a batch (which share
     /// their time): formatting it costs a `gmtime_r` and 24 digit writes per record.
-    package struct TimeText {
+    struct TimeText {
         private var milliseconds: Int64?
         private var text: [UInt8] = []
 
-        package init() {}
+        init() {}
 
         /// Appends ``AuditRecord/formatTime(milliseconds:)``'s bytes for `milliseconds`.
         mutating func append(_ milliseconds: Int64, to out: inout [UInt8]) {
@@ -324,7 +324,7 @@ extension AuditRecord {
     /// time's text for the next record.
     ///
     /// - Throws: ``AuditError`` (`.encoding`), as ``compactJSON()``; `out` is then unchanged.
-    package func appendJSON(sequence: UInt64, time: inout TimeText, to out: inout [UInt8]) throws {
+    func appendJSON(sequence: UInt64, time: inout TimeText, to out: inout [UInt8]) throws {
         guard pd.isFinite else {
             throw AuditError(.encoding, "record \(sequence) (application \(applicationID)) has a non-finite PD")
         }

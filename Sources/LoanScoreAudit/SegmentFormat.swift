@@ -49,7 +49,7 @@ public enum AuditSegmentFormat {
         }.sorted { $0.firstSequence < $1.firstSequence }
     }
 
-    /// The first 8 bytes of SHA-256 of `payload` (no array: compared or appended in place).
+    /// The first 8 bytes of SHA-256 of `payload` (no array: compared or written in place).
     static func checksum(_ payload: some DataProtocol) -> some Sequence<UInt8> {
         SHA256.hash(data: payload).prefix(8)
     }
@@ -75,16 +75,12 @@ public enum AuditSegmentFormat {
             buffer.removeSubrange(start...)
             throw AuditError(.encoding, "record \(sequence) is \(length) bytes, over the \(maxPayload)-byte limit")
         }
-        // The header's 12 bytes lie inside `buffer` (appended above).
-        buffer.withUnsafeMutableBufferPointer { bytes in
-            let header = UnsafeMutableBufferPointer(rebasing: bytes[start..<(start + headerSize)])
-            let digest = SHA256.hash(data: UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: bytes[(start + headerSize)...])))
-            header[0] = UInt8(truncatingIfNeeded: length >> 24)
-            header[1] = UInt8(truncatingIfNeeded: length >> 16)
-            header[2] = UInt8(truncatingIfNeeded: length >> 8)
-            header[3] = UInt8(truncatingIfNeeded: length)
-            for (i, byte) in digest.prefix(8).enumerated() { header[4 + i] = byte }
-        }
+        // The gap left above: buffer[start ..< start + 12], filled with checked subscripts.
+        buffer[start] = UInt8(truncatingIfNeeded: length >> 24)
+        buffer[start + 1] = UInt8(truncatingIfNeeded: length >> 16)
+        buffer[start + 2] = UInt8(truncatingIfNeeded: length >> 8)
+        buffer[start + 3] = UInt8(truncatingIfNeeded: length)
+        for (i, byte) in checksum(buffer[(start + headerSize)...]).enumerated() { buffer[start + 4 + i] = byte }
     }
 }
 

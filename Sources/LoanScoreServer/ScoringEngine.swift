@@ -62,17 +62,20 @@ extension ScoringEngine {
         var records: [AuditRecord] = []
         records.reserveCapacity(columns.count)
         // The audit's input hash: each value's display text (RawValue.display, as offline
-        // scoring hashes it), STRING values straight from the request's bytes.
+        // scoring hashes it), without making it: STRING values straight from the request's
+        // bytes, whole NUMBER values as formatNumber's digits; other values through display.
         var hasher = AuditRecord.InputHasher()
         func inputHash(_ application: Int) -> String {
             for field in 0..<columns.fieldCount {
                 if let text = columns.utf8(application: application, field: field) {
                     hasher.append(utf8: text)
-                } else if case .number(let number) = columns.value(application: application, field: field),
-                          let whole = wholeNumber(number) {
-                    hasher.append(decimal: whole)  // formatNumber's digits, without the String
+                    continue
+                }
+                let value = columns.value(application: application, field: field)
+                if case .number(let number) = value, let whole = wholeNumber(number) {
+                    hasher.append(decimal: whole)
                 } else {
-                    hasher.append(RawValue(columns.value(application: application, field: field)).display)
+                    hasher.append(RawValue(value).display)
                 }
             }
             return hasher.finalize()

@@ -55,8 +55,23 @@ struct AuditLogTests {
         }
     }
 
-    /// The server hashes whole numbers' digits and request bytes without making Strings: the
-    /// digests must equal hashing the display text.
+    /// A record too large for a frame fails its whole append under group commit: no frame and
+    /// no sequence number used; the next append starts at 1. Extreme ids and unescaped
+    /// non-ASCII text read back equal.
+    @Test func anOversizeRecordFailsItsAppendAndUsesNoSequence() async throws {
+        let log = try AuditLog(directory: folder, fsync: .groupCommit())
+        var huge = record(2)
+        huge.applicationID = String(repeating: "x", count: AuditSegmentFormat.maxPayload)
+        await #expect(throws: AuditError.self) { try await appendNow(log, [record(1), huge, record(3)]) }
+        var extreme = record(4)
+        extreme.requestID = .max
+        extreme.applicationID = "née-Ω-申请"
+        try await appendNow(log, [extreme])
+        try log.close()
+        extreme.sequence = 1
+        #expect(try AuditReader(directory: folder).records() == [extreme])
+    }
+
     /// One append formats a time once and reuses it while the records' times repeat.
     @Test func recordsOfOneAppendKeepTheirOwnTimes() async throws {
         let log = try AuditLog(directory: folder, fsync: .never)
@@ -70,6 +85,8 @@ struct AuditLogTests {
         #expect(try AuditReader(directory: folder).records().map(\.timeMilliseconds) == times)
     }
 
+    /// The server hashes whole numbers' digits and request bytes without making Strings: the
+    /// digests must equal hashing the display text.
     @Test func decimalsAndByteSlicesHashAsTheirText() {
         let values: [Int64] = [0, 7, -7, 10, 999_999_999_999_999, -999_999_999_999_999, .max, .min, 1_200, -40]
         var fast = AuditRecord.InputHasher(), text = AuditRecord.InputHasher()
