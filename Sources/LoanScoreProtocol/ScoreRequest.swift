@@ -48,6 +48,25 @@ public struct Column: Hashable, Sendable {
         values = .strings(strings.map { $0 ?? "" })
     }
 
+    /// A column from dense storage, as ``present`` and ``values`` hold it: for a caller that
+    /// already keeps its data this way (the load generator slices a file laid out once).
+    ///
+    /// - Throws: ``ProtocolError`` `MALFORMED_FRAME` when `values` does not hold one slot per
+    ///   entry of `present`.
+    public init(present: [Bool], values: Values) throws(ProtocolError) {
+        let slots: Int
+        switch values {
+        case .numbers(let numbers): slots = numbers.count
+        case .bools(let bools): slots = bools.count
+        case .strings(let strings): slots = strings.count
+        }
+        guard slots == present.count else {
+            throw ProtocolError(.malformedFrame, "a column has \(slots) value slots for \(present.count) presence flags")
+        }
+        self.present = present
+        self.values = values
+    }
+
     /// The wire type of the column.
     public var type: WireType {
         switch values {

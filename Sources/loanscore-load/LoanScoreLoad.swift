@@ -266,35 +266,54 @@ final class Counter: Sendable {
 }
 
 /// The applications, cut into batches round and round. Thread-safe.
+///
+/// The file is laid out once in the schema's columns, `batchSize` applications longer than the
+/// file (the first ones again), so every batch is one contiguous slice of each column: a batch
+/// is a copy per column, not a lookup and a match per value.
 final class BatchSource: Sendable {
-    private let applications: [LoadApplication]
-    private let schema: WireSchema
+    private let ids: [String]
+    private let columns: [Column]
+    /// Applications in the file (the layout is `count + batchSize` long).
+    private let count: Int
+    private let schemaHash: SchemaHash
     let batchSize: Int
     private let position = Atomic<Int>(0)
 
+    /// - Precondition: `applications` is not empty (`readApplications` refuses an empty file).
     init(applications: [LoadApplication], schema: WireSchema, batchSize: Int) {
-        self.applications = applications
-        self.schema = schema
+        precondition(!applications.isEmpty, "at least one application")
+        count = applications.count
+        let cyclic = (0..<(count + batchSize)).map { applications[$0 % applications.count] }
+        ids = cyclic.map(\.id)
+        columns = schema.fields.indices.map { field -> Column in
+            switch schema.fields[field].type {
+            case .number: Column(numbers: cyclic.map { if case .number(let x) = $0.values[field] { x } else { nil } })
+            case .bool: Column(bools: cyclic.map { if case .bool(let x) = $0.values[field] { x } else { nil } })
+            case .string: Column(strings: cyclic.map { if case .text(let x) = $0.values[field] { x } else { nil } })
+            }
+        }
+        schemaHash = schema.hash
         self.batchSize = batchSize
     }
 
-    /// The next `batchSize` applications, round and round the file, laid out in the schema's
-    /// columns here (by position: no lookups by name), so that the SDK sends them as they are.
-    /// A failure is the SDK's `invalidInput` (an id or text over 65,535 bytes). The schema is
-    /// the first WELCOME's: after a reload that changes it, requests fail `SCHEMA_MISMATCH`
-    /// (counted like any error) rather than being laid out again.
+    /// The next `batchSize` applications, round and round the file, so that the SDK sends them
+    /// as they are. A failure is the SDK's `invalidInput` (an id or text over 65,535 bytes).
+    /// The schema is the first WELCOME's: after a reload that changes it, requests fail
+    /// `SCHEMA_MISMATCH` (counted like any error) rather than being laid out again.
     func next() -> Result<ScoreRequest, LoanScoreClientError> {
         let start = position.wrappingAdd(batchSize, ordering: .relaxed).oldValue
-        let batch = (0..<batchSize).map { applications[(start &+ $0) % applications.count] }
-        let columns = schema.fields.indices.map { field -> Column in
-            switch schema.fields[field].type {
-            case .number: Column(numbers: batch.map { if case .number(let x) = $0.values[field] { x } else { nil } })
-            case .bool: Column(bools: batch.map { if case .bool(let x) = $0.values[field] { x } else { nil } })
-            case .string: Column(strings: batch.map { if case .text(let x) = $0.values[field] { x } else { nil } })
-            }
-        }
+        let first = (start % count + count) % count
+        let slice = first..<(first + batchSize)  // inside the layout: first < count
         return Result { () throws(ProtocolError) in
-            try ScoreRequest(schemaHash: schema.hash, applicationIDs: batch.map(\.id), columns: columns)
+            let sliced = try columns.map { column throws(ProtocolError) -> Column in
+                let present = Array(column.present[slice])
+                switch column.values {
+                case .numbers(let numbers): return try Column(present: present, values: .numbers(Array(numbers[slice])))
+                case .bools(let bools): return try Column(present: present, values: .bools(Array(bools[slice])))
+                case .strings(let strings): return try Column(present: present, values: .strings(Array(strings[slice])))
+                }
+            }
+            return try ScoreRequest(schemaHash: schemaHash, applicationIDs: Array(ids[slice]), columns: sliced)
         }.mapError { LoanScoreClientError(.invalidInput, $0.message, applicationIndex: $0.applicationIndex) }
     }
 }
