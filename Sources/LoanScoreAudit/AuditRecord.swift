@@ -164,22 +164,14 @@ public struct AuditRecord: Codable, Sendable, Equatable {
             text.withUnsafeBufferPointer { append(utf8: $0) }
         }
 
-        /// Appends an integer's decimal text (`String(value)`'s bytes) without making the String.
+        /// Appends an integer's decimal text (`String(value)`'s bytes) without making the String:
+        /// the digits are written in place after a length prefix that is filled in afterwards.
         public mutating func append(decimal value: Int64) {
-            // 20 bytes hold Int64.min's digits and sign; the digits are written from the end.
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-                var magnitude = value.magnitude, start = digits.count
-                repeat {
-                    start -= 1
-                    digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                    magnitude /= 10
-                } while magnitude > 0
-                if value < 0 {
-                    start -= 1
-                    digits[start] = UInt8(ascii: "-")
-                }
-                append(utf8: UnsafeBufferPointer(UnsafeMutableBufferPointer(rebasing: digits[start...])))
-            }
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: 4))
+            appendDecimal(value.magnitude, negative: value < 0, to: &bytes)
+            let length = UInt32(truncatingIfNeeded: bytes.count - start - 4)  // 20 at most
+            for i in 0..<4 { bytes[start + i] = UInt8(truncatingIfNeeded: length >> (24 - 8 * UInt32(i))) }
         }
 
         /// The lower-case hex digest of the values appended since the last call; starts over.
@@ -379,11 +371,13 @@ extension AuditRecord {
     }
 }
 
-/// Appends `value`'s decimal digits (as `String(value)` spells them) without a String.
-func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
+/// Appends the decimal digits of `magnitude`, after a minus sign when `negative` (as
+/// `String(value)` spells an integer), without a String.
+func appendDecimal(_ magnitude: UInt64, negative: Bool = false, to out: inout [UInt8]) {
+    if negative { out.append(UInt8(ascii: "-")) }
     var divisor: UInt64 = 1
-    while value / divisor >= 10 { divisor *= 10 }
-    var rest = value
+    while magnitude / divisor >= 10 { divisor *= 10 }
+    var rest = magnitude
     while divisor > 0 {
         out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
         rest %= divisor
