@@ -17,8 +17,8 @@ import Darwin
 ///
 /// ## Parking (the wake-up protocol)
 ///
-/// An idle worker spins briefly (``Configuration/spinCount`` polls, yielding the CPU between
-/// them), then parks on the pool's condition variable. Submitters take the lock and signal
+/// An idle worker may spin briefly (``Configuration/spinCount`` polls, yielding the CPU
+/// between them; none by default), then parks on the pool's condition variable. Submitters take the lock and signal
 /// only when the atomic `sleepers` count is non-zero, so a busy pool never touches the lock.
 /// No wake-up is lost because the two sides follow a Dekker-style handshake:
 ///
@@ -49,6 +49,11 @@ public final class WorkerPool: Sendable {
         /// Queued (not yet running) jobs the pool holds before refusing; rounded up to a power of two.
         public var queueCapacity: Int
         /// Polls of an empty queue, each followed by `sched_yield`, before an idle worker parks.
+        ///
+        /// Spinning only pays when a core is free for it. With a worker per core beside the
+        /// event loops there is none: measured on 2 cores, 64 polls cost loanscored 15 % more
+        /// CPU at 5,000 single-application requests a second, its p99 rose from 1.6–1.9 to
+        /// 3.1 ms, and batch-256 throughput fell 3–4 % (Bench/results/NOTES.md). Hence 0.
         public var spinCount: Int
         /// Thread name prefix (Linux truncates names to 15 bytes).
         public var name: String
@@ -59,12 +64,12 @@ public final class WorkerPool: Sendable {
         /// - Parameters:
         ///   - threads: Worker threads (at least 1); default ``defaultThreads``.
         ///   - queueCapacity: Jobs waiting to run (at least 1); default 4096.
-        ///   - spinCount: Polls before parking (0 parks at once); default 64.
+        ///   - spinCount: Polls before parking (0, the default, parks at once).
         ///   - name: Thread name prefix; default `"ls-worker"`.
         public init(
             threads: Int = Configuration.defaultThreads,
             queueCapacity: Int = 4096,
-            spinCount: Int = 64,
+            spinCount: Int = 0,
             name: String = "ls-worker"
         ) {
             self.threads = threads

@@ -5,8 +5,9 @@ import Testing
 
 @Suite("WorkerPool")
 struct WorkerPoolTests {
-    @Test func runsEverySubmittedJobOnce() async {
-        let pool = WorkerPool(threads: 4, queueCapacity: 256)
+    @Test(arguments: [0, 64])  // parking at once, and spinning before parking
+    func runsEverySubmittedJobOnce(spinCount: Int) async {
+        let pool = WorkerPool(configuration: .init(threads: 4, queueCapacity: 256, spinCount: spinCount))
         let jobs = 20_000
         let runs = ManagedAtomic<Int>(0)
         let sum = ManagedAtomic<Int>(0)
