@@ -97,7 +97,7 @@ let package = Package(
         // The load generator: closed or open loop (no coordinated omission), HdrHistogram latencies.
         .executableTarget(
             name: "LoanScoreLoad",
-            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", argumentParser, histogram, nioConcurrencyHelpers],
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", argumentParser, histogram, nioConcurrencyHelpers, nioCore, nioPosix],
             path: "Sources/loanscore-load"
         ),
         .executableTarget(

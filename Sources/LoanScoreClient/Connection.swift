@@ -97,6 +97,46 @@ final class Connection: Sendable {
     ///   limits (nothing sent), `timeout` at the deadline, the server's error, or
     ///   `connectionClosed`.
     func send(_ request: ScoreRequest, deadline: NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse {
+        let (id, answer) = try start(request, deadline: deadline)
+        let loop = channel.eventLoop, handler = self.handler
+        var payload: ByteBuffer
+        do {
+            payload = try await withTaskCancellationHandler {
+                try await answer.get()
+            } onCancel: {
+                loop.execute { handler.value.cancel(id) }
+            }
+        } catch {
+            throw error as? LoanScoreClientError ?? LoanScoreClientError(.connectionClosed, "\(error)")
+        }
+        return try response(from: &payload, count: request.count)
+    }
+
+    /// Sends one batch; the future, completed on this connection's event loop, holds its
+    /// answer. Called on that loop, the request goes straight to the handler (no hop).
+    ///
+    /// - Returns: A future failed with ``LoanScoreClientError`` as ``send(_:deadline:)`` throws.
+    func submit(_ request: ScoreRequest, deadline: NIODeadline) -> EventLoopFuture<ScoreResponse> {
+        let answer: EventLoopFuture<ByteBuffer>
+        do {
+            answer = try start(request, deadline: deadline).answer
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return answer.flatMapErrorThrowing { error in
+            throw error as? LoanScoreClientError ?? LoanScoreClientError(.connectionClosed, "\(error)")
+        }.flatMapThrowing { payload in
+            var payload = payload
+            return try self.response(from: &payload, count: request.count)
+        }
+    }
+
+    /// Encodes `request` under a new request id and hands it to the handler; the future holds
+    /// the SCORE_RESPONSE payload.
+    ///
+    /// - Throws: `batchTooLarge` when the frame is above the server's limits (nothing sent).
+    private func start(_ request: ScoreRequest, deadline: NIODeadline) throws(LoanScoreClientError)
+        -> (id: UInt64, answer: EventLoopFuture<ByteBuffer>) {
         let id = state.nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue
         var frame = channel.allocator.buffer(capacity: FrameHeader.size + 64 + request.count * 16)
         do {
@@ -108,29 +148,31 @@ final class Connection: Sendable {
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: ByteBuffer.self)
         let handler = self.handler
-        let encoded = frame
-        loop.execute { handler.value.submit(id: id, frame: encoded, deadline: deadline, promise: promise) }
-        var payload: ByteBuffer
-        do {
-            payload = try await withTaskCancellationHandler {
-                try await promise.futureResult.get()
-            } onCancel: {
-                loop.execute { handler.value.cancel(id) }
-            }
-        } catch {
-            throw error as? LoanScoreClientError ?? LoanScoreClientError(.connectionClosed, "\(error)")
+        if loop.inEventLoop {
+            handler.value.submit(id: id, frame: frame, deadline: deadline, promise: promise)
+        } else {
+            let encoded = frame
+            loop.execute { handler.value.submit(id: id, frame: encoded, deadline: deadline, promise: promise) }
         }
+        return (id, promise.futureResult)
+    }
+
+    /// Decodes a SCORE_RESPONSE payload for a request of `count` applications; a payload that
+    /// cannot be decoded, or answers another number of applications, closes the connection.
+    ///
+    /// - Throws: ``LoanScoreClientError`` `server(.malformedFrame)`.
+    private func response(from payload: inout ByteBuffer, count: Int) throws(LoanScoreClientError) -> ScoreResponse {
         let response: ScoreResponse
         do {
-            response = try ScoreResponse.decode(from: &payload, maximumBatch: max(welcome.limits.maximumBatch, request.count))
+            response = try ScoreResponse.decode(from: &payload, maximumBatch: max(welcome.limits.maximumBatch, count))
         } catch {
             close()
             throw LoanScoreClientError(.server(.malformedFrame), "the server's SCORE_RESPONSE cannot be decoded: \(error)")
         }
-        guard response.results.count == request.count else {
+        guard response.results.count == count else {
             close()
             throw LoanScoreClientError(
-                .server(.malformedFrame), "the server answered \(response.results.count) results for \(request.count) applications")
+                .server(.malformedFrame), "the server answered \(response.results.count) results for \(count) applications")
         }
         return response
     }

@@ -59,6 +59,29 @@ public final class LoanScoreClient: Sendable {
         var welcome: Welcome?
         /// Increases each time a slot is replaced, so a stale completion cannot overwrite a newer one.
         var generation: [Int]
+
+        /// The next slot, round-robin from ``next``, whose connection is open and usable (and
+        /// moves ``next`` past it); nil when there is none.
+        ///
+        /// - Throws: `connectionClosed` once the client is closed.
+        mutating func nextUsableSlot() throws(LoanScoreClientError) -> Int? {
+            guard !closed else { throw LoanScoreClientError(.connectionClosed, "the client is closed") }
+            let count = slots.count
+            for offset in 0..<count {
+                let index = (next + offset) % count
+                if case .connected(let connection) = slots[index], connection.isUsable {
+                    next = (index + 1) % count
+                    return index
+                }
+            }
+            return nil
+        }
+
+        /// The connection of ``nextUsableSlot()``.
+        mutating func nextUsable() throws(LoanScoreClientError) -> Connection? {
+            guard let index = try nextUsableSlot(), case .connected(let connection) = slots[index] else { return nil }
+            return connection
+        }
     }
 
     /// Creates a client; no connection is opened until ``connect()`` or the first call.
@@ -164,22 +187,79 @@ public final class LoanScoreClient: Sendable {
     public func score(_ request: ScoreRequest) async throws(LoanScoreClientError) -> ScoreResponse {
         try await withRetries(retrying: { $0.code != .schemaMismatch }) { deadline throws(LoanScoreClientError) in
             let connection = try await self.leaseConnection()
-            let fields = connection.welcome.schema.fields
-            guard request.schemaHash == connection.welcome.schema.hash else {
-                throw LoanScoreClientError(.schemaMismatch, "the request was laid out for another schema than the server's WELCOME")
-            }
-            // A request whose columns disagree with the schema would be a malformed frame, which
-            // closes the connection under every request pipelined on it.
-            guard request.columns.count == fields.count else {
-                throw LoanScoreClientError(
-                    .invalidInput, "the request has \(request.columns.count) columns; the served schema has \(fields.count) fields")
-            }
-            for (column, field) in zip(request.columns, fields) where column.type != field.type {
-                throw LoanScoreClientError(
-                    .invalidInput, "column '\(field.name)' is \(column.type) on the wire; the served schema has \(field.type)",
-                    field: field.name)
-            }
+            try Self.check(request, against: connection.welcome)
             return try await self.send(request, on: connection, deadline: deadline)
+        }
+    }
+
+    /// Sends a batch laid out in the served schema's columns once, without retries, and
+    /// returns a future of its answer, completed on the event loop of the connection it went
+    /// on. For callers that drive requests from a NIO event loop themselves (a load generator
+    /// sending at fixed times): called on that connection's loop, nothing hops between threads.
+    ///
+    /// The request goes on the next open, usable connection of the pool, round-robin; when
+    /// none is open yet, one is opened first (and the future completes after the handshake).
+    /// The deadline is ``Configuration/deadline`` from this call.
+    ///
+    /// - Returns: A future of the server's SCORE_RESPONSE, or failed with
+    ///   ``LoanScoreClientError``: as ``score(_:)-(ScoreRequest)`` throws, but the first
+    ///   failure, never retried (a `schemaMismatch` still retires the stale connections).
+    public func submit(_ request: ScoreRequest) -> EventLoopFuture<ScoreResponse> {
+        let deadline = NIODeadline.now() + configuration.deadline.timeAmount
+        let open: Connection?
+        do {
+            open = try pool.withLock { pool throws(LoanScoreClientError) in try pool.nextUsable() }
+        } catch {
+            return group.next().makeFailedFuture(error)
+        }
+        if let open { return submit(request, on: open, deadline: deadline) }
+        let promise = group.next().makePromise(of: ScoreResponse.self)
+        Task {
+            do {
+                let connection = try await leaseConnection()
+                submit(request, on: connection, deadline: deadline).cascade(to: promise)
+            } catch {
+                promise.fail(error)
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// ``submit(_:)`` on `connection`: the checks of ``score(_:)-(ScoreRequest)``, then one send.
+    private func submit(_ request: ScoreRequest, on connection: Connection, deadline: NIODeadline) -> EventLoopFuture<ScoreResponse> {
+        let welcome = connection.welcome
+        do {
+            try Self.check(request, against: welcome)
+            try Self.refuseAboveMaximumBatch(request.count, welcome)
+        } catch {
+            return connection.channel.eventLoop.makeFailedFuture(error)
+        }
+        return connection.submit(request, deadline: deadline).flatMapErrorThrowing { error in
+            let error = error as? LoanScoreClientError ?? LoanScoreClientError(.connectionClosed, "\(error)")
+            if error.code == .schemaMismatch { self.retireConnections(schema: welcome.schema.hash) }
+            throw error
+        }
+    }
+
+    /// Refuses a request laid out for another schema than `welcome`'s, or whose columns
+    /// disagree with it (which the server would take as a malformed frame, closing the
+    /// connection under every request pipelined on it).
+    ///
+    /// - Throws: `schemaMismatch` (another schema hash) or `invalidInput` (column count or
+    ///   wire type, naming the field).
+    private static func check(_ request: ScoreRequest, against welcome: Welcome) throws(LoanScoreClientError) {
+        let fields = welcome.schema.fields
+        guard request.schemaHash == welcome.schema.hash else {
+            throw LoanScoreClientError(.schemaMismatch, "the request was laid out for another schema than the server's WELCOME")
+        }
+        guard request.columns.count == fields.count else {
+            throw LoanScoreClientError(
+                .invalidInput, "the request has \(request.columns.count) columns; the served schema has \(fields.count) fields")
+        }
+        for (column, field) in zip(request.columns, fields) where column.type != field.type {
+            throw LoanScoreClientError(
+                .invalidInput, "column '\(field.name)' is \(column.type) on the wire; the served schema has \(field.type)",
+                field: field.name)
         }
     }
 
@@ -294,18 +374,9 @@ public final class LoanScoreClient: Sendable {
     /// A usable connection, round-robin over the pool's slots, opening one when needed.
     private func leaseConnection() async throws(LoanScoreClientError) -> Connection {
         let slot = try pool.withLock { pool throws(LoanScoreClientError) -> Int in
-            guard !pool.closed else { throw LoanScoreClientError(.connectionClosed, "the client is closed") }
-            // Prefer a slot whose connection is open and usable.
-            let count = pool.slots.count
-            for offset in 0..<count {
-                let index = (pool.next + offset) % count
-                if case .connected(let connection) = pool.slots[index], connection.isUsable {
-                    pool.next = (index + 1) % count
-                    return index
-                }
-            }
+            if let index = try pool.nextUsableSlot() { return index }
             let index = pool.next
-            pool.next = (index + 1) % count
+            pool.next = (index + 1) % pool.slots.count
             return index
         }
         return try await connection(slot: slot)

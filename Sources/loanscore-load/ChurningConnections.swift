@@ -1,6 +1,7 @@
 import LoanScoreClient
 import LoanScoreProtocol
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// The load generator's connections: `count` single-connection clients used round and round,
 /// each replaced by a fresh one (new TCP connection, TLS handshake and HELLO) after
@@ -32,15 +33,18 @@ final class ChurningConnections: Sendable {
 
     private let configuration: LoanScoreClient.Configuration
     private let reconnectEvery: Int?
+    private let group: (any EventLoopGroup)?
     private let state: NIOLockedValueBox<State>
 
+    /// - Parameter group: The event loops the connections run on; nil: the SDK's default.
     /// - Throws: `LoanScoreClientError` when the TLS files cannot be loaded.
-    init(configuration: LoanScoreClient.Configuration, count: Int, reconnectEvery: Int?) throws {
+    init(configuration: LoanScoreClient.Configuration, count: Int, reconnectEvery: Int?, group: (any EventLoopGroup)? = nil) throws {
         self.configuration = configuration
         self.reconnectEvery = reconnectEvery
+        self.group = group
         var slots: [Slot] = []
         for _ in 0..<max(1, count) {
-            slots.append(Slot(lease: Lease(client: try LoanScoreClient(configuration: configuration))))
+            slots.append(Slot(lease: Lease(client: try LoanScoreClient(configuration: configuration, eventLoopGroup: group))))
         }
         state = NIOLockedValueBox(State(slots: slots, opened: slots.count))
     }
@@ -69,6 +73,15 @@ final class ChurningConnections: Sendable {
         return try await lease.client.score(request)
     }
 
+    /// Sends `batch` once on the next connection in turn; the future completes on that
+    /// connection's event loop (see `LoanScoreClient.submit(_:)`).
+    func submit(_ request: ScoreRequest) -> EventLoopFuture<ScoreResponse> {
+        let lease = acquire()
+        let answer = lease.client.submit(request)
+        answer.whenComplete { _ in self.release(lease) }
+        return answer
+    }
+
     /// Closes every connection.
     func close() async {
         let clients = state.withLockedValue { state -> [LoanScoreClient] in
@@ -92,7 +105,7 @@ final class ChurningConnections: Sendable {
         }
         // Made outside the lock (loading the TLS files takes a while); if it cannot be made,
         // the old connection stays.
-        guard due, let replacement = try? LoanScoreClient(configuration: configuration) else { return lease }
+        guard due, let replacement = try? LoanScoreClient(configuration: configuration, eventLoopGroup: group) else { return lease }
         state.withLockedValue { state in
             guard state.slots[slot].lease === lease else { return }
             state.retired.insert(ObjectIdentifier(lease))

@@ -5,6 +5,8 @@ import LoanScoreClient
 import LoanScoreFeatures
 import LoanScoreProtocol
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// `loanscore-load`: a load generator for a LoanScore server.
@@ -102,10 +104,13 @@ struct LoanScoreLoad: AsyncParsableCommand {
         configuration.deadline = .milliseconds(Int64(timeout * 1000))
         configuration.clientName = "loanscore-load/1"
         if rate == nil { configuration.maximumInFlightPerConnection = pipeline }
+        // Open loop: the connections and the pacer share one event loop (see OpenLoopPacer).
+        let openLoopGroup = rate == nil ? nil : MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client: ChurningConnections
         let welcome: Welcome
         do {
-            client = try ChurningConnections(configuration: configuration, count: connections, reconnectEvery: reconnectEvery)
+            client = try ChurningConnections(
+                configuration: configuration, count: connections, reconnectEvery: reconnectEvery, group: openLoopGroup)
             welcome = try await client.connect()
         } catch {
             throw ExitMessage("cannot connect to \(server): \(error)")
@@ -123,13 +128,17 @@ struct LoanScoreLoad: AsyncParsableCommand {
         let recorder = Recorder(measureFrom: measureFrom, end: end)
         let progress = isatty(2) == 1 ? Task { await recorder.printProgress(start: start) } : nil
 
-        if let rate {
-            await openLoop(client: client, batches: batches, recorder: recorder, rate: rate, start: start, end: end)
+        if let rate, let loop = openLoopGroup?.next() {
+            try? await OpenLoopPacer.run(
+                on: loop, client: client, batches: batches, recorder: recorder, rate: rate, start: start, end: end,
+                maximumInFlight: Self.maximumOpenLoopInFlight
+            ).get()
         } else {
             await closedLoop(client: client, batches: batches, recorder: recorder, end: end)
         }
         progress?.cancel()
         await client.close()
+        try? await openLoopGroup?.shutdownGracefully()
 
         let settings: [String: Any] = [
             "server": server, "model": "\(welcome.modelName) \(welcome.modelVersion)",
@@ -171,42 +180,6 @@ struct LoanScoreLoad: AsyncParsableCommand {
                             recorder.failure(sentAt: sent, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
                         }
                     }
-                }
-            }
-        }
-    }
-
-    private func openLoop(
-        client: ChurningConnections, batches: BatchSource, recorder: Recorder, rate: Double, start: ContinuousClock.Instant,
-        end: ContinuousClock.Instant
-    ) async {
-        let interval = 1.0 / rate
-        let inFlight = Counter()
-        // A discarding group frees each request's task when it finishes; a plain task group
-        // keeps every finished child until next() collects it (4.4 GB after 10 minutes).
-        await withDiscardingTaskGroup { group in
-            var index = 0
-            while true {
-                let intended = start + .nanoseconds(Int64(Double(index) * interval * 1e9))
-                guard intended < end else { break }
-                index += 1
-                if intended > ContinuousClock.now {
-                    try? await Task.sleep(until: intended, clock: .continuous)
-                }
-                guard inFlight.value.load(ordering: .relaxed) < Self.maximumOpenLoopInFlight else {
-                    recorder.failure(sentAt: intended, code: "DROPPED")
-                    continue
-                }
-                inFlight.value.add(1, ordering: .relaxed)
-                let batch = batches.next()
-                group.addTask {
-                    do {
-                        _ = try await client.score(batch.get())
-                        recorder.success(sentAt: intended, intendedAt: intended, applications: batches.batchSize)
-                    } catch {
-                        recorder.failure(sentAt: intended, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
-                    }
-                    inFlight.value.subtract(1, ordering: .relaxed)
                 }
             }
         }
@@ -258,11 +231,6 @@ func loadValue(_ cell: String, type: WireType) -> WireValue? {
         return nil
     case .string: return .text(cell)
     }
-}
-
-/// A shared counter (an `Atomic` cannot be captured by a task directly).
-final class Counter: Sendable {
-    let value = Atomic<Int>(0)
 }
 
 /// The applications, cut into batches round and round. Thread-safe.

@@ -1,0 +1,109 @@
+import LoanScoreClient
+import LoanScoreProtocol
+import NIOCore
+
+/// The open loop (`--rate`): requests sent at fixed intended times by a timer on one event
+/// loop, the loop the connections run on. A request then costs one timer wake-up and its I/O
+/// on one thread, with no task to start and no hop between threads to send it or to take its
+/// answer: at thousands of requests a second the load generator shares the cores with the
+/// server it measures, and whatever it spends is taken from the server (the task-per-request
+/// loop this replaces used 134 CPU-µs per request, mostly context switches).
+///
+/// Request `i` is intended at `start + i / rate`. A late wake-up sends every request already
+/// due at once, and each one's latency still runs from its intended time, so a stall anywhere
+/// shows in the percentiles (no coordinated omission). A due request with
+/// `maximumInFlight` requests unanswered is counted DROPPED instead of sent.
+///
+/// Confined to its event loop: ``run(on:client:batches:recorder:rate:start:end:maximumInFlight:)``
+/// creates it there and every callback hops back there.
+final class OpenLoopPacer {
+    private let loop: any EventLoop
+    private let client: ChurningConnections
+    private let batches: BatchSource
+    private let recorder: Recorder
+    private let start: ContinuousClock.Instant
+    private let end: ContinuousClock.Instant
+    /// Seconds between intended send times.
+    private let interval: Double
+    private let maximumInFlight: Int
+    private let finished: EventLoopPromise<Void>
+    /// The next request's number.
+    private var index = 0
+    private var inFlight = 0
+    private var sendingDone = false
+
+    private init(loop: any EventLoop, client: ChurningConnections, batches: BatchSource, recorder: Recorder, rate: Double,
+                 start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int) {
+        self.loop = loop
+        self.client = client
+        self.batches = batches
+        self.recorder = recorder
+        self.interval = 1 / rate
+        self.start = start
+        self.end = end
+        self.maximumInFlight = maximumInFlight
+        finished = loop.makePromise()
+    }
+
+    /// Sends `rate` requests a second from `start` until `end` on `loop`; the future completes
+    /// once every request sent has its answer or error.
+    ///
+    /// - Precondition: `rate` is positive and finite (the command validates it).
+    static func run(on loop: any EventLoop, client: ChurningConnections, batches: BatchSource, recorder: Recorder, rate: Double,
+                    start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int) -> EventLoopFuture<Void> {
+        precondition(rate > 0 && rate.isFinite, "a positive rate")
+        return loop.flatSubmit {
+            let pacer = OpenLoopPacer(loop: loop, client: client, batches: batches, recorder: recorder, rate: rate,
+                                      start: start, end: end, maximumInFlight: maximumInFlight)
+            pacer.fire()
+            return pacer.finished.futureResult
+        }
+    }
+
+    /// The intended send time of request `i`.
+    private func intended(_ i: Int) -> ContinuousClock.Instant {
+        start + .nanoseconds(Int64(Double(i) * interval * 1e9))
+    }
+
+    /// Sends every request due by now, then sets the timer for the next one.
+    private func fire() {
+        let now = ContinuousClock.now
+        while true {
+            let due = intended(index)
+            guard due < end else { break }
+            guard due <= now else {
+                let wait = due - now
+                let nanoseconds = wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000
+                loop.assumeIsolated().scheduleTask(in: .nanoseconds(nanoseconds)) { self.fire() }
+                return
+            }
+            index += 1
+            send(intendedAt: due)
+        }
+        sendingDone = true
+        finishIfDone()
+    }
+
+    private func send(intendedAt due: ContinuousClock.Instant) {
+        guard inFlight < maximumInFlight else { return recorder.failure(sentAt: due, code: "DROPPED") }
+        let request: ScoreRequest
+        switch batches.next() {
+        case .success(let batch): request = batch
+        case .failure(let error): return recorder.failure(sentAt: due, code: error.code.name)
+        }
+        inFlight += 1
+        let applications = batches.batchSize
+        client.submit(request).hop(to: loop).assumeIsolated().whenComplete { result in
+            self.inFlight -= 1
+            switch result {
+            case .success: self.recorder.success(sentAt: due, intendedAt: due, applications: applications)
+            case .failure(let error): self.recorder.failure(sentAt: due, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
+            }
+            self.finishIfDone()
+        }
+    }
+
+    private func finishIfDone() {
+        if sendingDone && inFlight == 0 { finished.succeed() }
+    }
+}

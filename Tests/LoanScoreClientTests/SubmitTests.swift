@@ -1,0 +1,111 @@
+import LoanScoreClient
+import LoanScoreProtocol
+import NIOCore
+import NIOPosix
+import Testing
+
+/// A request laid out for the fake server's schema.
+private func request(ids: [String] = ["p", "q"]) throws -> ScoreRequest {
+    try ScoreRequest(schemaHash: testSchema.hash, applicationIDs: ids, columns: [
+        Column(numbers: ids.map { _ in 3 }), Column(strings: ids.map { _ in "owner" }),
+        Column(numbers: ids.map { _ in nil }), Column(bools: ids.map { _ in true }),
+    ])
+}
+
+/// The error a failed future holds (fails the test if it succeeds or holds another type).
+private func failure(_ future: EventLoopFuture<ScoreResponse>) async -> LoanScoreClientError? {
+    do {
+        _ = try await future.get()
+        Issue.record("expected a LoanScoreClientError")
+        return nil
+    } catch let error as LoanScoreClientError {
+        return error
+    } catch {
+        Issue.record("expected a LoanScoreClientError, got \(error)")
+        return nil
+    }
+}
+
+@Suite("LoanScoreClient.submit: one send, a future, no retries")
+struct SubmitTests {
+    @Test("Answered on the connection's event loop, the same as score(_:)")
+    func answered() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let server = try await FakeServer.start()
+        let client = try LoanScoreClient(configuration: try server.clientConfiguration(), eventLoopGroup: group)
+        try await client.connect()
+        let prepared = try request()
+        // Submitted from the loop itself, as a pacer would: completed there too.
+        let answer = try await loop.flatSubmit {
+            client.submit(prepared).map { response in (response, loop.inEventLoop) }
+        }.get()
+        #expect(riskLevels(answer.0) == ["p", "q"])
+        #expect(answer.1, "the future completes on the connection's event loop")
+        // Submitted from elsewhere: hops to the loop and back.
+        #expect(riskLevels(try await client.submit(prepared).get()) == ["p", "q"])
+        #expect(server.log.withLock { $0.requests.map(\.request) } == [prepared, prepared])
+        await client.close()
+        try await server.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("With no connection open yet, the first submit opens one")
+    func opensAConnection() async throws {
+        try await withServer { server, client in
+            #expect(client.welcome == nil)
+            let response = try await client.submit(try request(ids: ["first"])).get()
+            #expect(riskLevels(response) == ["first"])
+            #expect(server.log.withLock { $0.connections } == 1)
+        }
+    }
+
+    @Test("Failures are not retried: BUSY once is BUSY")
+    func busyIsNotRetried() async throws {
+        try await withServer(behavior: { [.error(requestID: $0.requestID, .busy, "at capacity")] }) { server, client in
+            try await client.connect()
+            let error = await failure(client.submit(try request()))
+            #expect(error?.code == .busy)
+            #expect(error?.isRetryable == true, "retryable, but left to the caller")
+            #expect(server.log.withLock { $0.requests.count } == 1)
+        }
+    }
+
+    @Test("A stale or misshapen request is refused before sending")
+    func refusedBeforeSending() async throws {
+        try await withServer { server, client in
+            let welcome = try await client.connect()
+            let stale = try ScoreRequest(schemaHash: SchemaHash.compute([]), applicationIDs: ["s"], columns: [
+                Column(numbers: [1]), Column(strings: [nil]), Column(numbers: [nil]), Column(bools: [nil]),
+            ])
+            #expect(await failure(client.submit(stale))?.code == .schemaMismatch)
+            let misshapen = try ScoreRequest(schemaHash: welcome.schema.hash, applicationIDs: ["m"], columns: [
+                Column(numbers: [1]), Column(numbers: [2]), Column(numbers: [nil]), Column(bools: [nil]),
+            ])
+            let error = await failure(client.submit(misshapen))
+            #expect(error?.code == .invalidInput)
+            #expect(error?.field == "Home")
+            #expect(server.log.withLock { $0.requests.count } == 0)
+        }
+    }
+
+    @Test("A batch above WELCOME's maximum is batchTooLarge, nothing sent")
+    func tooLarge() async throws {
+        try await withServer(limits: ProtocolLimits(maximumBatch: 2)) { server, client in
+            try await client.connect()
+            let error = await failure(client.submit(try request(ids: ["a", "b", "c"])))
+            #expect(error?.code == .batchTooLarge)
+            #expect(server.log.withLock { $0.requests.count } == 0)
+        }
+    }
+
+    @Test("After close(), submit fails with connectionClosed")
+    func afterClose() async throws {
+        let server = try await FakeServer.start()
+        let client = try LoanScoreClient(configuration: try server.clientConfiguration())
+        try await client.connect()
+        await client.close()
+        #expect(await failure(client.submit(try request()))?.code == .connectionClosed)
+        try await server.stop()
+    }
+}
