@@ -16,6 +16,30 @@ public enum FsyncPolicy: Sendable, Equatable {
     case never
 }
 
+/// One commit of the log: what it wrote and how long writing and syncing took, for metrics
+/// (``AuditLog/Configuration/onCommit``).
+public struct AuditCommit: Sendable, Equatable {
+    /// Appends written together (more than one when group commit batched them).
+    public var appends: Int
+    /// Records written.
+    public var records: Int
+    /// Bytes written (frames included).
+    public var bytes: Int
+    /// The write(2) calls and, unless the policy is ``FsyncPolicy/never``, the fsync: the time
+    /// the appends' completions waited for once the commit began.
+    public var duration: Duration
+    /// Whether the commit succeeded (a failed one fails its appends and the log).
+    public var succeeded: Bool
+
+    public init(appends: Int, records: Int, bytes: Int, duration: Duration, succeeded: Bool) {
+        self.appends = appends
+        self.records = records
+        self.bytes = bytes
+        self.duration = duration
+        self.succeeded = succeeded
+    }
+}
+
 /// What opening a log found and repaired, for the daemon to log.
 public struct AuditRecovery: Sendable, Equatable, CustomStringConvertible {
     /// The newest segment, whose torn tail was cut.
@@ -56,11 +80,19 @@ public final class AuditLog: @unchecked Sendable {
         /// A segment is closed and a new one started before it would grow past this many bytes
         /// (a single larger record still gets a segment of its own). Default 64 MiB.
         public var maxSegmentBytes: Int
+        /// Called after every commit, before its appends complete: on the writer thread under
+        /// group commit, else on the appending thread with the log's lock held. Keep it short,
+        /// and do not append from it. Default nil.
+        public var onCommit: (@Sendable (AuditCommit) -> Void)?
 
-        public init(directory: URL, fsync: FsyncPolicy = .groupCommit(), maxSegmentBytes: Int = 64 << 20) {
+        public init(
+            directory: URL, fsync: FsyncPolicy = .groupCommit(), maxSegmentBytes: Int = 64 << 20,
+            onCommit: (@Sendable (AuditCommit) -> Void)? = nil
+        ) {
             self.directory = directory
             self.fsync = fsync
             self.maxSegmentBytes = maxSegmentBytes
+            self.onCommit = onCommit
         }
     }
 
@@ -159,9 +191,12 @@ public final class AuditLog: @unchecked Sendable {
         }
     }
 
-    /// Convenience for `init(configuration: Configuration(directory:fsync:maxSegmentBytes:))`.
-    public convenience init(directory: URL, fsync: FsyncPolicy = .groupCommit(), maxSegmentBytes: Int = 64 << 20) throws {
-        try self.init(configuration: Configuration(directory: directory, fsync: fsync, maxSegmentBytes: maxSegmentBytes))
+    /// Convenience for `init(configuration: Configuration(directory:fsync:maxSegmentBytes:onCommit:))`.
+    public convenience init(
+        directory: URL, fsync: FsyncPolicy = .groupCommit(), maxSegmentBytes: Int = 64 << 20,
+        onCommit: (@Sendable (AuditCommit) -> Void)? = nil
+    ) throws {
+        try self.init(configuration: Configuration(directory: directory, fsync: fsync, maxSegmentBytes: maxSegmentBytes, onCommit: onCommit))
     }
 
     /// The sequence number the next appended record will get.
@@ -231,7 +266,7 @@ public final class AuditLog: @unchecked Sendable {
             condition.unlock()
         case .always, .never:
             // Written under the lock, so batches reach the file in sequence order.
-            let result = writeBatch([frames], sync: configuration.fsync == .always)
+            let result = commit([frames], sync: configuration.fsync == .always)
             commits += 1
             if case .failure(let error) = result { state = .failed(error) }
             condition.unlock()
@@ -273,6 +308,20 @@ public final class AuditLog: @unchecked Sendable {
     }
 
     // MARK: - Writing
+
+    /// ``writeBatch(_:sync:)``, timed and reported to ``Configuration/onCommit``.
+    private func commit(_ batches: [Frames], sync: Bool) -> Result<Void, AuditError> {
+        guard let onCommit = configuration.onCommit else { return writeBatch(batches, sync: sync) }
+        let started = ContinuousClock.now
+        let result = writeBatch(batches, sync: sync)
+        let duration = ContinuousClock.now - started
+        var succeeded = true
+        if case .failure = result { succeeded = false }
+        onCommit(AuditCommit(
+            appends: batches.count, records: batches.reduce(0) { $0 + $1.ends.count },
+            bytes: batches.reduce(0) { $0 + $1.bytes.count }, duration: duration, succeeded: succeeded))
+        return result
+    }
 
     /// Writes appends' frames with one write(2) per segment they reach (rotating segments as
     /// they fill) and fsyncs if asked. Called with `condition` held, or on the writer thread, never both at once
@@ -347,7 +396,7 @@ public final class AuditLog: @unchecked Sendable {
             if let failedEarlier {
                 result = .failure(AuditError(.closed, "the audit log failed earlier: \(failedEarlier)"))
             } else {
-                result = writeBatch(batch.map(\.frames), sync: true)
+                result = commit(batch.map(\.frames), sync: true)
             }
             for entry in batch { entry.completion(result) }
 

@@ -53,8 +53,10 @@ public final class RunningServer: Sendable {
         case "never": .never
         default: .groupCommit(maxDelay: .milliseconds(configuration.auditGroupCommitMilliseconds))
         }
+        let metrics = ServerMetrics()
         do {
-            audit = try AuditLog(directory: URL(fileURLWithPath: configuration.auditDirectory), fsync: fsync)
+            audit = try AuditLog(
+                directory: URL(fileURLWithPath: configuration.auditDirectory), fsync: fsync, onCommit: metrics.auditCommit)
         } catch {
             throw StartupError("audit log \(configuration.auditDirectory): \(error)")
         }
@@ -64,7 +66,6 @@ public final class RunningServer: Sendable {
         let threads = configuration.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : configuration.workers
         pool = WorkerPool(threads: threads, queueCapacity: configuration.limits.maximumInFlight)
         group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessInfo.processInfo.activeProcessorCount)
-        let metrics = ServerMetrics()
         let model = generation.bundle.manifest.model
         metrics.model(name: model.name, version: model.version)
         let memory = MemoryMaintenance(
@@ -169,6 +170,8 @@ public struct Daemon: Sendable {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["loanscore_request_duration_seconds"] = ServerMetrics.latencyBuckets
         factory.valueHistogramBuckets["loanscore_pd"] = ServerMetrics.pdBuckets
+        factory.durationHistogramBuckets["loanscore_audit_commit_duration_seconds"] = ServerMetrics.latencyBuckets
+        factory.valueHistogramBuckets["loanscore_audit_commit_records"] = ServerMetrics.commitRecordBuckets
         MetricsSystem.bootstrap(factory)
         let server = try await RunningServer.start(configuration: configuration, registry: registry, logger: logger)
         // Trap SIGHUP before telling systemd we are ready: from then on `systemctl reload` may send it.

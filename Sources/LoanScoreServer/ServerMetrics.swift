@@ -1,3 +1,4 @@
+import LoanScoreAudit
 public import Metrics
 
 /// The server's metrics, through swift-metrics (exported in Prometheus text by the admin
@@ -12,16 +13,36 @@ public struct ServerMetrics: Sendable {
         .milliseconds(100), .milliseconds(250), .milliseconds(1000),
     ]
 
+    /// Histogram buckets of the records one audit commit writes.
+    public static let commitRecordBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096]
+
     public let connections = Gauge(label: "loanscore_connections")
     public let queueDepth = Gauge(label: "loanscore_queue_depth")
     public let latency = Timer(label: "loanscore_request_duration_seconds")
     public let pd = Recorder(label: "loanscore_pd", aggregate: true)
+    /// Time from an audit commit's start to its records being durable: its write(2) calls and
+    /// its fsync. A request under group commit waits for the commit in progress, if any, and
+    /// then for its own, so this is what the audit disk adds to request latency.
+    let auditCommitDuration = Timer(label: "loanscore_audit_commit_duration_seconds")
+    /// Records per audit commit (group commit batches the appends that arrive during an fsync).
+    let auditCommitRecords = Recorder(label: "loanscore_audit_commit_records", aggregate: true)
+    let auditBytes = Counter(label: "loanscore_audit_bytes_total")
+    let auditCommitFailures = Counter(label: "loanscore_audit_commit_failures_total")
 
     public init() {}
 
     /// A frame received (`direction` in) or sent (out), by message type and outcome.
     public func frame(type: String, outcome: String) {
         Counter(label: "loanscore_frames_total", dimensions: [("type", type), ("outcome", outcome)]).increment()
+    }
+
+    /// Records one audit log commit (``AuditLog/Configuration/onCommit``; on the audit
+    /// writer thread).
+    @Sendable func auditCommit(_ commit: AuditCommit) {
+        guard commit.succeeded else { return auditCommitFailures.increment() }
+        auditCommitDuration.recordNanoseconds(Int64(commit.duration / .nanoseconds(1)))
+        auditCommitRecords.record(commit.records)
+        auditBytes.increment(by: commit.bytes)
     }
 
     /// Applications by outcome (`scored`, `invalid`, `busy`).

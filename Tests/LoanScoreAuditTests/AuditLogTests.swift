@@ -159,6 +159,23 @@ struct AuditLogTests {
         #expect(report.records == 3 && report.segments == 1 && report.lastSequence == 3)
     }
 
+    @Test(arguments: [FsyncPolicy.always, .never, .groupCommit()])
+    func everyCommitIsReportedWithWhatItWrote(policy: FsyncPolicy) async throws {
+        let commits = Commits()
+        let log = try AuditLog(directory: folder, fsync: policy, onCommit: commits.add)
+        try await appendNow(log, [record(1), record(2)])
+        try await appendNow(log, [record(3)])
+        try log.close()
+        let seen = commits.all
+        // One append at a time, each awaited: one commit each, whatever the policy.
+        #expect(seen.map(\.appends) == [1, 1])
+        #expect(seen.map(\.records) == [2, 1])
+        #expect(seen.allSatisfy { $0.succeeded && $0.duration > .zero })
+        let size = try segmentFiles(folder).reduce(0) { $0 + (try Data(contentsOf: $1)).count }
+        #expect(seen.map(\.bytes).reduce(0, +) == size, "the bytes reported are the bytes in the segments")
+        #expect(log.commitCount == seen.count)
+    }
+
     @Test func framesAreLengthChecksumAndCompactJSON() async throws {
         let log = try AuditLog(directory: folder, fsync: .never)
         try await appendNow(log, [record(1)])
@@ -358,6 +375,19 @@ final class Completions: @unchecked Sendable {
     }
     var successes: Int { lock.lock(); defer { lock.unlock() }; return ok }
     var failures: Int { lock.lock(); defer { lock.unlock() }; return failed }
+}
+
+/// Collects ``AuditCommit`` reports from the writer thread.
+final class Commits: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var commits: [AuditCommit] = []
+    @Sendable func add(_ commit: AuditCommit) {
+        lock.lock()
+        defer { lock.unlock() }
+        commits.append(commit)
+    }
+    var all: [AuditCommit] { lock.lock(); defer { lock.unlock() }; return commits }
 }
 
 /// The byte offsets of the frames in a well-formed segment.

@@ -100,6 +100,14 @@ struct DaemonProcessTests {
             host: "127.0.0.1", port: port, tls: .init(caFile: certificates.caCertificate, serverName: "localhost"), connections: 8))
         let load = ScoringLoad(client: client, tasks: 8)
         await load.waitForAnswers(100)
+        // Audit commits are measured: what the disk adds to latency, how well group commit batches.
+        let scored = try await httpGet(port: adminPort, path: "/metrics")
+        let counts = scored.split(separator: "\n").filter {
+            $0.hasPrefix("loanscore_audit_commit_duration_seconds_count ") || $0.hasPrefix("loanscore_audit_commit_records_sum ")
+        }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+        #expect(counts.count == 2 && counts.allSatisfy { $0 > 0 }, "\(scored)")
+        #expect(scored.contains("loanscore_audit_commit_duration_seconds_bucket{le=\"0.0005\"}"), "the request latency buckets")
+        #expect(scored.contains("loanscore_audit_commit_failures_total 0"))
         let signalled = ContinuousClock.now
         kill(process.processIdentifier, SIGTERM)
         #expect(notify.wait(for: "STOPPING=1", timeout: .seconds(10)) != nil)

@@ -224,7 +224,7 @@ struct ServerTests {
     @Test func aClientThatNeverReadsDoesNotStopOthers() async throws {
         let harness = try await ServerHarness.start { $0.limits.maximumInFlightPerConnection = 4 }
         let (lazy, welcome) = try await harness.handshaken()
-        try await lazy.channel.setOption(.autoRead, value: false)
+        try await lazy.channel.setOption(.autoRead, value: false).get()
         let rows = (0..<500).map { ("application-\($0)", Double(100 + $0), 1000.0 as Double?, "rent" as String?, "no" as String?, 12.0 as Double?) }
         let request = try tinyRequest(welcome, rows)
         // Send without awaiting each write: the server stops reading once its responses back up.
