@@ -96,4 +96,34 @@ struct PathAttributionTests {
         #expect(leaves == expectedLeaves)
         for (ours, theirs) in zip(contributions, expected) { #expect(abs(ours - theirs) < 1e-12) }
     }
+
+    /// Without attributions every walk (sixteen trees at a time for one to three rows, one tree
+    /// at a time for blocks) reports each row's leaves in tree order, whatever the number of
+    /// trees: a whole number of sixteen, eight of a last pair, a lone tree past a pair.
+    @Test(arguments: [1, 7, 8, 15, 16, 17, 24, 33])
+    func everyWalkReachesTheReferenceLeavesInTreeOrder(treeCount: Int) throws {
+        let width = Self.width
+        let (trees, values) = Self.forest(trees: treeCount, seed: UInt64(treeCount) &* 31)
+        let flat = try #require(FlatTrees(trees: trees, strict: false, width: width))
+        let given = Array(values.joined())
+        let nodeValues = flat.original.map { given[$0] }
+        let grid: [Double] = [.nan, -2, -1.5, -1, -0.5, 0, 0.25, 0.5, 1, 1.5, 2, 3]
+        var rng = SplitMix64(seed: 7)
+        for rows in [1, 2, 3, 4, 9] {
+            let matrix = (0..<(rows * width)).map { _ in grid[Int(rng.next() % UInt64(grid.count))] }
+            var scratch = [Double](repeating: 0, count: width)
+            let expected = (0..<rows).map { r in
+                trees.indices.map { t in values[t][Self.reference(trees[t], values[t], matrix[(r * width)..<((r + 1) * width)], into: &scratch)] }
+            }
+            var leaves: [[Double]] = Array(repeating: [], count: rows)
+            var keys = [Int32](repeating: 0, count: FeatureBatch.keyCount(rows: rows, width: width))
+            matrix.withUnsafeBufferPointer { matrix in
+                keys.withUnsafeMutableBufferPointer { keys in
+                    let batch = FeatureBatch(rows: rows, width: width, doubles: matrix, keys: keys)
+                    flat.walk(batch, attribution: nil, contributions: nil) { row, node in leaves[row].append(nodeValues[node]) }
+                }
+            }
+            #expect(leaves == expected, "\(rows) row(s), \(treeCount) trees")
+        }
+    }
 }
