@@ -176,6 +176,31 @@ struct AuditLogTests {
         #expect(log.commitCount == seen.count)
     }
 
+    @Test func groupCommitCompletesAppendsInSequenceOrderAcrossSegments() async throws {
+        let commits = Commits()
+        let log = try AuditLog(directory: folder, fsync: .groupCommit(), maxSegmentBytes: 16 << 10, onCommit: commits.add)
+        let order = Completions()
+        let appends = 400
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let remaining = Completions()
+            for i in 0..<appends {
+                log.append([record(i)]) { result in
+                    order.add(result, index: i)
+                    remaining.add(result)
+                    if remaining.successes + remaining.failures == appends { done.resume() }
+                }
+            }
+        }
+        try log.close()
+        #expect(order.failures == 0)
+        #expect(order.indices == Array(0..<appends), "answered in the order appended")
+        #expect(commits.all.count == log.commitCount && commits.all.map(\.records).reduce(0, +) == appends)
+        let records = try AuditReader(directory: folder).records()
+        #expect(records.map(\.applicationID) == (0..<appends).map { "A\($0)" })
+        #expect(try AuditReader(directory: folder).verify().isClean)
+        #expect(try segmentFiles(folder).count > 1, "segments rotated under group commit")
+    }
+
     @Test func framesAreLengthChecksumAndCompactJSON() async throws {
         let log = try AuditLog(directory: folder, fsync: .never)
         try await appendNow(log, [record(1)])
@@ -368,11 +393,15 @@ final class Completions: @unchecked Sendable {
     // @unchecked: guarded by `lock`.
     private let lock = NSLock()
     private var ok = 0, failed = 0
-    func add(_ result: Result<Void, AuditError>) {
+    private var order: [Int] = []
+    func add(_ result: Result<Void, AuditError>, index: Int? = nil) {
         lock.lock()
         defer { lock.unlock() }
         if case .success = result { ok += 1 } else { failed += 1 }
+        if let index { order.append(index) }
     }
+    /// The `index` of each completion, in the order they ran.
+    var indices: [Int] { lock.lock(); defer { lock.unlock() }; return order }
     var successes: Int { lock.lock(); defer { lock.unlock() }; return ok }
     var failures: Int { lock.lock(); defer { lock.unlock() }; return failed }
 }
