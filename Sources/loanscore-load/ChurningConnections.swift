@@ -73,7 +73,7 @@ final class ChurningConnections: Sendable {
         return try await lease.client.score(request)
     }
 
-    /// Sends `batch` once on the next connection in turn; the future completes on that
+    /// Sends `request` once on the next connection in turn; the future completes on that
     /// connection's event loop (see `LoanScoreClient.submit(_:)`).
     func submit(_ request: ScoreRequest) -> EventLoopFuture<ScoreResponse> {
         let lease = acquire()
