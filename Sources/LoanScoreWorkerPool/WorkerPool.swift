@@ -52,8 +52,9 @@ public final class WorkerPool: Sendable {
         ///
         /// Spinning only pays when a core is free for it. With a worker per core beside the
         /// event loops there is none: measured on 2 cores, 64 polls cost loanscored 15 % more
-        /// CPU at 5,000 single-application requests a second, its p99 rose from 1.6–1.9 to
-        /// 3.1 ms, and batch-256 throughput fell 3–4 % (Bench/results/NOTES.md). Hence 0.
+        /// CPU at 5,000 single-application requests a second and its p99 rose from 1.6–1.9 to
+        /// 3.1 ms; batch-256 throughput did not gain from them either (within noise in two
+        /// A/B series; Bench/results/2026-11-29-NOTES.md). Hence 0.
         public var spinCount: Int
         /// Thread name prefix (Linux truncates names to 15 bytes).
         public var name: String
