@@ -14,16 +14,7 @@ private func request(ids: [String] = ["p", "q"]) throws -> ScoreRequest {
 
 /// The error a failed future holds (fails the test if it succeeds or holds another type).
 private func failure(_ future: EventLoopFuture<ScoreResponse>) async -> LoanScoreClientError? {
-    do {
-        _ = try await future.get()
-        Issue.record("expected a LoanScoreClientError")
-        return nil
-    } catch let error as LoanScoreClientError {
-        return error
-    } catch {
-        Issue.record("expected a LoanScoreClientError, got \(error)")
-        return nil
-    }
+    await clientError { _ = try await future.get() }
 }
 
 @Suite("LoanScoreClient.submit: one send, a future, no retries")
