@@ -29,6 +29,11 @@ final class ChurningConnections: Sendable {
         var retired: Set<ObjectIdentifier> = []
         var opened: Int
         var reconnected = 0
+        /// Replacements being made and retired clients being closed, by number, each removed
+        /// when done; ``close()`` waits for them.
+        var background: [Int: Task<Void, Never>] = [:]
+        var nextTask = 0
+        var closing = false
     }
 
     private let configuration: LoanScoreClient.Configuration
@@ -82,18 +87,41 @@ final class ChurningConnections: Sendable {
         return answer
     }
 
-    /// Closes every connection.
+    /// Closes every connection, once the replacements being made and the retired clients
+    /// being closed are done.
     func close() async {
+        state.withLockedValue { $0.closing = true }  // no new replacements
+        await waitForBackground()
         let clients = state.withLockedValue { state -> [LoanScoreClient] in
             state.retired.formUnion(state.slots.map { ObjectIdentifier($0.lease) })
             return state.slots.map(\.lease.client)
         }
         for client in clients { await client.close() }
+        await waitForBackground()
+    }
+
+    /// Waits until no replacement or close runs in the background.
+    private func waitForBackground() async {
+        while let task = state.withLockedValue({ $0.background.values.first }) { await task.value }
+    }
+
+    /// Runs `work` in a task that ``close()`` waits for.
+    private func inBackground(_ work: @escaping @Sendable () async -> Void) {
+        state.withLockedValue { state in
+            let number = state.nextTask
+            state.nextTask += 1
+            // The task removes itself under the lock, which is held until it is registered.
+            state.background[number] = Task {
+                await work()
+                self.state.withLockedValue { _ = $0.background.removeValue(forKey: number) }
+            }
+        }
     }
 
     /// Takes the next slot's client for one request; when that client has had its share of
-    /// requests, puts a new client in its slot and retires the old one (closed by
-    /// ``release(_:)`` after its last request).
+    /// requests, starts making a new client for its slot, which then retires the old one
+    /// (closed by ``release(_:)`` after its last request). Never blocks: the open loop calls
+    /// this on its event loop.
     private func acquire() -> Lease {
         let (lease, slot, due) = state.withLockedValue { state -> (Lease, Int, Bool) in
             let index = state.next % state.slots.count
@@ -101,19 +129,29 @@ final class ChurningConnections: Sendable {
             let lease = state.slots[index].lease
             state.users[ObjectIdentifier(lease), default: 0] += 1
             state.slots[index].requests += 1
-            return (lease, index, state.slots[index].requests == reconnectEvery)
+            return (lease, index, state.slots[index].requests == reconnectEvery && !state.closing)
         }
-        // Made outside the lock (loading the TLS files takes a while); if it cannot be made,
-        // the old connection stays.
-        guard due, let replacement = try? LoanScoreClient(configuration: configuration, eventLoopGroup: group) else { return lease }
-        state.withLockedValue { state in
-            guard state.slots[slot].lease === lease else { return }
-            state.retired.insert(ObjectIdentifier(lease))
+        // Made off the caller's thread (loading the TLS files takes a while); until then, and
+        // for good if it cannot be made, the old connection stays.
+        if due { inBackground { self.replace(lease, inSlot: slot) } }
+        return lease
+    }
+
+    /// Puts a new client in `slot` in place of `lease` and retires `lease`, closing it now if
+    /// no request is using it.
+    private func replace(_ lease: Lease, inSlot slot: Int) {
+        guard let replacement = try? LoanScoreClient(configuration: configuration, eventLoopGroup: group) else { return }
+        let idle = state.withLockedValue { state -> Bool in
+            guard state.slots[slot].lease === lease else { return false }
+            let id = ObjectIdentifier(lease)
             state.slots[slot] = Slot(lease: Lease(client: replacement))
             state.opened += 1
             state.reconnected += 1
+            guard state.users[id] != nil else { return true }
+            state.retired.insert(id)
+            return false
         }
-        return lease
+        if idle { closeInBackground(lease) }
     }
 
     /// Ends one request on `lease`; closes a retired client once its last request is answered.
@@ -126,8 +164,11 @@ final class ChurningConnections: Sendable {
             state.retired.remove(id)
             return true
         }
-        if closeNow {
-            Task { await lease.client.close() }
-        }
+        if closeNow { closeInBackground(lease) }
+    }
+
+    /// Closes `lease`'s client (GOODBYE) in a task that ``close()`` waits for.
+    private func closeInBackground(_ lease: Lease) {
+        inBackground { await lease.client.close() }
     }
 }

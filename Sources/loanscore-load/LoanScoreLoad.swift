@@ -106,6 +106,18 @@ struct LoanScoreLoad: AsyncParsableCommand {
         if rate == nil { configuration.maximumInFlightPerConnection = pipeline }
         // Open loop: the connections and the pacer share one event loop (see OpenLoopPacer).
         let openLoopGroup = rate == nil ? nil : MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            try await run(configuration: configuration, group: openLoopGroup)
+        } catch {
+            try? await openLoopGroup?.shutdownGracefully()
+            throw error
+        }
+        try? await openLoopGroup?.shutdownGracefully()
+    }
+
+    /// Connects, loads the file, drives the server and prints the report; `group` is the open
+    /// loop's event loop (nil in closed loop).
+    private func run(configuration: LoanScoreClient.Configuration, group openLoopGroup: MultiThreadedEventLoopGroup?) async throws {
         let client: ChurningConnections
         let welcome: Welcome
         do {
@@ -119,7 +131,13 @@ struct LoanScoreLoad: AsyncParsableCommand {
             await client.close()
             throw ValidationError("--batch \(batch) is above the server's maximum batch of \(welcome.limits.maximumBatch).")
         }
-        let applications = try readApplications(schema: welcome.schema)
+        let applications: [LoadApplication]
+        do {
+            applications = try readApplications(schema: welcome.schema)
+        } catch {
+            await client.close()
+            throw error
+        }
         let batches = BatchSource(applications: applications, schema: welcome.schema, batchSize: batch)
 
         let start = ContinuousClock.now
@@ -138,7 +156,6 @@ struct LoanScoreLoad: AsyncParsableCommand {
         }
         progress?.cancel()
         await client.close()
-        try? await openLoopGroup?.shutdownGracefully()
 
         let settings: [String: Any] = [
             "server": server, "model": "\(welcome.modelName) \(welcome.modelVersion)",

@@ -72,8 +72,9 @@ final class OpenLoopPacer {
             let due = intended(index)
             guard due < end else { break }
             guard due <= now else {
-                let wait = due - now
-                let nanoseconds = wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000
+                // From the clock now, not from `now`: the sends above took their time.
+                let wait = due - ContinuousClock.now
+                let nanoseconds = max(0, wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
                 loop.assumeIsolated().scheduleTask(in: .nanoseconds(nanoseconds)) { self.fire() }
                 return
             }
