@@ -193,17 +193,21 @@ public final class LoanScoreClient: Sendable {
     }
 
     /// Sends a batch laid out in the served schema's columns once, without retries, and
-    /// returns a future of its answer, completed on the event loop of the connection it went
-    /// on. For callers that drive requests from a NIO event loop themselves (a load generator
-    /// sending at fixed times): called on that connection's loop, nothing hops between threads.
+    /// returns a future of its answer. For callers that drive requests from a NIO event loop
+    /// themselves (a load generator sending at fixed times): called on the loop of the
+    /// connection the request goes on, nothing hops between threads.
     ///
-    /// The request goes on the next open, usable connection of the pool, round-robin; when
-    /// none is open yet, one is opened first (and the future completes after the handshake).
-    /// The deadline is ``Configuration/deadline`` from this call.
+    /// The request goes on the next open, usable connection of the pool, round-robin, and the
+    /// future completes on that connection's event loop. When no connection is open yet, one
+    /// is opened first (within ``Configuration/connectTimeout``), and the future, made before
+    /// the connection exists, completes on one of the client's event loops; so does the
+    /// failure of a closed client. The answer's deadline is ``Configuration/deadline`` from
+    /// this call.
     ///
     /// - Returns: A future of the server's SCORE_RESPONSE, or failed with
     ///   ``LoanScoreClientError``: as ``score(_:)-(ScoreRequest)`` throws, but the first
-    ///   failure, never retried (a `schemaMismatch` still retires the stale connections).
+    ///   failure, never retried (`attempts` 1 once sent, 0 when refused before sending; a
+    ///   `schemaMismatch` still retires the stale connections).
     public func submit(_ request: ScoreRequest) -> EventLoopFuture<ScoreResponse> {
         let deadline = NIODeadline.now() + configuration.deadline.timeAmount
         let open: Connection?
@@ -235,7 +239,8 @@ public final class LoanScoreClient: Sendable {
             return connection.channel.eventLoop.makeFailedFuture(error)
         }
         return connection.submit(request, deadline: deadline).flatMapErrorThrowing { error in
-            let error = error as? LoanScoreClientError ?? LoanScoreClientError(.connectionClosed, "\(error)")
+            var error = error as? LoanScoreClientError ?? LoanScoreClientError(.connectionClosed, "\(error)")
+            if error.code != .batchTooLarge { error.attempts = 1 }  // it was sent (once)
             if error.code == .schemaMismatch { self.retireConnections(schema: welcome.schema.hash) }
             throw error
         }

@@ -19,26 +19,43 @@ private func failure(_ future: EventLoopFuture<ScoreResponse>) async -> LoanScor
 
 @Suite("LoanScoreClient.submit: one send, a future, no retries")
 struct SubmitTests {
-    @Test("Answered on the connection's event loop, the same as score(_:)")
+    @Test("Answered on the connection's event loop, whichever thread submits")
     func answered() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let server = try await FakeServer.start()
         let client = try LoanScoreClient(configuration: try server.clientConfiguration(), eventLoopGroup: group)
         try await client.connect()
         let prepared = try request()
-        // Submitted from the loop itself, as a pacer would: completed there too.
-        let answer = try await loop.flatSubmit {
-            client.submit(prepared).map { response in (response, loop.inEventLoop) }
-        }.get()
-        #expect(riskLevels(answer.0) == ["p", "q"])
-        #expect(answer.1, "the future completes on the connection's event loop")
-        // Submitted from elsewhere: hops to the loop and back.
-        #expect(riskLevels(try await client.submit(prepared).get()) == ["p", "q"])
-        #expect(server.log.withLock { $0.requests.map(\.request) } == [prepared, prepared])
+        // From outside the loops: the future belongs to the connection's loop.
+        let first = client.submit(prepared)
+        let home = first.eventLoop
+        #expect(riskLevels(try await first.get()) == ["p", "q"])
+        // From that loop, as a pacer would, and from the other one: both complete on it.
+        let other = try #require(group.makeIterator().first { $0 !== home })
+        for caller in [home, other] {
+            let answer = try await caller.flatSubmit {
+                let future = client.submit(prepared)
+                return future.map { response in (response, future.eventLoop === home && home.inEventLoop) }
+            }.get()
+            #expect(riskLevels(answer.0) == ["p", "q"])
+            #expect(answer.1, "completed on the connection's loop, submitted from \(caller === home ? "it" : "the other loop")")
+        }
+        #expect(server.log.withLock { $0.requests.map(\.request) } == [prepared, prepared, prepared])
         await client.close()
         try await server.stop()
         try await group.shutdownGracefully()
+    }
+
+    @Test("Errors after sending count one attempt; refusals before sending count none")
+    func attempts() async throws {
+        try await withServer(behavior: { [.error(requestID: $0.requestID, .busy, "at capacity")] }) { _, client in
+            try await client.connect()
+            #expect(await failure(client.submit(try request()))?.attempts == 1)
+            let stale = try ScoreRequest(schemaHash: SchemaHash.compute([]), applicationIDs: ["s"], columns: [
+                Column(numbers: [1]), Column(strings: [nil]), Column(numbers: [nil]), Column(bools: [nil]),
+            ])
+            #expect(await failure(client.submit(stale))?.attempts == 0)
+        }
     }
 
     @Test("With no connection open yet, the first submit opens one")
