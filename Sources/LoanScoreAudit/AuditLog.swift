@@ -82,7 +82,8 @@ public final class AuditLog: @unchecked Sendable {
         public var maxSegmentBytes: Int
         /// Called after every commit, before its appends complete: on the writer thread under
         /// group commit, else on the appending thread with the log's lock held. Keep it short,
-        /// and do not append from it. Default nil.
+        /// and do not call the log from it (under `.always` and `.never` its lock is held).
+        /// Default nil.
         public var onCommit: (@Sendable (AuditCommit) -> Void)?
 
         public init(

@@ -246,10 +246,11 @@ struct FlatTrees: Sendable {
     /// ..< 16·pair + 16`, groups `2·pair` and `2·pair + 1`), walked in lockstep across the
     /// trees for the deeper group's depth: for a lone row, sixteen trees give sixteen
     /// independent chains of loads. In a busy server a lone row's walk waits on cache misses
-    /// more than it computes (the demo forest at one application: 5.7 µs with the caches
-    /// warm, 44 µs with them flushed, eight chains at a time), and twice the chains in flight
-    /// halve the misses it waits for in turn (5.1 and 34 µs); the sixteen lanes no longer fit
-    /// in registers, which costs little against a miss. Lanes past the last tree repeat it
+    /// more than it computes (the demo forest at one application, eight chains at a time:
+    /// 5.7 µs with the caches warm, 37.7 µs at p50 with them flushed, Bench's `forest/batch 1,
+    /// caches flushed`), and twice the chains in flight wait about a quarter less (5.0 and
+    /// 28.6 µs); the sixteen lanes no longer fit in registers, which costs little against a
+    /// miss. (Boosted trees, shallow and complete, and walks with attributions keep eight.) Lanes past the last tree repeat it
     /// (and are ignored). Pointers as in ``leaves(root:depth:_:_:_:)``; `x` is the row's first
     /// key (stride ``lanes``).
     @inline(never)

@@ -14,15 +14,16 @@ public struct ServerMetrics: Sendable {
     ]
 
     /// Histogram buckets of the records one audit commit writes.
-    public static let commitRecordBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096]
+    public static let commitRecordBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 
     public let connections = Gauge(label: "loanscore_connections")
     public let queueDepth = Gauge(label: "loanscore_queue_depth")
     public let latency = Timer(label: "loanscore_request_duration_seconds")
     public let pd = Recorder(label: "loanscore_pd", aggregate: true)
     /// Time from an audit commit's start to its records being durable: its write(2) calls and
-    /// its fsync. A request under group commit waits for the commit in progress, if any, and
-    /// then for its own, so this is what the audit disk adds to request latency.
+    /// its fsync (one sample per commit, not per request). Under group commit a request waits
+    /// for the rest of the commit in progress, if any, then for its own (and for the
+    /// configured group-commit delay): between one and two of these.
     let auditCommitDuration = Timer(label: "loanscore_audit_commit_duration_seconds")
     /// Records per audit commit (group commit batches the appends that arrive during an fsync).
     let auditCommitRecords = Recorder(label: "loanscore_audit_commit_records", aggregate: true)
@@ -36,8 +37,8 @@ public struct ServerMetrics: Sendable {
         Counter(label: "loanscore_frames_total", dimensions: [("type", type), ("outcome", outcome)]).increment()
     }
 
-    /// Records one audit log commit (``AuditLog/Configuration/onCommit``; on the audit
-    /// writer thread).
+    /// Records one audit log commit (``AuditLog/Configuration/onCommit``: on the audit writer
+    /// thread under group commit, else on the appending thread).
     @Sendable func auditCommit(_ commit: AuditCommit) {
         guard commit.succeeded else { return auditCommitFailures.increment() }
         auditCommitDuration.recordNanoseconds(Int64(commit.duration / .nanoseconds(1)))
