@@ -211,6 +211,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         inFlight -= 1
         server.releaseInFlight()
         server.metrics.latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+        server.metrics.queueDepth.record(server.pool.queueDepth)  // back to 0 once the server is idle
         defer { server.workspaces.give(workspace) }  // after its response payload is copied out
         guard context.channel.isActive else { return }
         if let error {

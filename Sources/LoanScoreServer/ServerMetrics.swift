@@ -17,6 +17,7 @@ public struct ServerMetrics: Sendable {
     public static let commitRecordBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 
     public let connections = Gauge(label: "loanscore_connections")
+    /// Jobs waiting for a worker, as of the last request submitted or answered.
     public let queueDepth = Gauge(label: "loanscore_queue_depth")
     public let latency = Timer(label: "loanscore_request_duration_seconds")
     public let pd = Recorder(label: "loanscore_pd", aggregate: true)
