@@ -72,6 +72,13 @@ public final class RunningServer: Sendable {
             interval: .milliseconds(Int64(configuration.memory.trimInterval * 1000)),
             thresholdBytes: UInt64(configuration.memory.trimThreshold * 1_048_576), logger: logger)
         self.memory = memory
+        if configuration.memory.trimInterval > 0 {
+            // Loading the bundle (JSON parsing of the members) leaves ~18 MB free in malloc's
+            // arenas: give it back now, with nothing to lose, rather than at the first check,
+            // under load (a trim locks each arena while it walks it).
+            memory.connectionsDrained()
+            memory.check()
+        }
         let state = ServerState(generation: generation, pool: pool, audit: audit, metrics: metrics, configuration: configuration,
                                 memory: memory)
         self.state = state

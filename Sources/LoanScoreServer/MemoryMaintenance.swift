@@ -60,12 +60,16 @@ struct ProcessMemory: Sendable, Equatable {
 /// storm the heap is mostly free yet stays resident. `malloc_trim(0)` releases the free pages
 /// of every arena (`madvise(MADV_DONTNEED)`); this runs it from a background task:
 ///
-/// at most once per check (``ServerConfiguration/Memory-swift.struct/trimInterval``): when the
+/// at most once per check (``ServerConfiguration/Memory-swift.struct/trimInterval``), when the
+/// free memory malloc holds has grown since the last trim: by more than 1 MiB if the
 /// connection count has reached zero since the last check (the server went idle: nothing to
-/// lose), or when the free memory malloc holds exceeds
-/// ``ServerConfiguration/Memory-swift.struct/trimThreshold`` (so a server that always has a
-/// client still gives a storm's memory back). A trim locks each arena while it walks it, so it
-/// never runs more often than that, however often connections come and go.
+/// lose), else by more than ``ServerConfiguration/Memory-swift.struct/trimThreshold`` (so a
+/// server that always has a client still gives a storm's memory back). "Since the last trim"
+/// counts from the lowest free figure seen since, as reuse lowers it: a trim releases free
+/// pages but leaves them counted as free, so measuring from zero would trim again at every
+/// check, releasing nothing (as it did: every 10 s after startup, under load). A trim locks
+/// each arena while it walks it, so it never runs more often than that, however often
+/// connections come and go.
 ///
 /// Metrics: `loanscore_process_resident_bytes`, `loanscore_heap_in_use_bytes`,
 /// `loanscore_heap_free_bytes`, `loanscore_open_fds`, `loanscore_tls_connections`,
@@ -78,6 +82,13 @@ final class MemoryMaintenance: Sendable {
     /// Set when the connection count reaches zero; the next check trims.
     private let drained = ManagedAtomic<Bool>(false)
     private let trims = ManagedAtomic<Int>(0)
+    /// Free heap bytes right after the last trim, lowered as later checks see less (memory
+    /// reused): what counts as already trimmed.
+    private let trimmedFree = ManagedAtomic<UInt64>(0)
+    /// The process's figures now (`ProcessMemory.now`; replaced in tests).
+    private let sample: @Sendable () -> ProcessMemory
+    /// Gives free pages back (`malloc_trim(0)`; replaced in tests).
+    private let release: @Sendable () -> Void
     private let stopped = ManagedAtomic<Bool>(false)
 
     private let resident = Gauge(label: "loanscore_process_resident_bytes")
@@ -91,10 +102,14 @@ final class MemoryMaintenance: Sendable {
     /// - Parameters:
     ///   - interval: How often to check (and publish the gauges); zero disables trimming.
     ///   - thresholdBytes: Free heap bytes above which a check trims even with connections open.
-    init(interval: Duration, thresholdBytes: UInt64, logger: Logger) {
+    init(interval: Duration, thresholdBytes: UInt64, logger: Logger,
+         sample: @escaping @Sendable () -> ProcessMemory = ProcessMemory.now,
+         release: @escaping @Sendable () -> Void = { _ = CMalloc_trim() }) {
         self.interval = interval
         self.thresholdBytes = thresholdBytes
         self.logger = logger
+        self.sample = sample
+        self.release = release
     }
 
     /// How many trims have run (for tests).
@@ -124,11 +139,14 @@ final class MemoryMaintenance: Sendable {
     /// Publishes the gauges and trims when the server drained or the heap holds too much free memory.
     @discardableResult
     func check() -> ProcessMemory {
-        let before = ProcessMemory.now()
+        let before = sample()
         let wasDrained = drained.exchange(false, ordering: .relaxed)
+        let trimmed = min(trimmedFree.load(ordering: .relaxed), before.heapFreeBytes)
+        let grown = before.heapFreeBytes - trimmed
         // 1 MiB: below that a drained server has nothing worth the trim's page faults later.
-        let worthTrimming = wasDrained ? before.heapFreeBytes > 1 << 20 : before.heapFreeBytes > thresholdBytes
+        let worthTrimming = wasDrained ? grown > 1 << 20 : grown > thresholdBytes
         guard worthTrimming else {
+            trimmedFree.store(trimmed, ordering: .relaxed)
             publish(before)
             return before
         }
@@ -144,9 +162,10 @@ final class MemoryMaintenance: Sendable {
     /// Runs malloc_trim(0) now and publishes the figures after it.
     @discardableResult
     func trim(before: ProcessMemory? = nil) -> ProcessMemory {
-        let before = before ?? ProcessMemory.now()
-        _ = CMalloc_trim()
-        let after = ProcessMemory.now()
+        let before = before ?? sample()
+        release()
+        let after = sample()
+        trimmedFree.store(after.heapFreeBytes, ordering: .relaxed)
         trims.wrappingIncrement(ordering: .relaxed)
         trimCounter.increment()
         if before.residentBytes > after.residentBytes {
