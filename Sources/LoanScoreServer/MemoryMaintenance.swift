@@ -61,15 +61,15 @@ struct ProcessMemory: Sendable, Equatable {
 /// of every arena (`madvise(MADV_DONTNEED)`); this runs it from a background task:
 ///
 /// at most once per check (``ServerConfiguration/Memory-swift.struct/trimInterval``), when the
-/// free memory malloc holds has grown since the last trim: by more than 1 MiB if the
 /// connection count has reached zero since the last check (the server went idle: nothing to
-/// lose), else by more than ``ServerConfiguration/Memory-swift.struct/trimThreshold`` (so a
-/// server that always has a client still gives a storm's memory back). "Since the last trim"
-/// counts from the lowest free figure seen since, as reuse lowers it: a trim releases free
-/// pages but leaves them counted as free, so measuring from zero would trim again at every
-/// check, releasing nothing (as it did: every 10 s after startup, under load). A trim locks
-/// each arena while it walks it, so it never runs more often than that, however often
-/// connections come and go.
+/// lose) and malloc holds more than 1 MiB free, or when it holds more than
+/// ``ServerConfiguration/Memory-swift.struct/trimThreshold`` free (so a server that always has
+/// a client still gives a storm's memory back) — and either way only if the resident size has
+/// grown by more than 1 MiB since the last trim (measured from the lowest figure seen since).
+/// A trim releases free pages but leaves them counted as free, so without that condition a
+/// heap that keeps more than the threshold free (loading the bundle leaves ~18 MiB) was
+/// trimmed at every check, releasing nothing after the first. A trim locks each arena while
+/// it walks it, so it never runs more often than that, however often connections come and go.
 ///
 /// Metrics: `loanscore_process_resident_bytes`, `loanscore_heap_in_use_bytes`,
 /// `loanscore_heap_free_bytes`, `loanscore_open_fds`, `loanscore_tls_connections`,
@@ -82,9 +82,9 @@ final class MemoryMaintenance: Sendable {
     /// Set when the connection count reaches zero; the next check trims.
     private let drained = ManagedAtomic<Bool>(false)
     private let trims = ManagedAtomic<Int>(0)
-    /// Free heap bytes right after the last trim, lowered as later checks see less (memory
-    /// reused): what counts as already trimmed.
-    private let trimmedFree = ManagedAtomic<UInt64>(0)
+    /// The resident size right after the last trim, lowered as later checks see less: a trim
+    /// is worth it only once the process has grown past it.
+    private let residentAfterTrim = ManagedAtomic<UInt64>(0)
     /// The process's figures now (`ProcessMemory.now`; replaced in tests).
     private let sample: @Sendable () -> ProcessMemory
     /// Gives free pages back (`malloc_trim(0)`; replaced in tests).
@@ -141,12 +141,12 @@ final class MemoryMaintenance: Sendable {
     func check() -> ProcessMemory {
         let before = sample()
         let wasDrained = drained.exchange(false, ordering: .relaxed)
-        let trimmed = min(trimmedFree.load(ordering: .relaxed), before.heapFreeBytes)
-        let grown = before.heapFreeBytes - trimmed
-        // 1 MiB: below that a drained server has nothing worth the trim's page faults later.
-        let worthTrimming = wasDrained ? grown > 1 << 20 : grown > thresholdBytes
+        let floor = min(residentAfterTrim.load(ordering: .relaxed), before.residentBytes)
+        // 1 MiB: below that there is nothing worth the trim's page faults later.
+        let grown = before.residentBytes - floor > 1 << 20
+        let worthTrimming = grown && before.heapFreeBytes > (wasDrained ? 1 << 20 : thresholdBytes)
         guard worthTrimming else {
-            trimmedFree.store(trimmed, ordering: .relaxed)
+            residentAfterTrim.store(floor, ordering: .relaxed)
             publish(before)
             return before
         }
@@ -165,7 +165,7 @@ final class MemoryMaintenance: Sendable {
         let before = before ?? sample()
         release()
         let after = sample()
-        trimmedFree.store(after.heapFreeBytes, ordering: .relaxed)
+        residentAfterTrim.store(after.residentBytes, ordering: .relaxed)
         trims.wrappingIncrement(ordering: .relaxed)
         trimCounter.increment()
         if before.residentBytes > after.residentBytes {

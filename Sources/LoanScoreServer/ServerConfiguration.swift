@@ -111,13 +111,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// Returning freed memory to the system (glibc's `malloc_trim`). After a connection
     /// storm, malloc keeps the memory of thousands of closed connections in its arenas; the
     /// server trims once at startup (what loading the bundle freed), when its last connection
-    /// closes and, every ``trimInterval`` seconds, when the free memory the allocator holds
-    /// has grown by more than ``trimThreshold`` MiB since the last trim.
+    /// closes and, every ``trimInterval`` seconds, when the allocator holds more than
+    /// ``trimThreshold`` MiB of free memory — each time only if the process has grown since the
+    /// last trim.
     public struct Memory: Codable, Sendable, Equatable {
         /// Seconds between memory checks (and updates of the memory metrics); 0 disables both.
         public var trimInterval: Double = 10
-        /// Growth of the free memory kept by malloc since the last trim, in MiB, above which a
-        /// check trims with connections open.
+        /// Free memory kept by malloc, in MiB, above which a check trims with connections open
+        /// (if the process has grown since the last trim).
         public var trimThreshold: Double = 16
 
         public init() {}

@@ -6,64 +6,75 @@ import Testing
 /// The trim policy of ``MemoryMaintenance``, on scripted memory figures.
 @Suite("Memory maintenance")
 struct MemoryMaintenanceTests {
-    /// Free heap figures the checks will see, and the trims that ran.
-    final class Heap: Sendable {
-        let free = Mutex<UInt64>(0)
-        let trims = Atomic<Int>(0)
-        func sample() -> ProcessMemory {
-            ProcessMemory(residentBytes: 0, heapInUseBytes: 0, heapFreeBytes: free.withLock { $0 }, openDescriptors: 0, tlsConnections: 0)
-        }
-    }
-
     static let mib: UInt64 = 1 << 20
 
-    func maintenance(_ heap: Heap) -> MemoryMaintenance {
-        MemoryMaintenance(interval: .seconds(10), thresholdBytes: 16 * Self.mib, logger: Logger(label: "test"),
-                          sample: heap.sample, release: { heap.trims.add(1, ordering: .relaxed) })
+    /// Scripted figures (MiB): what malloc holds free, and the resident size, which a trim
+    /// lowers by `released`; `free` stays, as with glibc (released pages still count as free).
+    final class Heap: Sendable {
+        let figures = Mutex<(free: UInt64, resident: UInt64)>((0, 0))
+        let released: UInt64
+        let trims = Atomic<Int>(0)
+        init(free: UInt64, resident: UInt64, released: UInt64) {
+            figures.withLock { $0 = (free, resident) }
+            self.released = released
+        }
+        func set(free: UInt64, resident: UInt64) { figures.withLock { $0 = (free, resident) } }
+        func sample() -> ProcessMemory {
+            let (free, resident) = figures.withLock { $0 }
+            return ProcessMemory(residentBytes: resident * mib, heapInUseBytes: 0, heapFreeBytes: free * mib,
+                                 openDescriptors: 0, tlsConnections: 0)
+        }
+        func trim() {
+            trims.add(1, ordering: .relaxed)
+            figures.withLock { $0.resident -= released }
+        }
+        var count: Int { trims.load(ordering: .relaxed) }
     }
 
-    @Test("Free memory above the threshold is trimmed once, not again at every check")
+    /// A maintenance (threshold 16 MiB) over `heap`, after the startup trim.
+    func started(_ heap: Heap) -> MemoryMaintenance {
+        let memory = MemoryMaintenance(interval: .seconds(10), thresholdBytes: 16 * Self.mib, logger: Logger(label: "test"),
+                                       sample: heap.sample, release: heap.trim)
+        memory.connectionsDrained()
+        memory.check()
+        return memory
+    }
+
+    @Test("What loading the bundle freed is trimmed once, not again at every check")
     func trimsOnceForTheSameFreeMemory() {
-        let heap = Heap()
-        heap.free.withLock { $0 = 18 * Self.mib }  // what loading a bundle leaves
-        let memory = maintenance(heap)
-        memory.check()
-        #expect(heap.trims.load(ordering: .relaxed) == 1)
-        for _ in 0..<3 { memory.check() }  // the pages are released but still counted as free
-        #expect(heap.trims.load(ordering: .relaxed) == 1)
-        heap.free.withLock { $0 = 30 * Self.mib }  // 12 MiB more: under the threshold
-        memory.check()
-        #expect(heap.trims.load(ordering: .relaxed) == 1)
-        heap.free.withLock { $0 = 40 * Self.mib }  // a storm's worth more (22 MiB)
-        memory.check()
-        #expect(heap.trims.load(ordering: .relaxed) == 2)
+        let heap = Heap(free: 18, resident: 58, released: 10)  // after loading a bundle
+        let memory = started(heap)
+        #expect(heap.count == 1)
+        for _ in 0..<3 { memory.check() }
+        #expect(heap.count == 1, "nothing new to give back")
     }
 
-    @Test("Reuse lowers what counts as trimmed; memory freed again is trimmed again")
-    func reuseThenFreeAgain() {
-        let heap = Heap()
-        heap.free.withLock { $0 = 18 * Self.mib }
-        let memory = maintenance(heap)
+    @Test("A storm that keeps the heap's free figure flat but grows the process is trimmed again")
+    func stormAfterATrim() {
+        let heap = Heap(free: 18, resident: 58, released: 10)
+        let memory = started(heap)
+        heap.set(free: 60, resident: 120)  // mid-storm
         memory.check()
-        heap.free.withLock { $0 = 2 * Self.mib }  // the free memory was reused
+        #expect(heap.count == 2)
+        heap.set(free: 60, resident: 125)  // the released pages reused, then freed again: free unchanged
         memory.check()
-        heap.free.withLock { $0 = 19 * Self.mib }  // and freed again: 17 MiB over the low point
+        #expect(heap.count == 3)
         memory.check()
-        #expect(heap.trims.load(ordering: .relaxed) == 2)
+        #expect(heap.count == 3)
     }
 
-    @Test("Once drained, 1 MiB of new free memory is enough; none is not")
+    @Test("Under the threshold with connections open, no trim; once drained, 1 MiB free is enough")
     func drained() {
-        let heap = Heap()
-        heap.free.withLock { $0 = 18 * Self.mib }
-        let memory = maintenance(heap)
+        let heap = Heap(free: 18, resident: 58, released: 10)
+        let memory = started(heap)
+        heap.set(free: 10, resident: 60)  // grew, but only 10 MiB free
         memory.check()
+        #expect(heap.count == 1)
         memory.connectionsDrained()
         memory.check()
-        #expect(heap.trims.load(ordering: .relaxed) == 1, "nothing new to give back")
-        heap.free.withLock { $0 = 20 * Self.mib }
+        #expect(heap.count == 2)
         memory.connectionsDrained()
         memory.check()
-        #expect(heap.trims.load(ordering: .relaxed) == 2)
+        #expect(heap.count == 2, "drained again, but the process has not grown since")
     }
 }
