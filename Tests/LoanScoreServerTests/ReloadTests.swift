@@ -6,7 +6,7 @@ import LoanScoreModel
 import LoanScoreProtocol
 import LoanScoreServer
 import LoanScoreTestSupport
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 /// Tasks scoring continuously through the client SDK, recording every answer (and every
@@ -19,8 +19,10 @@ final class ScoringLoad: Sendable {
     }
 
     let client: LoanScoreClient
-    private let state = Mutex<(answers: [Answer], failures: [String], stop: Bool)>(([], [], false))
-    private let tasks = Mutex<[Task<Void, Never>]>([])
+    // pthread mutexes (NIOLockedValueBox): the thread sanitizer reported Synchronization.Mutex
+    // here as a race between two tasks appending under it.
+    private let state = NIOLockedValueBox<(answers: [Answer], failures: [String], stop: Bool)>(([], [], false))
+    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
 
     /// Starts `count` tasks, each scoring batches of three applications one call after another.
     init(client: LoanScoreClient, tasks count: Int) {
@@ -28,20 +30,20 @@ final class ScoringLoad: Sendable {
         let started = (0..<count).map { task in
             Task { [self] in
                 var round = 0
-                while !state.withLock({ $0.stop }) {
+                while !state.withLockedValue({ $0.stop }) {
                     round += 1
                     let batch = (0..<3).map { i in Self.application(id: "t\(task)-r\(round)-\(i)", seed: task * 7 + round * 3 + i) }
                     let started = ContinuousClock.now
                     do {
                         let response = try await client.score(batch)
-                        state.withLock { $0.answers.append(Answer(started: started, batch: batch, response: response)) }
+                        state.withLockedValue { $0.answers.append(Answer(started: started, batch: batch, response: response)) }
                     } catch {
-                        state.withLock { $0.failures.append("\(batch[0].id): \(error)") }
+                        state.withLockedValue { $0.failures.append("\(batch[0].id): \(error)") }
                     }
                 }
             }
         }
-        tasks.withLock { $0 = started }
+        tasks.withLockedValue { $0 = started }
     }
 
     /// Varied valid applications of the fields both tiny bundle versions share.
@@ -53,8 +55,8 @@ final class ScoringLoad: Sendable {
         ])
     }
 
-    var answers: [Answer] { state.withLock { $0.answers } }
-    var failures: [String] { state.withLock { $0.failures } }
+    var answers: [Answer] { state.withLockedValue { $0.answers } }
+    var failures: [String] { state.withLockedValue { $0.failures } }
 
     /// Waits until at least `count` more answers have arrived (or `timeout`).
     func waitForAnswers(_ count: Int, timeout: Duration = .seconds(30)) async {
@@ -66,8 +68,8 @@ final class ScoringLoad: Sendable {
     }
 
     func stop() async {
-        state.withLock { $0.stop = true }
-        for task in tasks.withLock({ $0 }) { await task.value }
+        state.withLockedValue { $0.stop = true }
+        for task in tasks.withLockedValue({ $0 }) { await task.value }
     }
 }
 
