@@ -192,9 +192,9 @@ struct LoanScoreLoad: AsyncParsableCommand {
                         let sent = ContinuousClock.now
                         do {
                             _ = try await client.score(batch.get())
-                            recorder.success(sentAt: sent, intendedAt: sent, applications: batches.batchSize)
+                            recorder.success(sentAt: sent, applications: batches.batchSize)
                         } catch {
-                            recorder.failure(sentAt: sent, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
+                            recorder.failure(sentAt: sent, error: error)
                         }
                     }
                 }
@@ -332,9 +332,10 @@ final class Recorder: Sendable {
         self.end = end
     }
 
-    /// Records an answered request; latency runs from the intended send time to now.
-    func success(sentAt: ContinuousClock.Instant, intendedAt: ContinuousClock.Instant, applications: Int) {
-        let latency = ContinuousClock.now - intendedAt
+    /// Records an answered request; latency runs from `sentAt` to now (in open loop, the
+    /// intended send time, so that a late send counts against the server).
+    func success(sentAt: ContinuousClock.Instant, applications: Int) {
+        let latency = ContinuousClock.now - sentAt
         let measured = sentAt >= measureFrom && sentAt < end
         let micros = UInt64(max(0, latency.components.seconds)) * 1_000_000 + UInt64(max(0, latency.components.attoseconds / 1_000_000_000_000))
         state.withLockedValue { state in
@@ -346,6 +347,12 @@ final class Recorder: Sendable {
         }
     }
 
+    /// Records a failed request under its error's code (`OTHER` for an error not the SDK's).
+    func failure(sentAt: ContinuousClock.Instant, error: any Error) {
+        failure(sentAt: sentAt, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
+    }
+
+    /// Records a failed (or dropped) request under `code`.
     func failure(sentAt: ContinuousClock.Instant, code: String) {
         let measured = sentAt >= measureFrom && sentAt < end
         state.withLockedValue { state in

@@ -97,8 +97,8 @@ final class OpenLoopPacer {
         client.submit(request).hop(to: loop).assumeIsolated().whenComplete { result in
             self.inFlight -= 1
             switch result {
-            case .success: self.recorder.success(sentAt: due, intendedAt: due, applications: applications)
-            case .failure(let error): self.recorder.failure(sentAt: due, code: (error as? LoanScoreClientError)?.code.name ?? "OTHER")
+            case .success: self.recorder.success(sentAt: due, applications: applications)
+            case .failure(let error): self.recorder.failure(sentAt: due, error: error)
             }
             self.finishIfDone()
         }
