@@ -76,8 +76,7 @@ public final class RunningServer: Sendable {
             // Loading the bundle (JSON parsing of the members) leaves ~18 MB free in malloc's
             // arenas: give it back now, with nothing to lose, rather than at the first check,
             // under load (a trim locks each arena while it walks it).
-            memory.connectionsDrained()
-            memory.check()
+            memory.trim()
         }
         let state = ServerState(generation: generation, pool: pool, audit: audit, metrics: metrics, configuration: configuration,
                                 memory: memory)

@@ -79,7 +79,8 @@ final class MemoryMaintenance: Sendable {
     private let interval: Duration
     private let thresholdBytes: UInt64
     private let logger: Logger
-    /// Set when the connection count reaches zero; the next check trims.
+    /// Set when the connection count reaches zero; the next check then trims at a lower
+    /// threshold (1 MiB free).
     private let drained = ManagedAtomic<Bool>(false)
     private let trims = ManagedAtomic<Int>(0)
     /// The resident size right after the last trim, lowered as later checks see less: a trim
@@ -101,7 +102,8 @@ final class MemoryMaintenance: Sendable {
 
     /// - Parameters:
     ///   - interval: How often to check (and publish the gauges); zero disables trimming.
-    ///   - thresholdBytes: Free heap bytes above which a check trims even with connections open.
+    ///   - thresholdBytes: Free heap bytes above which a check trims even with connections open
+    ///     (once the process has grown since the last trim).
     init(interval: Duration, thresholdBytes: UInt64, logger: Logger,
          sample: @escaping @Sendable () -> ProcessMemory = ProcessMemory.now,
          release: @escaping @Sendable () -> Void = { _ = CMalloc_trim() }) {
@@ -136,7 +138,8 @@ final class MemoryMaintenance: Sendable {
         stopped.store(true, ordering: .relaxed)
     }
 
-    /// Publishes the gauges and trims when the server drained or the heap holds too much free memory.
+    /// Publishes the gauges, and trims when the process has grown since the last trim and the
+    /// heap holds more free memory than the threshold (1 MiB once the server drained).
     @discardableResult
     func check() -> ProcessMemory {
         let before = sample()

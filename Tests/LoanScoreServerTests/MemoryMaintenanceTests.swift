@@ -31,12 +31,11 @@ struct MemoryMaintenanceTests {
         var count: Int { trims.load(ordering: .relaxed) }
     }
 
-    /// A maintenance (threshold 16 MiB) over `heap`, after the startup trim.
+    /// A maintenance (threshold 16 MiB) over `heap`, after the startup trim (as the daemon does).
     func started(_ heap: Heap) -> MemoryMaintenance {
         let memory = MemoryMaintenance(interval: .seconds(10), thresholdBytes: 16 * Self.mib, logger: Logger(label: "test"),
                                        sample: heap.sample, release: heap.trim)
-        memory.connectionsDrained()
-        memory.check()
+        memory.trim()
         return memory
     }
 
