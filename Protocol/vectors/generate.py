@@ -17,7 +17,7 @@ HEADER = struct.Struct(">IBBHQII")  # magic, version, type, flags, request id, p
 HELLO, WELCOME, SCORE_REQUEST, SCORE_RESPONSE, ERROR, PING, PONG, GOODBYE = 0x01, 0x02, 0x10, 0x11, 0x20, 0x30, 0x31, 0x40
 NUMBER, BOOL, STRING = 1, 2, 3
 FLAG_LZ4 = 0x0001
-BUSY, INVALID_APPLICATION = 0x0103, 0x0201
+BUSY, UNAVAILABLE, INVALID_APPLICATION = 0x0103, 0x0107, 0x0201
 
 _lz4 = ctypes.CDLL(ctypes.util.find_library("lz4") or "liblz4.so.1")
 
@@ -136,6 +136,9 @@ VECTORS = [
      "03 with its last 10 bytes missing", "no frame and no error: the decoder waits for the rest"),
     ("19-trailing-bytes", frame(GOODBYE, 0, s16("bye") + b"\x00\x00"),
      "GOODBYE whose payload has 2 bytes after the reason", "the frame decodes; Goodbye.decode: MALFORMED_FRAME at payload byte 5"),
+    ("20-error-unavailable",
+     frame(ERROR, 10, struct.pack(">H", UNAVAILABLE) + s16("audit log unavailable: no space left on device; send the request to another server")),
+     "ERROR UNAVAILABLE (0x0107) for request id 10", "ErrorMessage(code: .unavailable, ...); not connection-fatal; not processed"),
 ]
 
 
@@ -171,7 +174,7 @@ def main():
         "",
         f"Schema hash: `{SCHEMA_HASH.hex()}`.",
         "",
-        "A conforming decoder yields exactly the last column; a conforming encoder reproduces 01-09",
+        "A conforming decoder yields exactly the last column; a conforming encoder reproduces 01-09 and 20",
         "byte for byte (04 with the same LZ4 library version: LZ4 output is not specified across versions).",
         "",
         "| file | bytes | frame | decoding must yield |",

@@ -96,13 +96,14 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Whether sending the same batch again may succeed: `BUSY`, a dropped or refused
-    /// connection, a schema change, and the server's `SHUTTING_DOWN`, `TIMEOUT` and `INTERNAL`
+    /// connection, a schema change, and the server's `SHUTTING_DOWN`, `TIMEOUT`, `INTERNAL` and
+    /// `UNAVAILABLE` (its audit log failed; another connection of the pool may reach another server)
     /// (scoring is idempotent, so a repeat is harmless). The client retries these itself under
     /// its ``LoanScoreClient/RetryPolicy``.
     public var isRetryable: Bool {
         switch code {
         case .busy, .connectionClosed, .connectFailed, .schemaMismatch: return true
-        case .server(let code): return code == .shuttingDown || code == .timeout || code == .internal
+        case .server(let code): return code == .shuttingDown || code == .timeout || code == .internal || code == .unavailable
         case .tlsFailed, .handshakeFailed, .timeout, .invalidInput, .batchTooLarge: return false
         }
     }

@@ -40,6 +40,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// The server failed for reasons of its own; the request may be retried.
     /// With request id 0 it is connection-level and the server closes the connection.
     public static let `internal` = ErrorCode(rawValue: 0x0106)
+    /// The server cannot record decisions for now (its audit log failed: a full disk, an I/O
+    /// error, a failed fsync), so it scores nothing: the request was not processed. Send it to
+    /// another server; this one answers again once an operator has repaired its audit log.
+    public static let unavailable = ErrorCode(rawValue: 0x0107)
 
     // MARK: Per application (0x02__): one result inside a SCORE_RESPONSE.
 
@@ -50,7 +54,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// Every code this version defines, in numeric order.
     public static let allDefined: [ErrorCode] = [
         .malformedFrame, .unsupportedVersion, .unknownType, .frameTooLarge, .decompressionFailed, .handshakeRequired,
-        .batchTooLarge, .schemaMismatch, .busy, .shuttingDown, .timeout, .internal, .invalidApplication,
+        .batchTooLarge, .schemaMismatch, .busy, .shuttingDown, .timeout, .internal, .unavailable, .invalidApplication,
     ]
 
     /// Whether the sender closes the connection after an ERROR frame with this code
@@ -72,6 +76,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .shuttingDown: return "SHUTTING_DOWN"
         case .timeout: return "TIMEOUT"
         case .internal: return "INTERNAL"
+        case .unavailable: return "UNAVAILABLE"
         case .invalidApplication: return "INVALID_APPLICATION"
         default: return "ERROR_0x" + String(rawValue, radix: 16, uppercase: true).leftPadded(to: 4)
         }

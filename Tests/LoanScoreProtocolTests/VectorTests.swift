@@ -83,6 +83,15 @@ struct VectorTests {
         #expect(try encodeFrame(message, requestID: 8) == bytes)
     }
 
+    @Test func errorUnavailable() throws {
+        let (bytes, frame) = try onlyFrame("20-error-unavailable")
+        var payload = frame.payload
+        let message = try ErrorMessage.decode(from: &payload)
+        #expect(message.code == .unavailable && message.code.name == "UNAVAILABLE" && !message.code.isConnectionFatal)
+        #expect(frame.requestID == 10)
+        #expect(try encodeFrame(message, requestID: 10) == bytes)
+    }
+
     @Test func pingPongGoodbye() throws {
         let (pingBytes, pingFrame) = try onlyFrame("07-ping")
         var payload = pingFrame.payload
