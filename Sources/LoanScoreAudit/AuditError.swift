@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Why the audit log could not do what was asked.
 ///
 /// A struct (not a public enum) so that codes can be added later; match on ``code``.
@@ -14,6 +22,8 @@ public struct AuditError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let closed = Code("closed")
         /// A record could not be encoded (for example a non-finite PD) or is too large.
         public static let encoding = Code("encoding")
+        /// Another process holds the audit folder's writer lock (``AuditDirectoryLock``).
+        public static let locked = Code("locked")
         /// Stored data is damaged somewhere other than a torn tail; see the message.
         public static let corrupt = Code("corrupt")
     }
@@ -31,7 +41,7 @@ public struct AuditError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        if let errno { return "\(message) (errno \(errno))" }
+        if let errno { return "\(message): \(String(cString: strerror(errno))) (errno \(errno))" }
         return message
     }
 }

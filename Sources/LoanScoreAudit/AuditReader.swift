@@ -65,6 +65,7 @@ public struct AuditReader: Sendable {
     /// - Complexity: O(total bytes).
     public func verify() throws -> AuditVerifyReport {
         var report = AuditVerifyReport()
+        report.liveWriter = AuditDirectoryLock.holder(of: directory)
         let segments = try AuditSegmentFormat.segments(in: directory)
         report.segments = segments.count
         var previous: UInt64?
@@ -158,17 +159,21 @@ public struct AuditVerifyReport: Codable, Sendable, Equatable {
     public var misnamedSegments: [Location] = []
     /// An incomplete last write in the newest segment (opening the log cuts it).
     public var tornTail: Location?
+    /// The process id of the server writing the folder now (it holds the folder's
+    /// ``AuditDirectoryLock``), or nil when none does. While one writes, the newest segment's
+    /// unfinished last frame is a write in progress, not damage.
+    public var liveWriter: Int32?
 
-    /// True when no problem of any kind was found.
+    /// True when no problem of any kind was found (a live writer's unfinished tail is none).
     public var isClean: Bool {
         checksumFailures.isEmpty && unreadableRecords.isEmpty && damagedFrames.isEmpty
-            && sequenceGaps.isEmpty && misnamedSegments.isEmpty && tornTail == nil
+            && sequenceGaps.isEmpty && misnamedSegments.isEmpty && (tornTail == nil || liveWriter != nil)
     }
 
     enum CodingKeys: String, CodingKey {
         case records, segments, firstSequence = "first_sequence", lastSequence = "last_sequence"
         case checksumFailures = "checksum_failures", unreadableRecords = "unreadable_records"
         case damagedFrames = "damaged_frames", sequenceGaps = "sequence_gaps"
-        case misnamedSegments = "misnamed_segments", tornTail = "torn_tail"
+        case misnamedSegments = "misnamed_segments", tornTail = "torn_tail", liveWriter = "live_writer"
     }
 }

@@ -70,12 +70,21 @@ struct AuditCommand: ParsableCommand {
         private func printReport(_ report: AuditVerifyReport) {
             let range = report.firstSequence.map { "sequences \($0)...\(report.lastSequence ?? $0)" } ?? "no records"
             print("Audit log   \(dir): \(report.records) record(s) in \(report.segments) segment(s), \(range)")
+            if let writer = report.liveWriter {
+                print("  live      written now by process \(writer): records appended after this read are not counted")
+            }
             for failure in report.checksumFailures { print("  checksum  \(failure.segment) byte \(failure.offset): \(failure.problem)") }
             for bad in report.unreadableRecords { print("  unreadable \(bad.segment) byte \(bad.offset): \(bad.problem)") }
             for damage in report.damagedFrames { print("  damaged   \(damage.segment) byte \(damage.offset): \(damage.problem)") }
             for gap in report.sequenceGaps { print("  gap       \(gap.segment) byte \(gap.offset): expected \(gap.expected), found \(gap.found)") }
             for name in report.misnamedSegments { print("  name      \(name.segment): \(name.problem)") }
-            if let torn = report.tornTail { print("  torn tail \(torn.segment) byte \(torn.offset): \(torn.problem) (cut when the log is next opened)") }
+            if let torn = report.tornTail {
+                if report.liveWriter != nil {
+                    print("  writing   \(torn.segment) byte \(torn.offset): a record being written (not a problem while the server runs)")
+                } else {
+                    print("  torn tail \(torn.segment) byte \(torn.offset): \(torn.problem) (cut when the log is next opened)")
+                }
+            }
             print(report.isClean ? "OK: every checksum matches and the sequence has no gaps." : "PROBLEMS FOUND")
         }
     }
