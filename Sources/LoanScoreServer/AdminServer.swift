@@ -11,14 +11,18 @@ public final class AdminServer: Sendable {
     /// What the endpoints report; closures are called on an event loop and must be quick.
     public struct Sources: Sendable {
         public var ready: @Sendable () -> (Bool, String)
+        /// `/health`: a JSON document (always 200 while the process answers).
+        public var health: @Sendable () -> String
         public var metrics: @Sendable () -> String
         public var model: @Sendable () -> String
         /// `POST /reload`: the HTTP status and JSON body; nil answers 404.
         public var reload: (@Sendable () async -> (status: Int, body: String))?
 
-        public init(ready: @escaping @Sendable () -> (Bool, String), metrics: @escaping @Sendable () -> String,
+        public init(ready: @escaping @Sendable () -> (Bool, String), health: @escaping @Sendable () -> String = { "{\"status\": \"ok\"}\n" },
+                    metrics: @escaping @Sendable () -> String,
                     model: @escaping @Sendable () -> String, reload: (@Sendable () async -> (status: Int, body: String))? = nil) {
             self.ready = ready
+            self.health = health
             self.metrics = metrics
             self.model = model
             self.reload = reload
@@ -80,7 +84,8 @@ private final class AdminHandler: ChannelInboundHandler {
         var type = "text/plain; charset=utf-8"
         switch (head.method, path) {
         case (.GET, "/health"):
-            body = "ok\n"
+            body = sources.health()
+            type = "application/json"
         case (.GET, "/ready"):
             let (ready, reason) = sources.ready()
             status = ready ? .ok : .serviceUnavailable

@@ -166,6 +166,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if goodbyeReceived || server.shuttingDown.load(ordering: .relaxed) {
             return sendError(context: context, .shuttingDown, "the server is shutting down; reconnect elsewhere", requestID: requestID)
         }
+        guard server.audit.isAvailable else {
+            // Nothing can be recorded, so nothing is scored: a fast "no" the client routes around.
+            return sendError(context: context, .unavailable,
+                             "the server cannot record decisions now (audit log unavailable); send the request to another server",
+                             requestID: requestID)
+        }
         var payload = frame.payload
         // One generation per request, from decoding to the audit record. A request built from
         // the WELCOME of a generation a reload has replaced (another schema hash) is answered

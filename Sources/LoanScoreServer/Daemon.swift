@@ -28,7 +28,7 @@ public final class RunningServer: Sendable {
     private let scoring: ScoringServer
     private let admin: AdminServer?
     private let pool: WorkerPool
-    private let audit: AuditLog
+    private let audit: AuditSink
     private let group: MultiThreadedEventLoopGroup
     let configuration: ServerConfiguration
     private let logger: Logger
@@ -54,15 +54,10 @@ public final class RunningServer: Sendable {
         default: .groupCommit(maxDelay: .milliseconds(configuration.auditGroupCommitMilliseconds))
         }
         let metrics = ServerMetrics()
-        do {
-            audit = try AuditLog(
-                directory: URL(fileURLWithPath: configuration.auditDirectory), fsync: fsync, onCommit: metrics.auditCommit)
-        } catch {
-            throw StartupError("audit log \(configuration.auditDirectory): \(error)")
-        }
-        if let recovery = audit.recovery {
-            logger.warning("audit log recovered at startup: \(recovery)")
-        }
+        // The folder's writer lock first: a second server on the same folder is refused here.
+        audit = try AuditSink(
+            configuration: .init(directory: URL(fileURLWithPath: configuration.auditDirectory), fsync: fsync, onCommit: metrics.auditCommit),
+            metrics: metrics, logger: logger)
         let threads = configuration.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : configuration.workers
         pool = WorkerPool(threads: threads, queueCapacity: configuration.limits.maximumInFlight)
         group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessInfo.processInfo.activeProcessorCount)
@@ -91,15 +86,22 @@ public final class RunningServer: Sendable {
         port = scoring.port
         if let adminAddress = configuration.admin {
             let address = try HostPort(adminAddress, setting: "admin")
-            let auditDirectory = configuration.auditDirectory
+            let audit = audit
             let sources = AdminServer.Sources(
                 ready: {
-                    guard access(auditDirectory, W_OK) == 0 else { return (false, "audit directory \(auditDirectory) is not writable") }
+                    if let failure = audit.failure {
+                        return (false, "not ready: audit log unavailable since \(failure.since): \(failure.reason)")
+                    }
+                    guard access(audit.directory.path, W_OK) == 0 else { return (false, "not ready: audit directory \(audit.directory.path) is not writable") }
                     let generation = state.generation
                     return (true, "ready: \(generation.modelName) \(generation.modelVersion)")
                 },
+                health: { RunningServer.health(state: state) },
                 metrics: {
                     memory.publish(ProcessMemory.now())  // fresh memory gauges on every scrape
+                    let usage = audit.usage
+                    metrics.auditLiveBytes.record(usage.liveBytes)
+                    if let free = usage.freeBytes { metrics.auditFreeBytes.record(free) }
                     return registry?.emitToString() ?? ""
                 },
                 model: { RunningServer.modelSummary(state.generation.bundle) },
@@ -143,6 +145,19 @@ public final class RunningServer: Sendable {
         await memoryTask.value
         try? await group.shutdownGracefully()
         logger.notice("stopped")
+    }
+
+    /// The `/health` document: `status` is `ok`, or `degraded` while the audit log cannot record
+    /// decisions (the process is alive, but answers every request UNAVAILABLE); always HTTP 200.
+    static func health(state: ServerState) -> String {
+        let generation = state.generation
+        let object: [String: Any] = [
+            "status": state.audit.isAvailable ? "ok" : "degraded",
+            "model": ["name": generation.modelName, "version": generation.modelVersion],
+            "audit": state.audit.health,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     /// The `/model` document: the manifest's identity, members, policy and lineage.

@@ -25,6 +25,8 @@ import UnixSignals
 //
 // A bundle or certificate that fails its checks is refused with a log line and
 // `loanscore_reload_total{outcome="refused"}`, and the previous generation keeps serving.
+// A reload also reopens an audit log that failed (a full disk, an I/O error; see
+// ``AuditSink``): after freeing space, an operator reloads and the server answers again.
 // Reloads do not overlap: one that arrives while another is loading is refused ("busy").
 // Under systemd, `RELOADING=1` is sent when a reload starts and `READY=1` when it ends.
 
@@ -46,14 +48,18 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
     public var modelVersion: String
     /// The model that served before.
     public var previousVersion: String
+    /// What the reload did to an audit log that had failed: reopened it (and what it
+    /// repaired), or why it is still unavailable; nil when the log was available.
+    public var audit: String?
 
     public var succeeded: Bool { status == .reloaded }
     public var description: String { "\(status.rawValue): \(message)" }
 
     /// The admin endpoint's answer: 200, 422 (refused) or 409 (busy), with a JSON body.
     var adminResponse: (status: Int, body: String) {
-        let object: [String: String] = ["outcome": status.rawValue, "message": message, "model": modelName,
+        var object: [String: String] = ["outcome": status.rawValue, "message": message, "model": modelName,
                                         "version": modelVersion, "previous_version": previousVersion]
+        if let audit { object["audit"] = audit }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         let code = switch status {
         case .reloaded: 200
@@ -99,14 +105,26 @@ final class Reloader: Sendable {
                        "STATUS=reloading \(configuration.bundle)"])
         logger.notice("reloading bundle \(configuration.bundle) and certificate \(configuration.certificate)")
         let limits = state.protocolLimits
-        // Bundle loading is blocking file I/O and model compilation: keep it off the event
-        // loops and the cooperative pool.
-        let loaded = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ModelGeneration, StartupError>, Never>) in
+        let audit = state.audit
+        let logger = logger
+        // Bundle loading (and reopening a failed audit log) is blocking file I/O and model
+        // compilation: keep it off the event loops and the cooperative pool.
+        let (loaded, auditNote): (Result<ModelGeneration, StartupError>, String?) = await withCheckedContinuation {
+            (continuation: CheckedContinuation<(Result<ModelGeneration, StartupError>, String?), Never>) in
             DispatchQueue.global(qos: .utility).async {
+                // A reload is also how an operator brings back an audit log that failed (after
+                // freeing space): reopen it first, whatever becomes of the bundle.
+                var auditNote: String?
                 do {
-                    continuation.resume(returning: .success(try ModelGeneration.load(configuration, limits: limits)))
+                    auditNote = try audit.reopen()
                 } catch {
-                    continuation.resume(returning: .failure(error as? StartupError ?? StartupError("\(error)")))
+                    logger.critical("audit log still unavailable after reload: \(error)")
+                    auditNote = "audit log still unavailable: \(error)"
+                }
+                do {
+                    continuation.resume(returning: (.success(try ModelGeneration.load(configuration, limits: limits)), auditNote))
+                } catch {
+                    continuation.resume(returning: (.failure(error as? StartupError ?? StartupError("\(error)")), auditNote))
                 }
             }
         }
@@ -120,12 +138,16 @@ final class Reloader: Sendable {
                 + "requests in flight finish on the previous model"
             logger.notice("reloaded: \(message)")
             notifySystemd(["READY=1", "STATUS=\(statusLine)"])
-            return outcome(.reloaded, message, serving: new)
+            var result = outcome(.reloaded, message, serving: new)
+            result.audit = auditNote
+            return result
         case .failure(let error):
             state.metrics.reload(outcome: "refused")
             logger.error("reload refused: \(error.message); still serving \(old.modelName) \(old.modelVersion)")
             notifySystemd(["READY=1", "STATUS=\(statusLine); last reload refused: \(error.message)"])
-            return outcome(.refused, error.message, serving: old)
+            var result = outcome(.refused, error.message, serving: old)
+            result.audit = auditNote
+            return result
         }
     }
 

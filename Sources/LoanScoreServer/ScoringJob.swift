@@ -46,9 +46,11 @@ struct ScoringJob: Sendable {
         server.audit.append(records) { [completion, workspace] result in
             switch result {
             case .success: completion(workspace, nil)
+            case .failure(let error) where error.code == .encoding:
+                completion(workspace, ProtocolError(.internal, "a decision could not be recorded: \(error)"))
             case .failure(let error):
-                // Not durable, so not answered: the client retries (scoring is idempotent).
-                completion(workspace, ProtocolError(.internal, "audit log unavailable: \(error)"))
+                // Not durable, so not answered: the client sends it elsewhere (scoring is idempotent).
+                completion(workspace, ProtocolError(.unavailable, "audit log unavailable (\(error)); send the request to another server"))
             }
         }
     }

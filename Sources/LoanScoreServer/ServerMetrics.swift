@@ -30,6 +30,13 @@ public struct ServerMetrics: Sendable {
     let auditCommitRecords = Recorder(label: "loanscore_audit_commit_records", aggregate: true)
     let auditBytes = Counter(label: "loanscore_audit_bytes_total")
     let auditCommitFailures = Counter(label: "loanscore_audit_commit_failures_total")
+    /// 1 while the audit log can record decisions, 0 after a failure until it is reopened
+    /// (every request is then answered UNAVAILABLE).
+    let auditAvailable = Gauge(label: "loanscore_audit_available")
+    /// Bytes of the audit log's live segments (updated on every scrape).
+    let auditLiveBytes = Gauge(label: "loanscore_audit_live_bytes")
+    /// Free bytes (for unprivileged users) on the audit folder's filesystem (updated on every scrape).
+    let auditFreeBytes = Gauge(label: "loanscore_audit_free_bytes")
 
     public init() {}
 

@@ -13,7 +13,7 @@ import NIOCore
 /// log, limits and counters. Counters are atomics; the set of open channels is locked.
 final class ServerState: Sendable {
     let pool: WorkerPool
-    let audit: AuditLog
+    let audit: AuditSink
     let metrics: ServerMetrics
     let configuration: ServerConfiguration
     let protocolLimits: ProtocolLimits
@@ -34,7 +34,7 @@ final class ServerState: Sendable {
     /// Told when the last connection closes (to give the connections' memory back).
     let memory: MemoryMaintenance?
 
-    init(generation: ModelGeneration, pool: WorkerPool, audit: AuditLog, metrics: ServerMetrics, configuration: ServerConfiguration,
+    init(generation: ModelGeneration, pool: WorkerPool, audit: AuditSink, metrics: ServerMetrics, configuration: ServerConfiguration,
          memory: MemoryMaintenance? = nil) {
         self.memory = memory
         self.pool = pool

@@ -45,6 +45,7 @@ struct AdminCommand: ParsableCommand {
                 case 200: print("reloaded: now serving \(model) (was \(answer["previous_version"] ?? "?"))")
                 default: printError("reload \(answer["outcome"] ?? "refused"): \(answer["message"] ?? body); still serving \(model)")
                 }
+                if let audit = answer["audit"] { print(audit) }
             } else {
                 printError("HTTP \(status): \(body)")
             }
