@@ -75,8 +75,9 @@ let package = Package(
         .target(name: "LoanScoreTLS", dependencies: ["COpenSSL", nioCore]),
         // Lock-free bounded MPMC queue and worker threads (no NIO).
         .target(name: "LoanScoreWorkerPool", dependencies: [atomics]),
-        // The decision audit log: checksummed append-only segments, group commit (no NIO).
-        .target(name: "LoanScoreAudit", dependencies: [crypto]),
+        // The decision audit log: checksummed append-only segments, group commit, archiving
+        // (LZ4 frames through LoanScoreCompression; no NIO of its own).
+        .target(name: "LoanScoreAudit", dependencies: ["LoanScoreCompression", crypto]),
         // The NIO server: connections, backpressure, admin HTTP, metrics, graceful shutdown.
         .target(name: "LoanScoreServer", dependencies: [
             "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool",
@@ -117,7 +118,7 @@ let package = Package(
             dependencies: ["LoanScoreTLS", "LoanScoreTestSupport", nioCore, nioEmbedded, nioPosix]
         ),
         .testTarget(name: "LoanScoreWorkerPoolTests", dependencies: ["LoanScoreWorkerPool", atomics]),
-        .testTarget(name: "LoanScoreAuditTests", dependencies: ["LoanScoreAudit", "LoanScoreTestSupport"]),
+        .testTarget(name: "LoanScoreAuditTests", dependencies: ["LoanScoreAudit", "LoanScoreCompression", "LoanScoreTestSupport"]),
         // The real server on 127.0.0.1 over real TLS, driven by raw protocol frames and the SDK;
         // the built loanscored and loanscore run as subprocesses (reload, drain, systemd).
         .testTarget(name: "LoanScoreServerTests", dependencies: [

@@ -1,15 +1,21 @@
 public import Foundation
+import LoanScoreCompression
 
 /// Reads and checks an audit log folder (see ``AuditSegmentFormat``), without changing it.
 ///
 /// Safe to use while an ``AuditLog`` appends to the same folder: it reads what is there; a
-/// record being written may show as a torn tail.
+/// record being written may show as a torn tail. Archived segments (``AuditArchiver``) are
+/// read transparently, in sequence order with the live ones.
 public struct AuditReader: Sendable {
     /// The folder of segment files.
     public let directory: URL
+    /// The archive folder read with it (default: `archive` inside ``directory``).
+    public let archive: URL
 
+    /// - Parameter archive: the archive folder, when configured elsewhere than `directory/archive`.
     /// - Throws: ``AuditError`` (`.io`) if `directory` is not a readable folder.
-    public init(directory: URL) throws {
+    public init(directory: URL, archive: URL? = nil) throws {
+        self.archive = archive ?? AuditRetention.defaultArchiveDirectory(for: directory)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw AuditError(.io, "\(directory.path): no such audit folder")
@@ -18,9 +24,13 @@ public struct AuditReader: Sendable {
         _ = try AuditSegmentFormat.segments(in: directory)
     }
 
-    /// The segment files, oldest first.
+    /// The segment files, live and archived, oldest first.
     public func segments() throws -> [URL] {
-        try AuditSegmentFormat.segments(in: directory).map(\.url)
+        try allSegments().map(\.url)
+    }
+
+    private func allSegments() throws -> [AuditSegmentFormat.Segment] {
+        try AuditSegmentFormat.allSegments(live: directory, archive: archive)
     }
 
     /// Calls `body` with every record, in order across all segments.
@@ -32,9 +42,9 @@ public struct AuditReader: Sendable {
     ///   `body` throws.
     /// - Complexity: O(total bytes).
     public func forEachRecord(_ body: (AuditRecord) throws -> Void) throws {
-        let segments = try AuditSegmentFormat.segments(in: directory)
+        let segments = try allSegments()
         for (index, segment) in segments.enumerated() {
-            let scan = SegmentScan(bytes: try Self.read(segment.url), isNewest: index == segments.count - 1)
+            let scan = SegmentScan(bytes: try Self.read(segment), isNewest: index == segments.count - 1)
             let name = segment.url.lastPathComponent
             if let offset = scan.checksumFailures.first {
                 throw AuditError(.corrupt, "\(name): checksum mismatch in the frame at byte \(offset)")
@@ -66,12 +76,13 @@ public struct AuditReader: Sendable {
     public func verify() throws -> AuditVerifyReport {
         var report = AuditVerifyReport()
         report.liveWriter = AuditDirectoryLock.holder(of: directory)
-        let segments = try AuditSegmentFormat.segments(in: directory)
+        let segments = try allSegments()
         report.segments = segments.count
+        report.archivedSegments = segments.filter(\.archived).count
         var previous: UInt64?
         for (index, segment) in segments.enumerated() {
             let name = segment.url.lastPathComponent
-            let scan = SegmentScan(bytes: try Self.read(segment.url), isNewest: index == segments.count - 1)
+            let scan = SegmentScan(bytes: try Self.read(segment), isNewest: index == segments.count - 1)
             report.checksumFailures += scan.checksumFailures.map { .init(segment: name, offset: $0, problem: "checksum mismatch") }
             report.unreadableRecords += scan.undecodable.map { .init(segment: name, offset: $0.offset, problem: $0.reason) }
             if let damage = scan.damage {
@@ -98,11 +109,22 @@ public struct AuditReader: Sendable {
         return report
     }
 
-    static func read(_ url: URL) throws -> Data {
+    /// The largest segment an archived file may expand to (4 GiB; segments are 64 MiB by default).
+    static let maximumArchivedSegment = Int(UInt32.max)
+
+    static func read(_ segment: AuditSegmentFormat.Segment) throws -> Data {
+        let url = segment.url
+        guard segment.archived else {
+            do {
+                return try Data(contentsOf: url, options: .mappedIfSafe)
+            } catch {
+                throw AuditError(.io, "\(url.path): cannot read the segment: \(error.localizedDescription)")
+            }
+        }
         do {
-            return try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw AuditError(.io, "\(url.path): cannot read the segment: \(error.localizedDescription)")
+            return Data(try LZ4Frame.decompress(try AuditArchiver.readAll(url), limit: maximumArchivedSegment))
+        } catch let error as CompressionError {
+            throw AuditError(.corrupt, "\(url.path): the archived segment cannot be decompressed: \(error)")
         }
     }
 }
@@ -143,8 +165,10 @@ public struct AuditVerifyReport: Codable, Sendable, Equatable {
 
     /// Readable records.
     public var records = 0
-    /// Segment files.
+    /// Segment files (live and archived).
     public var segments = 0
+    /// Of which archived (compressed, in the archive folder).
+    public var archivedSegments = 0
     public var firstSequence: UInt64?
     public var lastSequence: UInt64?
     /// Whole frames whose stored checksum does not match their payload.
@@ -171,7 +195,7 @@ public struct AuditVerifyReport: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case records, segments, firstSequence = "first_sequence", lastSequence = "last_sequence"
+        case records, segments, archivedSegments = "archived_segments", firstSequence = "first_sequence", lastSequence = "last_sequence"
         case checksumFailures = "checksum_failures", unreadableRecords = "unreadable_records"
         case damagedFrames = "damaged_frames", sequenceGaps = "sequence_gaps"
         case misnamedSegments = "misnamed_segments", tornTail = "torn_tail", liveWriter = "live_writer"

@@ -35,6 +35,45 @@ public enum AuditSegmentFormat {
         return UInt64(digits)
     }
 
+    /// The suffix an archived (LZ4-frame compressed) segment adds to its name:
+    /// `audit-0000000000000001.log.lz4` (see ``AuditArchiver``).
+    public static let archivedSuffix = ".lz4"
+
+    /// One segment of a log, live or archived.
+    public struct Segment: Sendable, Equatable {
+        /// The file.
+        public var url: URL
+        /// The sequence number of its first record (from its name).
+        public var firstSequence: UInt64
+        /// Whether it is an archived, LZ4-compressed copy.
+        public var archived: Bool
+    }
+
+    /// Every segment of a log, oldest first: the live folder's, and the archive folder's
+    /// (when it exists) that are not also live. A segment in both places (an archiving
+    /// interrupted between writing the copy and removing the original) is read from the live
+    /// folder.
+    /// - Throws: ``AuditError`` (`.io`) if a folder cannot be listed.
+    public static func allSegments(live: URL, archive: URL?) throws -> [Segment] {
+        var bySequence: [UInt64: Segment] = [:]
+        if let archive, FileManager.default.fileExists(atPath: archive.path) {
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: archive.path)
+            } catch {
+                throw AuditError(.io, "\(archive.path): cannot list the audit archive: \(error.localizedDescription)")
+            }
+            for name in names where name.hasSuffix(archivedSuffix) {
+                guard let first = firstSequence(ofSegmentNamed: String(name.dropLast(archivedSuffix.count))) else { continue }
+                bySequence[first] = Segment(url: archive.appendingPathComponent(name), firstSequence: first, archived: true)
+            }
+        }
+        for (url, first) in try segments(in: live) {
+            bySequence[first] = Segment(url: url, firstSequence: first, archived: false)
+        }
+        return bySequence.values.sorted { $0.firstSequence < $1.firstSequence }
+    }
+
     /// The segment files in `directory`, oldest first.
     /// - Throws: ``AuditError`` (`.io`) if the folder cannot be listed.
     public static func segments(in directory: URL) throws -> [(url: URL, firstSequence: UInt64)] {

@@ -6,7 +6,7 @@ public struct CompressionError: Error, Hashable, Sendable, CustomStringConvertib
     /// What went wrong, for matching.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case inputTooLarge, declaredSizeOverLimit, declaredSizeImpossible, corruptInput, sizeMismatch
+            case inputTooLarge, declaredSizeOverLimit, declaredSizeImpossible, corruptInput, sizeMismatch, corruptFrame, outputOverLimit
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -23,6 +23,10 @@ public struct CompressionError: Error, Hashable, Sendable, CustomStringConvertib
         public static let corruptInput = Code(.corruptInput)
         /// The block decoded cleanly but to fewer bytes than declared.
         public static let sizeMismatch = Code(.sizeMismatch)
+        /// An LZ4 *frame* (``LZ4Frame``) is corrupt, truncated or fails its checksum.
+        public static let corruptFrame = Code(.corruptFrame)
+        /// An LZ4 frame expands to more than the caller's limit.
+        public static let outputOverLimit = Code(.outputOverLimit)
 
         public var description: String {
             switch base {
@@ -31,6 +35,8 @@ public struct CompressionError: Error, Hashable, Sendable, CustomStringConvertib
             case .declaredSizeImpossible: return "declaredSizeImpossible"
             case .corruptInput: return "corruptInput"
             case .sizeMismatch: return "sizeMismatch"
+            case .corruptFrame: return "corruptFrame"
+            case .outputOverLimit: return "outputOverLimit"
             }
         }
     }

@@ -40,13 +40,19 @@ final class AuditSink: Sendable {
     private let available = ManagedAtomic<Bool>(true)
     /// Set by ``close()``: appends refused after it are a shutdown, not a failure.
     private let closing = ManagedAtomic<Bool>(false)
+    /// Applies the retention policy every `interval` on its own thread; nil when off.
+    private let archiving: (archiver: AuditArchiver, interval: Duration)?
+    private let archiveStop = DispatchSemaphore(value: 0)
+    private let archiveFinished = DispatchSemaphore(value: 0)
 
     /// Takes the folder's writer lock, then opens the log.
     ///
     /// - Throws: ``StartupError`` naming the folder: another process holds it (with its PID),
     ///   or the log cannot be opened (see ``AuditLog/init(configuration:)``).
-    init(configuration: AuditLog.Configuration, metrics: ServerMetrics, logger: Logger) throws {
+    init(configuration: AuditLog.Configuration, retention: AuditRetention?, checkInterval: Duration = .seconds(60),
+         metrics: ServerMetrics, logger: Logger) throws {
         directory = configuration.directory
+        archiving = retention.map { (AuditArchiver(live: configuration.directory, retention: $0), checkInterval) }
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
@@ -66,6 +72,37 @@ final class AuditSink: Sendable {
         }
         current = NIOLockedValueBox((log, nil))
         metrics.auditAvailable.record(1)
+        if let archiving {
+            let thread = Thread { [self] in
+                runArchiver(archiving.archiver, every: archiving.interval)
+                archiveFinished.signal()
+            }
+            thread.name = "audit-archiver"
+            thread.start()
+        }
+    }
+
+    /// Applies the retention policy now, then every `interval` until ``close()``. A failure is
+    /// logged and retried at the next check; archiving never affects appends.
+    private func runArchiver(_ archiver: AuditArchiver, every interval: Duration) {
+        repeat {
+            do {
+                let report = try archiver.run()
+                if !report.archived.isEmpty {
+                    let ratio = report.compressedBytes > 0 ? Double(report.archivedBytes) / Double(report.compressedBytes) : 0
+                    let folder = archiver.retention.archiveDirectory.path
+                    logger.notice("audit archive: \(report.archived.count) sealed segment(s), \(report.archivedBytes) bytes, compressed \(String(format: "%.1f", ratio))x into \(folder)")
+                    metrics.auditArchived.increment(by: report.archived.count)
+                }
+                if !report.deleted.isEmpty {
+                    logger.notice("audit archive: deleted \(report.deleted.count) archived segment(s) past audit.delete_after")
+                    metrics.auditDeleted.increment(by: report.deleted.count)
+                }
+            } catch {
+                logger.error("audit archive: \(error); the live folder keeps the segments, retrying at the next check")
+                metrics.auditArchiveFailures.increment()
+            }
+        } while archiveStop.wait(timeout: .now() + .milliseconds(Int(interval / .milliseconds(1)))) == .timedOut
     }
 
     /// Whether decisions can be recorded now (one relaxed atomic load).
@@ -128,6 +165,10 @@ final class AuditSink: Sendable {
     /// - Throws: ``AuditError`` if the final fsync fails.
     func close() throws {
         closing.store(true, ordering: .relaxed)
+        if archiving != nil {
+            archiveStop.signal()
+            archiveFinished.wait()
+        }
         defer { lock.release() }
         try current.withLockedValue { $0.log }.close()
     }

@@ -55,9 +55,15 @@ public final class RunningServer: Sendable {
         }
         let metrics = ServerMetrics()
         // The folder's writer lock first: a second server on the same folder is refused here.
+        let auditDirectory = URL(fileURLWithPath: configuration.auditDirectory)
+        let settings = configuration.audit
+        let retention = AuditRetention(
+            archiveDirectory: settings.archiveDirectory.map { URL(fileURLWithPath: $0) } ?? AuditRetention.defaultArchiveDirectory(for: auditDirectory),
+            archiveAfter: settings.archiveAfter?.duration, maxLiveBytes: settings.maxLiveBytes, deleteAfter: settings.deleteAfter?.duration)
+        let archiving = retention.archiveAfter != nil || retention.maxLiveBytes != nil || retention.deleteAfter != nil
         audit = try AuditSink(
-            configuration: .init(directory: URL(fileURLWithPath: configuration.auditDirectory), fsync: fsync, onCommit: metrics.auditCommit),
-            metrics: metrics, logger: logger)
+            configuration: .init(directory: auditDirectory, fsync: fsync, maxSegmentBytes: settings.maxSegmentBytes, onCommit: metrics.auditCommit),
+            retention: archiving ? retention : nil, checkInterval: settings.checkInterval.duration, metrics: metrics, logger: logger)
         let threads = configuration.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : configuration.workers
         pool = WorkerPool(threads: threads, queueCapacity: configuration.limits.maximumInFlight)
         group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessInfo.processInfo.activeProcessorCount)

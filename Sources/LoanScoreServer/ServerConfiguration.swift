@@ -36,9 +36,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var timeouts = Timeouts()
     /// When the server gives freed memory back to the system.
     public var memory = Memory()
+    /// Audit log retention: archiving sealed segments, and (only when asked) deleting them.
+    public var audit = AuditSettings()
 
     enum CodingKeys: String, CodingKey {
-        case bundle, listen, certificate, admin, workers, limits, timeouts, memory
+        case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes"
@@ -135,6 +137,58 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// Audit log retention (the `audit` object). Nothing is ever deleted unless
+    /// ``deleteAfter`` is set: lenders keep adverse-action records for years (Regulation B:
+    /// 25 months). Sealed segments are compressed (LZ4 frame format: `lz4 -d` reads them) into
+    /// ``archiveDirectory`` once older than ``archiveAfter``, or, oldest first, while the live
+    /// folder holds more than ``maxLiveBytes``; `loanscore audit verify/export` read them
+    /// transparently.
+    public struct AuditSettings: Codable, Sendable, Equatable {
+        /// The archive folder; nil: `archive` inside the audit folder.
+        public var archiveDirectory: String?
+        /// Archive a sealed segment this long after its last write; nil: never by age.
+        public var archiveAfter: ConfigurationDuration? = ConfigurationDuration(seconds: 86_400)
+        /// Archive the oldest sealed segments while the live folder is larger than this (bytes);
+        /// nil: no size bound.
+        public var maxLiveBytes: Int? = 1 << 30
+        /// Delete archived segments this long after their last record; nil (the default): never.
+        public var deleteAfter: ConfigurationDuration?
+        /// How often the server applies the policy.
+        public var checkInterval = ConfigurationDuration(seconds: 60)
+        /// A live segment is sealed, and a new one started, before it would grow past this
+        /// many bytes; only sealed segments are archived.
+        public var maxSegmentBytes = 64 << 20
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case archiveDirectory = "archive_dir", archiveAfter = "archive_after", maxLiveBytes = "max_live_bytes"
+            case deleteAfter = "delete_after", checkInterval = "check_interval", maxSegmentBytes = "max_segment_bytes"
+        }
+
+        /// Absent keys keep their defaults; an explicit `null` turns a rule off.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            archiveDirectory = try c.decodeIfPresent(String.self, forKey: .archiveDirectory)
+            if c.contains(.archiveAfter) { archiveAfter = try c.decodeIfPresent(ConfigurationDuration.self, forKey: .archiveAfter) }
+            if c.contains(.maxLiveBytes) { maxLiveBytes = try c.decodeIfPresent(Int.self, forKey: .maxLiveBytes) }
+            deleteAfter = try c.decodeIfPresent(ConfigurationDuration.self, forKey: .deleteAfter)
+            checkInterval = try c.decodeIfPresent(ConfigurationDuration.self, forKey: .checkInterval) ?? checkInterval
+            maxSegmentBytes = try c.decodeIfPresent(Int.self, forKey: .maxSegmentBytes) ?? maxSegmentBytes
+        }
+
+        /// Every key, a rule that is off as an explicit `null`.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(archiveDirectory, forKey: .archiveDirectory)
+            try c.encode(archiveAfter, forKey: .archiveAfter)
+            try c.encode(maxLiveBytes, forKey: .maxLiveBytes)
+            try c.encode(deleteAfter, forKey: .deleteAfter)
+            try c.encode(checkInterval, forKey: .checkInterval)
+            try c.encode(maxSegmentBytes, forKey: .maxSegmentBytes)
+        }
+    }
+
     public init(bundle: String, certificate: String, privateKey: String) {
         self.bundle = bundle
         self.certificate = certificate
@@ -159,6 +213,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(limits, forKey: .limits)
         try c.encode(timeouts, forKey: .timeouts)
         try c.encode(memory, forKey: .memory)
+        try c.encode(audit, forKey: .audit)
     }
 
     /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
@@ -178,6 +233,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? limits
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
         memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
+        audit = try c.decodeIfPresent(AuditSettings.self, forKey: .audit) ?? audit
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -218,6 +274,15 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
         guard memory.trimThreshold >= 0, memory.trimThreshold.isFinite else {
             throw ConfigurationError("memory.trim_threshold_mb must not be negative, got \(memory.trimThreshold)")
+        }
+        if let maxLiveBytes = audit.maxLiveBytes, maxLiveBytes <= 0 {
+            throw ConfigurationError("audit.max_live_bytes must be positive (or null for no size bound), got \(maxLiveBytes)")
+        }
+        guard audit.maxSegmentBytes >= 4096 else {
+            throw ConfigurationError("audit.max_segment_bytes must be at least 4096, got \(audit.maxSegmentBytes)")
+        }
+        guard audit.checkInterval.seconds > 0 else {
+            throw ConfigurationError("audit.check_interval must be positive, got \(audit.checkInterval)")
         }
         guard workers >= 0 else { throw ConfigurationError("workers must be 0 (one per core) or more") }
         guard ["all", "none"].contains(reasonCodes) else {

@@ -33,6 +33,11 @@ public struct ServerMetrics: Sendable {
     /// 1 while the audit log can record decisions, 0 after a failure until it is reopened
     /// (every request is then answered UNAVAILABLE).
     let auditAvailable = Gauge(label: "loanscore_audit_available")
+    /// Sealed segments compressed into the archive, deleted past `audit.delete_after`, and
+    /// archiving runs that failed (retried at the next check).
+    let auditArchived = Counter(label: "loanscore_audit_archived_segments_total")
+    let auditDeleted = Counter(label: "loanscore_audit_deleted_segments_total")
+    let auditArchiveFailures = Counter(label: "loanscore_audit_archive_failures_total")
     /// Bytes of the audit log's live segments (updated on every scrape).
     let auditLiveBytes = Gauge(label: "loanscore_audit_live_bytes")
     /// Free bytes (for unprivileged users) on the audit folder's filesystem (updated on every scrape).

@@ -19,6 +19,9 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "The audit log folder (audit-*.log segments).")
         var dir: String
 
+        @Option(name: .customLong("archive-dir"), help: "The archive folder of compressed segments, when not DIR/archive (the server's audit.archive_dir).")
+        var archiveDir: String?
+
         @Option(help: "The file to write: .csv or .jsonl.")
         var output: String
 
@@ -30,7 +33,7 @@ struct AuditCommand: ParsableCommand {
             guard let format = AuditExporter.Format(pathExtension: url.pathExtension) else {
                 throw Failure.usage("\(output): the output must end in .csv or .jsonl")
             }
-            let rows = try AuditExporter.export(try AuditReader(directory: URL(fileURLWithPath: dir)), to: url, format: format)
+            let rows = try AuditExporter.export(try AuditReader(directory: URL(fileURLWithPath: dir), archive: archiveDir.map { URL(fileURLWithPath: $0) }), to: url, format: format)
             if json {
                 try printJSON(["rows": rows, "output": output])
             } else {
@@ -48,11 +51,14 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "The audit log folder (audit-*.log segments).")
         var dir: String
 
+        @Option(name: .customLong("archive-dir"), help: "The archive folder of compressed segments, when not DIR/archive (the server's audit.archive_dir).")
+        var archiveDir: String?
+
         @Flag(help: "Print the report as JSON.")
         var json = false
 
         func run() throws {
-            let report = try AuditReader(directory: URL(fileURLWithPath: dir)).verify()
+            let report = try AuditReader(directory: URL(fileURLWithPath: dir), archive: archiveDir.map { URL(fileURLWithPath: $0) }).verify()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
@@ -69,7 +75,8 @@ struct AuditCommand: ParsableCommand {
 
         private func printReport(_ report: AuditVerifyReport) {
             let range = report.firstSequence.map { "sequences \($0)...\(report.lastSequence ?? $0)" } ?? "no records"
-            print("Audit log   \(dir): \(report.records) record(s) in \(report.segments) segment(s), \(range)")
+            let archived = report.archivedSegments > 0 ? " (\(report.archivedSegments) archived)" : ""
+            print("Audit log   \(dir): \(report.records) record(s) in \(report.segments) segment(s)\(archived), \(range)")
             if let writer = report.liveWriter {
                 print("  live      written now by process \(writer): records appended after this read are not counted")
             }

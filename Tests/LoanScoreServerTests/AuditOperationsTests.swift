@@ -210,3 +210,55 @@ struct Tmpfs {
         return process.terminationStatus
     }
 }
+
+extension AuditOperationsTests {
+    @Test func aRunningServerArchivesSealedSegmentsAndTheLogReadsWholeAcrossBoth() async throws {
+        var setup = try Setup()
+        defer { try? FileManager.default.removeItem(at: setup.folder) }
+        setup.configuration.audit.maxSegmentBytes = 8192
+        setup.configuration.audit.maxLiveBytes = 20_000
+        setup.configuration.audit.archiveAfter = nil
+        setup.configuration.audit.checkInterval = ConfigurationDuration(seconds: 0.2)
+        let daemon = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder)
+        try daemon.waitUntilReady()
+        let client = try setup.client(port: daemon.port)
+        var answered: [String] = []
+        for round in 0..<20 {
+            let batch = Self.batch("arch\(round)", 25)
+            _ = try await client.score(batch)
+            answered += batch.map(\.id)
+        }
+        await client.close()
+        // The archiver runs every 0.2 s: wait until the live folder is back under its bound.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var metrics = ""
+        var archivedCount = 0.0
+        repeat {
+            try await Task.sleep(for: .milliseconds(200))
+            metrics = try await httpGet(port: daemon.adminPort, path: "/metrics")
+            archivedCount = metrics.split(separator: "\n").first { $0.hasPrefix("loanscore_audit_archived_segments_total ") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        } while archivedCount == 0 && ContinuousClock.now < deadline
+        #expect(archivedCount > 0, "\(metrics)")
+        let health = try await httpGet(port: daemon.adminPort, path: "/health")
+        #expect(health.contains("\"live_bytes\"") && health.contains("\"free_bytes\""), "\(health)")
+        #expect(await daemon.stop() == 0, "log:\n\(daemon.logText)")
+        #expect(daemon.logText.contains("audit archive: "), "\(daemon.logText)")
+
+        let archive = URL(fileURLWithPath: setup.configuration.auditDirectory).appendingPathComponent("archive")
+        let archived = try FileManager.default.contentsOfDirectory(atPath: archive.path).filter { $0.hasSuffix(".log.lz4") }
+        #expect(!archived.isEmpty)
+        let verify = try Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
+        #expect(verify.status == 0 && verify.stdout.contains("archived)"), "\(verify.stdout)\(verify.stderr)")
+        let exported = setup.folder.appendingPathComponent("all.csv")
+        let export = try Self.loanscore(["audit", "export", "--dir", setup.configuration.auditDirectory, "--output", exported.path])
+        #expect(export.stdout.contains("Exported \(answered.count) audit record(s)"), "\(export.stdout)\(export.stderr)")
+        let audited = try AuditReader(directory: URL(fileURLWithPath: setup.configuration.auditDirectory)).records()
+        #expect(audited.map(\.applicationID) == answered, "in order, across archived and live segments")
+        let bytes = try FileManager.default.contentsOfDirectory(at: URL(fileURLWithPath: setup.configuration.auditDirectory),
+                                                                 includingPropertiesForKeys: nil)
+            .filter { $0.lastPathComponent.hasPrefix("audit-") }
+            .reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1.path)[.size] as? Int) ?? 0) }
+        print("archiving: \(answered.count) records, \(archived.count) segments archived, \(bytes) bytes left live")
+    }
+}
