@@ -1,4 +1,5 @@
 public import Foundation
+import LoanScoreTLS
 
 /// Everything `loanscored` needs to run: where to listen, TLS material, limits, timeouts,
 /// the audit log. Read from a JSON file (`--config`), then overridden by flags.
@@ -36,9 +37,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var timeouts = Timeouts()
     /// When the server gives freed memory back to the system.
     public var memory = Memory()
+    /// Which TLS versions and cipher suites clients may use (Mozilla "intermediate" by default).
+    public var tls = TLS()
 
     enum CodingKeys: String, CodingKey {
-        case bundle, listen, certificate, admin, workers, limits, timeouts, memory
+        case bundle, listen, certificate, admin, workers, limits, timeouts, memory, tls
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes"
@@ -135,6 +138,50 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// The TLS policy: the lowest protocol version and the cipher suites accepted, in OpenSSL's
+    /// syntax. The defaults are Mozilla's "intermediate" configuration without DHE: TLS 1.2
+    /// with ECDHE key exchange and AES-GCM or ChaCha20-Poly1305 only (no static RSA, no CBC, no
+    /// SHA-1 MACs), and TLS 1.3. `min_version: "1.3"` accepts TLS 1.3 only. TLS 1.1 and older
+    /// are never accepted. Applied at startup and on every reload; changing it needs a restart.
+    public struct TLS: Codable, Sendable, Equatable {
+        /// `"1.2"` (the default) or `"1.3"`.
+        public var minimumVersion: String = TLSPolicy.intermediate.minimumVersion.rawValue
+        /// TLS 1.2 cipher list (`SSL_CTX_set_cipher_list` syntax). Default: the six ECDHE
+        /// AES-GCM and ChaCha20-Poly1305 suites of Mozilla intermediate.
+        public var ciphers: String = TLSPolicy.intermediateCiphers
+        /// TLS 1.3 suites, colon-separated (`SSL_CTX_set_ciphersuites`). Default:
+        /// `TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256`; empty
+        /// turns TLS 1.3 off (not allowed with `min_version` 1.3).
+        public var ciphersuites: String = TLSPolicy.intermediateCiphersuites
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case ciphers, ciphersuites, minimumVersion = "min_version"
+        }
+
+        /// Absent keys keep their defaults.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            minimumVersion = try c.decodeIfPresent(String.self, forKey: .minimumVersion) ?? minimumVersion
+            ciphers = try c.decodeIfPresent(String.self, forKey: .ciphers) ?? ciphers
+            ciphersuites = try c.decodeIfPresent(String.self, forKey: .ciphersuites) ?? ciphersuites
+        }
+
+        /// The typed policy, checked against the system's OpenSSL.
+        ///
+        /// - Throws: ``ConfigurationError`` naming the `tls.` setting and its value.
+        func policy() throws(ConfigurationError) -> TLSPolicy {
+            do {
+                let policy = try TLSPolicy(minimumVersion: minimumVersion, ciphers: ciphers, ciphersuites: ciphersuites)
+                try policy.validate()
+                return policy
+            } catch {
+                throw ConfigurationError(error.message)
+            }
+        }
+    }
+
     public init(bundle: String, certificate: String, privateKey: String) {
         self.bundle = bundle
         self.certificate = certificate
@@ -159,6 +206,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(limits, forKey: .limits)
         try c.encode(timeouts, forKey: .timeouts)
         try c.encode(memory, forKey: .memory)
+        try c.encode(tls, forKey: .tls)
     }
 
     /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
@@ -178,6 +226,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? limits
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
         memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
+        tls = try c.decodeIfPresent(TLS.self, forKey: .tls) ?? tls
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -223,6 +272,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         guard ["all", "none"].contains(reasonCodes) else {
             throw ConfigurationError("reason_codes must be all or none, got '\(reasonCodes)'")
         }
+        _ = try tls.policy()
     }
 }
 
