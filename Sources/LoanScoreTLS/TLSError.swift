@@ -59,8 +59,8 @@ public struct TLSError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unsupportedProtocolVersion = Code(.unsupportedProtocolVersion)
         /// The two sides' cipher suites have none in common: a server saw only suites its
         /// ``TLSPolicy`` refuses (static RSA, CBC, SHA-1 MACs …), or a client's server answered
-        /// its offer with a handshake_failure alert (which a server also sends for a few other
-        /// reasons, such as an unusable certificate).
+        /// its hello with a handshake_failure alert before choosing a suite (which a server
+        /// also does for a few other reasons, such as having no usable certificate).
         public static let noCommonCipher = Code(.noCommonCipher)
         /// The peer sent bytes that are not a TLS record (plain text, HTTP, garbage).
         public static let invalidRecord = Code(.invalidRecord)

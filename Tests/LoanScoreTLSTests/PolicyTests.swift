@@ -84,4 +84,21 @@ struct PolicyTests {
         #expect(clientError.message.contains("accepts none of the cipher suites we offer"), "\(clientError)")
         pair.finish()
     }
+
+    @Test("a handshake_failure alert after the suite was chosen is not blamed on the ciphers")
+    func lateHandshakeFailure() throws {
+        let certificates = try certificates()
+        // Mutual TLS over TLS 1.2: a server refuses a client without a certificate with a
+        // handshake_failure alert, long after it chose the suite.
+        let server = try TLSContext(configuration: .makeServerConfiguration(
+            certificateChainFile: certificates.serverCertificate, privateKeyFile: certificates.serverKey,
+            trustRootsFile: certificates.caCertificate, peerVerification: .required, policy: TLSPolicy(ciphersuites: "")))
+        let pair = try BackToBack(server: server, client: TLSContext(configuration: makeClientConfiguration()),
+                                  serverName: "localhost")
+        try pair.handshake()
+        #expect(pair.serverRecorder.tlsErrors.map(\.code) == [.peerCertificateRequired])
+        let clientError = try #require(pair.clientRecorder.tlsErrors.first)
+        #expect(clientError.code != .noCommonCipher, "\(clientError)")
+        pair.finish()
+    }
 }
