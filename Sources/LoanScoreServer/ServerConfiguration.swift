@@ -154,6 +154,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         /// turns TLS 1.3 off (not allowed with `min_version` 1.3).
         public var ciphersuites: String = TLSPolicy.intermediateCiphersuites
 
+        /// Mozilla intermediate: the defaults above.
         public init() {}
 
         enum CodingKeys: String, CodingKey {
