@@ -47,6 +47,17 @@ static inline long COpenSSL_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
 static inline uint64_t COpenSSL_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline uint64_t COpenSSL_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
 
+// MARK: - Cipher stacks
+
+// sk_SSL_CIPHER_* are macros over OPENSSL_sk_*; the stack itself is owned by the SSL_CTX.
+static inline int COpenSSL_sk_SSL_CIPHER_num(const STACK_OF(SSL_CIPHER) *stack) {
+    return sk_SSL_CIPHER_num(stack);
+}
+
+static inline const SSL_CIPHER *COpenSSL_sk_SSL_CIPHER_value(const STACK_OF(SSL_CIPHER) *stack, int index) {
+    return sk_SSL_CIPHER_value(stack, index);
+}
+
 // MARK: - SSL macros
 
 static inline long COpenSSL_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {

@@ -85,24 +85,31 @@ extension LoanScoreClient {
         public var serverName: String?
         /// How long the TLS handshake may take. Default 10 s.
         public var handshakeTimeout: Duration
+        /// The lowest protocol version and the cipher suites offered. Default
+        /// ``LoanScoreTLS/TLSPolicy/intermediate`` (TLS 1.2 with ECDHE and AES-GCM or
+        /// ChaCha20-Poly1305, and TLS 1.3); ``LoanScoreTLS/TLSPolicy/modern`` is TLS 1.3 only. A
+        /// server that accepts none of them fails the connection with
+        /// ``LoanScoreClientError/Code-swift.enum/tlsFailed``.
+        public var policy: TLSPolicy
 
         /// TLS settings; all files are PEM.
         public init(
             caFile: String?, certificateFile: String? = nil, privateKeyFile: String? = nil, serverName: String? = nil,
-            handshakeTimeout: Duration = .seconds(10)
+            handshakeTimeout: Duration = .seconds(10), policy: TLSPolicy = .intermediate
         ) {
             self.caFile = caFile
             self.certificateFile = certificateFile
             self.privateKeyFile = privateKeyFile
             self.serverName = serverName
             self.handshakeTimeout = handshakeTimeout
+            self.policy = policy
         }
 
         /// The LoanScoreTLS client configuration for connecting to `host`.
         public func makeTLSConfiguration(host: String) -> TLSConfiguration {
             TLSConfiguration.makeClientConfiguration(
                 trustRootsFile: caFile, serverName: serverName ?? host, certificateChainFile: certificateFile,
-                privateKeyFile: privateKeyFile, handshakeTimeout: handshakeTimeout.timeAmount)
+                privateKeyFile: privateKeyFile, handshakeTimeout: handshakeTimeout.timeAmount, policy: policy)
         }
     }
 

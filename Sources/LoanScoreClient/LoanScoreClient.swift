@@ -91,7 +91,7 @@ public final class LoanScoreClient: Sendable {
     ///   - eventLoopGroup: The NIO event loops the connections run on; `nil` (the default)
     ///     uses NIO's shared `MultiThreadedEventLoopGroup.singleton`.
     /// - Throws: ``LoanScoreClientError`` `tlsFailed` when the CA, certificate or key file
-    ///   cannot be loaded; `invalidInput` for a configuration that cannot work (no connections,
+    ///   cannot be loaded or OpenSSL refuses the ``TLS/policy`` (naming the setting); `invalidInput` for a configuration that cannot work (no connections,
     ///   a port out of range).
     public init(configuration: Configuration, eventLoopGroup: (any EventLoopGroup)? = nil) throws {
         guard configuration.connections >= 1 else {

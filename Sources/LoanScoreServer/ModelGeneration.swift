@@ -53,7 +53,8 @@ final class ModelGeneration: Sendable {
             tls = try TLSContext(configuration: .makeServerConfiguration(
                 certificateChainFile: configuration.certificate, privateKeyFile: configuration.privateKey,
                 trustRootsFile: configuration.clientCA, peerVerification: configuration.clientCA == nil ? .none : .required,
-                handshakeTimeout: .milliseconds(Int64(configuration.timeouts.handshake * 1000))))
+                handshakeTimeout: .milliseconds(Int64(configuration.timeouts.handshake * 1000)),
+                policy: try configuration.tls.policy()))
         } catch {
             throw StartupError("TLS: \(error)")
         }

@@ -1,4 +1,5 @@
 public import Foundation
+import LoanScoreTLS
 
 /// Everything `loanscored` needs to run: where to listen, TLS material, limits, timeouts,
 /// the audit log. Read from a JSON file (`--config`), then overridden by flags.
@@ -39,8 +40,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// Audit log retention: archiving sealed segments, and (only when asked) deleting them.
     public var audit = AuditSettings()
 
+    /// Which TLS versions and cipher suites clients may use (Mozilla "intermediate" by default).
+    public var tls = TLS()
+
     enum CodingKeys: String, CodingKey {
-        case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit
+        case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit, tls
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes"
@@ -189,6 +193,51 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// The TLS policy: the lowest protocol version and the cipher suites accepted, in OpenSSL's
+    /// syntax. The defaults are Mozilla's "intermediate" configuration without DHE: TLS 1.2
+    /// with ECDHE key exchange and AES-GCM or ChaCha20-Poly1305 only (no static RSA, no CBC, no
+    /// SHA-1 MACs), and TLS 1.3. `min_version: "1.3"` accepts TLS 1.3 only. TLS 1.1 and older
+    /// are never accepted. Applied at startup and on every reload; changing it needs a restart.
+    public struct TLS: Codable, Sendable, Equatable {
+        /// `"1.2"` (the default) or `"1.3"`.
+        public var minimumVersion: String = TLSPolicy.intermediate.minimumVersion.rawValue
+        /// TLS 1.2 cipher list (`SSL_CTX_set_cipher_list` syntax). Default: the six ECDHE
+        /// AES-GCM and ChaCha20-Poly1305 suites of Mozilla intermediate.
+        public var ciphers: String = TLSPolicy.intermediateCiphers
+        /// TLS 1.3 suites, colon-separated (`SSL_CTX_set_ciphersuites`). Default:
+        /// `TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256`; empty
+        /// turns TLS 1.3 off (not allowed with `min_version` 1.3).
+        public var ciphersuites: String = TLSPolicy.intermediateCiphersuites
+
+        /// Mozilla intermediate: the defaults above.
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case ciphers, ciphersuites, minimumVersion = "min_version"
+        }
+
+        /// Absent keys keep their defaults.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            minimumVersion = try c.decodeIfPresent(String.self, forKey: .minimumVersion) ?? minimumVersion
+            ciphers = try c.decodeIfPresent(String.self, forKey: .ciphers) ?? ciphers
+            ciphersuites = try c.decodeIfPresent(String.self, forKey: .ciphersuites) ?? ciphersuites
+        }
+
+        /// The typed policy, checked against the system's OpenSSL.
+        ///
+        /// - Throws: ``ConfigurationError`` naming the `tls.` setting and its value.
+        func policy() throws(ConfigurationError) -> TLSPolicy {
+            do {
+                let policy = try TLSPolicy(minimumVersion: minimumVersion, ciphers: ciphers, ciphersuites: ciphersuites)
+                try policy.validate()
+                return policy
+            } catch {
+                throw ConfigurationError(error.message)
+            }
+        }
+    }
+
     public init(bundle: String, certificate: String, privateKey: String) {
         self.bundle = bundle
         self.certificate = certificate
@@ -214,6 +263,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(timeouts, forKey: .timeouts)
         try c.encode(memory, forKey: .memory)
         try c.encode(audit, forKey: .audit)
+        try c.encode(tls, forKey: .tls)
     }
 
     /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
@@ -234,6 +284,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
         memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
         audit = try c.decodeIfPresent(AuditSettings.self, forKey: .audit) ?? audit
+        tls = try c.decodeIfPresent(TLS.self, forKey: .tls) ?? tls
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -288,6 +339,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         guard ["all", "none"].contains(reasonCodes) else {
             throw ConfigurationError("reason_codes must be all or none, got '\(reasonCodes)'")
         }
+        _ = try tls.policy()
     }
 }
 

@@ -1,10 +1,11 @@
 public import NIOCore
 
 /// How a ``TLSContext`` is set up: the role, the certificate and key files, the trust roots,
-/// peer verification, ALPN and the handshake timeout.
+/// peer verification, ALPN, the handshake timeout and the protocol policy.
 ///
 /// LoanScore speaks TLS 1.2 and TLS 1.3 only, with renegotiation and compression off; those are
-/// not configurable. Build one with ``makeServerConfiguration(certificateChainFile:privateKeyFile:trustRootsFile:peerVerification:applicationProtocols:handshakeTimeout:)``
+/// not configurable. Which of the two versions and which cipher suites are accepted is the
+/// ``policy`` (Mozilla "intermediate" by default). Build one with ``makeServerConfiguration(certificateChainFile:privateKeyFile:trustRootsFile:peerVerification:applicationProtocols:handshakeTimeout:)``
 /// or ``makeClientConfiguration(trustRootsFile:serverName:certificateChainFile:privateKeyFile:peerVerification:applicationProtocols:handshakeTimeout:)``,
 /// then load it with ``TLSContext/init(configuration:)``. All files are PEM.
 public struct TLSConfiguration: Sendable, Hashable {
@@ -56,13 +57,16 @@ public struct TLSConfiguration: Sendable, Hashable {
     /// How long a handshake may take before the channel is closed with
     /// ``TLSError/Code-swift.struct/handshakeTimeout``.
     public var handshakeTimeout: TimeAmount
+    /// The minimum protocol version and the cipher suites accepted (offered, for a client).
+    /// Default ``TLSPolicy/intermediate``.
+    public var policy: TLSPolicy
 
     // Test-only knobs (reached through `@testable import`): they let a test play a legacy peer.
     /// Overrides the highest protocol version (an OpenSSL `*_VERSION` constant such as 0x0302).
     var maximumProtocolVersionOverride: Int32? = nil
     /// Overrides the lowest protocol version.
     var minimumProtocolVersionOverride: Int32? = nil
-    /// Replaces the cipher list (for example `DEFAULT@SECLEVEL=0`).
+    /// Replaces the policy's TLS 1.2 cipher list (for example `DEFAULT@SECLEVEL=0`).
     var cipherListOverride: String? = nil
 
     /// A configuration with every field given.
@@ -74,7 +78,8 @@ public struct TLSConfiguration: Sendable, Hashable {
         peerVerification: PeerVerification,
         applicationProtocols: [String] = TLSConfiguration.defaultApplicationProtocols,
         serverName: String? = nil,
-        handshakeTimeout: TimeAmount = TLSConfiguration.defaultHandshakeTimeout
+        handshakeTimeout: TimeAmount = TLSConfiguration.defaultHandshakeTimeout,
+        policy: TLSPolicy = .intermediate
     ) {
         self.role = role
         self.certificateChainFile = certificateChainFile
@@ -84,6 +89,7 @@ public struct TLSConfiguration: Sendable, Hashable {
         self.applicationProtocols = applicationProtocols
         self.serverName = serverName
         self.handshakeTimeout = handshakeTimeout
+        self.policy = policy
     }
 
     /// A server configuration.
@@ -96,13 +102,15 @@ public struct TLSConfiguration: Sendable, Hashable {
     ///     client certificate.
     ///   - applicationProtocols: The ALPN protocols accepted.
     ///   - handshakeTimeout: How long a client may take to finish the handshake.
+    ///   - policy: The minimum version and cipher suites accepted; Mozilla intermediate by default.
     public static func makeServerConfiguration(
         certificateChainFile: String,
         privateKeyFile: String,
         trustRootsFile: String? = nil,
         peerVerification: PeerVerification = .none,
         applicationProtocols: [String] = TLSConfiguration.defaultApplicationProtocols,
-        handshakeTimeout: TimeAmount = TLSConfiguration.defaultHandshakeTimeout
+        handshakeTimeout: TimeAmount = TLSConfiguration.defaultHandshakeTimeout,
+        policy: TLSPolicy = .intermediate
     ) -> TLSConfiguration {
         TLSConfiguration(
             role: .server,
@@ -111,7 +119,8 @@ public struct TLSConfiguration: Sendable, Hashable {
             trustRootsFile: trustRootsFile,
             peerVerification: peerVerification,
             applicationProtocols: applicationProtocols,
-            handshakeTimeout: handshakeTimeout
+            handshakeTimeout: handshakeTimeout,
+            policy: policy
         )
     }
 
@@ -127,6 +136,7 @@ public struct TLSConfiguration: Sendable, Hashable {
     ///   - peerVerification: `.required` (the default) verifies the server certificate.
     ///   - applicationProtocols: The ALPN protocols offered.
     ///   - handshakeTimeout: How long the server may take to finish the handshake.
+    ///   - policy: The minimum version and cipher suites offered; Mozilla intermediate by default.
     public static func makeClientConfiguration(
         trustRootsFile: String? = nil,
         serverName: String? = nil,
@@ -134,7 +144,8 @@ public struct TLSConfiguration: Sendable, Hashable {
         privateKeyFile: String? = nil,
         peerVerification: PeerVerification = .required,
         applicationProtocols: [String] = TLSConfiguration.defaultApplicationProtocols,
-        handshakeTimeout: TimeAmount = TLSConfiguration.defaultHandshakeTimeout
+        handshakeTimeout: TimeAmount = TLSConfiguration.defaultHandshakeTimeout,
+        policy: TLSPolicy = .intermediate
     ) -> TLSConfiguration {
         TLSConfiguration(
             role: .client,
@@ -144,7 +155,8 @@ public struct TLSConfiguration: Sendable, Hashable {
             peerVerification: peerVerification,
             applicationProtocols: applicationProtocols,
             serverName: serverName,
-            handshakeTimeout: handshakeTimeout
+            handshakeTimeout: handshakeTimeout,
+            policy: policy
         )
     }
 }

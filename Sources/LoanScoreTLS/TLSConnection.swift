@@ -216,7 +216,17 @@ final class TLSConnection {
         } else if reasons.contains(where: {
             $0 == SSL_R_UNSUPPORTED_PROTOCOL || $0 == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION || $0 == SSL_R_NO_PROTOCOLS_AVAILABLE
         }) {
-            (code, what) = (.unsupportedProtocolVersion, "no common protocol version (TLS 1.2 or 1.3 required)")
+            let accepted = context.configuration.policy.minimumVersion == .tls13 ? "TLS 1.3" : "TLS 1.2 or 1.3"
+            (code, what) = (.unsupportedProtocolVersion, "no common protocol version (\(accepted) required)")
+        } else if reasons.contains(SSL_R_NO_SHARED_CIPHER) {
+            (code, what) = (.noCommonCipher, "the client offered no cipher suite that tls.ciphers or tls.ciphersuites allows")
+        } else if operation == "handshake", context.configuration.role == .client,
+            reasons.contains(SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE),
+            // No suite chosen yet: the server refused our hello, not (say) a missing client
+            // certificate later on.
+            SSL_get_pending_cipher(ssl) == nil, SSL_get_current_cipher(ssl) == nil
+        {
+            (code, what) = (.noCommonCipher, "the server refused the handshake (handshake_failure alert), most likely because it accepts none of the cipher suites we offer (tls.ciphers, tls.ciphersuites)")
         } else if reasons.contains(where: {
             $0 == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE || $0 == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED
         }) {

@@ -13,9 +13,9 @@ internal import Darwin
 /// from their files. Make one per configuration and share it across connections; each
 /// ``TLSHandler`` made from it keeps it alive.
 ///
-/// Loading fails with a ``TLSError`` that names the file: ``TLSError/Code-swift.struct/fileNotFound``,
+/// Loading fails with a ``TLSError`` that names the file or setting: ``TLSError/Code-swift.struct/fileNotFound``,
 /// ``TLSError/Code-swift.struct/invalidPEM``, ``TLSError/Code-swift.struct/keyMismatch`` or
-/// ``TLSError/Code-swift.struct/invalidConfiguration``.
+/// ``TLSError/Code-swift.struct/invalidConfiguration`` (also for a ``TLSPolicy`` OpenSSL refuses).
 // @unchecked Sendable: the SSL_CTX is configured completely in init and never changed after;
 // OpenSSL allows SSL_new on one SSL_CTX from many threads at once.
 public final class TLSContext: @unchecked Sendable {
@@ -74,16 +74,21 @@ public final class TLSContext: @unchecked Sendable {
     private func configure() throws {
         let configuration = self.configuration
 
-        // TLS 1.2 and 1.3 only; no renegotiation, no compression.
-        let minimum = configuration.minimumProtocolVersionOverride ?? TLS1_2_VERSION
-        guard COpenSSL_SSL_CTX_set_min_proto_version(sslContext, minimum) == 1 else {
-            throw TLSError.withOpenSSLErrors(.contextCreationFailed, "cannot set the minimum TLS version")
+        // TLS 1.2 and 1.3 only, as the policy narrows them; no renegotiation, no compression.
+        try configuration.policy.apply(to: sslContext)
+        if let minimum = configuration.minimumProtocolVersionOverride {
+            guard COpenSSL_SSL_CTX_set_min_proto_version(sslContext, minimum) == 1 else {
+                throw TLSError.withOpenSSLErrors(.contextCreationFailed, "cannot set the minimum TLS version")
+            }
         }
         if let maximum = configuration.maximumProtocolVersionOverride {
             guard COpenSSL_SSL_CTX_set_max_proto_version(sslContext, maximum) == 1 else {
                 throw TLSError.withOpenSSLErrors(.contextCreationFailed, "cannot set the maximum TLS version")
             }
         }
+        // No SSL_OP_CIPHER_SERVER_PREFERENCE: as in Mozilla's intermediate configuration, every
+        // suite the policy allows is strong, so the client picks (ChaCha20 on CPUs without AES
+        // instructions, AES-GCM elsewhere).
         _ = COpenSSL_SSL_CTX_set_options(
             sslContext, COpenSSL_SSL_OP_NO_RENEGOTIATION() | COpenSSL_SSL_OP_NO_COMPRESSION()
         )

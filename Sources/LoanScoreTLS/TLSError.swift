@@ -23,6 +23,7 @@ public struct TLSError: Error, Sendable, Hashable, CustomStringConvertible {
             case peerCertificateRequired = "peer certificate required"
             case noApplicationProtocol = "no application protocol"
             case unsupportedProtocolVersion = "unsupported protocol version"
+            case noCommonCipher = "no common cipher suite"
             case invalidRecord = "not a TLS record"
             case handshakeTimeout = "handshake timeout"
             case closedDuringHandshake = "connection closed during handshake"
@@ -53,8 +54,14 @@ public struct TLSError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let peerCertificateRequired = Code(.peerCertificateRequired)
         /// ALPN found no protocol both sides speak.
         public static let noApplicationProtocol = Code(.noApplicationProtocol)
-        /// The peer offered only protocol versions this side refuses (below TLS 1.2).
+        /// The peer offered only protocol versions this side refuses (below TLS 1.2, or below
+        /// the ``TLSPolicy/minimumVersion``).
         public static let unsupportedProtocolVersion = Code(.unsupportedProtocolVersion)
+        /// The two sides' cipher suites have none in common: a server saw only suites its
+        /// ``TLSPolicy`` refuses (static RSA, CBC, SHA-1 MACs …), or a client's server answered
+        /// its hello with a handshake_failure alert before choosing a suite (which a server
+        /// also does for a few other reasons, such as having no usable certificate).
+        public static let noCommonCipher = Code(.noCommonCipher)
         /// The peer sent bytes that are not a TLS record (plain text, HTTP, garbage).
         public static let invalidRecord = Code(.invalidRecord)
         /// The handshake did not finish within the configured timeout.

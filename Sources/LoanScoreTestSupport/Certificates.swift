@@ -2,7 +2,7 @@ public import Foundation
 
 /// A private CA with a server certificate (for `127.0.0.1` and `localhost`) and a client
 /// certificate, made by the real `openssl` command in a folder (the same steps as
-/// `scripts/make-certs.sh`). Keys are EC P-256, unencrypted PEM.
+/// `scripts/make-certs.sh`). Keys are EC P-256 (or RSA 2048, see ``KeyAlgorithm``), unencrypted PEM.
 ///
 /// ```swift
 /// let certificates = try TestCertificates.make()
@@ -11,6 +11,16 @@ public import Foundation
 ///     certificateChainFile: certificates.serverCertificate, privateKeyFile: certificates.serverKey)
 /// ```
 public struct TestCertificates: Sendable {
+    /// The kind of every key in a set.
+    public enum KeyAlgorithm: Sendable {
+        /// EC P-256 (what `scripts/make-certs.sh` makes): ECDHE-ECDSA suites only.
+        case ecP256
+        /// RSA 2048, with keyUsage digitalSignature and keyEncipherment on the leaf
+        /// certificates, so that a server can negotiate ECDHE-RSA suites and, when its policy
+        /// allows them, static-RSA ones (tests of the TLS policy need both).
+        case rsa2048
+    }
+
     /// The folder holding the files; the caller removes it.
     public let directory: URL
 
@@ -42,16 +52,20 @@ public struct TestCertificates: Sendable {
     ///   - directory: Where to write them (created if needed); a fresh temporary folder if nil.
     ///   - caName: The CA's common name (make two sets with different names for "unknown CA" tests).
     ///   - validityDays: How long the certificates are valid.
+    ///   - keyAlgorithm: The kind of every key; EC P-256 by default.
     /// - Throws: ``CertificateGenerationError`` when `openssl` is not on `PATH` or a step fails,
     ///   with the command and what it printed.
     public static func make(
-        in directory: URL? = nil, caName: String = "LoanScore Test CA", validityDays: Int = 2
+        in directory: URL? = nil, caName: String = "LoanScore Test CA", validityDays: Int = 2,
+        keyAlgorithm: KeyAlgorithm = .ecP256
     ) throws -> TestCertificates {
-        let openssl = try findOpenSSL()
+        let openssl = try OpenSSLCommand.locate()
         let directory = try directory ?? TinyBundle.temporaryDirectory()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
         let days = String(validityDays)
+        // Static-RSA key exchange encrypts to the certificate's key: it needs keyEncipherment.
+        let leafKeyUsage = keyAlgorithm == .rsa2048 ? "digitalSignature, keyEncipherment" : "digitalSignature"
 
         // A config file of our own, so the system's openssl.cnf cannot add or change extensions.
         try """
@@ -67,20 +81,23 @@ public struct TestCertificates: Sendable {
         """.write(toFile: certificates.path("ca.cnf"), atomically: true, encoding: .utf8)
         try """
         basicConstraints = critical, CA:FALSE
-        keyUsage = critical, digitalSignature
+        keyUsage = critical, \(leafKeyUsage)
         extendedKeyUsage = serverAuth
         subjectAltName = IP:127.0.0.1, DNS:localhost
         authorityKeyIdentifier = keyid
         """.write(toFile: certificates.path("server.ext"), atomically: true, encoding: .utf8)
         try """
         basicConstraints = critical, CA:FALSE
-        keyUsage = critical, digitalSignature
+        keyUsage = critical, \(leafKeyUsage)
         extendedKeyUsage = clientAuth
         authorityKeyIdentifier = keyid
         """.write(toFile: certificates.path("client.ext"), atomically: true, encoding: .utf8)
 
         func run(_ arguments: [String]) throws { try runOpenSSL(openssl, arguments, in: directory) }
-        let newKey = ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"]
+        let newKey = switch keyAlgorithm {
+        case .ecP256: ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"]
+        case .rsa2048: ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"]
+        }
 
         try run(newKey + ["ca.key"])
         try run(["req", "-x509", "-new", "-config", "ca.cnf", "-extensions", "ca", "-key", "ca.key",
@@ -94,18 +111,6 @@ public struct TestCertificates: Sendable {
                      "-extfile", "\(name).ext", "-out", "\(name).pem"])
         }
         return certificates
-    }
-
-    /// The `openssl` executable on `PATH`.
-    private static func findOpenSSL() throws -> URL {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for folder in path.split(separator: ":") {
-            let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent("openssl")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        throw CertificateGenerationError(
-            "the `openssl` command was not found on PATH (\(path)); install it (Debian: apt-get install openssl)"
-        )
     }
 
     private static func runOpenSSL(_ openssl: URL, _ arguments: [String], in directory: URL) throws {

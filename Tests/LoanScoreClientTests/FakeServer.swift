@@ -82,15 +82,17 @@ final class FakeServer: Sendable {
         self.port = channel.localAddress!.port!
     }
 
-    /// Starts a server; `behavior` decides what each SCORE_REQUEST gets.
+    /// Starts a server; `behavior` decides what each SCORE_REQUEST gets, `policy` which TLS
+    /// versions and suites it accepts.
     static func start(
-        limits: ProtocolLimits = .default, mutualTLS: Bool = false, behavior: @escaping Behavior = { [.answer($0)] }
+        limits: ProtocolLimits = .default, mutualTLS: Bool = false, policy: TLSPolicy = .intermediate,
+        behavior: @escaping Behavior = { [.answer($0)] }
     ) async throws -> FakeServer {
         let certificates = try certificates()
         let context = try TLSContext(
             configuration: .makeServerConfiguration(
                 certificateChainFile: certificates.serverCertificate, privateKeyFile: certificates.serverKey,
-                trustRootsFile: certificates.caCertificate, peerVerification: mutualTLS ? .required : .none))
+                trustRootsFile: certificates.caCertificate, peerVerification: mutualTLS ? .required : .none, policy: policy))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let log = Locked(ServerLog())
         let state = SharedState(log: log, limits: limits, behavior: behavior)

@@ -11,6 +11,10 @@ struct ConfigurationValidationTests {
         ("workers", { $0.workers = -1 }, "workers must be 0 (one per core) or more"),
         ("listen", { $0.listen = "localhost" }, "listen must be HOST:PORT, got 'localhost'"),
         ("batch limit", { $0.limits.maximumBatch = 0 }, "limits.max_batch must be positive, got 0"),
+        ("tls ciphers", { $0.tls.ciphers = "FOO" }, #"tls.ciphers: no cipher in "FOO" is known to OpenSSL"#),
+        ("tls ciphersuites", { $0.tls.ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_FOO" },
+         #"tls.ciphersuites: "TLS_FOO" in "TLS_AES_128_GCM_SHA256:TLS_FOO" is not a TLS 1.3 cipher suite known to OpenSSL"#),
+        ("tls min version", { $0.tls.minimumVersion = "1.1" }, #"tls.min_version must be "1.2" or "1.3", got "1.1""#),
     ]
 
     @Test(arguments: cases.indices)

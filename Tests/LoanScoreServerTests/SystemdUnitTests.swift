@@ -89,12 +89,14 @@ struct SystemdUnitTests {
         let configuration = try ServerConfiguration.load(from: file)
         try configuration.validate()
         #expect(configuration.auditDirectory == "/var/lib/loanscore/audit")
+        // The example spells out the defaults: Mozilla intermediate.
+        #expect(configuration.tls == ServerConfiguration.TLS())
         var full = ServerConfiguration(bundle: "b", certificate: "c", privateKey: "k")
         full.clientCA = "ca"
         let expected = try JSONSerialization.jsonObject(with: JSONEncoder().encode(full)) as! [String: Any]
         let written = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [String: Any]
         #expect(Set(written.keys) == Set(expected.keys))
-        for section in ["limits", "timeouts", "memory", "audit"] {
+        for section in ["limits", "timeouts", "memory", "audit", "tls"] {
             let keys = Set((expected[section] as? [String: Any] ?? [:]).keys)
             #expect(Set((written[section] as? [String: Any] ?? [:]).keys) == keys, "\(section)")
         }

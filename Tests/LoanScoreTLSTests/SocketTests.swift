@@ -120,8 +120,8 @@ struct SocketTests {
         let server = try await startEchoServer(group: group, context: serverContext)
         let port = try #require(server.localAddress?.port)
 
-        let output = try await runOpenSSLClient(
-            arguments: [
+        let output = try await OpenSSLCommand.run(
+            [
                 "s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "loanscore/1",
                 "-CAfile", certificates.caCertificate, "-servername", "localhost", "-verify_return_error",
             ],
@@ -136,32 +136,4 @@ struct SocketTests {
         try await group.shutdownGracefully()
         #expect(serverContext.liveConnections.load(ordering: .relaxed) == 0)
     }
-}
-
-/// Runs `openssl ARGUMENTS` with `input` on stdin (then closed), killing it after `timeout`
-/// seconds, and returns stdout and stderr together.
-private func runOpenSSLClient(arguments: [String], input: String, timeout: Double) async throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["openssl"] + arguments
-    let stdin = Pipe()
-    let output = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
-
-    let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-    // Read to EOF off the cooperative pool: the pipe closes when s_client exits (or is killed).
-    let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
-        DispatchQueue.global().async {
-            continuation.resume(returning: output.fileHandleForReading.readDataToEndOfFile())
-        }
-    }
-    process.waitUntilExit()
-    killer.cancel()
-    return String(decoding: data, as: UTF8.self)
 }
