@@ -89,12 +89,15 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// Sent requests whose caller gave up (deadline, cancellation): their answers are dropped.
     private var abandoned: Set<UInt64> = []
     private var closePromises: [EventLoopPromise<Void>] = []
+    /// `HOST:PORT`, for messages.
+    private let server: String
 
     init(
-        clientName: String, maximumInFlight: Int?, welcomeTimeout: TimeAmount, welcomePromise: EventLoopPromise<Welcome>,
+        clientName: String, server: String, maximumInFlight: Int?, welcomeTimeout: TimeAmount, welcomePromise: EventLoopPromise<Welcome>,
         logger: Logger, becameUnusable: @escaping @Sendable () -> Void
     ) {
         self.clientName = clientName
+        self.server = server
         self.configuredMaximumInFlight = maximumInFlight
         self.welcomeTimeout = welcomeTimeout
         self.welcomePromise = welcomePromise
@@ -128,7 +131,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case let error as TLSError:
-            fail(LoanScoreClientError(.tlsFailed, "TLS: \(error)"))
+            fail(LoanScoreClientError(.tlsFailed, PlainMessages.tlsFailure(error, server: server)))
         case let error as ProtocolError:
             // The server's bytes cannot be trusted any more: report it and close (PROTOCOL.md §2.5).
             send(ErrorMessage(error), requestID: 0)

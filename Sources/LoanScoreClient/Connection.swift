@@ -51,7 +51,7 @@ final class Connection: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = ClientConnectionHandler(
-                        clientName: configuration.clientName, maximumInFlight: configuration.maximumInFlightPerConnection,
+                        clientName: configuration.clientName, server: configuration.server, maximumInFlight: configuration.maximumInFlightPerConnection,
                         welcomeTimeout: connectTimeout, welcomePromise: welcomePromise, logger: configuration.logger,
                         becameUnusable: { shared.usable.store(false, ordering: .releasing) })
                     let pipeline = channel.pipeline.syncOperations
@@ -67,10 +67,10 @@ final class Connection: Sendable {
         } catch {
             let failure: LoanScoreClientError
             switch error {
-            case let error as TLSError: failure = LoanScoreClientError(.tlsFailed, "TLS: \(error)")
+            case let error as TLSError:
+                failure = LoanScoreClientError(.tlsFailed, PlainMessages.tlsFailure(error, server: configuration.server))
             default:
-                failure = LoanScoreClientError(
-                    .connectFailed, "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+                failure = LoanScoreClientError(.connectFailed, PlainMessages.connectFailure(error, server: configuration.server))
             }
             welcomePromise.fail(failure)
             handlerPromise.fail(failure)

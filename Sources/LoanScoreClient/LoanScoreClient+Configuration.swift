@@ -1,5 +1,6 @@
 public import Logging
 public import LoanScoreTLS
+import LoanScoreProtocol
 
 extension LoanScoreClient {
     /// Where and how a ``LoanScoreClient`` connects, and how it treats each request.
@@ -16,6 +17,8 @@ extension LoanScoreClient {
         public var host: String
         /// The server's TCP port.
         public var port: Int
+        /// `HOST:PORT` (brackets around an IPv6 address), as messages name the server.
+        public var server: String { HostPort(host: host, port: port).description }
         /// Trust roots, the client certificate for mutual TLS, and the expected server name.
         public var tls: TLS
         /// How many connections the pool opens (each pipelines many requests). Default 1.

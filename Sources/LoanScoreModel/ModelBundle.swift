@@ -37,6 +37,18 @@ public struct ModelBundle: Sendable {
         } catch {
             throw ModelError(file: "manifest.json", "not valid JSON")
         }
+        // The name and version go into logs, responses, audit records and metric labels: a
+        // control character there (a newline in a version forges a second log line) is refused.
+        for (key, value) in [("model.name", manifest.model.name), ("model.version", manifest.model.version)] {
+            if value.isEmpty || value.unicodeScalars.count > 128 {
+                throw ModelError(file: "manifest.json", "\(key) must be 1 to 128 characters, got \(value.unicodeScalars.count)")
+            }
+            if let bad = value.unicodeScalars.first(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format
+                || $0 == "\u{2028}" || $0 == "\u{2029}" }) {
+                throw ModelError(file: "manifest.json", "\(key) contains the control character U+\(String(bad.value, radix: 16, uppercase: true)); "
+                    + "names and versions are printable text (they appear in logs, responses and audit records)")
+            }
+        }
         self.manifest = manifest
         let files = try ModelBundle.verifyFiles(directory: directory, manifest: manifest)
 

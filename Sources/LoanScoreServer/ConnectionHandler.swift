@@ -77,7 +77,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let handshake = event as? TLSHandshakeCompleted {
-            if let subject = handshake.peerSubject { client = subject }
+            if let subject = handshake.peerSubject { client = LogText.escaped(subject) }
             logger[metadataKey: "client"] = "\(client)"
         } else if let check = event as? CheckFrameDeadline {
             if let started = progress.startedAt, NIODeadline.now() - started > check.deadline {
@@ -119,7 +119,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             var payload = frame.payload
             do {
                 let goodbye = try Goodbye.decode(from: &payload)
-                logger.debug("client said goodbye", metadata: ["reason": "\(goodbye.reason)"])
+                logger.debug("client said goodbye", metadata: ["reason": "\(LogText.escaped(goodbye.reason))"])
             } catch {
                 return fail(context: context, error)
             }
@@ -131,7 +131,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             // A client reporting a problem with our frames: log it; a fatal one ends the connection.
             var payload = frame.payload
             let message = try? ErrorMessage.decode(from: &payload)
-            logger.notice("client sent ERROR \(message.map { "\($0.code.name): \($0.message)" } ?? "(undecodable)")")
+            logger.notice("client sent ERROR \(message.map { "\($0.code.name): \(LogText.escaped($0.message))" } ?? "(undecodable)")")
             if message?.code.isConnectionFatal ?? true { close(context: context) }
         default:
             // WELCOME and SCORE_RESPONSE travel server → client only (PROTOCOL.md §4).
@@ -153,7 +153,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
             helloTimeout?.cancel()
             state = .ready
-            logger.debug("handshake complete", metadata: ["client_name": "\(hello.clientName)"])
+            logger.debug("handshake complete", metadata: ["client_name": "\(LogText.escaped(hello.clientName))"])
             send(context: context, server.generation.welcome, requestID: frame.requestID)
         } catch {
             fail(context: context, error)

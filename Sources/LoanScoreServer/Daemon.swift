@@ -1,5 +1,6 @@
 import Foundation
 import LoanScoreAudit
+import LoanScoreProtocol
 import LoanScoreFeatures
 public import LoanScoreModel
 import LoanScoreTLS
@@ -49,9 +50,9 @@ public final class RunningServer: Sendable {
         self.logger = logger
         let generation = try ModelGeneration.load(configuration, limits: ServerState.protocolLimits(configuration))
         let fsync: FsyncPolicy = switch configuration.auditFsync {
-        case "always": .always
-        case "never": .never
-        default: .groupCommit(maxDelay: .milliseconds(configuration.auditGroupCommitMilliseconds))
+        case .always: .always
+        case .never: .never
+        case .group: .groupCommit(maxDelay: .milliseconds(configuration.auditGroupCommitMilliseconds))
         }
         let metrics = ServerMetrics()
         // The folder's writer lock first: a second server on the same folder is refused here.
@@ -87,7 +88,7 @@ public final class RunningServer: Sendable {
         do {
             scoring = try await ScoringServer(state: state, group: group, logger: logger)
         } catch {
-            throw StartupError("cannot listen on \(configuration.listen): \(error)")
+            throw StartupError.cannotListen(on: configuration.listen, setting: "listen (--listen)", error)
         }
         port = scoring.port
         if let adminAddress = configuration.admin {
@@ -115,7 +116,7 @@ public final class RunningServer: Sendable {
             do {
                 admin = try await AdminServer(host: address.host, port: address.port, group: group, sources: sources)
             } catch {
-                throw StartupError("cannot listen on admin \(adminAddress): \(error)")
+                throw StartupError.cannotListen(on: adminAddress, setting: "admin (--admin)", error)
             }
             adminPort = admin?.port
         } else {
@@ -237,7 +238,38 @@ private struct DrainOnShutdown: Service {
 
 /// The server could not start: a bundle, certificate, audit folder or address problem.
 public struct StartupError: Error, CustomStringConvertible {
+    /// Which exit status it deserves (README's table).
+    public enum Kind: Sendable {
+        /// A bundle, certificate or audit folder that is missing, malformed, damaged or in use: exit 3.
+        case invalidData
+        /// Settings this machine cannot honour (an address already in use, not present, not
+        /// permitted): exit 2, as a usage error.
+        case configuration
+    }
+
     public var message: String
-    public init(_ message: String) { self.message = message }
+    public var kind: Kind
+    public init(_ message: String, kind: Kind = .invalidData) {
+        self.message = message
+        self.kind = kind
+    }
     public var description: String { message }
+
+    /// A listener that could not be bound, in plain words (no NIO debug text).
+    static func cannotListen(on address: String, setting: String, _ error: any Error) -> StartupError {
+        let reason: String
+        switch (error as? IOError)?.errnoCode {
+        case EADDRINUSE?:
+            reason = "the address is already in use (another loanscored, or another program, listens there): stop it or choose another port"
+        case EACCES?:
+            reason = "permission denied (ports below 1024 need privileges): choose a port above 1023"
+        case EADDRNOTAVAIL?:
+            reason = "this machine has no such address: use one of its own addresses, 127.0.0.1 or 0.0.0.0"
+        case let code?:
+            reason = String(cString: strerror(code))
+        case nil:
+            reason = "\(error)"
+        }
+        return StartupError("cannot listen on \(address) (\(setting)): \(reason)", kind: .configuration)
+    }
 }

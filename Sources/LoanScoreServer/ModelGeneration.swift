@@ -58,7 +58,7 @@ final class ModelGeneration: Sendable {
         } catch {
             throw StartupError("TLS: \(error)")
         }
-        return ModelGeneration(bundle: bundle, tls: tls, limits: limits, explain: configuration.reasonCodes != "none")
+        return ModelGeneration(bundle: bundle, tls: tls, limits: limits, explain: configuration.reasonCodes != .none)
     }
 }
 

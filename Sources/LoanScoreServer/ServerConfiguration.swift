@@ -1,4 +1,6 @@
 public import Foundation
+import LoanScoreFeatures
+import LoanScoreProtocol
 import LoanScoreTLS
 
 /// Everything `loanscored` needs to run: where to listen, TLS material, limits, timeouts,
@@ -22,7 +24,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// Folder of the decision audit log.
     public var auditDirectory: String = "audit"
     /// Audit durability: `group` (group commit, default), `always` or `never` (tests only).
-    public var auditFsync: String = "group"
+    public var auditFsync: AuditFsync = .group
     /// Longest deliberate wait before a group commit, in milliseconds; 0 (the default) writes
     /// at once, each batch being what arrived during the previous fsync.
     public var auditGroupCommitMilliseconds: Int = 0
@@ -32,7 +34,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// application) or `none` (PD, risk level, decision and confidence only, for uses that
     /// need no adverse-action reasons, such as pre-screening or re-scoring a portfolio; a
     /// batch then scores about twice as fast). Changing it needs a restart.
-    public var reasonCodes: String = "all"
+    public var reasonCodes: ReasonCodes = .all
     public var limits = Limits()
     public var timeouts = Timeouts()
     /// When the server gives freed memory back to the system.
@@ -107,10 +109,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         /// Absent keys keep their defaults.
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            handshake = try c.decodeIfPresent(Double.self, forKey: .handshake) ?? handshake
-            idle = try c.decodeIfPresent(Double.self, forKey: .idle) ?? idle
-            drain = try c.decodeIfPresent(Double.self, forKey: .drain) ?? drain
-            frame = try c.decodeIfPresent(Double.self, forKey: .frame) ?? frame
+            // Each a number of seconds or a duration text ("10s", "500ms", "5m").
+            handshake = try c.decodeIfPresent(ConfigurationDuration.self, forKey: .handshake)?.seconds ?? handshake
+            idle = try c.decodeIfPresent(ConfigurationDuration.self, forKey: .idle)?.seconds ?? idle
+            drain = try c.decodeIfPresent(ConfigurationDuration.self, forKey: .drain)?.seconds ?? drain
+            frame = try c.decodeIfPresent(ConfigurationDuration.self, forKey: .frame)?.seconds ?? frame
         }
     }
 
@@ -266,20 +269,22 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(tls, forKey: .tls)
     }
 
-    /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
-    /// every other key may be left out and keeps its default.
+    /// Decodes a configuration file. Every key may be left out: absent ones keep their
+    /// defaults, and `bundle`, `certificate` and `private_key` (empty until given) may come from
+    /// flags instead; ``validate()`` requires them in the end.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(bundle: try c.decode(String.self, forKey: .bundle), certificate: try c.decode(String.self, forKey: .certificate),
-                  privateKey: try c.decode(String.self, forKey: .privateKey))
+        self.init(bundle: try c.decodeIfPresent(String.self, forKey: .bundle) ?? "",
+                  certificate: try c.decodeIfPresent(String.self, forKey: .certificate) ?? "",
+                  privateKey: try c.decodeIfPresent(String.self, forKey: .privateKey) ?? "")
         listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? listen
         clientCA = try c.decodeIfPresent(String.self, forKey: .clientCA)
         if c.contains(.admin) { admin = try c.decodeIfPresent(String.self, forKey: .admin) }  // null disables
         auditDirectory = try c.decodeIfPresent(String.self, forKey: .auditDirectory) ?? auditDirectory
-        auditFsync = try c.decodeIfPresent(String.self, forKey: .auditFsync) ?? auditFsync
+        auditFsync = try c.decodeIfPresent(AuditFsync.self, forKey: .auditFsync) ?? auditFsync
         auditGroupCommitMilliseconds = try c.decodeIfPresent(Int.self, forKey: .auditGroupCommitMilliseconds) ?? auditGroupCommitMilliseconds
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? workers
-        reasonCodes = try c.decodeIfPresent(String.self, forKey: .reasonCodes) ?? reasonCodes
+        reasonCodes = try c.decodeIfPresent(ReasonCodes.self, forKey: .reasonCodes) ?? reasonCodes
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? limits
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
         memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
@@ -289,15 +294,25 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     /// Reads a configuration file; absent keys keep their defaults.
     ///
+    /// The text is checked as strict JSON first (``StrictJSON``: a duplicate key or a trailing
+    /// comma is refused with its line and column, not silently resolved).
+    ///
     /// - Throws: ``ConfigurationError`` naming the file and the key that is wrong.
     public static func load(from url: URL) throws -> ServerConfiguration {
         guard let data = try? Data(contentsOf: url) else {
             throw ConfigurationError("\(url.path): cannot read the configuration file")
         }
         do {
-            return try JSONDecoder().decode(ServerConfiguration.self, from: data)
+            try StrictJSON.validate(String(decoding: data, as: UTF8.self))
         } catch {
             throw ConfigurationError("\(url.path): \(error)")
+        }
+        do {
+            return try JSONDecoder().decode(ServerConfiguration.self, from: data)
+        } catch let error as ConfigurationError {
+            throw ConfigurationError("\(url.path): \(error.message)")
+        } catch let error as DecodingError {
+            throw ConfigurationError("\(url.path): \(ConfigurationError.describe(error))")
         }
     }
 
@@ -317,8 +332,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         guard limits.maximumFramePayload <= Int(UInt32.max), limits.maximumUncompressedPayload <= Int(UInt32.max) else {
             throw ConfigurationError("frame limits must fit in 32 bits")
         }
-        guard ["group", "always", "never"].contains(auditFsync) else {
-            throw ConfigurationError("audit_fsync must be group, always or never, got '\(auditFsync)'")
+        let required = [("bundle", "--bundle", bundle), ("certificate", "--cert", certificate), ("private_key", "--key", privateKey)]
+        for (key, flag, value) in required where value.isEmpty {
+            throw ConfigurationError("\(key) is required: give \(flag) or '\(key)' in the configuration file")
         }
         guard memory.trimInterval >= 0, memory.trimInterval.isFinite else {
             throw ConfigurationError("memory.trim_interval must be 0 (off) or a positive number of seconds, got \(memory.trimInterval)")
@@ -336,28 +352,21 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError("audit.check_interval must be positive, got \(audit.checkInterval)")
         }
         guard workers >= 0 else { throw ConfigurationError("workers must be 0 (one per core) or more") }
-        guard ["all", "none"].contains(reasonCodes) else {
-            throw ConfigurationError("reason_codes must be all or none, got '\(reasonCodes)'")
-        }
         _ = try tls.policy()
     }
 }
 
-/// A `HOST:PORT` setting.
-public struct HostPort: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-
-    /// - Throws: ``ConfigurationError`` when the text is not `HOST:PORT` with a port in 0...65535.
-    public init(_ text: String, setting: String) throws {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ConfigurationError("\(setting) must be HOST:PORT, got '\(text)'")
+extension HostPort {
+    /// Parses the configuration setting `setting` (listeners may use port 0).
+    ///
+    /// - Throws: ``ConfigurationError`` naming the setting.
+    init(_ text: String, setting: String) throws(ConfigurationError) {
+        do {
+            self = try HostPort(parsing: text, allowPortZero: true)
+        } catch {
+            throw ConfigurationError("\(setting) must be HOST:PORT: \(error.message)")
         }
-        host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        self.port = port
     }
-
-    public var description: String { "\(host):\(port)" }
 }
 
 /// A configuration that cannot be used.
@@ -365,4 +374,67 @@ public struct ConfigurationError: Error, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    /// A decoding failure in plain words, naming the key by its dotted path
+    /// (`limits.max_batch: expected a number`), without Foundation's debug text.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        func name(_ type: Any.Type) -> String {
+            switch type {
+            case is Int.Type, is Double.Type: return "a number"
+            case is String.Type: return "a string"
+            case is Bool.Type: return "true or false"
+            default: return "an object"
+            }
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)): expected \(name(type))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)): expected \(name(type)), found null"
+        case .keyNotFound(let key, let context):
+            return "\(path(context.codingPath + [key])) is required"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// A setting whose value is one of a few words; decoding anything else is refused naming the
+/// key and the words accepted.
+public protocol ConfigurationChoice: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
+
+extension ConfigurationChoice {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = Self(rawValue: text) else {
+            let key = decoder.codingPath.map(\.stringValue).joined(separator: ".")
+            let words = Self.allCases.map(\.rawValue)
+            let choices = words.dropLast().joined(separator: ", ") + (words.count > 1 ? " or " : "") + (words.last ?? "")
+            throw ConfigurationError("\(key) must be \(choices), got '\(text)'")
+        }
+        self = value
+    }
+}
+
+/// When audit records reach stable storage (`audit_fsync`).
+public enum AuditFsync: String, ConfigurationChoice {
+    /// Group commit (the default): the records arriving during one fdatasync share the next.
+    case group
+    /// One fdatasync per request, on the worker thread.
+    case always
+    /// No fsync at all: records survive a crash of the process, not of the machine (tests only).
+    case never
+}
+
+/// Whether responses and audit records carry reason codes (`reason_codes`).
+public enum ReasonCodes: String, ConfigurationChoice {
+    /// Up to four reason codes per scored application (the default).
+    case all
+    /// PD, risk level, decision and confidence only: about half the CPU per batch.
+    case none
 }

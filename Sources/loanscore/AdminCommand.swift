@@ -20,7 +20,8 @@ struct AdminCommand: ParsableCommand {
             discussion: """
                 Connections stay open: requests in flight finish on the old model, new ones use the new one. \
                 Exit codes: 0 reloaded, 3 refused (the bundle or a certificate failed its checks, or another \
-                reload was in progress; the old model keeps serving), 1 the server could not be reached.
+                reload was in progress; the old model keeps serving), 4 the admin port could not be reached, \
+                1 it answered something else.
                 """
         )
 
@@ -31,11 +32,8 @@ struct AdminCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            guard let colon = admin.lastIndex(of: ":"), let port = UInt16(admin[admin.index(after: colon)...]) else {
-                throw Failure.usage("--admin must be HOST:PORT, got '\(admin)'")
-            }
-            let host = String(admin[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            let (status, body) = try httpPost(host: host, port: port, path: "/reload")
+            let (host, port) = try parseServerAddress(admin, flag: "--admin")
+            let (status, body) = try httpPost(host: host, port: UInt16(port), path: "/reload")
             let answer = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: String]
             if json {
                 print(body.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -61,7 +59,8 @@ struct AdminCommand: ParsableCommand {
 /// A minimal HTTP/1.1 POST with an empty body over a blocking socket; returns the status code
 /// and the body (the server closes the connection after answering: `Connection: close`).
 ///
-/// - Throws: ``Failure`` (internal error) when the server cannot be reached or answers garbage.
+/// - Throws: ``Failure``: unreachable (exit 4) when the server cannot be reached, internal
+///   error when it answers garbage.
 private func httpPost(host: String, port: UInt16, path: String) throws -> (Int, String) {
     var hints = addrinfo()
     hints.ai_family = AF_UNSPEC
@@ -73,7 +72,7 @@ private func httpPost(host: String, port: UInt16, path: String) throws -> (Int, 
     var list: UnsafeMutablePointer<addrinfo>?
     let resolved = getaddrinfo(host, String(port), &hints, &list)
     guard resolved == 0, let first = list else {
-        throw Failure.internalError("cannot resolve \(host): \(String(cString: gai_strerror(resolved)))")
+        throw Failure.unreachable("cannot find the host \(host): \(String(cString: gai_strerror(resolved)))")
     }
     defer { freeaddrinfo(list) }
     var fd: Int32 = -1
@@ -90,7 +89,9 @@ private func httpPost(host: String, port: UInt16, path: String) throws -> (Int, 
         }
         entry = info.pointee.ai_next
     }
-    guard fd >= 0 else { throw Failure.internalError("cannot connect to \(host):\(port): \(lastError)") }
+    guard fd >= 0 else {
+        throw Failure.unreachable("cannot connect to the admin port \(host):\(port): \(lastError) (is loanscored running with --admin \(host):\(port)?)")
+    }
     defer { close(fd) }
     var timeout = timeval(tv_sec: 120, tv_usec: 0)  // a large bundle takes a while to load
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -7,7 +7,8 @@ import LoanScoreModel
 /// `loanscore`: offline scoring, features for training, bundle inspection, audit log export.
 ///
 /// Exit codes: 0 success, 1 internal error, 2 usage error, 3 invalid data (input file,
-/// schema or bundle), each with a message naming the file, row, field and value.
+/// schema or bundle), each with a message naming the file, row, field and value, 4 the server
+/// could not be reached or trusted.
 @main
 struct LoanScore: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,7 +16,8 @@ struct LoanScore: ParsableCommand {
         abstract: "Score loan applications with a LoanScore model bundle.",
         discussion: """
             Exit codes: 0 success, 1 internal error, 2 usage error, 3 invalid data \
-            (messages name the file, row, field, value and what was expected).
+            (messages name the file, row, field, value and what was expected), 4 the server could not \
+            be reached or trusted (connection refused, TLS certificate not trusted).
             """,
         subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self, BenchCommand.self, AuditCommand.self,
                       AdminCommand.self]
@@ -73,6 +75,8 @@ enum ExitStatus {
     static let internalError: Int32 = 1
     static let usage: Int32 = 2
     static let invalidData: Int32 = 3
+    /// The server could not be reached, or its certificate not trusted (or it refused ours).
+    static let unreachable: Int32 = 4
 }
 
 /// An error that ends the command with a message and an exit status.
@@ -83,6 +87,7 @@ struct Failure: Error {
     static func invalidData(_ message: String) -> Failure { Failure(message: message, status: ExitStatus.invalidData) }
     static func usage(_ message: String) -> Failure { Failure(message: message, status: ExitStatus.usage) }
     static func internalError(_ message: String) -> Failure { Failure(message: message, status: ExitStatus.internalError) }
+    static func unreachable(_ message: String) -> Failure { Failure(message: message, status: ExitStatus.unreachable) }
 }
 
 func printError(_ message: String) {

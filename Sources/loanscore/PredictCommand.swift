@@ -66,7 +66,8 @@ struct PredictCommand: ParsableCommand {
 
 /// Turns a JSON application into one raw value per schema field.
 ///
-/// - Throws: ``Failure`` (invalid data) when the text is not a JSON object, names a field the
+/// - Throws: ``Failure`` (invalid data) when the text is not strict JSON (a duplicate key, a
+///   trailing comma: with line and column) or not a JSON object, names a field the
 ///   schema does not have, or holds a nested array or object.
 func parseApplication(_ argument: String, schema: Schema) throws -> [RawValue] {
     var text = argument
@@ -76,6 +77,13 @@ func parseApplication(_ argument: String, schema: Schema) throws -> [RawValue] {
             throw Failure.invalidData("\(path): cannot read the application file")
         }
         text = contents
+    }
+    // Strict first: a duplicate field would otherwise be scored with either of its values.
+    let source = argument.hasPrefix("@") ? String(argument.dropFirst()) : "--application"
+    do {
+        try StrictJSON.validate(text)
+    } catch {
+        throw Failure.invalidData("\(source): not valid JSON: \(error)")
     }
     guard let object = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
           case .object(let dictionary) = object

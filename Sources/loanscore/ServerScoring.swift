@@ -62,7 +62,10 @@ struct ServerScoring {
         do {
             welcome = try await client.connect()
         } catch {
-            throw Failure.internalError("cannot start scoring with \(server): \(error.message)")
+            switch error.code {
+            case .connectFailed, .tlsFailed, .handshakeFailed, .connectionClosed: throw Failure.unreachable(error.message)
+            default: throw Failure.internalError("cannot start scoring with \(server): \(error.message)")
+            }
         }
         guard batchSize <= welcome.limits.maximumBatch else {
             throw Failure.usage("--batch \(batchSize) is above the server's maximum batch of \(welcome.limits.maximumBatch)")
@@ -256,15 +259,14 @@ func wireValue(_ cell: String, field: WireField) -> CellValue {
     }
 }
 
-/// `HOST:PORT` (or `[IPv6]:PORT`) as host and port.
-func parseServerAddress(_ text: String) throws -> (String, Int) {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
-        throw Failure.usage("--server must be HOST:PORT, not '\(text)'")
+/// `HOST:PORT` (or `[IPv6]:PORT`) as host and port, for the flag `flag`.
+func parseServerAddress(_ text: String, flag: String = "--server") throws -> (String, Int) {
+    do {
+        let address = try HostPort(parsing: text)
+        return (address.host, address.port)
+    } catch {
+        throw Failure.usage("\(flag) must be HOST:PORT: \(error.message)")
     }
-    var host = String(text[..<colon])
-    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    guard !host.isEmpty else { throw Failure.usage("--server must be HOST:PORT, not '\(text)'") }
-    return (host, port)
 }
 
 func decisionName(_ decision: LoanScoreProtocol.Decision) -> String {

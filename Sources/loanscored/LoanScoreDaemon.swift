@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import LoanScoreServer
 import Logging
@@ -15,8 +15,31 @@ struct LoanScoreDaemon: AsyncParsableCommand {
             TLS certificates without dropping connections. SIGTERM or SIGINT stops accepting \
             connections, sends GOODBYE, finishes in-flight work, flushes the audit log and exits 0. \
             Under systemd (Type=notify) it sends READY=1, RELOADING=1 and STOPPING=1.
+
+            Exit codes: 0 stopped cleanly, 1 internal error, 2 usage or configuration error \
+            (including an address that cannot be bound), 3 invalid data (a bundle or certificate \
+            that fails its checks, an audit folder that is damaged or in use by another server).
             """
     )
+
+    /// Parses and runs, mapping ArgumentParser's usage failures (its exit code 64) to the
+    /// README's usage code 2, so every LoanScore executable shares one exit-code table.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\nRun 'loanscored --help' for usage.\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 
     @Option(help: "The model bundle folder.")
     var bundle: String?
@@ -44,7 +67,7 @@ struct LoanScoreDaemon: AsyncParsableCommand {
 
     @Option(name: .customLong("reason-codes"),
             help: "Reason codes in responses and the audit log: all (default) or none (PD, decision and confidence only).")
-    var reasonCodes: String?
+    var reasonCodes: ReasonCodes?
 
     @Option(help: "JSON configuration file; flags override its values.")
     var config: String?
@@ -53,15 +76,10 @@ struct LoanScoreDaemon: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func resolvedConfiguration() throws -> ServerConfiguration {
-        var configuration: ServerConfiguration
-        if let config {
-            configuration = try ServerConfiguration.load(from: URL(fileURLWithPath: config))
-        } else {
-            guard let bundle, let cert, let key else {
-                throw ValidationError("--bundle, --cert and --key are required (or give them in --config)")
-            }
-            configuration = ServerConfiguration(bundle: bundle, certificate: cert, privateKey: key)
-        }
+        // The file first (any key may be left out), then the flags over it; validate() then
+        // requires bundle, certificate and key from one or the other.
+        var configuration = try config.map { try ServerConfiguration.load(from: URL(fileURLWithPath: $0)) }
+            ?? ServerConfiguration(bundle: "", certificate: "", privateKey: "")
         if let bundle { configuration.bundle = bundle }
         if let cert { configuration.certificate = cert }
         if let key { configuration.privateKey = key }
@@ -96,7 +114,9 @@ struct LoanScoreDaemon: AsyncParsableCommand {
             try await Daemon(configuration: configuration, logger: logger).run()
         } catch let error as StartupError {
             logger.critical("cannot start: \(error.message)")
-            throw ExitCode(3)
+            throw ExitCode(error.kind == .configuration ? 2 : 3)
         }
     }
 }
+
+extension ReasonCodes: ExpressibleByArgument {}

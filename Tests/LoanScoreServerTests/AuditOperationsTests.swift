@@ -105,7 +105,7 @@ struct AuditOperationsTests {
         let disk = try Tmpfs(at: folder.appendingPathComponent("audit-disk"), size: "1m")
         defer { disk.unmount() }
         var setup = try Setup(auditDirectory: disk.directory.appendingPathComponent("audit"))
-        setup.configuration.auditFsync = "group"
+        setup.configuration.auditFsync = .group
         defer { try? FileManager.default.removeItem(at: setup.folder) }
         let daemon = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder)
         try daemon.waitUntilReady()

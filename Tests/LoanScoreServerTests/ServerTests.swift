@@ -68,7 +68,7 @@ struct ServerTests {
 
     @Test("reason_codes none: the same PDs and decisions, no reason codes in the response or the audit log")
     func withoutReasonCodes() async throws {
-        let harness = try await ServerHarness.start { $0.reasonCodes = "none" }
+        let harness = try await ServerHarness.start { $0.reasonCodes = .none }
         let (connection, welcome) = try await harness.handshaken()
         try await connection.send(try tinyRequest(welcome, [("A1", 500, 1000, "rent", "no", 12), ("A3", 5000, 100, "OWN", "yes", 24)]), id: 3)
         let response = try #require(try await connection.expectFrame().response)
