@@ -36,12 +36,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var timeouts = Timeouts()
     /// When the server gives freed memory back to the system.
     public var memory = Memory()
+    /// Connection limit, deadlines and request size limits of the admin listener.
+    public var adminLimits = AdminLimits()
 
     enum CodingKeys: String, CodingKey {
         case bundle, listen, certificate, admin, workers, limits, timeouts, memory
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
-        case reasonCodes = "reason_codes"
+        case reasonCodes = "reason_codes", adminLimits = "admin_limits"
     }
 
     /// Resource limits. Sizes in bytes.
@@ -159,6 +161,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(limits, forKey: .limits)
         try c.encode(timeouts, forKey: .timeouts)
         try c.encode(memory, forKey: .memory)
+        try c.encode(adminLimits, forKey: .adminLimits)
     }
 
     /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
@@ -178,6 +181,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? limits
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
         memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
+        adminLimits = try c.decodeIfPresent(AdminLimits.self, forKey: .adminLimits) ?? adminLimits
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -219,6 +223,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         guard memory.trimThreshold >= 0, memory.trimThreshold.isFinite else {
             throw ConfigurationError("memory.trim_threshold_mb must not be negative, got \(memory.trimThreshold)")
         }
+        try adminLimits.validate()
         guard workers >= 0 else { throw ConfigurationError("workers must be 0 (one per core) or more") }
         guard ["all", "none"].contains(reasonCodes) else {
             throw ConfigurationError("reason_codes must be all or none, got '\(reasonCodes)'")

@@ -11,6 +11,9 @@ struct ConfigurationValidationTests {
         ("workers", { $0.workers = -1 }, "workers must be 0 (one per core) or more"),
         ("listen", { $0.listen = "localhost" }, "listen must be HOST:PORT, got 'localhost'"),
         ("batch limit", { $0.limits.maximumBatch = 0 }, "limits.max_batch must be positive, got 0"),
+        ("admin connections", { $0.adminLimits.maximumConnections = 0 }, "admin_limits.max_connections must be positive, got 0"),
+        ("admin header deadline", { $0.adminLimits.headerTimeout = -1 },
+         "admin_limits.header_timeout must be a positive number of seconds, got -1.0"),
     ]
 
     @Test(arguments: cases.indices)
