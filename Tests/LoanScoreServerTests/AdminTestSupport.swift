@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import LoanScoreServer
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// A blocking TCP socket to 127.0.0.1 that writes raw bytes (garbage, partial heads, missing
+/// bodies) and reads what the server answers until it closes the connection.
+final class RawSocket: @unchecked Sendable {  // used from one test task at a time
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        // Unsafe: passes the sockaddr_in as the generic sockaddr for the duration of connect.
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw HarnessError("connect to port \(port): \(message)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { throw HarnessError("send: \(String(cString: strerror(errno)))") }
+            sent += count
+        }
+    }
+
+    /// What arrives within `timeout`, and whether the server closed the connection (EOF or
+    /// reset) by then. Stops early at the close, or once `until` appears in the text.
+    func read(timeout: Duration, until: String? = nil) -> (text: String, closed: Bool) {
+        let deadline = ContinuousClock.now + timeout
+        var received: [UInt8] = []
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return (String(decoding: received, as: UTF8.self), false) }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(max(1, left / .milliseconds(1)))) == 1 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { return (String(decoding: received, as: UTF8.self), true) }
+            received += buffer[..<count]
+            if let until, String(decoding: received, as: UTF8.self).contains(until) {
+                return (String(decoding: received, as: UTF8.self), false)
+            }
+        }
+    }
+}
+
+/// An ``AdminServer`` on 127.0.0.1 port 0 with scripted sources; counts reloads.
+struct AdminHarness {
+    let server: AdminServer
+    let reloads: NIOLockedValueBox<Int>
+
+    /// - Parameter reloadTime: how long each `POST /reload` takes before answering 200.
+    static func start(reloadTime: Duration = .zero, _ edit: (inout ServerConfiguration.AdminLimits) -> Void = { _ in }) async throws
+        -> AdminHarness {
+        var limits = ServerConfiguration.AdminLimits()
+        limits.idleTimeout = 5
+        limits.headerTimeout = 5
+        limits.bodyTimeout = 5
+        edit(&limits)
+        let reloads = NIOLockedValueBox(0)
+        let sources = AdminServer.Sources(
+            ready: { (true, "ready") }, metrics: { "loanscore_up 1\n" }, model: { "{}\n" },
+            reload: {
+                reloads.withLockedValue { $0 += 1 }
+                try? await Task.sleep(for: reloadTime)
+                return (200, #"{"outcome":"reloaded"}"# + "\n")
+            })
+        let server = try await AdminServer(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton,
+                                           sources: sources, limits: limits)
+        return AdminHarness(server: server, reloads: reloads)
+    }
+
+    func connect() throws -> RawSocket { try RawSocket(port: server.port) }
+
+    /// Waits until the server has `count` connections open (accepts are asynchronous).
+    func waitForConnections(_ count: Int, timeout: Duration = .seconds(5)) async {
+        let deadline = ContinuousClock.now + timeout
+        while server.connectionCount != count && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+/// The status lines (`HTTP/1.1 400 Bad Request`, …) in a stream of answers.
+func statusLines(_ text: String) -> [String] {
+    text.components(separatedBy: .newlines).filter { $0.hasPrefix("HTTP/1.") }
+}
