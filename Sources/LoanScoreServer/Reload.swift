@@ -35,8 +35,10 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
         case reloaded
         /// They failed their checks; the previous ones keep serving.
         case refused
-        /// Another reload was in progress, or the server is shutting down.
+        /// Another reload was in progress.
         case busy
+        /// The server is shutting down.
+        case shuttingDown = "shutting_down"
     }
 
     public var status: Status
@@ -50,7 +52,8 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
     public var succeeded: Bool { status == .reloaded }
     public var description: String { "\(status.rawValue): \(message)" }
 
-    /// The admin endpoint's answer: 200, 422 (refused) or 409 (busy), with a JSON body.
+    /// The admin endpoint's answer: 200, 422 (refused), 409 (busy) or 503 (shutting down),
+    /// with a JSON body.
     var adminResponse: (status: Int, body: String) {
         let object: [String: String] = ["outcome": status.rawValue, "message": message, "model": modelName,
                                         "version": modelVersion, "previous_version": previousVersion]
@@ -59,6 +62,7 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
         case .reloaded: 200
         case .refused: 422
         case .busy: 409
+        case .shuttingDown: 503
         }
         return (code, String(decoding: data, as: UTF8.self) + "\n")
     }
@@ -85,7 +89,7 @@ final class Reloader: Sendable {
         }
         guard !state.shuttingDown.load(ordering: .relaxed) else {
             state.metrics.reload(outcome: "busy")
-            return outcome(.busy, "the server is shutting down", serving: old)
+            return outcome(.shuttingDown, "the server is shutting down", serving: old)
         }
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             logger.warning("reload refused: another reload is in progress")
@@ -119,14 +123,21 @@ final class Reloader: Sendable {
             let message = "now serving \(new.modelName) \(new.modelVersion) (was \(previous.modelName) \(previous.modelVersion)); "
                 + "requests in flight finish on the previous model"
             logger.notice("reloaded: \(message)")
-            notifySystemd(["READY=1", "STATUS=\(statusLine)"])
+            notifyReloadEnded(["READY=1", "STATUS=\(statusLine)"])
             return outcome(.reloaded, message, serving: new)
         case .failure(let error):
             state.metrics.reload(outcome: "refused")
             logger.error("reload refused: \(error.message); still serving \(old.modelName) \(old.modelVersion)")
-            notifySystemd(["READY=1", "STATUS=\(statusLine); last reload refused: \(error.message)"])
+            notifyReloadEnded(["READY=1", "STATUS=\(statusLine); last reload refused: \(error.message)"])
             return outcome(.refused, error.message, serving: old)
         }
+    }
+
+    /// READY=1 after a reload, unless shutdown began meanwhile (systemd has been told
+    /// STOPPING=1, and READY=1 would take that back).
+    private func notifyReloadEnded(_ assignments: [String]) {
+        guard !state.shuttingDown.load(ordering: .relaxed) else { return }
+        notifySystemd(assignments)
     }
 
     /// `serving <model> <version> on HOST:PORT, admin on HOST:PORT`.
