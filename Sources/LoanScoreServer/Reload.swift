@@ -170,13 +170,18 @@ extension RunningServer {
 }
 
 /// Reloads on SIGHUP (`systemctl reload`, via the unit's ExecReload) until graceful shutdown.
+///
+/// Signals that arrive while a reload runs are coalesced into one more reload after it: a
+/// burst of SIGHUPs costs at most two reloads, and the last one reads the files as they are
+/// after the burst.
 struct ReloadOnSignal: Service {
     let server: RunningServer
     let signals: UnixSignalsSequence
     let logger: Logger
 
     func run() async throws {
-        for await _ in signals.cancelOnGracefulShutdown() {
+        let logger = logger, server = server
+        await ReloadCoalescer.run(triggers: signals.cancelOnGracefulShutdown()) {
             logger.notice("SIGHUP received: reloading")
             let outcome = await server.reload()
             logger.info("SIGHUP reload \(outcome)")
