@@ -1,5 +1,6 @@
 import Foundation
 import LoanScoreServer
+import LoanScoreTestSupport
 import NIOConcurrencyHelpers
 import Testing
 
@@ -15,16 +16,16 @@ struct AdminHardeningTests {
         let held = try (0..<3).map { _ in try admin.connect() }
         await admin.waitForConnections(3)
         let refused = try admin.connect()
-        let (text, closed) = refused.read(timeout: .seconds(2))
+        let (text, closed) = await refused.read(timeout: .seconds(2))
         #expect(closed && text.isEmpty, "the fourth connection should be closed unanswered; got '\(text)'")
         #expect(admin.server.connectionCount == 3)
 
         try held[0].send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        #expect(held[0].read(timeout: .seconds(2)).closed)
+        #expect(await held[0].read(timeout: .seconds(2)).closed)
         await admin.waitForConnections(2)
         let next = try admin.connect()
         try next.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(statusLines(next.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
+        #expect(statusLines(await next.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
         await admin.server.shutdown(deadline: .now)
     }
 
@@ -35,14 +36,14 @@ struct AdminHardeningTests {
         let silent = try admin.connect()
         let keptAlive = try admin.connect()
         try keptAlive.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        let answer = keptAlive.read(timeout: .seconds(2), until: "ok\n")
+        let answer = await keptAlive.read(timeout: .seconds(2), until: "ok\n")
         #expect(statusLines(answer.text) == ["HTTP/1.1 200 OK"] && !answer.closed)
         #expect(!answer.text.lowercased().contains("connection: close"), "a success keeps the connection: \(answer.text)")
         let started = ContinuousClock.now
-        let after = keptAlive.read(timeout: .seconds(3))
+        let after = await keptAlive.read(timeout: .seconds(3))
         #expect(after.closed && after.text.isEmpty, "\(after)")
         #expect(ContinuousClock.now - started < .seconds(2))
-        let never = silent.read(timeout: .seconds(3))
+        let never = await silent.read(timeout: .seconds(3))
         #expect(never.closed && never.text.isEmpty)
         await admin.waitForConnections(0)
         #expect(admin.server.connectionCount == 0)
@@ -56,7 +57,7 @@ struct AdminHardeningTests {
         let socket = try admin.connect()
         try socket.send("GET /health HTTP/1.1\r\nHost: x\r\n")  // no blank line: the head never ends
         let started = ContinuousClock.now
-        let (text, closed) = socket.read(timeout: .seconds(3))
+        let (text, closed) = await socket.read(timeout: .seconds(3))
         #expect(statusLines(text) == ["HTTP/1.1 408 Request Timeout"], "\(text)")
         #expect(text.contains("Connection: close") && closed)
         #expect(ContinuousClock.now - started < .seconds(2))
@@ -70,14 +71,14 @@ struct AdminHardeningTests {
         let admin = try await AdminHarness.start { $0.bodyTimeout = 0.3; $0.maximumBodyBytes = 1024 }
         let socket = try admin.connect()
         try socket.send("POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
-        let (text, closed) = socket.read(timeout: .seconds(3))
+        let (text, closed) = await socket.read(timeout: .seconds(3))
         #expect(statusLines(text) == ["HTTP/1.1 408 Request Timeout"], "\(text)")
         #expect(text.contains("Connection: close") && closed)
         #expect(admin.reloads.withLockedValue { $0 } == 0)
 
         let large = try admin.connect()
         try large.send("POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
-        let refused = large.read(timeout: .seconds(3))
+        let refused = await large.read(timeout: .seconds(3))
         #expect(statusLines(refused.text) == ["HTTP/1.1 413 Payload Too Large"], "\(refused.text)")
         #expect(refused.text.contains("Connection: close") && refused.closed)
         #expect(admin.reloads.withLockedValue { $0 } == 0)
@@ -93,13 +94,13 @@ struct AdminHardeningTests {
         for headers in [many, one] {
             let socket = try admin.connect()
             try socket.send("GET /health HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n")
-            let (text, closed) = socket.read(timeout: .seconds(3))
+            let (text, closed) = await socket.read(timeout: .seconds(3))
             #expect(statusLines(text) == ["HTTP/1.1 431 Request Header Fields Too Large"], "\(text.prefix(200))")
             #expect(text.contains("Connection: close") && closed)
         }
         let fine = try admin.connect()
         try fine.send("GET /health HTTP/1.1\r\nHost: x\r\n" + (0..<100).map { "X-\($0): y\r\n" }.joined() + "\r\n")
-        #expect(statusLines(fine.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
+        #expect(statusLines(await fine.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
         await admin.server.shutdown(deadline: .now)
     }
 
@@ -115,7 +116,7 @@ struct AdminHardeningTests {
         let socket = try admin.connect()
         // A second, valid request behind it must not be answered.
         try socket.send(request + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        let (text, closed) = socket.read(timeout: .seconds(3))
+        let (text, closed) = await socket.read(timeout: .seconds(3))
         #expect(statusLines(text) == [status], "\(text)")
         #expect(text.contains("Connection: close"), "\(text)")
         #expect(closed, "the connection should be closed after \(status)")
@@ -128,7 +129,7 @@ struct AdminHardeningTests {
         let admin = try await AdminHarness.start()
         let socket = try admin.connect()
         try socket.send(request)
-        let (text, closed) = socket.read(timeout: .seconds(3))
+        let (text, closed) = await socket.read(timeout: .seconds(3))
         #expect(statusLines(text) == ["HTTP/1.1 400 Bad Request"], "\(text)")
         #expect(text.contains("Connection: close") && closed, "\(text)")
         await admin.server.shutdown(deadline: .now)
@@ -138,12 +139,12 @@ struct AdminHardeningTests {
     /// ends before the deadline, else 503; once draining, a new reload is refused 503 while
     /// the other endpoints still answer.
     @Test func aReloadInProgressIsAnsweredDuringShutdown() async throws {
-        let patient = try await AdminHarness.start(reloadTime: .milliseconds(500))
+        let patient = try await AdminHarness.start(reloadTime: .seconds(1))
         let caller = try patient.connect()
         try caller.send("POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
         try await Task.sleep(for: .milliseconds(100))
         async let stopped: Void = patient.server.shutdown(deadline: .now + .seconds(5))
-        let answered = caller.read(timeout: .seconds(5))
+        let answered = await caller.read(timeout: .seconds(5))
         await stopped
         #expect(statusLines(answered.text) == ["HTTP/1.1 200 OK"], "\(answered.text)")
         #expect(answered.text.contains("Connection: close") && answered.closed, "\(answered.text)")
@@ -154,7 +155,7 @@ struct AdminHardeningTests {
         try await Task.sleep(for: .milliseconds(100))
         let started = ContinuousClock.now
         async let ended: Void = hasty.server.shutdown(deadline: .now + .milliseconds(200))
-        let refused = late.read(timeout: .seconds(5))
+        let refused = await late.read(timeout: .seconds(5))
         await ended
         #expect(statusLines(refused.text) == ["HTTP/1.1 503 Service Unavailable"], "\(refused.text)")
         #expect(refused.text.contains("Connection: close") && refused.closed)
@@ -164,14 +165,46 @@ struct AdminHardeningTests {
         draining.server.beginDraining()
         let health = try draining.connect()
         try health.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(statusLines(health.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
+        #expect(statusLines(await health.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
         let reload = try draining.connect()
         try reload.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\n")
-        let answer = reload.read(timeout: .seconds(3))
+        let answer = await reload.read(timeout: .seconds(3))
         #expect(statusLines(answer.text) == ["HTTP/1.1 503 Service Unavailable"], "\(answer.text)")
         #expect(answer.text.contains("shutting_down") && answer.closed)
         #expect(draining.reloads.withLockedValue { $0 } == 0)
         await draining.server.shutdown(deadline: .now)
+    }
+
+    /// The whole server: SIGTERM's drain while `POST /reload` loads a (slow) bundle. The
+    /// caller gets the reload's answer, then the connection closes; a reload asked for once
+    /// the drain has begun is not run.
+    @Test func theServerAnswersAReloadInProgressWhenItShutsDown() async throws {
+        let folder = try TinyBundle.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let slow = folder.appendingPathComponent("slow-bundle")
+        try writeSlowBundle(to: slow)
+        let harness = try await ServerHarness.start {
+            $0.bundle = slow.path
+            $0.admin = "127.0.0.1:0"
+        }
+        defer { try? FileManager.default.removeItem(at: harness.folder) }
+        let adminPort = try #require(harness.server.adminPort)
+        let caller = try RawSocket(port: adminPort)
+        let bystander = try RawSocket(port: adminPort)
+        try caller.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(50))  // the reload is loading
+        let shutdown = Task { await harness.server.shutdown() }
+        try await Task.sleep(for: .milliseconds(20))
+        try bystander.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\n")
+        let refused = await bystander.read(timeout: .seconds(5))
+        let answered = await caller.read(timeout: .seconds(10))
+        await shutdown.value
+        #expect(statusLines(answered.text) == ["HTTP/1.1 200 OK"], "\(answered.text)")
+        #expect(answered.text.contains("now serving tiny") && answered.text.contains("Connection: close") && answered.closed)
+        // The scoring drain is over at once here (nothing in flight), so the bystander's idle
+        // connection may be closed before its request arrives; either way no reload starts.
+        #expect(statusLines(refused.text) == ["HTTP/1.1 503 Service Unavailable"] || refused.text.isEmpty, "\(refused.text)")
+        #expect(refused.closed)
     }
 
     /// Requests pipelined behind a reload are answered in order after it, on the same connection.
@@ -179,7 +212,7 @@ struct AdminHardeningTests {
         let admin = try await AdminHarness.start(reloadTime: .milliseconds(300))
         let socket = try admin.connect()
         try socket.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        let (text, closed) = socket.read(timeout: .seconds(3), until: "ok\n")
+        let (text, closed) = await socket.read(timeout: .seconds(3), until: "ok\n")
         #expect(statusLines(text) == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"], "\(text)")
         #expect(text.contains("reloaded") && !closed)
         await admin.server.shutdown(deadline: .now)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import LoanScoreServer
+import LoanScoreTestSupport
 import NIOConcurrencyHelpers
 import NIOPosix
 
@@ -42,8 +43,18 @@ final class RawSocket: @unchecked Sendable {  // used from one test task at a ti
     }
 
     /// What arrives within `timeout`, and whether the server closed the connection (EOF or
-    /// reset) by then. Stops early at the close, or once `until` appears in the text.
-    func read(timeout: Duration, until: String? = nil) -> (text: String, closed: Bool) {
+    /// reset) by then. Stops early at the close, or once `until` appears in the text. The
+    /// blocking reads run on a Dispatch thread: blocking the cooperative pool (two threads on
+    /// a two-core machine) would hold up the server's own tasks, such as a reload.
+    func read(timeout: Duration, until: String? = nil) async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: self.blockingRead(timeout: timeout, until: until))
+            }
+        }
+    }
+
+    private func blockingRead(timeout: Duration, until: String?) -> (text: String, closed: Bool) {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         while true {
@@ -102,4 +113,38 @@ struct AdminHarness {
 /// The status lines (`HTTP/1.1 400 Bad Request`, …) in a stream of answers.
 func statusLines(_ text: String) -> [String] {
     text.components(separatedBy: .newlines).filter { $0.hasPrefix("HTTP/1.") }
+}
+
+/// The tiny bundle with a listed 96 MB file of padding, which every load hashes: loading it
+/// (and so a reload) takes a noticeable time, as a real bundle's does.
+func writeSlowBundle(to bundle: URL) throws {
+    var failure: (any Error)?
+    try TinyBundle.write(to: bundle) { manifest in
+        do {
+            let padding = bundle.appendingPathComponent("padding.bin")
+            try Data(count: 96 << 20).write(to: padding)
+            var files = manifest["files"] as? [String: String] ?? [:]
+            files["padding.bin"] = try sha256(of: padding)
+            manifest["files"] = files
+        } catch {
+            failure = error
+        }
+    }
+    if let failure { throw failure }
+}
+
+/// The file's sha256 in hex (by `sha256sum`: this test target does not link a hash library).
+func sha256(of file: URL) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    process.arguments = [file.path]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0, let hash = String(decoding: output, as: UTF8.self).split(separator: " ").first else {
+        throw HarnessError("sha256sum \(file.path) failed")
+    }
+    return String(hash)
 }

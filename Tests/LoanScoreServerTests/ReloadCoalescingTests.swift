@@ -45,17 +45,10 @@ struct ReloadCoalescingTests {
         try #require(FileManager.default.isExecutableFile(atPath: daemon.path), "build loanscored first")
         let folder = try TinyBundle.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        // A listed file of 96 MB makes each reload hash it: a reload takes a noticeable time,
-        // as with a real bundle, so signals arrive while one runs.
+        // Each reload hashes a 96 MB file: it takes a noticeable time, as with a real bundle,
+        // so signals arrive while one runs.
         let bundle = folder.appendingPathComponent("bundle")
-        try TinyBundle.write(to: bundle) { manifest in
-            let padding = bundle.appendingPathComponent("padding.bin")
-            guard FileManager.default.createFile(atPath: padding.path, contents: Data(count: 96 << 20)),
-                  let hash = try? Self.sha256(of: padding) else { return }
-            var files = manifest["files"] as? [String: String] ?? [:]
-            files["padding.bin"] = hash
-            manifest["files"] = files
-        }
+        try writeSlowBundle(to: bundle)
         let certificates = try TestCertificates.make(in: folder.appendingPathComponent("certs"))
         var configuration = ServerConfiguration(bundle: bundle.path, certificate: certificates.serverCertificate,
                                                 privateKey: certificates.serverKey)
@@ -110,18 +103,5 @@ struct ReloadCoalescingTests {
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
-    }
-
-    static func sha256(of file: URL) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        process.arguments = [file.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard let hash = String(decoding: output, as: UTF8.self).split(separator: " ").first else { throw HarnessError("sha256sum") }
-        return String(hash)
     }
 }
