@@ -73,8 +73,9 @@ struct AdminBytesArrived: Sendable {}
 /// once it is written; after the first error nothing more is read or answered, so a request
 /// line the parser refuses gets exactly one 400.
 ///
-/// While an answer is in progress (a reload runs off the event loop) the handler stops
-/// reading; requests already decoded wait in order and are answered after it.
+/// While an answer is in progress (a reload runs off the event loop), or the client does not
+/// read its answers (the channel is not writable), the handler stops reading; requests
+/// already decoded wait in order and are answered after it.
 final class AdminHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -186,10 +187,13 @@ final class AdminHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        switch state {
-        case .closing: return
-        case .answering: queued.append(part)  // pipelined: answered after the answer in progress
-        default: handle(part, context: context)
+        if case .closing = state { return }
+        // Pipelined requests wait behind an answer in progress, and while the client is not
+        // reading (answers are never buffered without bound); reads stop meanwhile.
+        if canAnswer(context) && queued.isEmpty {
+            handle(part, context: context)
+        } else {
+            queued.append(part)
         }
     }
 
@@ -261,27 +265,42 @@ final class AdminHandler: ChannelDuplexHandler {
         guard case .answering(let head) = state else { return }  // already answered 503 at the shutdown deadline, or closed
         answer(context: context, version: head.version, status: HTTPResponseStatus(statusCode: result.status),
                type: "application/json", body: result.body, keepAlive: head.isKeepAlive && !closeAfterAnswer)
-        // Requests that arrived meanwhile, in order; the next reload, if any, waits again.
-        while let next = queued.first {
-            switch state {
-            case .answering, .closing: break
-            default: queued.removeFirst(); handle(next, context: context); continue
-            }
-            break
+        resume(context: context)
+    }
+
+    /// Whether requests are answered now: not while an answer is computed, nor while the
+    /// client is not reading its answers (the channel is not writable).
+    private func canAnswer(_ context: ChannelHandlerContext) -> Bool {
+        switch state {
+        case .answering, .closing: false
+        default: context.channel.isWritable
         }
-        if readPending, case .awaitingHead = state {
+    }
+
+    /// Answers the requests that waited, in order (the next reload, if any, waits again),
+    /// then reads again if a read was held back.
+    private func resume(context: ChannelHandlerContext) {
+        while canAnswer(context), !queued.isEmpty {
+            handle(queued.removeFirst(), context: context)
+        }
+        if readPending, canAnswer(context) {
             readPending = false
             context.read()
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resume(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
     // MARK: - Reading and answering
 
     func read(context: ChannelHandlerContext) {
-        if case .answering = state {
-            readPending = true
-        } else {
+        if canAnswer(context) {
             context.read()
+        } else {
+            readPending = true
         }
     }
 

@@ -18,9 +18,10 @@ import NIOPosix
 /// - a request head (request line and every header together) beyond the header limit is
 ///   answered 431, a body beyond the body limit 413;
 /// - every error answer says `Connection: close` and the connection is closed once it is
-///   written (see ``AdminHandler``).
+///   written.
 ///
-/// Pipelined requests are answered in order, one at a time.
+/// Pipelined requests are answered in order, one at a time; a client that does not read its
+/// answers is no longer read from.
 public final class AdminServer: Sendable {
     /// What the endpoints report; closures are called on an event loop and must be quick.
     public struct Sources: Sendable {

@@ -207,6 +207,20 @@ struct AdminHardeningTests {
         #expect(refused.closed)
     }
 
+    /// A client that pipelines requests and never reads the answers is no longer read from:
+    /// the answers computed stay a few socket buffers' worth, not one per request sent.
+    @Test func aClientThatDoesNotReadIsNoLongerReadFrom() async throws {
+        let admin = try await AdminHarness.start(metricsBytes: 64 * 1024)
+        let socket = try admin.connect()
+        let requests = 20_000
+        let sent = socket.sendWithoutBlocking(String(repeating: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", count: requests))
+        try await Task.sleep(for: .milliseconds(500))
+        let scrapes = admin.scrapes.withLockedValue { $0 }
+        print("pipelined \(sent) bytes of requests without reading: \(scrapes) answers computed")
+        #expect(scrapes >= 1 && scrapes < 1000, "\(scrapes) answers of 64 KB computed for a client that reads none")
+        await admin.server.shutdown(deadline: .now)
+    }
+
     /// Requests pipelined behind a reload are answered in order after it, on the same connection.
     @Test func pipelinedRequestsWaitForAReload() async throws {
         let admin = try await AdminHarness.start(reloadTime: .milliseconds(300))

@@ -42,6 +42,20 @@ final class RawSocket: @unchecked Sendable {  // used from one test task at a ti
         }
     }
 
+    /// Sends as much of `text` as the socket takes without blocking; returns the bytes sent.
+    func sendWithoutBlocking(_ text: String) -> Int {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            }
+            guard count > 0 else { break }
+            sent += count
+        }
+        return sent
+    }
+
     /// What arrives within `timeout`, and whether the server closed the connection (EOF or
     /// reset) by then. Stops early at the close, or once `until` appears in the text. The
     /// blocking reads run on a Dispatch thread: blocking the cooperative pool (two threads on
@@ -77,18 +91,22 @@ final class RawSocket: @unchecked Sendable {  // used from one test task at a ti
 struct AdminHarness {
     let server: AdminServer
     let reloads: NIOLockedValueBox<Int>
+    /// How many times `/metrics` was computed.
+    let scrapes: NIOLockedValueBox<Int>
 
     /// - Parameter reloadTime: how long each `POST /reload` takes before answering 200.
-    static func start(reloadTime: Duration = .zero, _ edit: (inout ServerConfiguration.AdminLimits) -> Void = { _ in }) async throws
+    /// - Parameter metricsBytes: the size of the `/metrics` text.
+    static func start(reloadTime: Duration = .zero, metricsBytes: Int = 16, _ edit: (inout ServerConfiguration.AdminLimits) -> Void = { _ in }) async throws
         -> AdminHarness {
         var limits = ServerConfiguration.AdminLimits()
         limits.idleTimeout = 5
         limits.headerTimeout = 5
         limits.bodyTimeout = 5
         edit(&limits)
-        let reloads = NIOLockedValueBox(0)
+        let reloads = NIOLockedValueBox(0), scrapes = NIOLockedValueBox(0)
+        let metrics = String(repeating: "#\n", count: max(1, metricsBytes / 2))
         let sources = AdminServer.Sources(
-            ready: { (true, "ready") }, metrics: { "loanscore_up 1\n" }, model: { "{}\n" },
+            ready: { (true, "ready") }, metrics: { scrapes.withLockedValue { $0 += 1 }; return metrics }, model: { "{}\n" },
             reload: {
                 reloads.withLockedValue { $0 += 1 }
                 try? await Task.sleep(for: reloadTime)
@@ -96,7 +114,7 @@ struct AdminHarness {
             })
         let server = try await AdminServer(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton,
                                            sources: sources, limits: limits)
-        return AdminHarness(server: server, reloads: reloads)
+        return AdminHarness(server: server, reloads: reloads, scrapes: scrapes)
     }
 
     func connect() throws -> RawSocket { try RawSocket(port: server.port) }
