@@ -1,4 +1,5 @@
 import Atomics
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -6,16 +7,23 @@ import NIOHTTP1
 ///
 /// - tells ``AdminHandler`` that bytes have arrived, so the header deadline starts with a
 ///   request's first byte (a head trickled one byte at a time never completes);
-/// - checks the request line: one without an HTTP/1.x version (`GET /`, HTTP/0.9) is
+/// - checks each request line: one without an HTTP/1.x version (`GET /`, HTTP/0.9) is
 ///   refused at once with a single 400. The decoder would take it for the start of a head
 ///   and wait for headers that never come.
+///
+/// It follows request boundaries line by line: a head ends at its empty line, and the next
+/// request line follows unless the head announced a body (`Content-Length` other than 0, or
+/// `Transfer-Encoding`); after a body the checks stop for the connection (no admin endpoint
+/// takes one), and the decoder's own checks and the header deadline remain.
 final class AdminTrafficWatch: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    /// The request line seen so far, while it is being checked.
+    private enum Scan { case requestLine, headers(bodyAnnounced: Bool), off }
+
+    private var scan = Scan.requestLine
+    /// The current line so far (without its LF).
     private var line: [UInt8] = []
-    private var checkingLine = true
     private var refused = false
     private let maximumLine: Int
 
@@ -23,39 +31,62 @@ final class AdminTrafficWatch: ChannelInboundHandler {
         self.maximumLine = maximumLine
     }
 
-    /// The next bytes start a new request (``AdminHandler`` has answered the previous one).
-    func expectRequestLine() {
-        line.removeAll(keepingCapacity: true)
-        checkingLine = true
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused else { return }
         context.fireUserInboundEventTriggered(AdminBytesArrived())
-        let buffer = unwrapInboundIn(data)
-        if checkingLine, !check(buffer.readableBytesView) {
-            refused = true
-            context.fireErrorCaught(HTTPParserError.invalidVersion)
-            return
+        var buffer = unwrapInboundIn(data)
+        guard let accepted = refusedLineStart(buffer.readableBytesView) else {
+            return context.fireChannelRead(data)
         }
-        context.fireChannelRead(data)
+        // The requests before the refused line are served; then one 400.
+        refused = true
+        if accepted > 0, let before = buffer.readSlice(length: accepted) {
+            context.fireChannelRead(wrapInboundOut(before))
+        }
+        context.fireErrorCaught(HTTPParserError.invalidVersion)
     }
 
-    /// False when the request line ends without ` HTTP/1.x`.
-    private func check(_ bytes: ByteBufferView) -> Bool {
-        for byte in bytes {
+    /// Where (in `bytes`) the request line that ends without ` HTTP/1.x` starts; nil when
+    /// there is none.
+    private func refusedLineStart(_ bytes: ByteBufferView) -> Int? {
+        var lineStart = 0
+        for (offset, byte) in bytes.enumerated() {
+            if case .off = scan { return nil }
             guard byte == UInt8(ascii: "\n") else {
                 line.append(byte)
-                if line.count > maximumLine { checkingLine = false; return true }  // the decoder answers 431
+                if line.count > maximumLine { scan = .off }  // the decoder answers 431
                 continue
             }
             if line.last == UInt8(ascii: "\r") { line.removeLast() }
-            if line.isEmpty { continue }  // empty lines before a request line are allowed (RFC 9112 §2.2)
-            checkingLine = false
-            let words = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-            return words.count == 3 && words[2].starts(with: Array("HTTP/1.".utf8))
+            defer {
+                line.removeAll(keepingCapacity: true)
+                lineStart = offset + 1
+            }
+            switch scan {
+            case .requestLine:
+                if line.isEmpty { continue }  // empty lines before a request line are allowed (RFC 9112 §2.2)
+                let words = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+                guard words.count == 3, words[2].starts(with: Array("HTTP/1.".utf8)) else { return lineStart }
+                scan = .headers(bodyAnnounced: false)
+            case .headers(let bodyAnnounced):
+                if line.isEmpty {
+                    scan = bodyAnnounced ? .off : .requestLine
+                } else if Self.announcesBody(line) {
+                    scan = .headers(bodyAnnounced: true)
+                }
+            case .off:
+                return nil
+            }
         }
-        return true
+        return nil
+    }
+
+    /// `Transfer-Encoding: …` or `Content-Length: n` with n other than 0.
+    private static func announcesBody(_ line: [UInt8]) -> Bool {
+        let text = String(decoding: line.prefix(64), as: UTF8.self).lowercased()
+        if text.hasPrefix("transfer-encoding:") { return true }
+        guard text.hasPrefix("content-length:") else { return false }
+        return text.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces) != "0"
     }
 }
 
@@ -97,7 +128,6 @@ final class AdminHandler: ChannelDuplexHandler {
     private struct DeadlinePassed: Sendable { var deadline: Deadline }
 
     private let listener: AdminListenerState
-    private let traffic: AdminTrafficWatch
     private var state = State.awaitingHead(started: false)
     private var timer: Scheduled<Void>?
     private var queued: [HTTPServerRequestPart] = []
@@ -105,9 +135,8 @@ final class AdminHandler: ChannelDuplexHandler {
     /// Set during shutdown: the answer in progress is the connection's last.
     private var closeAfterAnswer = false
 
-    init(listener: AdminListenerState, traffic: AdminTrafficWatch) {
+    init(listener: AdminListenerState) {
         self.listener = listener
-        self.traffic = traffic
     }
 
     private var limits: ServerConfiguration.AdminLimits { listener.limits }
@@ -331,17 +360,24 @@ final class AdminHandler: ChannelDuplexHandler {
             headers.add(name: "Connection", value: "keep-alive")
         }
         let reply = version.major == 1 ? version : .http1_1
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: reply, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        // The next state first: writing may call back into this handler (writability changes
+        // during the flush), and that must see the state after this answer.
+        let channel = context.channel
         if keepAlive {
             state = .awaitingHead(started: false)
-            traffic.expectRequestLine()
             arm(.idle, context: context)
         } else {
             state = .closing
+            // A client that does not read never lets the write complete: close anyway.
             timer?.cancel()
-            let channel = context.channel
+            timer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(limits.headerTimeout * 1e9))) {
+                channel.close(promise: nil)
+            }
+        }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: reply, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
             written.whenComplete { _ in channel.close(promise: nil) }
         }
     }

@@ -68,11 +68,10 @@ public final class AdminServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(HTTPResponseEncoder())
-                    let traffic = AdminTrafficWatch(maximumLine: limits.maximumHeaderBytes)
-                    try sync.addHandler(traffic)
+                    try sync.addHandler(AdminTrafficWatch(maximumLine: limits.maximumHeaderBytes))
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
                         leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: decoderLimits)))
-                    try sync.addHandler(AdminHandler(listener: listener, traffic: traffic))
+                    try sync.addHandler(AdminHandler(listener: listener))
                 }
             }
             .bind(host: host, port: port).get()

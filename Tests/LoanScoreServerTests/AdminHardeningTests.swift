@@ -129,10 +129,20 @@ struct AdminHardeningTests {
         let admin = try await AdminHarness.start()
         let socket = try admin.connect()
         try socket.send(request)
+        try await checkOne400(socket)
+        // The same behind a valid request on the same connection (pipelined in one write).
+        let second = try admin.connect()
+        try second.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + request)
+        let (text, closed) = await second.read(timeout: .seconds(3))
+        #expect(statusLines(text) == ["HTTP/1.1 200 OK", "HTTP/1.1 400 Bad Request"], "\(text)")
+        #expect(closed)
+        await admin.server.shutdown(deadline: .now)
+    }
+
+    private func checkOne400(_ socket: RawSocket) async throws {
         let (text, closed) = await socket.read(timeout: .seconds(3))
         #expect(statusLines(text) == ["HTTP/1.1 400 Bad Request"], "\(text)")
         #expect(text.contains("Connection: close") && closed, "\(text)")
-        await admin.server.shutdown(deadline: .now)
     }
 
     /// Shutdown during `POST /reload`: the caller gets the reload's answer (then close) when it
@@ -209,15 +219,20 @@ struct AdminHardeningTests {
 
     /// A client that pipelines requests and never reads the answers is no longer read from:
     /// the answers computed stay a few socket buffers' worth, not one per request sent.
+    /// It is not held forever either: its waiting requests run into the header deadline
+    /// (408), and the connection is closed even though that answer cannot be written.
     @Test func aClientThatDoesNotReadIsNoLongerReadFrom() async throws {
-        let admin = try await AdminHarness.start(metricsBytes: 64 * 1024)
+        let admin = try await AdminHarness.start(metricsBytes: 64 * 1024) { $0.headerTimeout = 0.5 }
         let socket = try admin.connect()
         let requests = 20_000
         let sent = socket.sendWithoutBlocking(String(repeating: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", count: requests))
-        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: .milliseconds(300))
         let scrapes = admin.scrapes.withLockedValue { $0 }
         print("pipelined \(sent) bytes of requests without reading: \(scrapes) answers computed")
         #expect(scrapes >= 1 && scrapes < 1000, "\(scrapes) answers of 64 KB computed for a client that reads none")
+        #expect(admin.server.connectionCount == 1, "the connection stays open until the header deadline")
+        await admin.waitForConnections(0, timeout: .seconds(5))
+        #expect(admin.server.connectionCount == 0, "the connection of a client that does not read is closed")
         await admin.server.shutdown(deadline: .now)
     }
 
