@@ -1,12 +1,27 @@
+import Atomics
 public import NIOCore
+import NIOConcurrencyHelpers
 import NIOHTTP1
 import NIOPosix
-import Foundation
 
 /// The admin HTTP endpoint on its own port: `/health` (the process answers), `/ready`
 /// (bundle loaded, audit log writable), `/metrics` (Prometheus text) and `/model` (the
-/// bundle's manifest summary, JSON), and `POST /reload` (hot reload; 200, 422 refused or 409
-/// busy, with a JSON body). Plain HTTP/1.1; meant for a management network.
+/// bundle's manifest summary, JSON), and `POST /reload` (hot reload; 200, 422 refused, 409
+/// busy or 503 shutting down, with a JSON body). Plain HTTP/1.1; meant for a management
+/// network, but hardened like the scoring port against a client on the same host:
+///
+/// - at most ``ServerConfiguration/AdminLimits-swift.struct/maximumConnections`` connections;
+///   further ones are closed as soon as they are accepted;
+/// - an idle connection is closed after the idle timeout; a request head must be complete
+///   within the header deadline once it has started, and a body within the body deadline
+///   once its head has arrived (else 408);
+/// - a request head (request line and every header together) beyond the header limit is
+///   answered 431, a body beyond the body limit 413;
+/// - every error answer says `Connection: close` and the connection is closed once it is
+///   written.
+///
+/// Pipelined requests are answered in order, one at a time; a client that does not read its
+/// answers is no longer read from.
 public final class AdminServer: Sendable {
     /// What the endpoints report; closures are called on an event loop and must be quick.
     public struct Sources: Sendable {
@@ -30,18 +45,37 @@ public final class AdminServer: Sendable {
     }
 
     private let channel: any Channel
+    private let listener: AdminListenerState
 
     /// Binds the admin listener.
     ///
+    /// - Parameters:
+    ///   - limits: the connection limit, deadlines and size limits every connection is held to.
+    ///   - metrics: where refused connections and error answers are counted.
     /// - Throws: NIO's `IOError` when the address cannot be bound.
-    public init(host: String, port: Int, group: any EventLoopGroup, sources: Sources) async throws {
+    public init(host: String, port: Int, group: any EventLoopGroup, sources: Sources,
+                limits: ServerConfiguration.AdminLimits = .init(), metrics: ServerMetrics = .init()) async throws {
+        let listener = AdminListenerState(sources: sources, limits: limits, metrics: metrics)
+        self.listener = listener
+        // The decoder counts the request line and every header name and value as it parses
+        // them, so an oversized head is refused before it is buffered whole.
+        let decoderLimits = {
+            var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+            decoderLimits.maxHeaderListSize = limits.maximumHeaderBytes
+            decoderLimits.maxHeaderFieldSize = limits.maximumHeaderBytes
+            return decoderLimits
+        }()
         channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(sources: sources))
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(HTTPResponseEncoder())
+                    try sync.addHandler(AdminTrafficWatch(maximumLine: limits.maximumHeaderBytes))
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
+                        leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: decoderLimits)))
+                    try sync.addHandler(AdminHandler(listener: listener))
                 }
             }
             .bind(host: host, port: port).get()
@@ -50,84 +84,81 @@ public final class AdminServer: Sendable {
     /// The bound port (useful when binding port 0).
     public var port: Int { channel.localAddress?.port ?? 0 }
 
+    /// Connections open now.
+    public var connectionCount: Int { listener.openChannels.count }
+
+    /// From now on `POST /reload` is answered 503 (the server is shutting down); the other
+    /// endpoints keep answering, and a reload already running finishes and is answered.
+    public func beginDraining() {
+        listener.draining.store(true, ordering: .relaxed)
+    }
+
+    /// Stops accepting, closes connections that are not being answered, waits until
+    /// `deadline` for answers in progress (a reload), answers what is still running 503 and
+    /// closes every connection.
+    public func shutdown(deadline: ContinuousClock.Instant) async {
+        beginDraining()
+        try? await channel.close()
+        for connection in listener.openChannels {
+            connection.pipeline.fireUserInboundEventTriggered(AdminShutdown.drain)
+        }
+        while !listener.openChannels.isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for connection in listener.openChannels {
+            connection.pipeline.fireUserInboundEventTriggered(AdminShutdown.deadlinePassed)
+        }
+        // Each handler closes its connection once its last answer is written; give the writes
+        // a moment, then close whatever is left.
+        let last = ContinuousClock.now + .seconds(1)
+        while !listener.openChannels.isEmpty && ContinuousClock.now < last {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for connection in listener.openChannels { try? await connection.close() }
+    }
+
+    /// Stops accepting and closes every connection at once.
     public func close() async throws {
-        try await channel.close()
+        await shutdown(deadline: .now)
     }
 }
 
-private final class AdminHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
+/// What every admin connection of one listener shares: its sources, limits and metrics, the
+/// open connections (for the connection limit and shutdown) and whether it is draining.
+final class AdminListenerState: Sendable {
     let sources: AdminServer.Sources
-    private var head: HTTPRequestHead?
+    let limits: ServerConfiguration.AdminLimits
+    let metrics: ServerMetrics
+    /// Set once shutdown has begun: reloads are refused with 503.
+    let draining = ManagedAtomic<Bool>(false)
+    private let open = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    init(sources: AdminServer.Sources) {
+    init(sources: AdminServer.Sources, limits: ServerConfiguration.AdminLimits, metrics: ServerMetrics) {
         self.sources = sources
+        self.limits = limits
+        self.metrics = metrics
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): self.head = head
-        case .body: break
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            respond(context: context, head: head)
+    /// Registers an accepted connection; false when the listener already has its maximum.
+    func admit(_ channel: any Channel) -> Bool {
+        open.withLockedValue { open in
+            guard open.count < limits.maximumConnections else { return false }
+            open[ObjectIdentifier(channel)] = channel
+            return true
         }
     }
 
-    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
-        let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
-        var status = HTTPResponseStatus.ok
-        var body: String
-        var type = "text/plain; charset=utf-8"
-        switch (head.method, path) {
-        case (.GET, "/health"):
-            body = sources.health()
-            type = "application/json"
-        case (.GET, "/ready"):
-            let (ready, reason) = sources.ready()
-            status = ready ? .ok : .serviceUnavailable
-            body = reason + "\n"
-        case (.GET, "/metrics"):
-            body = sources.metrics()
-            type = "text/plain; version=0.0.4; charset=utf-8"
-        case (.GET, "/model"):
-            body = sources.model()
-            type = "application/json"
-        case (.POST, "/reload") where sources.reload != nil:
-            // The reload loads files off the event loop; answer when it is done.
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.eventLoop.makeFutureWithTask(sources.reload!).whenSuccess { answer in
-                Self.write(context: bound.value, head: head, status: HTTPResponseStatus(statusCode: answer.status),
-                           type: "application/json", body: answer.body)
-            }
-            return
-        case (.GET, _):
-            status = .notFound
-            body = "not found: \(path) (try /health, /ready, /metrics, /model)\n"
-        default:
-            status = .methodNotAllowed
-            body = "only GET (and POST /reload) is served\n"
-        }
-        Self.write(context: context, head: head, status: status, type: type, body: body)
+    func remove(_ channel: any Channel) {
+        _ = open.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    private static func write(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, type: String,
-                              body: String) {
-        guard context.channel.isActive else { return }
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: type)
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
-        let keepAlive = head.isKeepAlive
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-        if !keepAlive {
-            let channel = context.channel
-            done.whenComplete { _ in channel.close(promise: nil) }
-        }
-    }
+    var openChannels: [any Channel] { open.withLockedValue { Array($0.values) } }
+}
+
+/// Fired on every admin connection during shutdown.
+enum AdminShutdown: Sendable {
+    /// Close unless an answer is in progress, and close after that answer.
+    case drain
+    /// The shutdown deadline has passed: answer what is still in progress 503, and close.
+    case deadlinePassed
 }

@@ -114,7 +114,8 @@ public final class RunningServer: Sendable {
                 model: { RunningServer.modelSummary(state.generation.bundle) },
                 reload: { await reloader.reload().adminResponse })
             do {
-                admin = try await AdminServer(host: address.host, port: address.port, group: group, sources: sources)
+                admin = try await AdminServer(host: address.host, port: address.port, group: group, sources: sources,
+                                              limits: configuration.adminLimits, metrics: metrics)
             } catch {
                 throw StartupError.cannotListen(on: adminAddress, setting: "admin (--admin)", error)
             }
@@ -137,10 +138,17 @@ public final class RunningServer: Sendable {
 
     /// Graceful shutdown: stop accepting, GOODBYE, finish in-flight work, flush and fsync the
     /// audit log, stop the threads.
+    ///
+    /// The admin port keeps answering during the drain, except that new reloads are refused
+    /// (503); a reload already running is answered once it ends, or 503 if the drain timeout
+    /// passes first.
     public func shutdown() async {
         logger.notice("shutting down: draining in-flight requests")
-        await scoring.shutdown(drain: .milliseconds(Int64(configuration.timeouts.drain * 1000)))
-        try? await admin?.close()
+        let drain = Duration.milliseconds(Int64(configuration.timeouts.drain * 1000))
+        let deadline = ContinuousClock.now + drain
+        admin?.beginDraining()
+        await scoring.shutdown(drain: drain)
+        await admin?.shutdown(deadline: deadline)
         pool.shutdown()
         do {
             try audit.close()

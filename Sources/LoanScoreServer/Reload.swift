@@ -37,8 +37,10 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
         case reloaded
         /// They failed their checks; the previous ones keep serving.
         case refused
-        /// Another reload was in progress, or the server is shutting down.
+        /// Another reload was in progress.
         case busy
+        /// The server is shutting down.
+        case shuttingDown = "shutting_down"
     }
 
     public var status: Status
@@ -55,7 +57,8 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
     public var succeeded: Bool { status == .reloaded }
     public var description: String { "\(status.rawValue): \(message)" }
 
-    /// The admin endpoint's answer: 200, 422 (refused) or 409 (busy), with a JSON body.
+    /// The admin endpoint's answer: 200, 422 (refused), 409 (busy) or 503 (shutting down),
+    /// with a JSON body.
     var adminResponse: (status: Int, body: String) {
         var object: [String: String] = ["outcome": status.rawValue, "message": message, "model": modelName,
                                         "version": modelVersion, "previous_version": previousVersion]
@@ -65,6 +68,7 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
         case .reloaded: 200
         case .refused: 422
         case .busy: 409
+        case .shuttingDown: 503
         }
         return (code, String(decoding: data, as: UTF8.self) + "\n")
     }
@@ -91,7 +95,7 @@ final class Reloader: Sendable {
         }
         guard !state.shuttingDown.load(ordering: .relaxed) else {
             state.metrics.reload(outcome: "busy")
-            return outcome(.busy, "the server is shutting down", serving: old)
+            return outcome(.shuttingDown, "the server is shutting down", serving: old)
         }
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             logger.warning("reload refused: another reload is in progress")
@@ -137,18 +141,25 @@ final class Reloader: Sendable {
             let message = "now serving \(new.modelName) \(new.modelVersion) (was \(previous.modelName) \(previous.modelVersion)); "
                 + "requests in flight finish on the previous model"
             logger.notice("reloaded: \(message)")
-            notifySystemd(["READY=1", "STATUS=\(statusLine)"])
+            notifyReloadEnded(["READY=1", "STATUS=\(statusLine)"])
             var result = outcome(.reloaded, message, serving: new)
             result.audit = auditNote
             return result
         case .failure(let error):
             state.metrics.reload(outcome: "refused")
             logger.error("reload refused: \(error.message); still serving \(old.modelName) \(old.modelVersion)")
-            notifySystemd(["READY=1", "STATUS=\(statusLine); last reload refused: \(error.message)"])
+            notifyReloadEnded(["READY=1", "STATUS=\(statusLine); last reload refused: \(error.message)"])
             var result = outcome(.refused, error.message, serving: old)
             result.audit = auditNote
             return result
         }
+    }
+
+    /// READY=1 after a reload, unless shutdown began meanwhile (systemd has been told
+    /// STOPPING=1, and READY=1 would take that back).
+    private func notifyReloadEnded(_ assignments: [String]) {
+        guard !state.shuttingDown.load(ordering: .relaxed) else { return }
+        notifySystemd(assignments)
     }
 
     /// `serving <model> <version> on HOST:PORT, admin on HOST:PORT`.
@@ -181,13 +192,18 @@ extension RunningServer {
 }
 
 /// Reloads on SIGHUP (`systemctl reload`, via the unit's ExecReload) until graceful shutdown.
+///
+/// Signals that arrive while a reload runs are coalesced into one more reload after it: a
+/// burst of SIGHUPs costs at most two reloads, and the last one reads the files as they are
+/// after the burst.
 struct ReloadOnSignal: Service {
     let server: RunningServer
     let signals: UnixSignalsSequence
     let logger: Logger
 
     func run() async throws {
-        for await _ in signals.cancelOnGracefulShutdown() {
+        let logger = logger, server = server
+        await ReloadCoalescer.run(triggers: signals.cancelOnGracefulShutdown()) {
             logger.notice("SIGHUP received: reloading")
             let outcome = await server.reload()
             logger.info("SIGHUP reload \(outcome)")

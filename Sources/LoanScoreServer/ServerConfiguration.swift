@@ -44,12 +44,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     /// Which TLS versions and cipher suites clients may use (Mozilla "intermediate" by default).
     public var tls = TLS()
+    /// Connection limit, deadlines and request size limits of the admin listener.
+    public var adminLimits = AdminLimits()
 
     enum CodingKeys: String, CodingKey {
         case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit, tls
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
-        case reasonCodes = "reason_codes"
+        case reasonCodes = "reason_codes", adminLimits = "admin_limits"
     }
 
     /// Resource limits. Sizes in bytes.
@@ -267,6 +269,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(memory, forKey: .memory)
         try c.encode(audit, forKey: .audit)
         try c.encode(tls, forKey: .tls)
+        try c.encode(adminLimits, forKey: .adminLimits)
     }
 
     /// Decodes a configuration file. Every key may be left out: absent ones keep their
@@ -290,6 +293,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
         audit = try c.decodeIfPresent(AuditSettings.self, forKey: .audit) ?? audit
         tls = try c.decodeIfPresent(TLS.self, forKey: .tls) ?? tls
+        adminLimits = try c.decodeIfPresent(AdminLimits.self, forKey: .adminLimits) ?? adminLimits
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -342,6 +346,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         guard memory.trimThreshold >= 0, memory.trimThreshold.isFinite else {
             throw ConfigurationError("memory.trim_threshold_mb must not be negative, got \(memory.trimThreshold)")
         }
+        try adminLimits.validate()
         if let maxLiveBytes = audit.maxLiveBytes, maxLiveBytes <= 0 {
             throw ConfigurationError("audit.max_live_bytes must be positive (or null for no size bound), got \(maxLiveBytes)")
         }

@@ -84,4 +84,15 @@ public struct ServerMetrics: Sendable {
     public func reload(outcome: String) {
         Counter(label: "loanscore_reload_total", dimensions: [("outcome", outcome)]).increment()
     }
+
+    /// An admin connection closed at once because the admin listener had
+    /// ``ServerConfiguration/AdminLimits-swift.struct/maximumConnections`` open.
+    public func adminConnectionRefused() {
+        Counter(label: "loanscore_admin_connections_refused_total").increment()
+    }
+
+    /// An admin request answered with an error status (4xx or 5xx) and its connection closed.
+    public func adminError(status: Int) {
+        Counter(label: "loanscore_admin_errors_total", dimensions: [("status", String(status))]).increment()
+    }
 }

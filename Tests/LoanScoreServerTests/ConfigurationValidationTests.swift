@@ -15,6 +15,9 @@ struct ConfigurationValidationTests {
         ("tls ciphersuites", { $0.tls.ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_FOO" },
          #"tls.ciphersuites: "TLS_FOO" in "TLS_AES_128_GCM_SHA256:TLS_FOO" is not a TLS 1.3 cipher suite known to OpenSSL"#),
         ("tls min version", { $0.tls.minimumVersion = "1.1" }, #"tls.min_version must be "1.2" or "1.3", got "1.1""#),
+        ("admin connections", { $0.adminLimits.maximumConnections = 0 }, "admin_limits.max_connections must be positive, got 0"),
+        ("admin header deadline", { $0.adminLimits.headerTimeout = -1 },
+         "admin_limits.header_timeout must be a positive number of seconds, got -1.0"),
     ]
 
     @Test(arguments: cases.indices)
