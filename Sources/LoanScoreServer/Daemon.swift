@@ -83,6 +83,12 @@ public final class RunningServer: Sendable {
         let state = ServerState(generation: generation, pool: pool, audit: audit, metrics: metrics, configuration: configuration,
                                 memory: memory)
         self.state = state
+        // Before the listener binds (so before /ready and READY=1): the first requests must
+        // not pay for first use of the model, the workers and their buffers.
+        let warming = ContinuousClock.now
+        WarmUp.onEveryWorker(generation, pool: pool, threads: threads, workspaces: state.workspaces,
+                             maximumBatch: configuration.limits.maximumBatch)
+        logger.info("warmed up the model on \(threads) worker(s) in \(ContinuousClock.now - warming)")
         let reloader = Reloader(state: state, logger: logger)
         self.reloader = reloader
         do {

@@ -1,6 +1,7 @@
 import Atomics
 import Dispatch
 import Foundation
+import LoanScoreProtocol
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
@@ -110,6 +111,7 @@ final class Reloader: Sendable {
         logger.notice("reloading bundle \(configuration.bundle) and certificate \(configuration.certificate)")
         let limits = state.protocolLimits
         let audit = state.audit
+        let workspaces = state.workspaces
         let logger = logger
         // Bundle loading (and reopening a failed audit log) is blocking file I/O and model
         // compilation: keep it off the event loops and the cooperative pool.
@@ -126,7 +128,11 @@ final class Reloader: Sendable {
                     auditNote = "audit log still unavailable: \(error)"
                 }
                 do {
-                    continuation.resume(returning: (.success(try ModelGeneration.load(configuration, limits: limits)), auditNote))
+                    let generation = try ModelGeneration.load(configuration, limits: limits)
+                    // Warmed before it is installed: the first requests on the new model are as
+                    // fast as the last ones on the old.
+                    WarmUp.run(generation, workspaces: workspaces, maximumBatch: limits.maximumBatch)
+                    continuation.resume(returning: (.success(generation), auditNote))
                 } catch {
                     continuation.resume(returning: (.failure(error as? StartupError ?? StartupError("\(error)")), auditNote))
                 }
