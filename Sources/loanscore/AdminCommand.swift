@@ -20,7 +20,7 @@ struct AdminCommand: ParsableCommand {
             discussion: """
                 Connections stay open: requests in flight finish on the old model, new ones use the new one. \
                 Exit codes: 0 reloaded, 3 refused (the bundle or a certificate failed its checks, or another \
-                reload was in progress; the old model keeps serving), 4 the admin port could not be reached, \
+                reload was in progress, or the server is shutting down; the old model keeps serving), 4 the admin port could not be reached, \
                 1 it answered something else.
                 """
         )
@@ -49,7 +49,7 @@ struct AdminCommand: ParsableCommand {
             }
             switch status {
             case 200: return
-            case 409, 422: terminate(ExitStatus.invalidData)
+            case 409, 422, 503: terminate(ExitStatus.invalidData)  // busy, refused, or shutting down
             default: throw Failure.internalError("the admin port answered HTTP \(status)")
             }
         }
