@@ -52,4 +52,16 @@ public struct BuiltExecutable: Sendable {
         return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                    stderr: String(decoding: stderr, as: UTF8.self))
     }
+
+    /// Runs the executable to its end on a thread of its own, for async tests: waiting for a
+    /// process on one of Swift concurrency's cooperative threads (two on a 2-core machine)
+    /// stalls every other test of the run for as long.
+    ///
+    /// - Throws: when the process cannot be started.
+    public func runOffThePool(_ arguments: [String]) async throws -> Run {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Run, any Error>) in
+            let thread = Thread { continuation.resume(with: Result { try run(arguments) }) }
+            thread.start()
+        }
+    }
 }

@@ -37,8 +37,10 @@ public enum OpenSSLCommand {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
+        // openssl may have exited already (a refused handshake): its stdin is then a broken
+        // pipe, which the throwing write reports instead of trapping.
+        try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+        try? stdin.fileHandleForWriting.close()
 
         let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)

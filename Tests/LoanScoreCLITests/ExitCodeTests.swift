@@ -170,14 +170,14 @@ extension ExitCodeTests {
         try #"{"workers": 1, "reason_codes": "none", "timeouts": {"drain": "2s"}}"#.write(to: config, atomically: true, encoding: .utf8)
         let (server, port) = try await startServer(["--config", config.path, "--bundle", bundle,
                                                     "--cert", served.serverCertificate, "--key", served.serverKey])
-        defer { server.terminate(); server.waitUntilExit() }
+        defer { server.terminate() }
         let input = folder.appendingPathComponent("in.csv")
         try "amount,income,home,records,term\n500,1000,rent,no,12\n".write(to: input, atomically: true, encoding: .utf8)
         let output = folder.appendingPathComponent("out.csv").path
-        let trusted = try Self.run("loanscore", ["score", "--server", "127.0.0.1:\(port)", "--ca", served.caCertificate,
+        let trusted = try await BuiltExecutable("loanscore").runOffThePool( ["score", "--server", "127.0.0.1:\(port)", "--ca", served.caCertificate,
                                                   "--input", input.path, "--output", output])
         #expect(trusted.status == 0, "\(trusted.stderr)")
-        let untrusted = try Self.run("loanscore", ["score", "--server", "127.0.0.1:\(port)", "--ca", other.caCertificate,
+        let untrusted = try await BuiltExecutable("loanscore").runOffThePool( ["score", "--server", "127.0.0.1:\(port)", "--ca", other.caCertificate,
                                                     "--input", input.path, "--output", output])
         #expect(untrusted.status == 4, "\(untrusted.stderr)")
         #expect(untrusted.stderr.contains("127.0.0.1:\(port)'s certificate is not trusted"), "\(untrusted.stderr)")

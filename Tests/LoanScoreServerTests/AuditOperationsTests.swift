@@ -42,8 +42,8 @@ struct AuditOperationsTests {
         }
     }
 
-    static func loanscore(_ arguments: [String]) throws -> BuiltExecutable.Run {
-        try BuiltExecutable("loanscore").run(arguments)
+    static func loanscore(_ arguments: [String]) async throws -> BuiltExecutable.Run {
+        try await BuiltExecutable("loanscore").runOffThePool(arguments)
     }
 
     /// Scores `batch`; the client error it failed with, or nil when it was answered.
@@ -65,7 +65,7 @@ struct AuditOperationsTests {
         let setup = try Setup()
         defer { try? FileManager.default.removeItem(at: setup.folder) }
         let first = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder, name: "first")
-        try first.waitUntilReady()
+        try await first.waitUntilReady()
         let client = try setup.client(port: first.port)
         for round in 0..<5 { _ = try await client.score(Self.batch("r\(round)", 20)) }
 
@@ -80,11 +80,11 @@ struct AuditOperationsTests {
 
         // Readers take no lock: verify and export read the folder the live server writes.
         for round in 5..<8 { _ = try await client.score(Self.batch("r\(round)", 20)) }
-        let verify = try Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
+        let verify = try await Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         #expect(verify.stdout.contains("written now by process \(first.process.processIdentifier)"), "\(verify.stdout)")
         let exported = setup.folder.appendingPathComponent("live.jsonl")
-        let export = try Self.loanscore(["audit", "export", "--dir", setup.configuration.auditDirectory, "--output", exported.path])
+        let export = try await Self.loanscore(["audit", "export", "--dir", setup.configuration.auditDirectory, "--output", exported.path])
         #expect(export.status == 0, "\(export.stderr)")
         #expect(export.stdout.contains("Exported 160 audit record(s)"), "\(export.stdout)")
         await client.close()
@@ -92,9 +92,9 @@ struct AuditOperationsTests {
         // The lock dies with its holder, even under kill -9: a new server starts at once.
         first.kill()
         let third = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder, name: "third")
-        try third.waitUntilReady()
+        try await third.waitUntilReady()
         #expect(await third.stop() == 0, "log:\n\(third.logText)")
-        let after = try Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
+        let after = try await Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
         #expect(after.status == 0 && after.stdout.contains("160 record(s)"), "\(after.stdout)\(after.stderr)")
     }
 
@@ -108,7 +108,7 @@ struct AuditOperationsTests {
         setup.configuration.auditFsync = .group
         defer { try? FileManager.default.removeItem(at: setup.folder) }
         let daemon = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder)
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         let client = try setup.client(port: daemon.port)
         let admin = daemon.adminPort
 
@@ -140,7 +140,7 @@ struct AuditOperationsTests {
 
         // Recover as the runbook says: free space (here: grow the tmpfs), then reload.
         try disk.resize("8m")
-        let reload = try Self.loanscore(["admin", "reload", "--admin", "127.0.0.1:\(admin)"])
+        let reload = try await Self.loanscore(["admin", "reload", "--admin", "127.0.0.1:\(admin)"])
         #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
         #expect(reload.stdout.contains("audit log available again"), "\(reload.stdout)")
         let readyAgain = try await httpGet(port: admin, path: "/ready")
@@ -158,7 +158,7 @@ struct AuditOperationsTests {
         #expect(await daemon.stop() == 0, "log:\n\(daemon.logText)")
 
         // Afterwards the log verifies, and every decision a client received is in it.
-        let verify = try Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
+        let verify = try await Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         let audited = Set(try AuditReader(directory: URL(fileURLWithPath: setup.configuration.auditDirectory)).records().map(\.applicationID))
         #expect(answered.allSatisfy(audited.contains), "answered, not audited: \(answered.filter { !audited.contains($0) }.prefix(5))")
@@ -220,7 +220,7 @@ extension AuditOperationsTests {
         setup.configuration.audit.archiveAfter = nil
         setup.configuration.audit.checkInterval = ConfigurationDuration(seconds: 0.2)
         let daemon = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder)
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         let client = try setup.client(port: daemon.port)
         var answered: [String] = []
         for round in 0..<20 {
@@ -248,10 +248,10 @@ extension AuditOperationsTests {
         let archive = URL(fileURLWithPath: setup.configuration.auditDirectory).appendingPathComponent("archive")
         let archived = try FileManager.default.contentsOfDirectory(atPath: archive.path).filter { $0.hasSuffix(".log.lz4") }
         #expect(!archived.isEmpty)
-        let verify = try Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
+        let verify = try await Self.loanscore(["audit", "verify", "--dir", setup.configuration.auditDirectory])
         #expect(verify.status == 0 && verify.stdout.contains("archived)"), "\(verify.stdout)\(verify.stderr)")
         let exported = setup.folder.appendingPathComponent("all.csv")
-        let export = try Self.loanscore(["audit", "export", "--dir", setup.configuration.auditDirectory, "--output", exported.path])
+        let export = try await Self.loanscore(["audit", "export", "--dir", setup.configuration.auditDirectory, "--output", exported.path])
         #expect(export.stdout.contains("Exported \(answered.count) audit record(s)"), "\(export.stdout)\(export.stderr)")
         let audited = try AuditReader(directory: URL(fileURLWithPath: setup.configuration.auditDirectory)).records()
         #expect(audited.map(\.applicationID) == answered, "in order, across archived and live segments")

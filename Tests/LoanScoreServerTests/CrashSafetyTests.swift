@@ -48,7 +48,7 @@ struct CrashSafetyTests {
 
         // Run under load, then pull the plug.
         let first = try Daemon(configFile: configFile, folder: folder, name: "first", notify: notify)
-        let ready = try #require(notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(first.logText)")
+        let ready = try #require(await notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(first.logText)")
         let status = try #require(ready.last?.split(separator: "\n").first { $0.hasPrefix("STATUS=") })
         let port = try #require(status.split(separator: "127.0.0.1:").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) })
         let client = try LoanScoreClient(configuration: .init(
@@ -76,17 +76,17 @@ struct CrashSafetyTests {
         try handle.seekToEnd()
         try handle.write(contentsOf: Data([0, 0, 1, 0, 0xDE, 0xAD, 0xBE, 0xEF, 0x7B, 0x22]))
         try handle.close()
-        let torn = try DaemonProcessTests.loanscore(["audit", "verify", "--dir", audit.path])
+        let torn = try await DaemonProcessTests.loanscore(["audit", "verify", "--dir", audit.path])
         #expect(torn.status == 3, "verify reports the torn tail: \(torn.stdout)")
 
         // The next start cuts it, says so, and the log verifies clean; nothing answered is lost.
         let second = try Daemon(configFile: configFile, folder: folder, name: "second", notify: notify)
-        _ = try #require(notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(second.logText)")
+        _ = try #require(await notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(second.logText)")
         #expect(second.logText.contains("audit log recovered at startup"), "log:\n\(second.logText)")
         kill(second.process.processIdentifier, SIGTERM)
-        second.process.waitUntilExit()
+        while second.process.isRunning { try await Task.sleep(for: .milliseconds(20)) }  // the drain, without blocking a pool thread
         #expect(second.process.terminationStatus == 0)
-        let verify = try DaemonProcessTests.loanscore(["audit", "verify", "--dir", audit.path])
+        let verify = try await DaemonProcessTests.loanscore(["audit", "verify", "--dir", audit.path])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         let after = Set(try AuditReader(directory: audit).records().map(\.applicationID))
         #expect(answered.allSatisfy(after.contains))

@@ -18,8 +18,8 @@ struct DaemonProcessTests {
     /// this target depends on their targets).
     static let binaries = BuiltExecutable.buildFolder
 
-    static func loanscore(_ arguments: [String]) throws -> BuiltExecutable.Run {
-        try BuiltExecutable("loanscore").run(arguments)
+    static func loanscore(_ arguments: [String]) async throws -> BuiltExecutable.Run {
+        try await BuiltExecutable("loanscore").runOffThePool(arguments)
     }
 
     @Test func readyReloadAndDrainUnderSIGTERMAsSystemdSeesThem() async throws {
@@ -60,7 +60,7 @@ struct DaemonProcessTests {
         func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
         // READY=1 once the bundle is loaded and both ports are bound; STATUS says where.
-        let ready = try #require(notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(logText())")
+        let ready = try #require(await notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(logText())")
         let status = try #require(ready.last?.split(separator: "\n").first { $0.hasPrefix("STATUS=") })
         #expect(status.hasPrefix("STATUS=serving tiny test-1 on 127.0.0.1:"), "\(status)")
         let ports = status.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.filter { $0 > 1024 }
@@ -70,19 +70,19 @@ struct DaemonProcessTests {
 
         // `loanscore admin reload`: the new bundle serves; systemd sees RELOADING=1 … READY=1.
         try ReloadTests.point(current, at: version2)
-        let reloaded = try Self.loanscore(["admin", "reload", "--admin", admin])
+        let reloaded = try await Self.loanscore(["admin", "reload", "--admin", admin])
         #expect(reloaded.status == 0, "\(reloaded.stderr)")
         #expect(reloaded.stdout.contains("now serving tiny test-2 (was test-1)"), "\(reloaded.stdout)")
-        let reloading = try #require(notify.wait(for: "READY=1", timeout: .seconds(10)))
+        let reloading = try #require(await notify.wait(for: "READY=1", timeout: .seconds(10)))
         #expect(reloading.first?.contains("RELOADING=1") == true, "\(reloading)")
         #expect(reloading.last?.contains("STATUS=serving tiny test-2") == true, "\(reloading)")
 
         // A broken bundle is refused (exit 3), logged and counted; the old one keeps serving.
         try ReloadTests.point(current, at: broken)
-        let refused = try Self.loanscore(["admin", "reload", "--admin", admin])
+        let refused = try await Self.loanscore(["admin", "reload", "--admin", admin])
         #expect(refused.status == 3)
         #expect(refused.stderr.contains("reload refused") && refused.stderr.contains("still serving tiny test-2"), "\(refused.stderr)")
-        _ = notify.wait(for: "READY=1", timeout: .seconds(10))
+        _ = await notify.wait(for: "READY=1", timeout: .seconds(10))
         let metrics = try await httpGet(port: adminPort, path: "/metrics")
         #expect(metrics.contains("loanscore_reload_total{outcome=\"refused\"} 1"), "\(metrics)")
         #expect(metrics.contains("loanscore_reload_total{outcome=\"success\"} 1"))
@@ -91,7 +91,7 @@ struct DaemonProcessTests {
         // SIGHUP (systemctl reload) reloads too.
         try ReloadTests.point(current, at: version1)
         kill(process.processIdentifier, SIGHUP)
-        let hangup = try #require(notify.wait(for: "READY=1", timeout: .seconds(10)), "no READY=1 after SIGHUP; log:\n\(logText())")
+        let hangup = try #require(await notify.wait(for: "READY=1", timeout: .seconds(10)), "no READY=1 after SIGHUP; log:\n\(logText())")
         #expect(hangup.last?.contains("STATUS=serving tiny test-1") == true, "\(hangup)")
         #expect(process.isRunning)
 
@@ -110,7 +110,7 @@ struct DaemonProcessTests {
         #expect(scored.contains("loanscore_audit_commit_failures_total 0"))
         let signalled = ContinuousClock.now
         kill(process.processIdentifier, SIGTERM)
-        #expect(notify.wait(for: "STOPPING=1", timeout: .seconds(10)) != nil)
+        #expect(await notify.wait(for: "STOPPING=1", timeout: .seconds(10)) != nil)
         while process.isRunning && ContinuousClock.now - signalled < .seconds(30) {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -120,7 +120,7 @@ struct DaemonProcessTests {
         #expect(!process.isRunning, "loanscored still running 30 s after SIGTERM")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "log:\n\(logText())")
         #expect(stopped < .seconds(15), "exit took \(stopped)")
-        let verify = try Self.loanscore(["audit", "verify", "--dir", configuration.auditDirectory])
+        let verify = try await Self.loanscore(["audit", "verify", "--dir", configuration.auditDirectory])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         // Every decision the client received is in the audit log.
         let audited = Set(try AuditReader(directory: URL(fileURLWithPath: configuration.auditDirectory)).records().map(\.applicationID))

@@ -42,8 +42,8 @@ final class DaemonUnderTest: @unchecked Sendable {  // used from one test task a
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
     /// Waits for READY=1 and reads the ports from its STATUS line.
-    func waitUntilReady(timeout: Duration = .seconds(60)) throws {
-        let ready = try #require(notify.wait(for: "READY=1", timeout: timeout), "no READY=1; log:\n\(logText)")
+    func waitUntilReady(timeout: Duration = .seconds(60)) async throws {
+        let ready = try #require(await notify.wait(for: "READY=1", timeout: timeout), "no READY=1; log:\n\(logText)")
         let status = try #require(ready.last?.split(separator: "\n").first { $0.hasPrefix("STATUS=") }, "\(ready)")
         let ports = status.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.filter { $0 > 1024 }
         try #require(ports.count >= 2, "ports in \(status)")
@@ -65,7 +65,7 @@ final class DaemonUnderTest: @unchecked Sendable {  // used from one test task a
         return await waitForExit()
     }
 
-    /// SIGKILL, as a crash would.
+    /// SIGKILL, as a crash would (the process is gone at once; reaping it does not block).
     func kill() {
         if process.isRunning {
             Glibc.kill(process.processIdentifier, SIGKILL)

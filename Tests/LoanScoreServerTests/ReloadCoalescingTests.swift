@@ -72,7 +72,7 @@ struct ReloadCoalescingTests {
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-        let ready = try #require(notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(logText())")
+        let ready = try #require(await notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(logText())")
         let status = try #require(ready.last?.split(separator: "\n").first { $0.hasPrefix("STATUS=") })
         let adminPort = try #require(status.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.last)
         func reloads() async throws -> Int {
@@ -101,7 +101,7 @@ struct ReloadCoalescingTests {
         #expect(process.isRunning)
         #expect(!logText().contains("refused"), "the padded bundle reloads: \(logText())")
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }  // the drain, without blocking a pool thread
         #expect(process.terminationStatus == 0)
     }
 }

@@ -54,11 +54,18 @@ final class NotifySocket: @unchecked Sendable {  // used from one test task at a
     }
 
     /// Datagrams until one contains `assignment` (e.g. `READY=1`); nil after `timeout`.
-    func wait(for assignment: String, timeout: Duration = .seconds(30)) -> [String]? {
+    ///
+    /// Polls without blocking and sleeps between polls: a blocking wait would hold one of
+    /// Swift concurrency's cooperative threads (two on a 2-core machine) for as long as a
+    /// daemon takes to start, stalling every other test of the run.
+    func wait(for assignment: String, timeout: Duration = .seconds(30)) async -> [String]? {
         let deadline = ContinuousClock.now + timeout
         var seen: [String] = []
         while ContinuousClock.now < deadline {
-            guard let message = receive(timeout: deadline - ContinuousClock.now) else { return nil }
+            guard let message = receive(timeout: .zero) else {
+                try? await Task.sleep(for: .milliseconds(10))
+                continue
+            }
             seen.append(message)
             if message.split(separator: "\n").contains(Substring(assignment)) { return seen }
         }
