@@ -20,7 +20,14 @@ struct ScoreCommand: ParsableCommand {
             Invalid rows go to --rejects with their reasons. Without --rejects they are \
             reported on standard error and the command exits 3 after writing the valid rows.
 
-            With --server HOST:PORT instead of --bundle, the applications are sent over TLS             (--ca, and --cert/--key for mutual TLS) in batches of --batch, several in flight,             and scored by the server's model; the output has the same columns (reason_texts             and flags stay empty: the protocol carries reason codes only). Columns are matched             to the served schema's fields; an 'id' or 'application_id' column names the             applications; any other column is an error unless named with --ignore-column.
+            With --server HOST:PORT instead of --bundle, the applications are sent over TLS \
+            (--ca, and --cert/--key for mutual TLS) in batches of --batch, several in flight, \
+            and scored by the server's model; the output has the same columns (reason_texts \
+            and flags stay empty: the protocol carries reason codes only). Columns are matched \
+            to the served schema's fields; an 'id' or 'application_id' column names the \
+            applications. Other columns, such as the target column of a bundle's holdout file, \
+            are left out and named in a note on standard error (the server announces its \
+            fields, not its target); --ignore-column NAME leaves one out without the note.
             """
     )
 
@@ -42,7 +49,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "With --server: applications per request.")
     var batch: Int = 256
 
-    @Option(name: .customLong("ignore-column"), help: ArgumentHelp("With --server: an input column to leave out (e.g. the target); repeatable.", valueName: "name"))
+    @Option(name: .customLong("ignore-column"), help: ArgumentHelp("With --server: an input column to leave out without a note (e.g. the target); repeatable.", valueName: "name"))
     var ignoredColumns: [String] = []
 
     @Option(help: "Input CSV with a header row naming the schema's fields (any column order).")
