@@ -98,7 +98,8 @@ struct ScoreCommand: ParsableCommand {
         if members { header += scorer.memberNames.map { "pd_\($0)" } }
         try out.writeRecord(header)
 
-        let progress = Progress(label: "scored")
+        let progress = ProgressReporter(label: "scoring \(input)", totalBytes: ProgressReporter.fileSize(input), itemName: "rows")
+        defer { progress.finish() }
         // Valid applications are scored in blocks of `blockSize` (the ensemble walks each tree
         // over a whole block); output order is input order, memory stays constant.
         let blockSize = 256, width = scorer.featureCount
@@ -139,12 +140,12 @@ struct ScoreCommand: ParsableCommand {
                     rejectedMessages.append("\(input): row \(application.row): " + violations.map(\.description).joined(separator: "; "))
                 }
             }
-            progress.tick(rowsIn)
+            progress.update(bytes: file.bytesRead, items: rowsIn)
         }
         try flush()
         try out.commit()
         try rejectsFile?.commit()
-        progress.finish(rowsIn)
+        progress.finish()
         let rejected = rowsIn - scored
         if json {
             try printJSON(["rows_in": rowsIn, "rows_scored": scored, "rows_rejected": rejected,
@@ -158,17 +159,5 @@ struct ScoreCommand: ParsableCommand {
             if rejected > rejectedMessages.count { printError("… and \(rejected - rejectedMessages.count) more; use --rejects FILE to keep them all") }
             throw Failure.invalidData("\(rejected) of \(rowsIn) row(s) of \(input) are invalid")
         }
-    }
-}
-
-/// Progress on standard error for long runs, only when it is a terminal.
-struct Progress {
-    let label: String
-    let enabled = isatty(2) == 1
-    func tick(_ count: Int) {
-        if enabled && count % 100_000 == 0 { printError("… \(count) \(label)") }
-    }
-    func finish(_ count: Int) {
-        if enabled && count >= 100_000 { printError("… \(count) \(label), done") }
     }
 }

@@ -85,7 +85,8 @@ struct ServerScoring {
         let rejectsFile = try rejects.map { try RejectsFile(path: $0, header: header) }
         try out.writeRecord(["id", "pd", "risk_level", "decision", "confidence", "reasons", "reason_texts", "flags", "model_version"])
 
-        let progress = Progress(label: "scored")
+        let progress = ProgressReporter(label: "scoring \(input) on \(server)", totalBytes: ProgressReporter.fileSize(input), itemName: "rows")
+        defer { progress.finish() }
         var rowsIn = 0, scored = 0, rejected = 0
         var rejectedMessages: [String] = []
         var modelVersion = welcome.modelVersion
@@ -163,14 +164,14 @@ struct ServerScoring {
                     pending = []
                     valid = 0
                 }
-                progress.tick(rowsIn)
+                progress.update(bytes: reader.bytesRead, items: rowsIn)
             }
             if !pending.isEmpty { try await submit(pending) }
             while let completed = try await group.next() { try drain(completed) }
         }
         try out.commit()
         try rejectsFile?.commit()
-        progress.finish(rowsIn)
+        progress.finish()
         if json {
             try printJSON(["rows_in": rowsIn, "rows_scored": scored, "rows_rejected": rejected,
                            "output": output, "rejects": rejects.map { $0 as Any } ?? NSNull()])
