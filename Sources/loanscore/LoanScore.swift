@@ -3,6 +3,7 @@ import Foundation
 import LoanScoreAudit
 import LoanScoreFeatures
 import LoanScoreModel
+import LoanScoreVersion
 
 /// `loanscore`: offline scoring, features for training, bundle inspection, audit log export.
 ///
@@ -17,6 +18,7 @@ struct LoanScore: ParsableCommand {
             Exit codes: 0 success, 1 internal error, 2 usage error, 3 invalid data \
             (messages name the file, row, field, value and what was expected).
             """,
+        version: LoanScoreVersion.versionLine(executable: "loanscore"),
         subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self, BenchCommand.self, AuditCommand.self,
                       AdminCommand.self]
     )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoanScoreServer
+import LoanScoreVersion
 import Logging
 
 /// `loanscored`: the LoanScore scoring server.
@@ -15,7 +16,8 @@ struct LoanScoreDaemon: AsyncParsableCommand {
             TLS certificates without dropping connections. SIGTERM or SIGINT stops accepting \
             connections, sends GOODBYE, finishes in-flight work, flushes the audit log and exits 0. \
             Under systemd (Type=notify) it sends READY=1, RELOADING=1 and STOPPING=1.
-            """
+            """,
+        version: LoanScoreVersion.versionLine(executable: "loanscored")
     )
 
     @Option(help: "The model bundle folder.")
