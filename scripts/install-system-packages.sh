@@ -3,12 +3,12 @@
 #
 #   scripts/install-system-packages.sh [demo|test]
 #
-# `demo` checks what `make demo` needs (the build, the training tool's venv, certificates);
-# `test` (the default, and what .ci/run uses) adds what the tests run (lz4, systemd's tools,
-# column). Missing packages are installed with apt-get when this runs as root or with sudo
-# that asks no password; otherwise the script prints the one command to run and exits 1,
-# so that no build starts without them. Swift itself is not a system package: the script
-# only checks it is on PATH.
+# `demo` checks what `make demo` needs (the build, the training tool's venv, certificates,
+# column and curl); `test` (the default, and what .ci/run uses) checks what the build and the
+# tests need (the same without curl, plus lz4 and systemd's tools). Missing packages are
+# installed with apt-get when this runs as root or with sudo that asks no password;
+# otherwise the script prints the one command to run and exits 1, so that no build starts
+# without them. Swift itself is not a system package: the script only checks it is on PATH.
 set -euo pipefail
 
 profile=${1:-test}
@@ -26,9 +26,12 @@ pkg-config --exists liblz4 2>/dev/null || need+=(liblz4-dev)
 # LoanScoreTLS links the system OpenSSL; certificates are made with the openssl command.
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 command -v openssl >/dev/null || need+=(openssl)
-if [ "$profile" = test ]; then
-    # The demo prints tables with column; the tests check its output.
-    command -v column >/dev/null || need+=(bsdextrautils)
+# The demo prints its first decisions as a table with column.
+command -v column >/dev/null || need+=(bsdextrautils)
+if [ "$profile" = demo ]; then
+    # The demo waits for the server's /ready with curl.
+    command -v curl >/dev/null || need+=(curl)
+else
     # Archived audit segments are LZ4 frames; the tests read them back with the lz4 command.
     command -v lz4 >/dev/null || need+=(lz4)
     # The Systemd/ tests run systemd-analyze verify, systemd-sysusers and systemd-tmpfiles (no running systemd needed).
