@@ -6,16 +6,26 @@ VENV := Training/.venv
 PYTHON := $(VENV)/bin/python
 DEBUG_BIN := .build/debug/loanscore
 
-.PHONY: demo test build venv swift-test python-test fuzz-smoke clean
+.PHONY: demo test build venv swift-test python-test fuzz-smoke clean system-packages system-packages-demo
 
 ## Build everything (release), set up the training tool, train a bundle on the bundled
 ## credit data, verify it, start loanscored over TLS, score real applications through it.
-demo: build venv
+demo: system-packages-demo
+	$(MAKE) build venv
 	scripts/demo.sh
 
 ## Build and run every test: Swift (unit and CLI) and Python (training tool, parity,
 ## the protocol's reference client against loanscored).
-test: swift-test python-test
+test: system-packages
+	$(MAKE) swift-test python-test
+
+## System packages (liblz4-dev, libssl-dev, …): installed with apt-get as root or with
+## passwordless sudo, or the one command to run is printed, before anything is built.
+system-packages:
+	scripts/install-system-packages.sh test
+
+system-packages-demo:
+	scripts/install-system-packages.sh demo
 
 build:
 	swift build -c release

@@ -81,29 +81,33 @@ let package = Package(
         // The NIO server: connections, backpressure, admin HTTP, metrics, graceful shutdown.
         .target(name: "LoanScoreServer", dependencies: [
             "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool",
-            "LoanScoreAudit", "CMalloc", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
+            "LoanScoreAudit", "LoanScoreVersion", "CMalloc", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
             prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The client SDK: pooled, pipelined TLS connections, deadlines, retries with backoff.
         .target(name: "LoanScoreClient", dependencies: ["LoanScoreProtocol", "LoanScoreTLS", nioCore, nioPosix, nioConcurrencyHelpers, logging]),
+        // The version and the commit every executable reports (--version, /health, metrics);
+        // BuildInfoPlugin writes the commit at build time.
+        .target(name: "LoanScoreVersion", plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         // Fixtures shared by the test targets (a hand-computed bundle, temporary folders, test certificates).
         .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
 
         // MARK: - Executables
         .executableTarget(
             name: "LoanScoreCLI",
-            dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreAudit", "LoanScoreClient", "LoanScoreProtocol", argumentParser],
+            dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreAudit", "LoanScoreClient", "LoanScoreProtocol", "LoanScoreVersion", argumentParser],
             path: "Sources/loanscore"
         ),
         // The load generator: closed or open loop (no coordinated omission), HdrHistogram latencies.
         .executableTarget(
             name: "LoanScoreLoad",
-            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", argumentParser, histogram, nioConcurrencyHelpers, nioCore, nioPosix],
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", "LoanScoreVersion", argumentParser, histogram, nioConcurrencyHelpers, nioCore, nioPosix],
             path: "Sources/loanscore-load"
         ),
         .executableTarget(
             name: "LoanScoreDaemon",
-            dependencies: ["LoanScoreServer", argumentParser, logging],
+            dependencies: ["LoanScoreServer", "LoanScoreVersion", argumentParser, logging],
             path: "Sources/loanscored"
         ),
 
@@ -123,14 +127,16 @@ let package = Package(
         // the built loanscored and loanscore run as subprocesses (reload, drain, systemd).
         .testTarget(name: "LoanScoreServerTests", dependencies: [
             "LoanScoreServer", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreAudit", "LoanScoreModel", "LoanScoreFeatures",
-            "LoanScoreTestSupport", "LoanScoreClient", "LoanScoreDaemon", "LoanScoreCLI", nioCore, nioPosix, nioConcurrencyHelpers, logging,
+            "LoanScoreTestSupport", "LoanScoreClient", "LoanScoreDaemon", "LoanScoreCLI", "LoanScoreVersion", nioCore, nioPosix, nioConcurrencyHelpers, logging,
         ]),
         .testTarget(
             name: "LoanScoreClientTests",
             dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", "LoanScoreCLI", "LoanScoreLoad", nioCore, nioPosix]
         ),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
-        .testTarget(name: "LoanScoreCLITests", dependencies: ["LoanScoreCLI", "LoanScoreTestSupport", "LoanScoreAudit"]),
+        .testTarget(name: "LoanScoreCLITests", dependencies: [
+            "LoanScoreCLI", "LoanScoreDaemon", "LoanScoreLoad", "LoanScoreTestSupport", "LoanScoreAudit", "LoanScoreVersion",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

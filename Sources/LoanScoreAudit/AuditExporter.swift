@@ -27,14 +27,15 @@ public enum AuditExporter {
     /// so a failed export leaves no partial file.
     /// - Returns: The number of records (rows) written.
     /// - Throws: ``AuditError``: `.corrupt` if the log is damaged (see
-    ///   ``AuditReader/forEachRecord(_:)``), `.io` if the file cannot be written.
+    ///   ``AuditReader/forEachRecord(progress:_:)``), `.io` if the file cannot be written.
+    /// - Parameter progress: called now and then with the log's bytes read (``AuditReader/Progress``).
     /// - Complexity: O(total log bytes); one segment in memory at a time, plus the output.
     @discardableResult
-    public static func export(_ reader: AuditReader, to output: URL, format: Format) throws -> Int {
+    public static func export(_ reader: AuditReader, to output: URL, format: Format, progress: AuditReader.Progress? = nil) throws -> Int {
         var text = Data()
         var rows = 0
         if format == .csv { text.append(Data((csvColumns.joined(separator: ",") + "\n").utf8)) }
-        try reader.forEachRecord { record in
+        try reader.forEachRecord(progress: progress) { record in
             switch format {
             case .csv:
                 text.append(Data((csvRow(record) + "\n").utf8))

@@ -33,6 +33,10 @@ public struct AuditReader: Sendable {
         try AuditSegmentFormat.allSegments(live: directory, archive: archive)
     }
 
+    /// How far a whole-log read has come: bytes of segment files read so far, of the total
+    /// (archived segments count their compressed size on disk).
+    public typealias Progress = (_ bytesRead: Int64, _ bytesTotal: Int64) -> Void
+
     /// Calls `body` with every record, in order across all segments.
     ///
     /// A torn tail of the newest segment ends the iteration quietly (those records were never
@@ -40,11 +44,13 @@ public struct AuditReader: Sendable {
     /// - Throws: ``AuditError``: `.io` if a segment cannot be read; `.corrupt` at the first
     ///   damaged frame (checksum, length or JSON), naming segment and byte offset; or what
     ///   `body` throws.
+    /// - Parameter progress: called now and then with the bytes read (see ``Progress``).
     /// - Complexity: O(total bytes).
-    public func forEachRecord(_ body: (AuditRecord) throws -> Void) throws {
+    public func forEachRecord(progress: Progress? = nil, _ body: (AuditRecord) throws -> Void) throws {
         let segments = try allSegments()
+        let meter = ReadMeter(segments, progress)
         for (index, segment) in segments.enumerated() {
-            let scan = SegmentScan(bytes: try Self.read(segment), isNewest: index == segments.count - 1)
+            let scan = meter.scan(index, try Self.read(segment), isNewest: index == segments.count - 1)
             let name = segment.url.lastPathComponent
             if let offset = scan.checksumFailures.first {
                 throw AuditError(.corrupt, "\(name): checksum mismatch in the frame at byte \(offset)")
@@ -56,10 +62,11 @@ public struct AuditReader: Sendable {
                 throw AuditError(.corrupt, "\(name): damaged at byte \(damage.offset): \(damage.reason)")
             }
             for entry in scan.records { try body(entry.record) }
+            meter.finished(index)
         }
     }
 
-    /// Every record, in order; see ``forEachRecord(_:)``.
+    /// Every record, in order; see ``forEachRecord(progress:_:)``.
     public func records() throws -> [AuditRecord] {
         var all: [AuditRecord] = []
         try forEachRecord { all.append($0) }
@@ -68,21 +75,23 @@ public struct AuditReader: Sendable {
 
     /// Checks every frame of every segment and the sequence numbers.
     ///
-    /// Unlike ``forEachRecord(_:)`` it does not stop at damage: a frame with a bad checksum
+    /// Unlike ``forEachRecord(progress:_:)`` it does not stop at damage: a frame with a bad checksum
     /// is counted and skipped (its length is trusted), and only an impossible length ends
     /// the scan of its segment.
+    /// - Parameter progress: called now and then with the bytes read (see ``Progress``).
     /// - Throws: ``AuditError`` (`.io`) only if a segment cannot be read.
     /// - Complexity: O(total bytes).
-    public func verify() throws -> AuditVerifyReport {
+    public func verify(progress: Progress? = nil) throws -> AuditVerifyReport {
         var report = AuditVerifyReport()
         report.liveWriter = AuditDirectoryLock.holder(of: directory)
         let segments = try allSegments()
         report.segments = segments.count
         report.archivedSegments = segments.filter(\.archived).count
         var previous: UInt64?
+        let meter = ReadMeter(segments, progress)
         for (index, segment) in segments.enumerated() {
             let name = segment.url.lastPathComponent
-            let scan = SegmentScan(bytes: try Self.read(segment), isNewest: index == segments.count - 1)
+            let scan = meter.scan(index, try Self.read(segment), isNewest: index == segments.count - 1)
             report.checksumFailures += scan.checksumFailures.map { .init(segment: name, offset: $0, problem: "checksum mismatch") }
             report.unreadableRecords += scan.undecodable.map { .init(segment: name, offset: $0.offset, problem: $0.reason) }
             if let damage = scan.damage {
@@ -105,6 +114,7 @@ public struct AuditReader: Sendable {
                 report.firstSequence = report.firstSequence ?? sequence
                 report.lastSequence = sequence
             }
+            meter.finished(index)
         }
         return report
     }

@@ -149,8 +149,11 @@ extension SegmentScan {
     /// wrong is damage: a checksum failure with more frames after it is skipped and counted;
     /// an impossible length stops the scan of that segment.
     ///
+    /// `progress`, when given, is called every few thousand frames with the offset reached.
+    ///
     /// - Complexity: O(n) in the segment's size (one SHA-256 pass and one JSON decode per frame).
-    init(bytes: Data, isNewest: Bool) {
+    init(bytes: Data, isNewest: Bool, progress: ((Int) -> Void)? = nil) {
+        var frames = 0
         let decoder = JSONDecoder()
         let end = bytes.count
         let base = bytes.startIndex
@@ -195,6 +198,8 @@ extension SegmentScan {
             }
             offset = frameEnd
             validEnd = frameEnd
+            frames += 1
+            if frames % 4096 == 0 { progress?(offset) }
         }
     }
 }

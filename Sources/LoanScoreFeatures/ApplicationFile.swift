@@ -24,6 +24,9 @@ public final class ApplicationFile {
     }
 
     public let header: [String]
+
+    /// Bytes of the file read so far (see ``CSVReader/bytesRead``), for progress reports.
+    public var bytesRead: Int64 { reader.bytesRead }
     private let reader: CSVReader
     private let path: String
     private let columnOfField: [Int]

@@ -29,6 +29,10 @@ public final class CSVReader {
     /// The longest record accepted, in bytes (defends against a file with no line ends).
     public let maximumRecordBytes: Int
 
+    /// Bytes read from the file so far (in chunks of 64 KiB: a little ahead of the records
+    /// returned), for progress reports.
+    public private(set) var bytesRead: Int64 = 0
+
     /// Opens a file for reading.
     ///
     /// - Throws: `CocoaError` when the file cannot be opened.
@@ -51,6 +55,7 @@ public final class CSVReader {
             return false
         }
         buffer.append(contentsOf: chunk)
+        bytesRead += Int64(chunk.count)
         if firstChunk {
             firstChunk = false
             if buffer.starts(with: [0xEF, 0xBB, 0xBF]) { buffer.removeFirst(3) }

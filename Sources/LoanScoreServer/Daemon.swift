@@ -4,6 +4,7 @@ import LoanScoreProtocol
 import LoanScoreFeatures
 public import LoanScoreModel
 import LoanScoreTLS
+import LoanScoreVersion
 import LoanScoreWorkerPool
 public import Logging
 import Metrics
@@ -70,6 +71,7 @@ public final class RunningServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessInfo.processInfo.activeProcessorCount)
         let model = generation.bundle.manifest.model
         metrics.model(name: model.name, version: model.version)
+        metrics.buildInfo(version: LoanScoreVersion.number, commit: LoanScoreVersion.commit)
         let memory = MemoryMaintenance(
             interval: .milliseconds(Int64(configuration.memory.trimInterval * 1000)),
             thresholdBytes: UInt64(configuration.memory.trimThreshold * 1_048_576), logger: logger)
@@ -135,7 +137,7 @@ public final class RunningServer: Sendable {
         let adminText = adminPort.map { ", admin on port \($0)" } ?? ""
         let adminStatus = adminPort.map { ", admin on \((try? HostPort(configuration.admin ?? "", setting: "admin"))?.host ?? "?"):\($0)" } ?? ""
         reloader.listening.withLockedValue { $0 = " on \(address(configuration.listen, port))\(adminStatus)" }
-        logger.notice("serving \(model.name) \(model.version) on \(address(configuration.listen, port)) (TLS, \(threads) workers, reason codes: \(configuration.reasonCodes))\(adminText)")
+        logger.notice("serving \(model.name) \(model.version) on \(address(configuration.listen, port)) (TLS, \(threads) workers, reason codes: \(configuration.reasonCodes))\(adminText); loanscored \(LoanScoreVersion.description)")
     }
 
     func address(_ listen: String, _ port: Int) -> String {
@@ -176,6 +178,7 @@ public final class RunningServer: Sendable {
             "status": state.audit.isAvailable ? "ok" : "degraded",
             "model": ["name": generation.modelName, "version": generation.modelVersion],
             "audit": state.audit.health,
+            "version": ["version": LoanScoreVersion.number, "commit": LoanScoreVersion.commit],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"

@@ -79,6 +79,12 @@ public struct ServerMetrics: Sendable {
         Gauge(label: "loanscore_model_info", dimensions: [("name", name), ("version", version)]).record(serving ? 1 : 0)
     }
 
+    /// Publishes the running build as an info metric:
+    /// `loanscore_build_info{version="0.1.0",commit="0123456789ab"} 1`.
+    public func buildInfo(version: String, commit: String) {
+        Gauge(label: "loanscore_build_info", dimensions: [("version", version), ("commit", commit)]).record(1)
+    }
+
     /// A reload by outcome: `success`, `refused` (a bundle or certificate failed its checks)
     /// or `busy` (another reload in progress, or shutting down).
     public func reload(outcome: String) {

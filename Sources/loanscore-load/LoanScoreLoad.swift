@@ -4,6 +4,7 @@ import Histogram
 import LoanScoreClient
 import LoanScoreFeatures
 import LoanScoreProtocol
+import LoanScoreVersion
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -32,7 +33,8 @@ struct LoanScoreLoad: AsyncParsableCommand {
             and that request's latency includes the TCP and TLS handshakes. With --json the \
             report is one JSON object: applications_per_s, requests_per_s, latency_ms {p50, p90, \
             p99, p999, max}, errors {CODE: count}, connections {opened, reconnected}, settings.
-            """
+            """,
+        version: LoanScoreVersion.versionLine(executable: "loanscore-load")
     )
 
     @Option(help: ArgumentHelp("The server.", valueName: "host:port"))

@@ -33,7 +33,11 @@ struct AuditCommand: ParsableCommand {
             guard let format = AuditExporter.Format(pathExtension: url.pathExtension) else {
                 throw Failure.usage("\(output): the output must end in .csv or .jsonl")
             }
-            let rows = try AuditExporter.export(try AuditReader(directory: URL(fileURLWithPath: dir), archive: archiveDir.map { URL(fileURLWithPath: $0) }), to: url, format: format)
+            let reader = try AuditReader(directory: URL(fileURLWithPath: dir), archive: archiveDir.map { URL(fileURLWithPath: $0) })
+            let progress = ProgressReporter(label: "exporting \(dir)", totalBytes: 0)
+            defer { progress.finish() }
+            let rows = try AuditExporter.export(reader, to: url, format: format) { read, total in progress.update(bytes: read, totalBytes: total) }
+            progress.finish()
             if json {
                 try printJSON(["rows": rows, "output": output])
             } else {
@@ -58,7 +62,11 @@ struct AuditCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let report = try AuditReader(directory: URL(fileURLWithPath: dir), archive: archiveDir.map { URL(fileURLWithPath: $0) }).verify()
+            let reader = try AuditReader(directory: URL(fileURLWithPath: dir), archive: archiveDir.map { URL(fileURLWithPath: $0) })
+            let progress = ProgressReporter(label: "verifying \(dir)", totalBytes: 0)
+            defer { progress.finish() }
+            let report = try reader.verify { read, total in progress.update(bytes: read, totalBytes: total) }
+            progress.finish()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]

@@ -3,6 +3,7 @@ import Foundation
 import LoanScoreAudit
 import LoanScoreFeatures
 import LoanScoreModel
+import LoanScoreVersion
 
 /// `loanscore`: offline scoring, features for training, bundle inspection, audit log export.
 ///
@@ -19,6 +20,7 @@ struct LoanScore: ParsableCommand {
             (messages name the file, row, field, value and what was expected), 4 the server could not \
             be reached or trusted (connection refused, TLS certificate not trusted).
             """,
+        version: LoanScoreVersion.versionLine(executable: "loanscore"),
         subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self, BenchCommand.self, AuditCommand.self,
                       AdminCommand.self]
     )

@@ -20,7 +20,14 @@ struct ScoreCommand: ParsableCommand {
             Invalid rows go to --rejects with their reasons. Without --rejects they are \
             reported on standard error and the command exits 3 after writing the valid rows.
 
-            With --server HOST:PORT instead of --bundle, the applications are sent over TLS             (--ca, and --cert/--key for mutual TLS) in batches of --batch, several in flight,             and scored by the server's model; the output has the same columns (reason_texts             and flags stay empty: the protocol carries reason codes only). Columns are matched             to the served schema's fields; an 'id' or 'application_id' column names the             applications; any other column is an error unless named with --ignore-column.
+            With --server HOST:PORT instead of --bundle, the applications are sent over TLS \
+            (--ca, and --cert/--key for mutual TLS) in batches of --batch, several in flight, \
+            and scored by the server's model; the output has the same columns (reason_texts \
+            and flags stay empty: the protocol carries reason codes only). Columns are matched \
+            to the served schema's fields; an 'id' or 'application_id' column names the \
+            applications. Other columns, such as the target column of a bundle's holdout file, \
+            are left out and named in a note on standard error (the server announces its \
+            fields, not its target); --ignore-column NAME leaves one out without the note.
             """
     )
 
@@ -42,7 +49,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "With --server: applications per request.")
     var batch: Int = 256
 
-    @Option(name: .customLong("ignore-column"), help: ArgumentHelp("With --server: an input column to leave out (e.g. the target); repeatable.", valueName: "name"))
+    @Option(name: .customLong("ignore-column"), help: ArgumentHelp("With --server: an input column to leave out without a note (e.g. the target); repeatable.", valueName: "name"))
     var ignoredColumns: [String] = []
 
     @Option(help: "Input CSV with a header row naming the schema's fields (any column order).")
@@ -91,7 +98,8 @@ struct ScoreCommand: ParsableCommand {
         if members { header += scorer.memberNames.map { "pd_\($0)" } }
         try out.writeRecord(header)
 
-        let progress = Progress(label: "scored")
+        let progress = ProgressReporter(label: "scoring \(input)", totalBytes: ProgressReporter.fileSize(input), itemName: "rows")
+        defer { progress.finish() }
         // Valid applications are scored in blocks of `blockSize` (the ensemble walks each tree
         // over a whole block); output order is input order, memory stays constant.
         let blockSize = 256, width = scorer.featureCount
@@ -132,12 +140,12 @@ struct ScoreCommand: ParsableCommand {
                     rejectedMessages.append("\(input): row \(application.row): " + violations.map(\.description).joined(separator: "; "))
                 }
             }
-            progress.tick(rowsIn)
+            progress.update(bytes: file.bytesRead, items: rowsIn)
         }
         try flush()
         try out.commit()
         try rejectsFile?.commit()
-        progress.finish(rowsIn)
+        progress.finish()
         let rejected = rowsIn - scored
         if json {
             try printJSON(["rows_in": rowsIn, "rows_scored": scored, "rows_rejected": rejected,
@@ -151,17 +159,5 @@ struct ScoreCommand: ParsableCommand {
             if rejected > rejectedMessages.count { printError("… and \(rejected - rejectedMessages.count) more; use --rejects FILE to keep them all") }
             throw Failure.invalidData("\(rejected) of \(rowsIn) row(s) of \(input) are invalid")
         }
-    }
-}
-
-/// Progress on standard error for long runs, only when it is a terminal.
-struct Progress {
-    let label: String
-    let enabled = isatty(2) == 1
-    func tick(_ count: Int) {
-        if enabled && count % 100_000 == 0 { printError("… \(count) \(label)") }
-    }
-    func finish(_ count: Int) {
-        if enabled && count >= 100_000 { printError("… \(count) \(label), done") }
     }
 }

@@ -79,12 +79,17 @@ struct ServerScoring {
         }
         let header = first.fields.map { $0.trimmingCharacters(in: .whitespaces) }
         let layout = try ColumnLayout(header: header, schema: welcome.schema, ignoring: ignoredColumns, path: input)
+        if !layout.leftOut.isEmpty {
+            printError("note: \(input): leaving out column(s) \(layout.leftOut.map { "'\($0)'" }.joined(separator: ", ")), "
+                       + "not fields of the served schema (--ignore-column NAME leaves a column out without this note)")
+        }
 
         let out = try AtomicOutputFile(path: output)
         let rejectsFile = try rejects.map { try RejectsFile(path: $0, header: header) }
         try out.writeRecord(["id", "pd", "risk_level", "decision", "confidence", "reasons", "reason_texts", "flags", "model_version"])
 
-        let progress = Progress(label: "scored")
+        let progress = ProgressReporter(label: "scoring \(input) on \(server)", totalBytes: ProgressReporter.fileSize(input), itemName: "rows")
+        defer { progress.finish() }
         var rowsIn = 0, scored = 0, rejected = 0
         var rejectedMessages: [String] = []
         var modelVersion = welcome.modelVersion
@@ -162,14 +167,14 @@ struct ServerScoring {
                     pending = []
                     valid = 0
                 }
-                progress.tick(rowsIn)
+                progress.update(bytes: reader.bytesRead, items: rowsIn)
             }
             if !pending.isEmpty { try await submit(pending) }
             while let completed = try await group.next() { try drain(completed) }
         }
         try out.commit()
         try rejectsFile?.commit()
-        progress.finish(rowsIn)
+        progress.finish()
         if json {
             try printJSON(["rows_in": rowsIn, "rows_scored": scored, "rows_rejected": rejected,
                            "output": output, "rejects": rejects.map { $0 as Any } ?? NSNull()])
@@ -186,11 +191,19 @@ struct ServerScoring {
 }
 
 /// How the input's columns map onto the served schema's fields.
+///
+/// Columns that are not fields are left out, not refused: WELCOME announces the served
+/// schema's fields but not its target column, so the holdout file of the very bundle being
+/// served (which carries the target, a known column offline) could not be told apart from a
+/// file with some other extra column. Every field must still have its column, so a misspelt
+/// field name is still refused as a missing column.
 struct ColumnLayout: Sendable {
     let fields: [(column: Int, field: WireField)]
     let idColumn: Int?
+    /// Columns left out that were not named with --ignore-column, in header order.
+    let leftOut: [String]
 
-    /// - Throws: ``Failure`` (invalid data) for a repeated, missing or unknown column.
+    /// - Throws: ``Failure`` (invalid data) for a repeated or missing column.
     init(header: [String], schema: WireSchema, ignoring ignored: [String], path: String) throws {
         var position: [String: Int] = [:]
         for (index, name) in header.enumerated() {
@@ -204,16 +217,10 @@ struct ColumnLayout: Sendable {
         }
         let fieldNames = Set(schema.fields.map(\.name))
         let idColumn = header.firstIndex { ($0 == "id" || $0 == "application_id") && !fieldNames.contains($0) }
-        let unknown = header.enumerated().filter { index, name in
+        leftOut = header.enumerated().filter { index, name in
             !fieldNames.contains(name) && index != idColumn && !ignored.contains(name)
         }.map(\.element)
-        guard unknown.isEmpty else {
-            throw Failure.invalidData(
-                "\(path): unknown column(s) \(unknown.map { "'\($0)'" }.joined(separator: ", ")); the served schema has fields "
-                    + schema.fields.map(\.name).joined(separator: ", ")
-                    + " (an 'id' or 'application_id' column names the applications; pass --ignore-column NAME for others)")
-        }
-        fields = schema.fields.map { (position[$0.name]!, $0) }
+        fields = schema.fields.compactMap { field in position[field.name].map { ($0, field) } }
         self.idColumn = idColumn
     }
 

@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 import LoanScoreServer
+import LoanScoreVersion
 import Logging
 
 /// `loanscored`: the LoanScore scoring server.
@@ -19,7 +20,8 @@ struct LoanScoreDaemon: AsyncParsableCommand {
             Exit codes: 0 stopped cleanly, 1 internal error, 2 usage or configuration error \
             (including an address that cannot be bound), 3 invalid data (a bundle or certificate \
             that fails its checks, an audit folder that is damaged or in use by another server).
-            """
+            """,
+        version: LoanScoreVersion.versionLine(executable: "loanscored")
     )
 
     /// Parses and runs, mapping ArgumentParser's usage failures (its exit code 64) to the

@@ -46,12 +46,9 @@ struct CLIServerTests {
         let common = ["score", "--server", "127.0.0.1:\(server.port)", "--ca", certificates.caCertificate,
                       "--input", input, "--output", output, "--batch", "2"]
 
-        let unknown = try await run(common)
-        #expect(unknown.status == 3)
-        #expect(unknown.stderr.contains("unknown column(s) 'status'"))
-
         let withRejects = try await run(common + ["--ignore-column", "status", "--rejects", rejects, "--json"])
         #expect(withRejects.status == 0, "\(withRejects.stderr)")
+        #expect(!withRejects.stderr.contains("leaving out"), "--ignore-column leaves the column out without a note")
         #expect(withRejects.stdout.contains("\"rows_scored\":3"))
         let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
         #expect(lines.first == "id,pd,risk_level,decision,confidence,reasons,reason_texts,flags,model_version")
@@ -64,6 +61,34 @@ struct CLIServerTests {
         #expect(withoutRejects.status == 3)
         #expect(withoutRejects.stderr.contains("row 2: field 'Seniority': is not a number"))
         try await server.stop()
+    }
+
+    @Test("A target column (a bundle's holdout file) is left out with a note, as offline scoring ignores it")
+    func targetColumnIsLeftOut() async throws {
+        let server = try await FakeServer.start()
+        let folder = try TinyBundle.temporaryDirectory()
+        let input = folder.appendingPathComponent("holdout.csv").path
+        let output = folder.appendingPathComponent("out.csv").path
+        try "Seniority,Home,Status,Income,Records\n9,rent,good,130.5,no\n2,owner,bad,3,yes\n"
+            .write(toFile: input, atomically: true, encoding: .utf8)
+        let result = try await run(["score", "--server", "127.0.0.1:\(server.port)", "--ca", try certificates().caCertificate,
+                                    "--input", input, "--output", output, "--json"])
+        try await server.stop()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("\"rows_scored\":2"))
+        #expect(result.stderr.contains("note: \(input): leaving out column(s) 'Status', not fields of the served schema"))
+        let ids = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false)[0] }
+        #expect(ids == ["1", "2"])
+
+        // A field's column is still required: a misspelt field name is refused, not left out.
+        try "Seniority,Home,Incme,Records\n9,rent,130.5,no\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let server2 = try await FakeServer.start()
+        let misspelt = try await run(["score", "--server", "127.0.0.1:\(server2.port)", "--ca", try certificates().caCertificate,
+                                      "--input", input, "--output", output])
+        try await server2.stop()
+        #expect(misspelt.status == 3)
+        #expect(misspelt.stderr.contains("missing column(s) 'Income' required by the served schema"))
     }
 
     @Test("--bundle and --server are mutually exclusive, and one is required")

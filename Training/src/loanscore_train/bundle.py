@@ -8,14 +8,15 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .features import REPO_ROOT, ToolError
+from .features import ToolError
 from .members import export_member
+from .output_folder import check_output
+from .version import code_commit
 
 RISK_LEVELS = [("very_low", 0.05), ("low", 0.15), ("medium", 0.3), ("high", 0.5),
                ("very_high", 1.0)]
@@ -28,17 +29,6 @@ def sha256_file(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def code_commit() -> str:
-    try:
-        proc = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=10)
-        if proc.returncode == 0 and proc.stdout.strip():
-            return proc.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown"
 
 
 def library_versions() -> dict:
@@ -93,12 +83,7 @@ def write_bundle(output, *, schema_path, schema: dict, features: list[str], fitt
 
     `fitted` is a list of (Member, model) in manifest order.
     """
-    output = Path(output).resolve()
-    if output.exists():
-        if not force and not (output.is_dir() and not any(output.iterdir())):
-            raise ToolError(f"{output} already exists (use --force to replace a bundle)", code=2)
-        if output.is_dir() and any(output.iterdir()) and not (output / "manifest.json").exists():
-            raise ToolError(f"{output} is not empty and is not a bundle; refusing to replace it", 2)
+    output = check_output(output, force)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:

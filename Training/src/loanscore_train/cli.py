@@ -14,35 +14,83 @@ def _probability(s: str) -> float:
     return v
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loanscore-train",
-                                description="Train LoanScore's ensemble and write model bundles.")
-    sub = p.add_subparsers(dest="command", required=True)
+class _HelpFormatter(argparse.HelpFormatter):
+    """Adds `(default: X)` to the help of each option that has a real default (not flags)."""
 
-    t = sub.add_parser("train", help="train the ensemble on a CSV and write a bundle")
-    t.add_argument("--data", required=True, help="training data CSV (header row, target included)")
-    t.add_argument("--schema", required=True, help="input schema (loanscore-schema/1)")
-    t.add_argument("--output", required=True, help="bundle directory to write")
-    t.add_argument("--seed", type=int, default=42)
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+                and "%(default)" not in help_text):
+            help_text += " (default: %(default)s)"
+        return help_text
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: prints the version and the commit, then exits 0 (computed only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print the version and the commit it runs from, then exit"):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .version import version_line
+        print(version_line())
+        parser.exit(0)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The `loanscore-train` command line: `train` and `infer-schema`, every option explained."""
+    p = argparse.ArgumentParser(prog="loanscore-train", formatter_class=_HelpFormatter,
+                                description="Train LoanScore's ensemble and write model bundles.")
+    p.add_argument("--version", action=_VersionAction)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser(
+        "train", formatter_class=_HelpFormatter,
+        help="train the ensemble on a CSV and write a bundle",
+        description="Computes the features with LoanScore's `loanscore features`, trains XGBoost, "
+                    "a random forest and a logistic regression, weights and calibrates them, and "
+                    "writes a model bundle. The output folder is checked before training starts.")
+    t.add_argument("--data", required=True, metavar="CSV",
+                   help="training data CSV (header row, target column included)")
+    t.add_argument("--schema", required=True, metavar="JSON",
+                   help="input schema (loanscore-schema/1) naming the fields and the target")
+    t.add_argument("--output", required=True, metavar="DIR",
+                   help="bundle folder to write (must not exist or be empty, unless --force)")
+    t.add_argument("--seed", type=int, default=42, metavar="N",
+                   help="random seed for the holdout split, folds and members")
     t.add_argument("--json", action="store_true",
                    help="print the leaderboard as one JSON object on stdout (table on stderr)")
-    t.add_argument("--approve-below", type=_probability, default=0.15)
-    t.add_argument("--decline-at", type=_probability, default=0.45)
-    t.add_argument("--name", help="model name (default: the schema's name)")
-    t.add_argument("--force", action="store_true", help="replace an existing bundle")
+    t.add_argument("--approve-below", type=_probability, default=0.15, metavar="PD",
+                   help="cut-off: a PD below this is approved")
+    t.add_argument("--decline-at", type=_probability, default=0.45, metavar="PD",
+                   help="cut-off: a PD at or above this is declined (between the two: review)")
+    t.add_argument("--name", metavar="NAME",
+                   help="model name (default: the schema's name, else the data file's name)")
+    t.add_argument("--force", action="store_true",
+                   help="replace an existing bundle at --output")
 
-    s = sub.add_parser("infer-schema", help="draft a schema from a CSV")
-    s.add_argument("--data", required=True)
-    s.add_argument("--target", required=True, help="the label column")
-    s.add_argument("--positive", required=True, help="the positive (default) label")
-    s.add_argument("--output", required=True)
+    s = sub.add_parser(
+        "infer-schema", formatter_class=_HelpFormatter, help="draft a schema from a CSV",
+        description="Drafts a loanscore-schema/1 file from a CSV: types, levels and ranges from "
+                    "the data. Review ranges, units and reason texts before training.")
+    s.add_argument("--data", required=True, metavar="CSV",
+                   help="the CSV to draft the schema from (header row, target column included)")
+    s.add_argument("--target", required=True, metavar="COLUMN", help="the label column")
+    s.add_argument("--positive", required=True, metavar="LABEL",
+                   help="the positive (default) label of the target column")
+    s.add_argument("--output", required=True, metavar="JSON", help="the schema file to write")
     return p
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Runs `loanscore-train` with `argv` (default: the process's arguments); returns the exit status."""
     args = parser().parse_args(argv)
     try:
         if args.command == "train":
+            from .output_folder import check_output
+            check_output(args.output, args.force)   # before importing the training libraries
             from . import train
             return train.run(args)
         from . import schema_infer

@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 from . import bundle, ensemble, metrics
 from .features import ToolError, compute_features, find_binary
 from .members import MEMBERS
+from .output_folder import check_output
 
 HOLDOUT_FRACTION = 0.2
 
@@ -87,6 +88,7 @@ def run(args) -> int:
         print(f"[{time.monotonic() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
     policy = bundle.policy(args.approve_below, args.decline_at)   # refuse bad cut-offs first
+    check_output(args.output, args.force)            # and an unusable --output, before any work
     try:
         schema = json.loads(Path(args.schema).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs the system packages LoanScore needs, before anything is built.
+#
+#   scripts/install-system-packages.sh [demo|test]
+#
+# `demo` checks what `make demo` needs (the build, the training tool's venv, certificates,
+# column and curl); `test` (the default, and what .ci/run uses) checks what the build and the
+# tests need (the same without curl, plus lz4 and systemd's tools). Missing packages are
+# installed with apt-get when this runs as root or with sudo that asks no password;
+# otherwise the script prints the one command to run and exits 1, so that no build starts
+# without them. Swift itself is not a system package: the script only checks it is on PATH.
+set -euo pipefail
+
+profile=${1:-test}
+case "$profile" in
+    demo | test) ;;
+    *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+esac
+
+need=()
+command -v make >/dev/null || need+=(make)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+# LoanScoreCompression links the system liblz4 (the CLZ4 system-library target needs its headers).
+pkg-config --exists liblz4 2>/dev/null || need+=(liblz4-dev)
+# LoanScoreTLS links the system OpenSSL; certificates are made with the openssl command.
+pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
+command -v openssl >/dev/null || need+=(openssl)
+# The demo prints its first decisions as a table with column.
+command -v column >/dev/null || need+=(bsdextrautils)
+if [ "$profile" = demo ]; then
+    # The demo waits for the server's /ready with curl.
+    command -v curl >/dev/null || need+=(curl)
+else
+    # Archived audit segments are LZ4 frames; the tests read them back with the lz4 command.
+    command -v lz4 >/dev/null || need+=(lz4)
+    # The Systemd/ tests run systemd-analyze verify, systemd-sysusers and systemd-tmpfiles (no running systemd needed).
+    command -v systemd-analyze >/dev/null || need+=(systemd)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+    if ! command -v apt-get >/dev/null; then
+        echo "missing system packages (Debian names): ${need[*]}; install them with your package manager, then run this again" >&2
+        exit 1
+    fi
+    if [ "$(id -u)" -eq 0 ]; then
+        as_root=()
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        as_root=(sudo -n)
+    else
+        echo "missing system packages: ${need[*]}" >&2
+        echo "install them first (this needs root), then run this again:" >&2
+        echo "    sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
+        exit 1
+    fi
+    echo "installing missing system packages: ${need[*]}" >&2
+    "${as_root[@]}" apt-get update
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH (expected Swift 6.3 at /opt/swift)" >&2; exit 1; }
