@@ -19,7 +19,7 @@ struct BuildInfoTests {
         configuration.auditDirectory = folder.appendingPathComponent("audit").path
         configuration.workers = 1
         let daemon = try DaemonUnderTest(configuration: configuration, folder: folder)
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
 
         let health = try await httpGet(port: daemon.adminPort, path: "/health")
         let body = try #require(health.range(of: "\r\n\r\n").map { String(health[$0.upperBound...]) }, "\(health)")
