@@ -172,6 +172,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
                              "the server cannot record decisions now (audit log unavailable); send the request to another server",
                              requestID: requestID)
         }
+        let received = AdmissionControl.now
+        // Admission before any decoding work: the count is at a fixed offset (an unreadable
+        // prefix falls through to the full decode, which names the error).
+        let count = ScoreRequestPrefix(peeking: frame.payload).map { min($0.count, server.protocolLimits.maximumBatch) } ?? 1
+        if let reason = admit(applications: count, now: received) {
+            server.metrics.busy(reason: reason, applications: count)
+            return sendError(context: context, .busy, reason.message, requestID: requestID)
+        }
         var payload = frame.payload
         // One generation per request, from decoding to the audit record. A request built from
         // the WELCOME of a generation a reload has replaced (another schema hash) is answered
@@ -182,41 +190,54 @@ final class ConnectionHandler: ChannelDuplexHandler {
             try workspace.columns.decode(from: &payload, schema: generation.wireSchema, maximumBatch: server.protocolLimits.maximumBatch)
         } catch {
             server.workspaces.give(workspace)  // a failed decode leaves the buffers ready for the next
+            withdraw(applications: count)
             if error.isConnectionFatal { return fail(context: context, error) }
             return sendError(context: context, error.code, error.message, requestID: requestID)
         }
-        let count = workspace.columns.count
-        guard inFlight < server.configuration.limits.maximumInFlightPerConnection, server.reserveInFlight() else {
-            server.workspaces.give(workspace)
-            server.metrics.applications("busy", count: count)
-            return sendError(context: context, .busy, "too many requests in flight; retry later", requestID: requestID)
-        }
-        inFlight += 1
-        let started = ContinuousClock.now
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let bound = NIOLoopBound(context, eventLoop: loop)
-        let job = ScoringJob(server: server, generation: generation, workspace: workspace, requestID: requestID, client: client) { workspace, error in
+        let job = ScoringJob(server: server, generation: generation, workspace: workspace, requestID: requestID, client: client,
+                             admittedApplications: count, enqueuedAt: received) { workspace, error in
             loop.execute {
-                handler.value.complete(context: bound.value, requestID: requestID, workspace, error, started: started)
+                handler.value.complete(context: bound.value, requestID: requestID, workspace, error, received: received)
             }
         }
         guard server.pool.trySubmit(job.run) else {
-            inFlight -= 1
-            server.releaseInFlight()
             server.workspaces.give(workspace)
-            server.metrics.applications("busy", count: count)
-            return sendError(context: context, .busy, "the worker queue is full; retry later", requestID: requestID)
+            withdraw(applications: count)
+            server.metrics.busy(reason: .queueFull, applications: count)
+            return sendError(context: context, .busy, BusyReason.queueFull.message, requestID: requestID)
         }
         server.metrics.queueDepth.record(server.pool.queueDepth)
     }
 
+    /// Reserves a per-connection slot, a server-wide slot and queue room for a request of
+    /// `applications`, in that order; returns the first limit that refuses (nothing reserved).
+    private func admit(applications: Int, now: UInt64) -> BusyReason? {
+        guard inFlight < server.configuration.limits.maximumInFlightPerConnection else { return .connectionInFlight }
+        guard server.reserveInFlight() else { return .serverInFlight }
+        if let reason = server.admission.admit(applications: applications, now: now) {
+            server.releaseInFlight()
+            return reason
+        }
+        inFlight += 1
+        return nil
+    }
+
+    /// Undoes ``admit(applications:now:)`` for a request that never reached a worker.
+    private func withdraw(applications: Int) {
+        server.admission.withdraw(applications: applications)
+        server.releaseInFlight()
+        inFlight -= 1
+    }
+
     /// Back on the event loop with a finished request (its decisions already durable).
     private func complete(context: ChannelHandlerContext, requestID: UInt64, _ workspace: RequestWorkspace, _ error: ProtocolError?,
-                          started: ContinuousClock.Instant) {
+                          received: UInt64) {
         inFlight -= 1
         server.releaseInFlight()
-        server.metrics.latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+        server.metrics.latency.recordNanoseconds(Int64(clamping: AdmissionControl.now &- received))
         server.metrics.queueDepth.record(server.pool.queueDepth)  // back to 0 once the server is idle
         defer { server.workspaces.give(workspace) }  // after its response payload is copied out
         guard context.channel.isActive else { return }

@@ -19,11 +19,17 @@ struct ScoringJob: Sendable {
     let workspace: RequestWorkspace
     let requestID: UInt64
     let client: String
+    /// Applications this request holds in ``AdmissionControl`` until a worker starts it.
+    let admittedApplications: Int
+    /// When the request was admitted (``AdmissionControl/now``).
+    let enqueuedAt: UInt64
     /// Called once with the workspace (its response payload written) or the error to send
     /// instead; either way the workspace goes back to its connection.
     let completion: @Sendable (RequestWorkspace, ProtocolError?) -> Void
 
     func run() {
+        let waited = server.admission.started(applications: admittedApplications, enqueuedAt: enqueuedAt, now: AdmissionControl.now)
+        server.metrics.queueDelay.recordNanoseconds(Int64(clamping: waited))
         let engine = generation.engine
         engine.score(workspace)
         let records = engine.respond(workspace, requestID: requestID, client: client, time: Date())

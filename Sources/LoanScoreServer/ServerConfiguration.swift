@@ -60,6 +60,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         public var maximumInFlight: Int = 4096
         /// Most simultaneous connections from one source address; further ones are closed at once.
         public var maximumConnectionsPerAddress: Int = 256
+        /// Most applications waiting for a worker (server-wide); a request that would queue more
+        /// is answered BUSY. At least `max_batch`. Bounds the queued work, and so memory and
+        /// the wait, whatever the batch sizes.
+        public var maximumQueuedApplications: Int = 16384
+        /// Milliseconds the oldest request waiting for a worker may have waited; beyond it new
+        /// requests are answered BUSY at once (a fast "no" the client can route around) until
+        /// the queue catches up. 0 disables the check.
+        public var maximumQueueDelayMilliseconds: Int = 50
 
         public init() {}
 
@@ -68,6 +76,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             case maximumBatch = "max_batch", maximumConnections = "max_connections"
             case maximumInFlightPerConnection = "max_in_flight_per_connection", maximumInFlight = "max_in_flight"
             case maximumConnectionsPerAddress = "max_connections_per_address"
+            case maximumQueuedApplications = "max_queued_applications", maximumQueueDelayMilliseconds = "max_queue_delay_ms"
         }
 
         /// Absent keys keep their defaults.
@@ -80,6 +89,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             maximumInFlightPerConnection = try c.decodeIfPresent(Int.self, forKey: .maximumInFlightPerConnection) ?? maximumInFlightPerConnection
             maximumInFlight = try c.decodeIfPresent(Int.self, forKey: .maximumInFlight) ?? maximumInFlight
             maximumConnectionsPerAddress = try c.decodeIfPresent(Int.self, forKey: .maximumConnectionsPerAddress) ?? maximumConnectionsPerAddress
+            maximumQueuedApplications = try c.decodeIfPresent(Int.self, forKey: .maximumQueuedApplications) ?? maximumQueuedApplications
+            maximumQueueDelayMilliseconds = try c.decodeIfPresent(Int.self, forKey: .maximumQueueDelayMilliseconds) ?? maximumQueueDelayMilliseconds
         }
     }
 
@@ -206,6 +217,12 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
                         ("max_connections_per_address", limits.maximumConnectionsPerAddress)]
         for (name, value) in positive where value <= 0 {
             throw ConfigurationError("limits.\(name) must be positive, got \(value)")
+        }
+        guard limits.maximumQueuedApplications >= limits.maximumBatch else {
+            throw ConfigurationError("limits.max_queued_applications must be at least max_batch (\(limits.maximumBatch)), got \(limits.maximumQueuedApplications)")
+        }
+        guard limits.maximumQueueDelayMilliseconds >= 0 else {
+            throw ConfigurationError("limits.max_queue_delay_ms must be 0 (off) or a positive number of milliseconds, got \(limits.maximumQueueDelayMilliseconds)")
         }
         guard limits.maximumFramePayload <= Int(UInt32.max), limits.maximumUncompressedPayload <= Int(UInt32.max) else {
             throw ConfigurationError("frame limits must fit in 32 bits")

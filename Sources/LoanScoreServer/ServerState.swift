@@ -17,6 +17,8 @@ final class ServerState: Sendable {
     let metrics: ServerMetrics
     let configuration: ServerConfiguration
     let protocolLimits: ProtocolLimits
+    /// Admission by queued work (applications waiting, age of the oldest waiting request).
+    let admission: AdmissionControl
     private let current: ManagedAtomic<ModelGeneration>
     private let inFlight = ManagedAtomic<Int>(0)
     private let connectionCount = ManagedAtomic<Int>(0)
@@ -42,6 +44,8 @@ final class ServerState: Sendable {
         self.metrics = metrics
         self.configuration = configuration
         protocolLimits = Self.protocolLimits(configuration)
+        admission = AdmissionControl(maximumQueuedApplications: configuration.limits.maximumQueuedApplications,
+                                     maximumQueueDelayMilliseconds: configuration.limits.maximumQueueDelayMilliseconds)
         current = ManagedAtomic(generation)
     }
 

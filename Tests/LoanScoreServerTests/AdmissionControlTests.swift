@@ -1,0 +1,39 @@
+@testable import LoanScoreServer
+import Testing
+
+/// Admission by queued work, with instants given by the test (nanoseconds).
+@Suite("admission control")
+struct AdmissionControlTests {
+    static let ms: UInt64 = 1_000_000
+
+    @Test func refusesOnceTheOldestQueuedRequestIsOlderThanTheLimit() {
+        let admission = AdmissionControl(maximumQueuedApplications: 10_000, maximumQueueDelayMilliseconds: 50)
+        let t0: UInt64 = 1_000 * Self.ms
+        #expect(admission.admit(applications: 256, now: t0) == nil)
+        #expect(admission.admit(applications: 256, now: t0 + 10 * Self.ms) == nil)
+        #expect(admission.oldestAge(now: t0 + 40 * Self.ms) == 40 * Self.ms)
+        #expect(admission.admit(applications: 256, now: t0 + 51 * Self.ms) == .queueDelay)
+        // A worker starts the first: the oldest still queued arrived at t0 + 10 ms or later.
+        admission.started(applications: 256, enqueuedAt: t0, now: t0 + 52 * Self.ms)
+        #expect(admission.oldestAge(now: t0 + 52 * Self.ms) == 52 * Self.ms)  // bounded by the started one's enqueue instant
+        admission.started(applications: 256, enqueuedAt: t0 + 10 * Self.ms, now: t0 + 53 * Self.ms)
+        #expect(admission.oldestAge(now: t0 + 53 * Self.ms) == nil)  // empty: no age
+        // An empty queue admits at once, however long ago the last request waited.
+        #expect(admission.admit(applications: 256, now: t0 + 500 * Self.ms) == nil)
+        #expect(admission.oldestAge(now: t0 + 501 * Self.ms) == Self.ms)
+    }
+
+    @Test func boundsTheQueuedApplicationsButAlwaysAdmitsALoneRequest() {
+        let admission = AdmissionControl(maximumQueuedApplications: 1_000, maximumQueueDelayMilliseconds: 0)
+        #expect(admission.admit(applications: 600, now: 1) == nil)
+        #expect(admission.admit(applications: 600, now: 2) == .queuedApplications)
+        #expect(admission.applicationsQueued == 600)
+        #expect(admission.admit(applications: 400, now: 3) == nil)
+        admission.withdraw(applications: 400)
+        admission.started(applications: 600, enqueuedAt: 1, now: 4)
+        #expect(admission.applicationsQueued == 0)
+        #expect(admission.admit(applications: 4_096, now: 5) == nil)  // alone in the queue
+        #expect(admission.oldestAge(now: 10_000 * Self.ms) != nil)  // delay check off: no refusal below
+        #expect(admission.admit(applications: 1, now: 10_000 * Self.ms) == .queuedApplications)
+    }
+}
