@@ -31,7 +31,14 @@ struct LoanScoreLoad: AsyncParsableCommand {
             connections come and go under load; a replacement connects on its first request, \
             and that request's latency includes the TCP and TLS handshakes. With --json the \
             report is one JSON object: applications_per_s, requests_per_s, latency_ms {p50, p90, \
-            p99, p999, max}, errors {CODE: count}, connections {opened, reconnected}, settings.
+            p99, p999, max}, errors {CODE: count}, connections {opened, reconnected}, overload \
+            {overloaded, reasons, failed_fraction, target_applications_per_s}, settings.
+
+            An overloaded run — open loop answered below 90 % of the applications/s asked for \
+            (--rate × --batch), or more than 1 % of the requests failed (BUSY, TIMEOUT, \
+            DROPPED, …) — says so in its report and exits with status 5. Exit statuses: 0 \
+            success, 1 internal error (including: cannot connect), 2 usage error, 3 invalid \
+            data, 5 overloaded.
             """
     )
 
@@ -165,10 +172,13 @@ struct LoanScoreLoad: AsyncParsableCommand {
             "applications_in_file": applications.count,
         ]
         let report = recorder.report(duration: duration)
+        let verdict = OverloadVerdict(target: rate.map { $0 * Double(batch) }, achieved: report.applicationsPerSecond,
+                                      answered: report.answered, failed: report.failed)
         let (opened, reconnected) = client.connectionCounts
         if json {
             var object = report.json
             object["connections"] = ["opened": opened, "reconnected": reconnected]
+            object["overload"] = verdict.json
             object["settings"] = settings
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -178,7 +188,9 @@ struct LoanScoreLoad: AsyncParsableCommand {
             print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(duration)) s measured after \(format(warmup)) s warm-up")
             print(report.text)
             print("connections: \(opened) opened, \(reconnected) of them replacing a closed one (whole run, warm-up included)")
+            print(verdict.text)
         }
+        if verdict.overloaded { throw ExitCode(OverloadVerdict.exitCode) }
     }
 
     // MARK: - Loops
@@ -379,6 +391,10 @@ final class Recorder: Sendable {
     struct Report {
         var json: [String: Any]
         var text: String
+        /// Requests answered and failed in the measurement window, and applications answered per second.
+        var answered = 0
+        var failed = 0
+        var applicationsPerSecond = 0.0
     }
 
     func report(duration: Double) -> Report {
@@ -408,7 +424,7 @@ final class Recorder: Sendable {
                 """
             return Report(
                 json: ["applications_per_s": applicationsPerSecond, "requests_per_s": requestsPerSecond, "latency_ms": latency, "errors": state.errors],
-                text: text)
+                text: text, answered: state.requests, failed: errorCount, applicationsPerSecond: applicationsPerSecond)
         }
     }
 }
