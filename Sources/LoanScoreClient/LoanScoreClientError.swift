@@ -98,7 +98,8 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
     /// Whether sending the same batch again may succeed: `BUSY`, a dropped or refused
     /// connection, a schema change, and the server's `SHUTTING_DOWN`, `TIMEOUT`, `INTERNAL` and
     /// `UNAVAILABLE` (its audit log failed; another connection of the pool may reach another server)
-    /// (scoring is idempotent, so a repeat is harmless). The client retries these itself under
+    /// (scoring is idempotent, so a repeat is harmless). `DEADLINE_EXCEEDED` is not retried: the
+    /// call's deadline, which the request carried, has passed. The client retries these itself under
     /// its ``LoanScoreClient/RetryPolicy``.
     public var isRetryable: Bool {
         switch code {

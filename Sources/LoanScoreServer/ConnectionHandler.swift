@@ -175,12 +175,22 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let received = AdmissionControl.now
         // Admission before any decoding work: the count is at a fixed offset (an unreadable
         // prefix falls through to the full decode, which names the error).
-        let count = ScoreRequestPrefix(peeking: frame.payload).map { min($0.count, server.protocolLimits.maximumBatch) } ?? 1
+        let prefix = ScoreRequestPrefix(peeking: frame.payload, flags: frame.header.flags)
+        if prefix?.deadline == 0 {
+            return sendError(context: context, .deadlineExceeded, "the request's deadline (0 µs) had passed on arrival; not scored", requestID: requestID)
+        }
+        // The instant after which the request is answered DEADLINE_EXCEEDED instead of scored.
+        let deadline = prefix?.deadline.map { received + UInt64($0) * 1_000 }
+        let count = prefix.map { min($0.count, server.protocolLimits.maximumBatch) } ?? 1
         if let reason = admit(applications: count, now: received) {
             server.metrics.busy(reason: reason, applications: count)
             return sendError(context: context, .busy, reason.message, requestID: requestID)
         }
         var payload = frame.payload
+        if frame.header.flags.contains(.deadline), payload.readInteger(as: UInt32.self) == nil {
+            withdraw(applications: count)
+            return fail(context: context, ProtocolError(.malformedFrame, "SCORE_REQUEST payload ends inside its deadline", requestID: requestID))
+        }
         // One generation per request, from decoding to the audit record. A request built from
         // the WELCOME of a generation a reload has replaced (another schema hash) is answered
         // SCHEMA_MISMATCH, and the client reconnects for the new WELCOME (PROTOCOL.md §7).
@@ -198,7 +208,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let handler = NIOLoopBound(self, eventLoop: loop)
         let bound = NIOLoopBound(context, eventLoop: loop)
         let job = ScoringJob(server: server, generation: generation, workspace: workspace, requestID: requestID, client: client,
-                             admittedApplications: count, enqueuedAt: received) { workspace, error in
+                             admittedApplications: count, enqueuedAt: received, deadline: deadline) { workspace, error in
             loop.execute {
                 handler.value.complete(context: bound.value, requestID: requestID, workspace, error, received: received)
             }

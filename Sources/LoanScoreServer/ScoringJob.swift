@@ -23,6 +23,9 @@ struct ScoringJob: Sendable {
     let admittedApplications: Int
     /// When the request was admitted (``AdmissionControl/now``).
     let enqueuedAt: UInt64
+    /// The instant (``AdmissionControl/now``) after which the client no longer waits: a job
+    /// that starts later is answered DEADLINE_EXCEEDED, neither scored nor audited.
+    let deadline: UInt64?
     /// Called once with the workspace (its response payload written) or the error to send
     /// instead; either way the workspace goes back to its connection.
     let completion: @Sendable (RequestWorkspace, ProtocolError?) -> Void
@@ -30,6 +33,12 @@ struct ScoringJob: Sendable {
     func run() {
         let waited = server.admission.started(applications: admittedApplications, enqueuedAt: enqueuedAt, now: AdmissionControl.now)
         server.metrics.queueDelay.recordNanoseconds(Int64(clamping: waited))
+        if let deadline, enqueuedAt + waited > deadline {
+            server.metrics.applications("deadline_exceeded", count: workspace.columns.count)
+            let late = (enqueuedAt + waited - deadline) / 1_000
+            return completion(workspace, ProtocolError(
+                .deadlineExceeded, "the request's deadline passed \(late) µs before a worker could start it; not scored"))
+        }
         let engine = generation.engine
         engine.score(workspace)
         let records = engine.respond(workspace, requestID: requestID, client: client, time: Date())
