@@ -17,7 +17,7 @@ HEADER = struct.Struct(">IBBHQII")  # magic, version, type, flags, request id, p
 HELLO, WELCOME, SCORE_REQUEST, SCORE_RESPONSE, ERROR, PING, PONG, GOODBYE = 0x01, 0x02, 0x10, 0x11, 0x20, 0x30, 0x31, 0x40
 NUMBER, BOOL, STRING = 1, 2, 3
 FLAG_LZ4 = 0x0001
-BUSY, UNAVAILABLE, DEADLINE_EXCEEDED, INVALID_APPLICATION = 0x0103, 0x0107, 0x0109, 0x0201
+BUSY, UNAVAILABLE, QUOTA_EXCEEDED, DEADLINE_EXCEEDED, INVALID_APPLICATION = 0x0103, 0x0107, 0x0108, 0x0109, 0x0201
 FLAG_DEADLINE = 0x0002
 
 _lz4 = ctypes.CDLL(ctypes.util.find_library("lz4") or "liblz4.so.1")
@@ -147,6 +147,10 @@ VECTORS = [
     ("22-error-deadline-exceeded",
      frame(ERROR, 11, struct.pack(">H", DEADLINE_EXCEEDED) + s16("the request's deadline passed 1200 µs before a worker could start it; not scored")),
      "ERROR DEADLINE_EXCEEDED (0x0109) for request id 11", "ErrorMessage(code: .deadlineExceeded, ...); not connection-fatal; not processed"),
+    ("23-error-quota-exceeded",
+     frame(ERROR, 12, struct.pack(">H", QUOTA_EXCEEDED) + s16("retry after 250 ms: /O=Acme/CN=gateway is over its quota of 1000 applications/s")),
+     "ERROR QUOTA_EXCEEDED (0x0108) for request id 12, with the hint 'retry after 250 ms'",
+     "ErrorMessage(code: .quotaExceeded, ...); retryAfter 250 ms; not connection-fatal; not processed"),
 ]
 
 
@@ -182,7 +186,7 @@ def main():
         "",
         f"Schema hash: `{SCHEMA_HASH.hex()}`.",
         "",
-        "A conforming decoder yields exactly the last column; a conforming encoder reproduces 01-09, 20, 21 and 22",
+        "A conforming decoder yields exactly the last column; a conforming encoder reproduces 01-09 and 20-23",
         "byte for byte (04 with the same LZ4 library version: LZ4 output is not specified across versions).",
         "",
         "| file | bytes | frame | decoding must yield |",

@@ -33,6 +33,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var readPending = false
     private var goodbyeReceived = false
     private var client = "unknown"
+    /// Whose quota the connection's requests use: the certificate subject, else the source address.
+    private var quotaClient = "unknown"
     private var helloTimeout: Scheduled<Void>?
     private let progress: FrameProgress
     private var frameWatch: RepeatedTask?
@@ -48,6 +50,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         client = context.remoteAddress?.description ?? "unknown"
+        quotaClient = context.remoteAddress?.ipAddress ?? client
         logger[metadataKey: "peer"] = "\(client)"
         if let refusal = server.register(context.channel) {
             logger.warning("connection refused: \(refusal)")
@@ -77,7 +80,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let handshake = event as? TLSHandshakeCompleted {
-            if let subject = handshake.peerSubject { client = subject }
+            if let subject = handshake.peerSubject {
+                client = subject
+                quotaClient = subject
+            }
             logger[metadataKey: "client"] = "\(client)"
         } else if let check = event as? CheckFrameDeadline {
             if let started = progress.startedAt, NIODeadline.now() - started > check.deadline {
@@ -182,7 +188,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // The instant after which the request is answered DEADLINE_EXCEEDED instead of scored.
         let deadline = prefix?.deadline.map { received + UInt64($0) * 1_000 }
         let count = prefix.map { min($0.count, server.protocolLimits.maximumBatch) } ?? 1
+        if let wait = server.quotas.take(count, client: quotaClient, now: received) {
+            server.metrics.quotaRejected(client: quotaClient, applications: count)
+            server.metrics.error(code: ErrorCode.quotaExceeded.name)
+            let limit = server.quotas.limit(for: quotaClient)
+            return send(context: context, ErrorMessage.quotaExceeded(
+                retryAfterMilliseconds: Int((wait + 999_999) / 1_000_000),
+                detail: "\(quotaClient) is over its quota of \(limit.map { "\(Int($0.rate))" } ?? "?") applications/s"), requestID: requestID)
+        }
         if let reason = admit(applications: count, now: received) {
+            server.quotas.refund(count, client: quotaClient)
             server.metrics.busy(reason: reason, applications: count)
             return sendError(context: context, .busy, reason.message, requestID: requestID)
         }

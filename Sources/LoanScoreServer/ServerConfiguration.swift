@@ -36,9 +36,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var timeouts = Timeouts()
     /// When the server gives freed memory back to the system.
     public var memory = Memory()
+    /// Per-client quotas (applications per second); none by default.
+    public var quotas = Quotas()
 
     enum CodingKeys: String, CodingKey {
-        case bundle, listen, certificate, admin, workers, limits, timeouts, memory
+        case bundle, listen, certificate, admin, workers, limits, timeouts, memory, quotas
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes"
@@ -146,6 +148,59 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// Per-client quotas, as API gateways rate-limit: a token bucket of applications per
+    /// client identity — the subject of its mutual-TLS certificate as OpenSSL prints it on one
+    /// line (`/O=Acme/CN=gateway`), else its source IP address. A request over its client's
+    /// quota is answered QUOTA_EXCEEDED (PROTOCOL.md §7) with the time after which it would be
+    /// admitted, and counted in `loanscore_quota_rejections_total{client}`; other clients are
+    /// unaffected. Requests refused BUSY give their applications back to the bucket.
+    public struct Quotas: Codable, Sendable, Equatable {
+        /// Applications per second each client may send; 0 (the default) means no quota.
+        public var applicationsPerSecond: Double = 0
+        /// The bucket's size in applications (how far a client may run ahead of its rate);
+        /// 0 means one second's worth. A batch larger than the burst is admitted when the
+        /// bucket is full, and the client then waits for the difference.
+        public var burstApplications: Double = 0
+        /// Overrides by client identity; `applications_per_second` 0 exempts a client.
+        public var clients: [String: Client] = [:]
+
+        /// One client's quota.
+        public struct Client: Codable, Sendable, Equatable {
+            public var applicationsPerSecond: Double
+            public var burstApplications: Double = 0
+
+            public init(applicationsPerSecond: Double, burstApplications: Double = 0) {
+                self.applicationsPerSecond = applicationsPerSecond
+                self.burstApplications = burstApplications
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case applicationsPerSecond = "applications_per_second", burstApplications = "burst_applications"
+            }
+
+            /// `applications_per_second` is required; `burst_applications` defaults to one second's worth.
+            public init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                applicationsPerSecond = try c.decode(Double.self, forKey: .applicationsPerSecond)
+                burstApplications = try c.decodeIfPresent(Double.self, forKey: .burstApplications) ?? 0
+            }
+        }
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case applicationsPerSecond = "applications_per_second", burstApplications = "burst_applications", clients
+        }
+
+        /// Absent keys keep their defaults.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            applicationsPerSecond = try c.decodeIfPresent(Double.self, forKey: .applicationsPerSecond) ?? applicationsPerSecond
+            burstApplications = try c.decodeIfPresent(Double.self, forKey: .burstApplications) ?? burstApplications
+            clients = try c.decodeIfPresent([String: Client].self, forKey: .clients) ?? clients
+        }
+    }
+
     public init(bundle: String, certificate: String, privateKey: String) {
         self.bundle = bundle
         self.certificate = certificate
@@ -170,6 +225,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(limits, forKey: .limits)
         try c.encode(timeouts, forKey: .timeouts)
         try c.encode(memory, forKey: .memory)
+        try c.encode(quotas, forKey: .quotas)
     }
 
     /// Decodes a configuration file: `bundle`, `certificate` and `private_key` are required;
@@ -189,6 +245,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? limits
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
         memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
+        quotas = try c.decodeIfPresent(Quotas.self, forKey: .quotas) ?? quotas
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -235,6 +292,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         }
         guard memory.trimThreshold >= 0, memory.trimThreshold.isFinite else {
             throw ConfigurationError("memory.trim_threshold_mb must not be negative, got \(memory.trimThreshold)")
+        }
+        let quotaSettings = [("quotas", quotas.applicationsPerSecond, quotas.burstApplications)]
+            + quotas.clients.sorted { $0.key < $1.key }.map { ("quotas.clients[\"\($0.key)\"]", $0.value.applicationsPerSecond, $0.value.burstApplications) }
+        for (name, rate, burst) in quotaSettings where !(rate >= 0 && rate.isFinite && burst >= 0 && burst.isFinite) {
+            throw ConfigurationError("\(name): applications_per_second and burst_applications must be 0 or positive numbers, got \(rate) and \(burst)")
         }
         guard workers >= 0 else { throw ConfigurationError("workers must be 0 (one per core) or more") }
         guard ["all", "none"].contains(reasonCodes) else {

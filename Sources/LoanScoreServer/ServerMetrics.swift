@@ -68,6 +68,13 @@ public struct ServerMetrics: Sendable {
         self.applications("busy", count: applications)
     }
 
+    /// A request refused QUOTA_EXCEEDED, by client identity (certificate subject or source
+    /// address); its applications count as `quota_exceeded` in `loanscore_applications_total`.
+    func quotaRejected(client: String, applications: Int) {
+        Counter(label: "loanscore_quota_rejections_total", dimensions: [("client", client)]).increment()
+        self.applications("quota_exceeded", count: applications)
+    }
+
     /// A protocol or server error sent, by code name.
     public func error(code: String) {
         Counter(label: "loanscore_errors_total", dimensions: [("code", code)]).increment()

@@ -21,3 +21,14 @@ struct DeadlineBudgetTests {
         #expect(LoanScoreClient.Configuration(host: "h", port: 1, tls: .init(caFile: nil)).sendsDeadline)
     }
 }
+
+/// QUOTA_EXCEEDED: retried, but not before the server's hint.
+@Suite("SDK quotas")
+struct QuotaRetryTests {
+    @Test func quotaExceededIsRetriedAfterItsHint() {
+        let error = LoanScoreClientError.fromServer(.quotaExceeded(retryAfterMilliseconds: 120, detail: "over"))
+        #expect(error.code == .server(.quotaExceeded))
+        #expect(error.isRetryable)
+        #expect(error.retryAfter == .milliseconds(120))
+    }
+}

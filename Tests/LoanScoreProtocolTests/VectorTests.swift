@@ -106,6 +106,18 @@ struct VectorTests {
         #expect(try encodeFrame(message, requestID: 11) == bytes)
     }
 
+    @Test func errorQuotaExceeded() throws {
+        let (bytes, frame) = try onlyFrame("23-error-quota-exceeded")
+        var payload = frame.payload
+        let message = try ErrorMessage.decode(from: &payload)
+        #expect(message.code == .quotaExceeded && message.code.name == "QUOTA_EXCEEDED" && !message.code.isConnectionFatal)
+        #expect(message.retryAfter == .milliseconds(250))
+        #expect(message == .quotaExceeded(retryAfterMilliseconds: 250, detail: "/O=Acme/CN=gateway is over its quota of 1000 applications/s"))
+        #expect(try encodeFrame(message, requestID: 12) == bytes)
+        #expect(ErrorMessage(code: .quotaExceeded, message: "retry later").retryAfter == nil)
+        #expect(ErrorMessage(code: .busy, message: "retry after 5 ms: no").retryAfter == nil)
+    }
+
     @Test func errorUnavailable() throws {
         let (bytes, frame) = try onlyFrame("20-error-unavailable")
         var payload = frame.payload

@@ -37,3 +37,39 @@ struct AdmissionControlTests {
         #expect(admission.admit(applications: 1, now: 10_000 * Self.ms) == .queuedApplications)
     }
 }
+
+/// Per-client token buckets, with instants given by the test (nanoseconds).
+@Suite("client quotas")
+struct ClientQuotasTests {
+    static let second: UInt64 = 1_000_000_000
+
+    func quotas() -> ClientQuotas {
+        var configuration = ServerConfiguration.Quotas()
+        configuration.applicationsPerSecond = 100
+        configuration.burstApplications = 200
+        configuration.clients["/CN=big"] = .init(applicationsPerSecond: 10_000)
+        configuration.clients["/CN=exempt"] = .init(applicationsPerSecond: 0)
+        return ClientQuotas(configuration: configuration)
+    }
+
+    @Test func aBucketRefillsAtTheClientsRateAndSaysWhenToRetry() {
+        let quotas = quotas()
+        let t0 = 10 * Self.second
+        #expect(quotas.take(150, client: "10.0.0.1", now: t0) == nil)
+        #expect(quotas.take(100, client: "10.0.0.1", now: t0) == Self.second / 2)  // 50 left, 50 more at 100/s
+        #expect(quotas.take(100, client: "10.0.0.2", now: t0) == nil)  // another client: its own bucket
+        #expect(quotas.take(100, client: "10.0.0.1", now: t0 + Self.second / 2) == nil)
+        quotas.refund(100, client: "10.0.0.1")
+        #expect(quotas.take(100, client: "10.0.0.1", now: t0 + Self.second / 2) == nil)
+    }
+
+    @Test func overridesAndExemptionsAndLargeBatches() {
+        let quotas = quotas()
+        #expect(quotas.limit(for: "/CN=big") == .init(rate: 10_000, burst: 10_000))
+        #expect(quotas.limit(for: "/CN=exempt") == nil)
+        #expect(quotas.take(1_000_000, client: "/CN=exempt", now: 1) == nil)
+        // A batch above the burst is admitted from a full bucket, then the client owes it.
+        #expect(quotas.take(500, client: "10.0.0.3", now: Self.second) == nil)
+        #expect(quotas.take(1, client: "10.0.0.3", now: Self.second) == UInt64(3.01 * Double(Self.second)))
+    }
+}
