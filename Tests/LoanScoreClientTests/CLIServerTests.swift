@@ -92,7 +92,8 @@ struct CLIServerTests {
         // One request in ten is BUSY: more than 1 % failed, so the run is overloaded (exit 5).
         #expect(result.status == 5, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "connections", "overload", "settings"])
+        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "first_error_s", "connections", "overload", "settings"])
+        #expect((report["first_error_s"] as? [String: Double])?["BUSY"].map { $0 > 0 } == true)
         let overload = try #require(report["overload"] as? [String: Any])
         #expect(overload["overloaded"] as? Bool == true)
         #expect((overload["reasons"] as? [String])?.contains { $0.contains("above 1 %") } == true)
