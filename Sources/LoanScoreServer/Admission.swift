@@ -27,8 +27,15 @@ enum BusyReason: String, Sendable, CaseIterable {
     }
 }
 
-/// Admission by work: how many applications wait for a worker, and how long the oldest
-/// waiting request has waited. Shared by every connection; lock-free.
+/// Admission by work: how many applications wait for a worker, how long they will take, and
+/// how long the oldest waiting request has waited. Shared by every connection; lock-free.
+///
+/// Two estimates of the queue delay, either of which refuses a request once it passes the
+/// limit: the *predicted* wait of a new request (applications queued × the measured worker
+/// time per application ÷ workers), which reacts at once to work just admitted — an event
+/// loop that reads a backlog of frames in one go would otherwise admit all of them before
+/// the queue has had time to age — and the *observed* age of the oldest queued request, which
+/// catches what the prediction misses (a stalled worker, a slow audit append).
 ///
 /// A request is admitted (``admit(applications:now:)``) before its columns are decoded, from
 /// the count in its first 36 bytes, and leaves the queue when a worker starts it
@@ -51,13 +58,21 @@ final class AdmissionControl: Sendable {
     let maximumQueuedApplications: Int
     /// Longest the oldest queued request may wait before new ones are refused, in nanoseconds.
     let maximumQueueDelay: UInt64
+    /// Worker threads sharing the queue.
+    let workers: Int
+    /// Worker time per application in picoseconds (an exponentially weighted moving average of
+    /// finished requests; 0 until the first). Updated without a lock: a lost update only
+    /// delays the average by one sample.
+    private let picosecondsPerApplication = ManagedAtomic<Int>(0)
 
     /// - Parameters:
     ///   - maximumQueuedApplications: applications allowed to wait (at least one batch).
     ///   - maximumQueueDelayMilliseconds: age of the oldest queued request beyond which new
     ///     requests are answered BUSY; 0 disables the check.
-    init(maximumQueuedApplications: Int, maximumQueueDelayMilliseconds: Int) {
+    ///   - workers: the worker threads that take requests from the queue.
+    init(maximumQueuedApplications: Int, maximumQueueDelayMilliseconds: Int, workers: Int = 1) {
         self.maximumQueuedApplications = maximumQueuedApplications
+        self.workers = max(1, workers)
         maximumQueueDelay = UInt64(max(0, maximumQueueDelayMilliseconds)) * 1_000_000
     }
 
@@ -65,7 +80,7 @@ final class AdmissionControl: Sendable {
     /// caller must later call ``started(applications:enqueuedAt:now:)`` (a worker took it) or
     /// ``withdraw(applications:)`` (it never reached the queue) exactly once.
     func admit(applications: Int, now: UInt64) -> BusyReason? {
-        if maximumQueueDelay > 0, let age = oldestAge(now: now), age > maximumQueueDelay {
+        if maximumQueueDelay > 0, let age = oldestAge(now: now), age > maximumQueueDelay || predictedDelay() > maximumQueueDelay {
             return .queueDelay
         }
         let queued = queuedApplications.wrappingIncrementThenLoad(by: applications, ordering: .relaxed)
@@ -94,6 +109,23 @@ final class AdmissionControl: Sendable {
     func withdraw(applications: Int) {
         queuedRequests.wrappingDecrement(ordering: .acquiringAndReleasing)
         queuedApplications.wrappingDecrement(by: applications, ordering: .relaxed)
+    }
+
+    /// A worker finished a request of `applications` that kept it busy `nanoseconds`.
+    func finished(applications: Int, nanoseconds: UInt64) {
+        guard applications > 0 else { return }
+        let sample = Int(clamping: nanoseconds &* 1_000) / applications
+        let average = picosecondsPerApplication.load(ordering: .relaxed)
+        picosecondsPerApplication.store(average == 0 ? sample : average + (sample - average) / 8, ordering: .relaxed)
+    }
+
+    /// How long a request admitted now would wait for a worker, in nanoseconds: the queued
+    /// applications at the measured worker time each, shared by the workers.
+    func predictedDelay() -> UInt64 {
+        let queued = queuedApplications.load(ordering: .relaxed)
+        let picoseconds = picosecondsPerApplication.load(ordering: .relaxed)
+        guard queued > 0, picoseconds > 0 else { return 0 }
+        return UInt64(queued) &* UInt64(picoseconds) / 1_000 / UInt64(workers)
     }
 
     /// The estimated age of the oldest queued request in nanoseconds; nil when none is queued.

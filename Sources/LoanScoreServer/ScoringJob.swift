@@ -31,7 +31,9 @@ struct ScoringJob: Sendable {
     let completion: @Sendable (RequestWorkspace, ProtocolError?) -> Void
 
     func run() {
-        let waited = server.admission.started(applications: admittedApplications, enqueuedAt: enqueuedAt, now: AdmissionControl.now)
+        let began = AdmissionControl.now
+        let waited = server.admission.started(applications: admittedApplications, enqueuedAt: enqueuedAt, now: began)
+
         server.metrics.queueDelay.recordNanoseconds(Int64(clamping: waited))
         if let deadline, enqueuedAt + waited > deadline {
             server.metrics.applications("deadline_exceeded", count: workspace.columns.count)
@@ -57,6 +59,9 @@ struct ScoringJob: Sendable {
         if declined > 0 { server.metrics.decision(LoanScoreModel.Decision.decline.rawValue, count: declined) }
         server.metrics.applications("scored", count: records.count)
         server.metrics.applications("invalid", count: workspace.columns.count - records.count)
+        // The worker's time per application (scoring, response, metrics) feeds admission's
+        // prediction; read before the workspace goes back to its connection.
+        server.admission.finished(applications: workspace.columns.count, nanoseconds: AdmissionControl.now &- began)
         guard !records.isEmpty else { return completion(workspace, nil) }
         server.audit.append(records) { [completion, workspace] result in
             switch result {

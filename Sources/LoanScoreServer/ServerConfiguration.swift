@@ -66,9 +66,16 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         /// is answered BUSY. At least `max_batch`. Bounds the queued work, and so memory and
         /// the wait, whatever the batch sizes.
         public var maximumQueuedApplications: Int = 16384
-        /// Milliseconds the oldest request waiting for a worker may have waited; beyond it new
-        /// requests are answered BUSY at once (a fast "no" the client can route around) until
-        /// the queue catches up. 0 disables the check.
+        /// Milliseconds a request may wait for a worker: a new request is answered BUSY at once
+        /// (a fast "no" the client can route around) when the work queued before it would take
+        /// longer (queued applications × measured worker time ÷ workers) or the oldest queued
+        /// request has already waited longer. 0 disables both checks.
+        ///
+        /// 50 by measurement (2 shared cores, about 30,000 applications/s, open loop at 8× that):
+        /// answered requests kept p50 82 ms and p99 0.26 s, where with 100 ms they took 0.19 s and
+        /// 0.55 s; with 25 ms, 2 % of a modest closed loop (1,024 applications in flight) was
+        /// refused. A client that keeps more than 50 ms of work in flight is told BUSY for the
+        /// excess; raise it for clients that pipeline deeply and can wait.
         public var maximumQueueDelayMilliseconds: Int = 50
 
         public init() {}

@@ -48,7 +48,8 @@ final class ServerState: Sendable {
         protocolLimits = Self.protocolLimits(configuration)
         quotas = ClientQuotas(configuration: configuration.quotas)
         admission = AdmissionControl(maximumQueuedApplications: configuration.limits.maximumQueuedApplications,
-                                     maximumQueueDelayMilliseconds: configuration.limits.maximumQueueDelayMilliseconds)
+                                     maximumQueueDelayMilliseconds: configuration.limits.maximumQueueDelayMilliseconds,
+                                     workers: pool.configuration.threads)
         current = ManagedAtomic(generation)
     }
 

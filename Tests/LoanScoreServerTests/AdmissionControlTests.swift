@@ -73,3 +73,20 @@ struct ClientQuotasTests {
         #expect(quotas.take(1, client: "10.0.0.3", now: Self.second) == UInt64(3.01 * Double(Self.second)))
     }
 }
+
+/// The predicted wait: queued applications at the measured worker time each, per worker.
+@Suite("admission prediction")
+struct AdmissionPredictionTests {
+    @Test func refusesWorkThatWouldWaitLongerThanTheLimitBeforeTheQueueHasAged() {
+        let admission = AdmissionControl(maximumQueuedApplications: 100_000, maximumQueueDelayMilliseconds: 50, workers: 2)
+        admission.finished(applications: 256, nanoseconds: 256 * 20_000)  // 20 µs per application
+        #expect(admission.predictedDelay() == 0)
+        // 4,096 applications: 4096 × 20 µs ÷ 2 workers = 41 ms; admitted at one instant.
+        for _ in 0..<16 { #expect(admission.admit(applications: 256, now: 1_000) == nil) }
+        #expect(admission.predictedDelay() == 40_960_000)
+        // A request's predicted wait is the work queued before it: refused once that passes
+        // 50 ms, at once, though the oldest has not aged at all.
+        for _ in 0..<4 { #expect(admission.admit(applications: 256, now: 1_000) == nil) }  // waits 41.0 ... 48.6 ms
+        #expect(admission.admit(applications: 256, now: 1_000) == .queueDelay)  // would wait 51.2 ms
+    }
+}
