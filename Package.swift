@@ -122,7 +122,7 @@ let package = Package(
         // the built loanscored and loanscore run as subprocesses (reload, drain, systemd).
         .testTarget(name: "LoanScoreServerTests", dependencies: [
             "LoanScoreServer", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreAudit", "LoanScoreModel", "LoanScoreFeatures",
-            "LoanScoreTestSupport", "LoanScoreClient", "LoanScoreDaemon", "LoanScoreCLI", nioCore, nioPosix, nioConcurrencyHelpers, logging,
+            "LoanScoreTestSupport", "LoanScoreClient", "LoanScoreDaemon", "LoanScoreCLI", nioCore, nioEmbedded, nioPosix, nioConcurrencyHelpers, logging,
         ]),
         .testTarget(
             name: "LoanScoreClientTests",
