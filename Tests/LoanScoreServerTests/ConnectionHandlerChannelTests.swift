@@ -44,9 +44,13 @@ struct ConnectionHandlerChannelTests {
             // The one worker waits for the test: requests submitted meanwhile stay queued.
             let gate = self.gate
             _ = pool.trySubmit { gate.wait() }
-            channel = NIOAsyncTestingChannel()
-            let handler = ConnectionHandler(server: state, progress: FrameProgress(), logger: logger)
-            try await channel.pipeline.addHandler(handler)
+            let channel = NIOAsyncTestingChannel()
+            self.channel = channel
+            let state = self.state
+            // Made on the channel's loop: the handler is not Sendable.
+            try await channel.testingEventLoop.executeInContext {
+                try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: state, progress: FrameProgress(), logger: logger))
+            }
             try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         }
 
