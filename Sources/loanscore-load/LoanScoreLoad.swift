@@ -38,8 +38,8 @@ struct LoanScoreLoad: AsyncParsableCommand {
             An overloaded run — open loop answered below 90 % of the applications/s asked for \
             (--rate × --batch), or more than 1 % of the requests failed (BUSY, TIMEOUT, \
             DROPPED, …) — says so in its report and exits with status 5. Exit statuses: 0 \
-            success, 1 internal error (including: cannot connect), 2 usage error, 3 invalid \
-            data, 5 overloaded.
+            success, 1 error (cannot connect, unreadable input, internal), 2 usage error, 5 \
+            overloaded (the report is still printed).
             """
     )
 
