@@ -127,7 +127,7 @@ let package = Package(
         // the built loanscored and loanscore run as subprocesses (reload, drain, systemd).
         .testTarget(name: "LoanScoreServerTests", dependencies: [
             "LoanScoreServer", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreAudit", "LoanScoreModel", "LoanScoreFeatures",
-            "LoanScoreTestSupport", "LoanScoreClient", "LoanScoreDaemon", "LoanScoreCLI", "LoanScoreVersion", nioCore, nioPosix, nioConcurrencyHelpers, logging,
+            "LoanScoreTestSupport", "LoanScoreClient", "LoanScoreDaemon", "LoanScoreCLI", "LoanScoreVersion", nioCore, nioEmbedded, nioPosix, nioConcurrencyHelpers, logging,
         ]),
         .testTarget(
             name: "LoanScoreClientTests",

@@ -17,7 +17,8 @@ HEADER = struct.Struct(">IBBHQII")  # magic, version, type, flags, request id, p
 HELLO, WELCOME, SCORE_REQUEST, SCORE_RESPONSE, ERROR, PING, PONG, GOODBYE = 0x01, 0x02, 0x10, 0x11, 0x20, 0x30, 0x31, 0x40
 NUMBER, BOOL, STRING = 1, 2, 3
 FLAG_LZ4 = 0x0001
-BUSY, UNAVAILABLE, INVALID_APPLICATION = 0x0103, 0x0107, 0x0201
+BUSY, UNAVAILABLE, QUOTA_EXCEEDED, DEADLINE_EXCEEDED, INVALID_APPLICATION = 0x0103, 0x0107, 0x0108, 0x0109, 0x0201
+FLAG_DEADLINE = 0x0002
 
 _lz4 = ctypes.CDLL(ctypes.util.find_library("lz4") or "liblz4.so.1")
 
@@ -121,7 +122,8 @@ VECTORS = [
     ("11-unsupported-version", frame(PING, 1, b"", version=2), "PING with version 2",
      "UNSUPPORTED_VERSION at header byte 4"),
     ("12-unknown-type", frame(0x7F, 1, b""), "type 0x7F", "UNKNOWN_TYPE at header byte 5"),
-    ("13-bad-flags", frame(PING, 1, b"", flags=0x0002), "PING with flags bit 1 set", "MALFORMED_FRAME at header byte 6"),
+    ("13-bad-flags", frame(PING, 1, b"", flags=0x0002), "PING with flags bit 1 set (the deadline flag is for SCORE_REQUEST only)",
+     "MALFORMED_FRAME at header byte 6"),
     ("14-length-above-limit", frame(SCORE_REQUEST, 1, b"", payload_length=(4 << 20) + 1, uncompressed=(4 << 20) + 1),
      "header only: payload length 4 MiB + 1 (no payload follows)",
      "FRAME_TOO_LARGE at header byte 16, from the header alone"),
@@ -139,6 +141,16 @@ VECTORS = [
     ("20-error-unavailable",
      frame(ERROR, 10, struct.pack(">H", UNAVAILABLE) + s16("audit log unavailable: no space left on device; send the request to another server")),
      "ERROR UNAVAILABLE (0x0107) for request id 10", "ErrorMessage(code: .unavailable, ...); not connection-fatal; not processed"),
+    ("21-score-request-deadline", frame(SCORE_REQUEST, 11, struct.pack(">I", 250_000) + REQUEST_PAYLOAD, flags=FLAG_DEADLINE),
+     "03's SCORE_REQUEST as request id 11 with a deadline (flags bit 1): payload starts with u32 250000 (250 ms)",
+     "the same ScoreRequest as 03 with deadline 250000 µs"),
+    ("22-error-deadline-exceeded",
+     frame(ERROR, 11, struct.pack(">H", DEADLINE_EXCEEDED) + s16("the request's deadline passed 1200 µs before a worker could start it; not scored")),
+     "ERROR DEADLINE_EXCEEDED (0x0109) for request id 11", "ErrorMessage(code: .deadlineExceeded, ...); not connection-fatal; not processed"),
+    ("23-error-quota-exceeded",
+     frame(ERROR, 12, struct.pack(">H", QUOTA_EXCEEDED) + s16("retry after 250 ms: /O=Acme/CN=gateway is over its quota of 1000 applications/s")),
+     "ERROR QUOTA_EXCEEDED (0x0108) for request id 12, with the hint 'retry after 250 ms'",
+     "ErrorMessage(code: .quotaExceeded, ...); retryAfter 250 ms; not connection-fatal; not processed"),
 ]
 
 
@@ -174,7 +186,7 @@ def main():
         "",
         f"Schema hash: `{SCHEMA_HASH.hex()}`.",
         "",
-        "A conforming decoder yields exactly the last column; a conforming encoder reproduces 01-09 and 20",
+        "A conforming decoder yields exactly the last column; a conforming encoder reproduces 01-09 and 20-23",
         "byte for byte (04 with the same LZ4 library version: LZ4 output is not specified across versions).",
         "",
         "| file | bytes | frame | decoding must yield |",

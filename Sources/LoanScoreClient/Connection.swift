@@ -21,7 +21,12 @@ final class Connection: Sendable {
         let nextRequestID = Atomic<UInt64>(1)
     }
 
-    private init(channel: any Channel, welcome: Welcome, handler: NIOLoopBound<ClientConnectionHandler>, encoder: FrameEncoder, state: Shared) {
+    /// Whether requests carry the time left before their deadline (``LoanScoreClient/Configuration/sendsDeadline``).
+    private let sendsDeadline: Bool
+
+    private init(channel: any Channel, welcome: Welcome, handler: NIOLoopBound<ClientConnectionHandler>, encoder: FrameEncoder, state: Shared,
+                 sendsDeadline: Bool) {
+        self.sendsDeadline = sendsDeadline
         self.channel = channel
         self.welcome = welcome
         self.handler = handler
@@ -84,7 +89,8 @@ final class Connection: Sendable {
             configuration.logger.debug(
                 "loanscore.client connection ready",
                 metadata: ["server": "\(configuration.host):\(configuration.port)", "model": "\(welcome.modelName) \(welcome.modelVersion)"])
-            return Connection(channel: channel, welcome: welcome, handler: handler, encoder: encoder, state: shared)
+            return Connection(channel: channel, welcome: welcome, handler: handler, encoder: encoder, state: shared,
+                              sendsDeadline: configuration.sendsDeadline)
         } catch {
             channel.close(promise: nil)
             throw error as? LoanScoreClientError ?? LoanScoreClientError(.handshakeFailed, "\(error)")
@@ -139,6 +145,8 @@ final class Connection: Sendable {
         -> (id: UInt64, answer: EventLoopFuture<ByteBuffer>) {
         let id = state.nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue
         var frame = channel.allocator.buffer(capacity: FrameHeader.size + 64 + request.count * 16)
+        var request = request
+        if sendsDeadline { request.deadline = Connection.budget(until: deadline) }
         do {
             try encoder.encode(request, requestID: id, into: &frame)
         } catch {
@@ -191,4 +199,14 @@ final class Connection: Sendable {
 extension Duration {
     /// The same span as a NIO `TimeAmount`.
     var timeAmount: TimeAmount { .nanoseconds(nanoseconds) }
+}
+
+extension Connection {
+    /// The time left until `deadline` in whole microseconds, as a SCORE_REQUEST deadline
+    /// (0 when it has passed; at most `UInt32.max`, about 71 minutes). Computed when the request
+    /// is encoded; time it then waits in this client for a free slot is not subtracted.
+    static func budget(until deadline: NIODeadline, now: NIODeadline = .now()) -> UInt32 {
+        guard deadline > now else { return 0 }
+        return UInt32(clamping: (deadline - now).nanoseconds / 1_000)
+    }
 }

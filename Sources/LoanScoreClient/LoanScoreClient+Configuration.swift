@@ -35,6 +35,11 @@ extension LoanScoreClient {
         /// included, before it fails with ``LoanScoreClientError/Code-swift.enum/timeout``.
         /// Default 10 s.
         public var deadline: Duration
+        /// Whether each SCORE_REQUEST carries the time left before ``deadline`` (PROTOCOL.md
+        /// §5.4), so that a server that cannot start it in time answers DEADLINE_EXCEEDED
+        /// instead of scoring an answer nobody waits for. Default true; set false for a server
+        /// older than the deadline field, which refuses it as MALFORMED_FRAME.
+        public var sendsDeadline: Bool = true
         /// Which failures are retried, how often, and how long to wait in between.
         public var retry: RetryPolicy
         /// How long opening a connection may take: TCP connect, and then again TLS handshake

@@ -287,7 +287,8 @@ public final class LoanScoreClient: Sendable {
                 var error = error
                 error.attempts = attempt
                 guard error.isRetryable, retrying(error), attempt < policy.maximumAttempts else { throw error }
-                let backoff = policy.backoff(after: attempt)
+                // A quota's hint is a floor: retrying sooner would only be refused again.
+                let backoff = max(policy.backoff(after: attempt), error.retryAfter ?? .zero)
                 let remaining = deadline - NIODeadline.now()
                 guard remaining > backoff.timeAmount else {
                     throw LoanScoreClientError(

@@ -85,6 +85,9 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
     public var applicationIndex: Int?
     /// How many attempts were made (1 when the request was not retried, 0 when nothing was sent).
     public var attempts: Int
+    /// For the server's QUOTA_EXCEEDED: how long until the same request would be within the
+    /// client's quota (the client waits at least this long before retrying it).
+    public var retryAfter: Duration?
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, field: String? = nil, applicationIndex: Int? = nil, attempts: Int = 0) {
@@ -98,12 +101,15 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
     /// Whether sending the same batch again may succeed: `BUSY`, a dropped or refused
     /// connection, a schema change, and the server's `SHUTTING_DOWN`, `TIMEOUT`, `INTERNAL` and
     /// `UNAVAILABLE` (its audit log failed; another connection of the pool may reach another server)
-    /// (scoring is idempotent, so a repeat is harmless). The client retries these itself under
+    /// (scoring is idempotent, so a repeat is harmless); `QUOTA_EXCEEDED` after its ``retryAfter``
+    /// hint. `DEADLINE_EXCEEDED` is not retried: the
+    /// call's deadline, which the request carried, has passed. The client retries these itself under
     /// its ``LoanScoreClient/RetryPolicy``.
     public var isRetryable: Bool {
         switch code {
         case .busy, .connectionClosed, .connectFailed, .schemaMismatch: return true
-        case .server(let code): return code == .shuttingDown || code == .timeout || code == .internal || code == .unavailable
+        case .server(let code):
+            return code == .shuttingDown || code == .timeout || code == .internal || code == .unavailable || code == .quotaExceeded
         case .tlsFailed, .handshakeFailed, .timeout, .invalidInput, .batchTooLarge: return false
         }
     }
@@ -118,6 +124,10 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
         case .busy: return LoanScoreClientError(.busy, "server is busy: \(error.message)")
         case .schemaMismatch: return LoanScoreClientError(.schemaMismatch, "server refused the schema: \(error.message)")
         case .batchTooLarge: return LoanScoreClientError(.batchTooLarge, "server refused the batch size: \(error.message)")
+        case .quotaExceeded:
+            var failure = LoanScoreClientError(.server(error.code), "\(error.code.name): \(error.message)")
+            failure.retryAfter = error.retryAfter
+            return failure
         default: return LoanScoreClientError(.server(error.code), "\(error.code.name): \(error.message)")
         }
     }

@@ -44,6 +44,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// error, a failed fsync), so it scores nothing: the request was not processed. Send it to
     /// another server; this one answers again once an operator has repaired its audit log.
     public static let unavailable = ErrorCode(rawValue: 0x0107)
+    /// The client (its certificate subject, else its address) is over its quota of
+    /// applications per second: the request was not processed. The message begins with
+    /// `retry after N ms` (``ErrorMessage/retryAfter``); other clients are unaffected.
+    public static let quotaExceeded = ErrorCode(rawValue: 0x0108)
+    /// The request's deadline (PROTOCOL.md §5.4) passed before the server could start scoring
+    /// it: it was not processed (neither scored nor recorded). Retrying within the same call
+    /// is pointless; a new call may send it again with a fresh deadline.
+    public static let deadlineExceeded = ErrorCode(rawValue: 0x0109)
 
     // MARK: Per application (0x02__): one result inside a SCORE_RESPONSE.
 
@@ -54,7 +62,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// Every code this version defines, in numeric order.
     public static let allDefined: [ErrorCode] = [
         .malformedFrame, .unsupportedVersion, .unknownType, .frameTooLarge, .decompressionFailed, .handshakeRequired,
-        .batchTooLarge, .schemaMismatch, .busy, .shuttingDown, .timeout, .internal, .unavailable, .invalidApplication,
+        .batchTooLarge, .schemaMismatch, .busy, .shuttingDown, .timeout, .internal, .unavailable, .quotaExceeded, .deadlineExceeded,
+        .invalidApplication,
     ]
 
     /// Whether the sender closes the connection after an ERROR frame with this code
@@ -77,6 +86,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .timeout: return "TIMEOUT"
         case .internal: return "INTERNAL"
         case .unavailable: return "UNAVAILABLE"
+        case .quotaExceeded: return "QUOTA_EXCEEDED"
+        case .deadlineExceeded: return "DEADLINE_EXCEEDED"
         case .invalidApplication: return "INVALID_APPLICATION"
         default: return "ERROR_0x" + String(rawValue, radix: 16, uppercase: true).leftPadded(to: 4)
         }

@@ -94,6 +94,9 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard header.flags.subtracting(.defined).isEmpty else {
             throw fail(.malformedFrame, at: 6, "undefined flag bits 0x\(String(header.flags.rawValue, radix: 16, uppercase: true))")
         }
+        guard !header.flags.contains(.deadline) || header.type == .scoreRequest else {
+            throw fail(.malformedFrame, at: 6, "flag bit 1 (deadline) on a \(header.type) frame; only SCORE_REQUEST carries a deadline")
+        }
         let payloadLength = Int(header.payloadLength)
         let uncompressedLength = Int(header.uncompressedLength)
         guard payloadLength <= limits.maximumFramePayload else {

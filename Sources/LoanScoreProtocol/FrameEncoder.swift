@@ -41,7 +41,9 @@ public struct FrameEncoder: MessageToByteEncoder, Sendable {
     /// - Throws: as ``encode(data:out:)``.
     public func encode<Message: ProtocolMessage>(_ message: Message, requestID: UInt64, into out: inout ByteBuffer) throws(ProtocolError) {
         var scratch = ByteBuffer()
-        try encode(type: Message.messageType, requestID: requestID, into: &out, scratch: &scratch) { message.encode(into: &$0) }
+        try encode(type: Message.messageType, requestID: requestID, flags: message.frameFlags, into: &out, scratch: &scratch) {
+            message.encode(into: &$0)
+        }
     }
 
     /// Appends a frame with the given type, request id and (uncompressed) payload to `out`.
@@ -64,7 +66,7 @@ public struct FrameEncoder: MessageToByteEncoder, Sendable {
     /// - Complexity: O(payload) (plus compression). Allocates only when `out` or `scratch`
     ///   must grow.
     public func encode(
-        type: MessageType, requestID: UInt64, into out: inout ByteBuffer, scratch: inout ByteBuffer,
+        type: MessageType, requestID: UInt64, flags extraFlags: FrameFlags = [], into out: inout ByteBuffer, scratch: inout ByteBuffer,
         payload writePayload: (inout ByteBuffer) -> Void
     ) throws(ProtocolError) {
         let start = out.writerIndex
@@ -107,7 +109,7 @@ public struct FrameEncoder: MessageToByteEncoder, Sendable {
                 .frameTooLarge, "frame payload of \(payloadLength) bytes is above the peer's limit of \(limits.maximumFramePayload)",
                 requestID: requestID)
         }
-        let flags: FrameFlags = compressed ? .lz4 : []
+        let flags: FrameFlags = extraFlags.union(compressed ? .lz4 : [])
         out.setInteger(flags.rawValue, at: start + 6)
         out.setInteger(UInt32(payloadLength), at: start + 16)
         out.setInteger(UInt32(uncompressedLength), at: start + 20)
@@ -120,4 +122,11 @@ public protocol ProtocolMessage: Sendable {
     static var messageType: MessageType { get }
     /// Appends the message's payload encoding (PROTOCOL.md §5) to `buffer`.
     func encode(into buffer: inout ByteBuffer)
+    /// Header flags the message's encoding needs besides compression (``FrameFlags/deadline``
+    /// for a SCORE_REQUEST with a deadline); none by default.
+    var frameFlags: FrameFlags { get }
+}
+
+extension ProtocolMessage {
+    public var frameFlags: FrameFlags { [] }
 }

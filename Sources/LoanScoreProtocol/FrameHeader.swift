@@ -1,6 +1,7 @@
 import NIOCore
 
-/// The flags field of a frame header. Bits other than ``lz4`` must be zero in version 1.
+/// The flags field of a frame header. Bits other than ``lz4`` and ``deadline`` must be zero
+/// in version 1, and ``deadline`` is set only on SCORE_REQUEST.
 public struct FrameFlags: OptionSet, Hashable, Sendable {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
@@ -8,8 +9,12 @@ public struct FrameFlags: OptionSet, Hashable, Sendable {
     /// Bit 0: the payload is one LZ4 block; the header's uncompressed length is its
     /// declared decompressed size.
     public static let lz4 = FrameFlags(rawValue: 1 << 0)
+    /// Bit 1, SCORE_REQUEST only: the payload starts with a u32 deadline (the request's time
+    /// budget in microseconds; PROTOCOL.md §5.4). Added to version 1 backward-compatibly: a
+    /// request without it is unchanged.
+    public static let deadline = FrameFlags(rawValue: 1 << 1)
     /// The flags version 1 defines.
-    public static let defined: FrameFlags = [.lz4]
+    public static let defined: FrameFlags = [.lz4, .deadline]
 }
 
 /// The fixed 24-byte, big-endian frame header (PROTOCOL.md §3).

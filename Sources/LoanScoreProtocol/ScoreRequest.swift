@@ -104,6 +104,13 @@ public struct ScoreRequest: ProtocolMessage, Hashable {
     public let applicationIDs: [String]
     /// One column per schema field, in WELCOME order.
     public let columns: [Column]
+    /// The request's deadline: its time budget in microseconds, counted by the server from
+    /// when it has received the frame; nil sends none (PROTOCOL.md §5.4). A server answers
+    /// DEADLINE_EXCEEDED, without scoring or recording the request, once it has passed.
+    public var deadline: UInt32?
+
+    /// ``FrameFlags/deadline`` when the request carries a deadline.
+    public var frameFlags: FrameFlags { deadline == nil ? [] : .deadline }
 
     /// Creates a batch.
     /// - Throws: ``ProtocolError`` `MALFORMED_FRAME` if there are no applications, a column's
@@ -146,6 +153,7 @@ public struct ScoreRequest: ProtocolMessage, Hashable {
         let size = encodedSize
         let written = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw -> Int in
             var out = PayloadCursor(raw.prefix(size))
+            if let deadline { out.put(deadline) }
             out.put(schemaHash.bytes)
             out.put(UInt32(count))
             for id in applicationIDs { out.put(string: id) }
@@ -168,7 +176,7 @@ public struct ScoreRequest: ProtocolMessage, Hashable {
     /// The payload's size in bytes (``encode(into:)`` writes exactly this many).
     var encodedSize: Int {
         // Ids and strings are at most 65,535 bytes (checked by init), so each takes 2 + its length.
-        var size = schemaHash.bytes.count + 4 + applicationIDs.reduce(0) { $0 + 2 + $1.utf8.count }
+        var size = (deadline == nil ? 0 : 4) + schemaHash.bytes.count + 4 + applicationIDs.reduce(0) { $0 + 2 + $1.utf8.count }
         for column in columns {
             size += (column.count + 7) / 8
             switch column.values {
@@ -242,7 +250,17 @@ extension ScoreRequest {
     ///   - maximumBatch: the most applications accepted (WELCOME's maximum batch).
     /// - Throws: as ``RequestColumns/decode(from:schema:maximumBatch:)``.
     /// - Complexity: O(payload).
-    public static func decode(from buffer: inout ByteBuffer, schema: WireSchema, maximumBatch: Int) throws(ProtocolError) -> ScoreRequest {
+    ///   - flags: the frame's header flags; with ``FrameFlags/deadline`` the payload starts with
+    ///     the deadline.
+    public static func decode(from buffer: inout ByteBuffer, schema: WireSchema, maximumBatch: Int,
+                              flags: FrameFlags = []) throws(ProtocolError) -> ScoreRequest {
+        var deadline: UInt32?
+        if flags.contains(.deadline) {
+            guard let budget = buffer.readInteger(as: UInt32.self) else {
+                throw ProtocolError(.malformedFrame, "payload ends inside the deadline", region: .payload, offset: 0)
+            }
+            deadline = budget
+        }
         var decoded = RequestColumns()
         try decoded.decode(from: &buffer, schema: schema, maximumBatch: maximumBatch)
         let applications = 0..<decoded.count
@@ -259,6 +277,8 @@ extension ScoreRequest {
             }
         }
         // Every invariant `init` checks holds by construction here.
-        return try ScoreRequest(schemaHash: schema.hash, applicationIDs: applications.map { decoded.id(application: $0) }, columns: columns)
+        var request = try ScoreRequest(schemaHash: schema.hash, applicationIDs: applications.map { decoded.id(application: $0) }, columns: columns)
+        request.deadline = deadline
+        return request
     }
 }

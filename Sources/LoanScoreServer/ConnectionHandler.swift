@@ -12,7 +12,12 @@ import NIOCore
 
 /// One client connection: the HELLO/WELCOME handshake, pipelined scoring requests, PING,
 /// GOODBYE, errors and backpressure. Runs on the connection's event loop; scoring runs on the
-/// worker pool and comes back here through `eventLoop.execute`.
+/// worker pool and comes back here through `eventLoop.execute`. What to do at each event is
+/// decided by ``ConnectionStateMachine`` (the connection's policy); this handler does it.
+///
+/// Admission runs before the columns are decoded: the connection's state and in-flight
+/// limit, the request's deadline, the client's quota, the server-wide in-flight limit and the
+/// worker queue (``AdmissionControl``), all from the header and the first bytes of the payload.
 ///
 /// Backpressure: a request beyond the connection's or the server's in-flight limit, or one the
 /// worker queue cannot take, is answered BUSY at once (never queued without bound); while the
@@ -23,16 +28,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum State { case awaitingHello, ready, closing }
-
     private let server: ServerState
     private var logger: Logger
     private let encoder: FrameEncoder
-    private var state = State.awaitingHello
-    private var inFlight = 0
-    private var readPending = false
-    private var goodbyeReceived = false
+    private var policy: ConnectionStateMachine
     private var client = "unknown"
+    /// Whose quota the connection's requests use: the certificate subject, else the source address.
+    private var quotaClient = "unknown"
     private var helloTimeout: Scheduled<Void>?
     private let progress: FrameProgress
     private var frameWatch: RepeatedTask?
@@ -43,15 +45,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.server = server
         self.progress = progress
         self.logger = logger
+        policy = ConnectionStateMachine(maximumInFlight: server.configuration.limits.maximumInFlightPerConnection)
         encoder = FrameEncoder(compression: .whenSmaller(threshold: 4096), limits: server.protocolLimits)
     }
 
     func channelActive(context: ChannelHandlerContext) {
         client = context.remoteAddress?.description ?? "unknown"
+        quotaClient = context.remoteAddress?.ipAddress ?? client
         logger[metadataKey: "peer"] = "\(client)"
         if let refusal = server.register(context.channel) {
             logger.warning("connection refused: \(refusal)")
             server.metrics.error(code: "CONNECTION_LIMIT")
+            policy.closed()
             context.close(promise: nil)
             return
         }
@@ -72,27 +77,30 @@ final class ConnectionHandler: ChannelDuplexHandler {
         helloTimeout?.cancel()
         frameWatch?.cancel()
         server.unregister(context.channel)
+        policy.closed()
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let handshake = event as? TLSHandshakeCompleted {
-            if let subject = handshake.peerSubject { client = LogText.escaped(subject) }
+            if let subject = handshake.peerSubject {
+                client = LogText.escaped(subject)
+                quotaClient = subject
+            }
             logger[metadataKey: "client"] = "\(client)"
         } else if let check = event as? CheckFrameDeadline {
             if let started = progress.startedAt, NIODeadline.now() - started > check.deadline {
                 fail(context: context, ProtocolError(.timeout, "a frame was started but not completed within \(server.configuration.timeouts.frame) s"))
             }
-        } else if event is HelloTimedOut, state == .awaitingHello {
+        } else if event is HelloTimedOut, policy.state == .awaitingHello {
             fail(context: context, ProtocolError(.timeout, "no HELLO within \(server.configuration.timeouts.handshake) s"))
         } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
             // Nothing read or written for the idle timeout: free the slot (after answers in flight).
-            if inFlight == 0 {
-                logger.debug("closing idle connection")
-                sendGoodbye(context: context, reason: "idle for \(server.configuration.timeouts.idle) s")
-            }
+            let action = policy.idle()
+            if action != .none { logger.debug("closing idle connection") }
+            perform(action, context: context, reason: "idle for \(server.configuration.timeouts.idle) s")
         } else if event is ServerShuttingDown {
-            sendGoodbye(context: context, reason: "server shutting down")
+            perform(policy.shutdown(), context: context, reason: "server shutting down")
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -101,21 +109,31 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         progress.consumed(FrameHeader.size + Int(frame.header.payloadLength))
-        guard state != .closing else { return }
+        guard policy.state != .closed else { return }
         server.metrics.frame(type: frame.type.description, outcome: "received")
         switch frame.type {
         case .hello: hello(context: context, frame)
         case .scoreRequest: scoreRequest(context: context, frame)
+        default: otherFrame(context: context, frame)
+        }
+    }
+
+    /// PING, GOODBYE, PONG, ERROR and frames in the wrong direction.
+    private func otherFrame(context: ChannelHandlerContext, _ frame: Frame) {
+        switch policy.frameReceived() {
+        case .ignore: return
+        case .handshakeRequired: return handshakeRequired(context: context)
+        case .process: break
+        }
+        switch frame.type {
         case .ping:
             var payload = frame.payload
-            guard state == .ready else { return handshakeRequired(context: context) }
             do {
                 send(context: context, try Ping.decode(from: &payload).pong, requestID: frame.requestID)
             } catch {
                 fail(context: context, error)
             }
         case .goodbye:
-            guard state == .ready else { return handshakeRequired(context: context) }
             var payload = frame.payload
             do {
                 let goodbye = try Goodbye.decode(from: &payload)
@@ -123,10 +141,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
             } catch {
                 return fail(context: context, error)
             }
-            goodbyeReceived = true
-            if inFlight == 0 { close(context: context) }
+            perform(policy.goodbyeReceived(), context: context, reason: "")
         case .pong:
-            guard state == .ready else { return handshakeRequired(context: context) }
+            break
         case .error:
             // A client reporting a problem with our frames: log it; a fatal one ends the connection.
             var payload = frame.payload
@@ -135,14 +152,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if message?.code.isConnectionFatal ?? true { close(context: context) }
         default:
             // WELCOME and SCORE_RESPONSE travel server → client only (PROTOCOL.md §4).
-            guard state == .ready else { return handshakeRequired(context: context) }
             fail(context: context, ProtocolError(.malformedFrame, "\(frame.type) travels from server to client only"))
         }
     }
 
     private func hello(context: ChannelHandlerContext, _ frame: Frame) {
-        guard state == .awaitingHello else {
-            return fail(context: context, ProtocolError(.handshakeRequired, "HELLO sent twice"))
+        switch policy.helloReceived() {
+        case .ignore: return
+        case .helloTwice: return fail(context: context, ProtocolError(.handshakeRequired, "HELLO sent twice"))
+        case .negotiate: break
         }
         var payload = frame.payload
         do {
@@ -152,7 +170,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     "client speaks versions \(hello.minimumVersion)...\(hello.maximumVersion); server speaks \(FrameHeader.currentVersion)"))
             }
             helloTimeout?.cancel()
-            state = .ready
+            policy.handshakeCompleted()
             logger.debug("handshake complete", metadata: ["client_name": "\(LogText.escaped(hello.clientName))"])
             send(context: context, server.generation.welcome, requestID: frame.requestID)
         } catch {
@@ -161,18 +179,50 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func scoreRequest(context: ChannelHandlerContext, _ frame: Frame) {
-        guard state == .ready else { return handshakeRequired(context: context) }
         let requestID = frame.requestID
-        if goodbyeReceived || server.shuttingDown.load(ordering: .relaxed) {
+        switch policy.scoreRequestReceived(shuttingDown: server.shuttingDown.load(ordering: .relaxed), auditAvailable: server.audit.isAvailable) {
+        case .ignore: return
+        case .handshakeRequired: return handshakeRequired(context: context)
+        case .refuse(.shuttingDown, _):
             return sendError(context: context, .shuttingDown, "the server is shutting down; reconnect elsewhere", requestID: requestID)
-        }
-        guard server.audit.isAvailable else {
-            // Nothing can be recorded, so nothing is scored: a fast "no" the client routes around.
+        case .refuse(.unavailable, _):
             return sendError(context: context, .unavailable,
                              "the server cannot record decisions now (audit log unavailable); send the request to another server",
                              requestID: requestID)
+        case .refuse(let code, let reason):
+            let applications = ScoreRequestPrefix(peeking: frame.payload, flags: frame.header.flags)?.count ?? 0
+            if let reason { server.metrics.busy(reason: reason, applications: applications) }
+            return sendError(context: context, code, reason?.message ?? code.name, requestID: requestID)
+        case .admit: break
+        }
+        let received = AdmissionControl.now
+        // Admission before any decoding work: the count is at a fixed offset (an unreadable
+        // prefix falls through to the full decode, which names the error).
+        let prefix = ScoreRequestPrefix(peeking: frame.payload, flags: frame.header.flags)
+        if prefix?.deadline == 0 {
+            return sendError(context: context, .deadlineExceeded, "the request's deadline (0 µs) had passed on arrival; not scored", requestID: requestID)
+        }
+        // The instant after which the request is answered DEADLINE_EXCEEDED instead of scored.
+        let deadline = prefix?.deadline.map { received + UInt64($0) * 1_000 }
+        let count = prefix.map { min($0.count, server.protocolLimits.maximumBatch) } ?? 1
+        if let wait = server.quotas.take(count, client: quotaClient, now: received) {
+            server.metrics.quotaRejected(client: quotaClient, applications: count)
+            server.metrics.error(code: ErrorCode.quotaExceeded.name)
+            let limit = server.quotas.limit(for: quotaClient)
+            return send(context: context, ErrorMessage.quotaExceeded(
+                retryAfterMilliseconds: Int((wait + 999_999) / 1_000_000),
+                detail: "\(quotaClient) is over its quota of \(limit.map { "\(Int($0.rate))" } ?? "?") applications/s"), requestID: requestID)
+        }
+        if let reason = admit(applications: count, now: received) {
+            server.quotas.refund(count, client: quotaClient)
+            server.metrics.busy(reason: reason, applications: count)
+            return sendError(context: context, .busy, reason.message, requestID: requestID)
         }
         var payload = frame.payload
+        if frame.header.flags.contains(.deadline), payload.readInteger(as: UInt32.self) == nil {
+            withdraw(applications: count)
+            return fail(context: context, ProtocolError(.malformedFrame, "SCORE_REQUEST payload ends inside its deadline", requestID: requestID))
+        }
         // One generation per request, from decoding to the audit record. A request built from
         // the WELCOME of a generation a reload has replaced (another schema hash) is answered
         // SCHEMA_MISMATCH, and the client reconnects for the new WELCOME (PROTOCOL.md §7).
@@ -182,61 +232,70 @@ final class ConnectionHandler: ChannelDuplexHandler {
             try workspace.columns.decode(from: &payload, schema: generation.wireSchema, maximumBatch: server.protocolLimits.maximumBatch)
         } catch {
             server.workspaces.give(workspace)  // a failed decode leaves the buffers ready for the next
+            withdraw(applications: count)
             if error.isConnectionFatal { return fail(context: context, error) }
             return sendError(context: context, error.code, error.message, requestID: requestID)
         }
-        let count = workspace.columns.count
-        guard inFlight < server.configuration.limits.maximumInFlightPerConnection, server.reserveInFlight() else {
-            server.workspaces.give(workspace)
-            server.metrics.applications("busy", count: count)
-            return sendError(context: context, .busy, "too many requests in flight; retry later", requestID: requestID)
-        }
-        inFlight += 1
-        let started = ContinuousClock.now
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let bound = NIOLoopBound(context, eventLoop: loop)
-        let job = ScoringJob(server: server, generation: generation, workspace: workspace, requestID: requestID, client: client) { workspace, error in
+        let job = ScoringJob(server: server, generation: generation, workspace: workspace, requestID: requestID, client: client,
+                             admittedApplications: count, enqueuedAt: received, deadline: deadline) { workspace, error in
             loop.execute {
-                handler.value.complete(context: bound.value, requestID: requestID, workspace, error, started: started)
+                handler.value.complete(context: bound.value, requestID: requestID, workspace, error, received: received)
             }
         }
         guard server.pool.trySubmit(job.run) else {
-            inFlight -= 1
-            server.releaseInFlight()
             server.workspaces.give(workspace)
-            server.metrics.applications("busy", count: count)
-            return sendError(context: context, .busy, "the worker queue is full; retry later", requestID: requestID)
+            withdraw(applications: count)
+            server.metrics.busy(reason: .queueFull, applications: count)
+            return sendError(context: context, .busy, BusyReason.queueFull.message, requestID: requestID)
         }
         server.metrics.queueDepth.record(server.pool.queueDepth)
     }
 
+    /// Reserves a server-wide slot and queue room for a request of `applications` (the
+    /// connection's own limit was checked by the policy); returns the first limit that refuses
+    /// (nothing reserved).
+    private func admit(applications: Int, now: UInt64) -> BusyReason? {
+        guard server.reserveInFlight() else { return .serverInFlight }
+        if let reason = server.admission.admit(applications: applications, now: now) {
+            server.releaseInFlight()
+            return reason
+        }
+        policy.admitted()
+        return nil
+    }
+
+    /// Undoes ``admit(applications:now:)`` for a request that never reached a worker.
+    private func withdraw(applications: Int) {
+        server.admission.withdraw(applications: applications)
+        server.releaseInFlight()
+        policy.requestWithdrawn()
+    }
+
     /// Back on the event loop with a finished request (its decisions already durable).
     private func complete(context: ChannelHandlerContext, requestID: UInt64, _ workspace: RequestWorkspace, _ error: ProtocolError?,
-                          started: ContinuousClock.Instant) {
-        inFlight -= 1
+                          received: UInt64) {
+        let action = policy.requestCompleted()
         server.releaseInFlight()
-        server.metrics.latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+        server.metrics.latency.recordNanoseconds(Int64(clamping: AdmissionControl.now &- received))
         server.metrics.queueDepth.record(server.pool.queueDepth)  // back to 0 once the server is idle
         defer { server.workspaces.give(workspace) }  // after its response payload is copied out
-        guard context.channel.isActive else { return }
+        guard action != .drop, context.channel.isActive else { return }
         if let error {
             sendError(context: context, error.code, error.message, requestID: requestID)
         } else {
             sendResponse(context: context, payload: workspace.response, requestID: requestID)
         }
-        if goodbyeReceived && inFlight == 0 { close(context: context) }
+        if action == .respondAndClose { return closeChannel(context: context) }
         resumeReadingIfPossible(context: context)
     }
 
     // MARK: - Backpressure
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            context.read()
-        } else {
-            readPending = true
-        }
+        if policy.readRequested(writable: context.channel.isWritable) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -245,10 +304,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func resumeReadingIfPossible(context: ChannelHandlerContext) {
-        if readPending && context.channel.isWritable {
-            readPending = false
-            context.read()
-        }
+        if policy.mayResumeReading(writable: context.channel.isWritable) { context.read() }
     }
 
     // MARK: - Errors and writing
@@ -263,7 +319,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Sends a connection-level ERROR when the error is a protocol error, then closes.
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
-        guard state != .closing else { return }
+        guard policy.fail() else { return }
         if let error = error as? ProtocolError {
             logger.info("closing connection: \(error)")
             sendError(context: context, error.code, error.message, requestID: 0)
@@ -271,21 +327,31 @@ final class ConnectionHandler: ChannelDuplexHandler {
             logger.info("closing connection: \(error)")
             server.metrics.error(code: "TRANSPORT")
         }
-        close(context: context)
+        closeChannel(context: context)
     }
 
+    /// Closes at once (the policy has decided so).
     private func close(context: ChannelHandlerContext) {
-        state = .closing
+        policy.closed()
+        closeChannel(context: context)
+    }
+
+    private func closeChannel(context: ChannelHandlerContext) {
         helloTimeout?.cancel()
         frameWatch?.cancel()
         context.close(promise: nil)
     }
 
-    private func sendGoodbye(context: ChannelHandlerContext, reason: String) {
-        guard state == .ready else { return close(context: context) }
-        send(context: context, Goodbye(reason: reason), requestID: 0)
-        goodbyeReceived = true
-        if inFlight == 0 { close(context: context) }
+    /// Does what the policy decided when the connection winds down.
+    private func perform(_ action: ConnectionStateMachine.CloseAction, context: ChannelHandlerContext, reason: String) {
+        switch action {
+        case .none, .wait: return
+        case .close: closeChannel(context: context)
+        case .sendGoodbye: send(context: context, Goodbye(reason: reason), requestID: 0)
+        case .sendGoodbyeAndClose:
+            send(context: context, Goodbye(reason: reason), requestID: 0)
+            closeChannel(context: context)
+        }
     }
 
     private func sendError(context: ChannelHandlerContext, _ code: ErrorCode, _ message: String, requestID: UInt64) {

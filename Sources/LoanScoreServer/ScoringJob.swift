@@ -19,11 +19,28 @@ struct ScoringJob: Sendable {
     let workspace: RequestWorkspace
     let requestID: UInt64
     let client: String
+    /// Applications this request holds in ``AdmissionControl`` until a worker starts it.
+    let admittedApplications: Int
+    /// When the request was admitted (``AdmissionControl/now``).
+    let enqueuedAt: UInt64
+    /// The instant (``AdmissionControl/now``) after which the client no longer waits: a job
+    /// that starts later is answered DEADLINE_EXCEEDED, neither scored nor audited.
+    let deadline: UInt64?
     /// Called once with the workspace (its response payload written) or the error to send
     /// instead; either way the workspace goes back to its connection.
     let completion: @Sendable (RequestWorkspace, ProtocolError?) -> Void
 
     func run() {
+        let began = AdmissionControl.now
+        let waited = server.admission.started(applications: admittedApplications, enqueuedAt: enqueuedAt, now: began)
+
+        server.metrics.queueDelay.recordNanoseconds(Int64(clamping: waited))
+        if let deadline, enqueuedAt + waited > deadline {
+            server.metrics.applications("deadline_exceeded", count: workspace.columns.count)
+            let late = (enqueuedAt + waited - deadline) / 1_000
+            return completion(workspace, ProtocolError(
+                .deadlineExceeded, "the request's deadline passed \(late) µs before a worker could start it; not scored"))
+        }
         let engine = generation.engine
         engine.score(workspace)
         let records = engine.respond(workspace, requestID: requestID, client: client, time: Date())
@@ -42,6 +59,9 @@ struct ScoringJob: Sendable {
         if declined > 0 { server.metrics.decision(LoanScoreModel.Decision.decline.rawValue, count: declined) }
         server.metrics.applications("scored", count: records.count)
         server.metrics.applications("invalid", count: workspace.columns.count - records.count)
+        // The worker's time per application (scoring, response, metrics) feeds admission's
+        // prediction; read before the workspace goes back to its connection.
+        server.admission.finished(applications: workspace.columns.count, nanoseconds: AdmissionControl.now &- began)
         guard !records.isEmpty else { return completion(workspace, nil) }
         server.audit.append(records) { [completion, workspace] result in
             switch result {

@@ -20,6 +20,8 @@ public struct ServerMetrics: Sendable {
     /// Jobs waiting for a worker, as of the last request submitted or answered.
     public let queueDepth = Gauge(label: "loanscore_queue_depth")
     public let latency = Timer(label: "loanscore_request_duration_seconds")
+    /// Time each request waited in the worker queue, from admission to a worker starting it.
+    public let queueDelay = Timer(label: "loanscore_queue_delay_seconds")
     public let pd = Recorder(label: "loanscore_pd", aggregate: true)
     /// Time from an audit commit's start to its records being durable: its write(2) calls and
     /// its fsync (one sample per commit, not per request). Under group commit a request waits
@@ -62,6 +64,20 @@ public struct ServerMetrics: Sendable {
     /// Applications by outcome (`scored`, `invalid`, `busy`).
     public func applications(_ outcome: String, count: Int = 1) {
         Counter(label: "loanscore_applications_total", dimensions: [("outcome", outcome)]).increment(by: count)
+    }
+
+    /// A request answered BUSY, by the limit that refused it (``BusyReason``); its
+    /// applications also count as `busy` in `loanscore_applications_total`.
+    func busy(reason: BusyReason, applications: Int) {
+        Counter(label: "loanscore_busy_total", dimensions: [("reason", reason.rawValue)]).increment()
+        self.applications("busy", count: applications)
+    }
+
+    /// A request refused QUOTA_EXCEEDED, by client identity (certificate subject or source
+    /// address); its applications count as `quota_exceeded` in `loanscore_applications_total`.
+    func quotaRejected(client: String, applications: Int) {
+        Counter(label: "loanscore_quota_rejections_total", dimensions: [("client", client)]).increment()
+        self.applications("quota_exceeded", count: applications)
     }
 
     /// A protocol or server error sent, by code name.

@@ -17,6 +17,10 @@ final class ServerState: Sendable {
     let metrics: ServerMetrics
     let configuration: ServerConfiguration
     let protocolLimits: ProtocolLimits
+    /// Admission by queued work (applications waiting, age of the oldest waiting request).
+    let admission: AdmissionControl
+    /// Per-client token buckets (``ServerConfiguration/Quotas``).
+    let quotas: ClientQuotas
     private let current: ManagedAtomic<ModelGeneration>
     private let inFlight = ManagedAtomic<Int>(0)
     private let connectionCount = ManagedAtomic<Int>(0)
@@ -42,6 +46,10 @@ final class ServerState: Sendable {
         self.metrics = metrics
         self.configuration = configuration
         protocolLimits = Self.protocolLimits(configuration)
+        quotas = ClientQuotas(configuration: configuration.quotas)
+        admission = AdmissionControl(maximumQueuedApplications: configuration.limits.maximumQueuedApplications,
+                                     maximumQueueDelayMilliseconds: configuration.limits.maximumQueueDelayMilliseconds,
+                                     workers: pool.configuration.threads)
         current = ManagedAtomic(generation)
     }
 

@@ -113,6 +113,25 @@ public struct TestCertificates: Sendable {
         return certificates
     }
 
+    /// Issues one more client certificate from this CA (for tests with several client
+    /// identities, such as per-client quotas).
+    ///
+    /// - Parameters:
+    ///   - name: the files' stem: `NAME.pem` and `NAME.key` in ``directory``.
+    ///   - subject: the subject in OpenSSL's one-line form, e.g. `/O=LoanScore/CN=second-client`
+    ///     (the server sees it exactly so).
+    /// - Returns: the certificate and key paths.
+    /// - Throws: ``CertificateGenerationError`` when a step of `openssl` fails.
+    public func makeClientCertificate(name: String, subject: String) throws -> (certificate: String, key: String) {
+        let openssl = try OpenSSLCommand.locate()
+        func run(_ arguments: [String]) throws { try Self.runOpenSSL(openssl, arguments, in: directory) }
+        try run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "\(name).key"])
+        try run(["req", "-new", "-config", "ca.cnf", "-key", "\(name).key", "-subj", subject, "-out", "\(name).csr"])
+        try run(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAserial", "ca.srl",
+                 "-days", "2", "-sha256", "-extfile", "client.ext", "-out", "\(name).pem"])
+        return (path("\(name).pem"), path("\(name).key"))
+    }
+
     private static func runOpenSSL(_ openssl: URL, _ arguments: [String], in directory: URL) throws {
         let process = Process()
         process.executableURL = openssl

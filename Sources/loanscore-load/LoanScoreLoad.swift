@@ -32,7 +32,15 @@ struct LoanScoreLoad: AsyncParsableCommand {
             connections come and go under load; a replacement connects on its first request, \
             and that request's latency includes the TCP and TLS handshakes. With --json the \
             report is one JSON object: applications_per_s, requests_per_s, latency_ms {p50, p90, \
-            p99, p999, max}, errors {CODE: count}, connections {opened, reconnected}, settings.
+            p99, p999, max}, errors {CODE: count}, first_error_s {CODE: seconds from the start of the run to \
+            the first answer with that error}, connections {opened, reconnected}, overload \
+            {overloaded, reasons, failed_fraction, target_applications_per_s}, settings.
+
+            An overloaded run — open loop answered below 90 % of the applications/s asked for \
+            (--rate × --batch), or more than 1 % of the requests failed (BUSY, TIMEOUT, \
+            DROPPED, …) — says so in its report and exits with status 5. Exit statuses: 0 \
+            success, 1 error (cannot connect, unreadable input, internal), 2 usage error, 5 \
+            overloaded (the report is still printed).
             """,
         version: LoanScoreVersion.versionLine(executable: "loanscore-load")
     )
@@ -78,6 +86,10 @@ struct LoanScoreLoad: AsyncParsableCommand {
     @Option(help: "Seconds one request may take before it counts as a TIMEOUT error.")
     var timeout: Double = 10
 
+    @Flag(name: .customLong("no-deadline"),
+          help: "Send requests without their deadline (PROTOCOL.md §5.4), for a server older than the deadline field.")
+    var noDeadline = false
+
     @Flag(help: "Print the report as JSON on standard output.")
     var json = false
 
@@ -105,6 +117,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
         configuration.retry = .none
         configuration.deadline = .milliseconds(Int64(timeout * 1000))
         configuration.clientName = "loanscore-load/1"
+        configuration.sendsDeadline = !noDeadline
         if rate == nil { configuration.maximumInFlightPerConnection = pipeline }
         // Open loop: the connections and the pacer share one event loop (see OpenLoopPacer).
         let openLoopGroup = rate == nil ? nil : MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -145,7 +158,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
         let start = ContinuousClock.now
         let measureFrom = start + .milliseconds(Int64(warmup * 1000))
         let end = measureFrom + .milliseconds(Int64(duration * 1000))
-        let recorder = Recorder(measureFrom: measureFrom, end: end)
+        let recorder = Recorder(measureFrom: measureFrom, end: end, start: start)
         let progress = isatty(2) == 1 ? Task { await recorder.printProgress(start: start) } : nil
 
         if let rate, let loop = openLoopGroup?.next() {
@@ -167,10 +180,13 @@ struct LoanScoreLoad: AsyncParsableCommand {
             "applications_in_file": applications.count,
         ]
         let report = recorder.report(duration: duration)
+        let verdict = OverloadVerdict(target: rate.map { $0 * Double(batch) }, achieved: report.applicationsPerSecond,
+                                      answered: report.answered, failed: report.failed)
         let (opened, reconnected) = client.connectionCounts
         if json {
             var object = report.json
             object["connections"] = ["opened": opened, "reconnected": reconnected]
+            object["overload"] = verdict.json
             object["settings"] = settings
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -180,7 +196,9 @@ struct LoanScoreLoad: AsyncParsableCommand {
             print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(duration)) s measured after \(format(warmup)) s warm-up")
             print(report.text)
             print("connections: \(opened) opened, \(reconnected) of them replacing a closed one (whole run, warm-up included)")
+            print(verdict.text)
         }
+        if verdict.overloaded { throw ExitCode(OverloadVerdict.exitCode) }
     }
 
     // MARK: - Loops
@@ -320,6 +338,8 @@ final class Recorder: Sendable {
         var requests = 0
         var applications = 0
         var errors: [String: Int] = [:]
+        /// Seconds from the start of the run (warm-up included) to the first answer of each error code.
+        var firstFailure: [String: Double] = [:]
         /// Every completion, warm-up included, for the progress line.
         var completedTotal = 0
     }
@@ -329,9 +349,13 @@ final class Recorder: Sendable {
     // A pthread mutex (NIOLockedValueBox): the thread sanitizer reported Synchronization.Mutex here.
     private let state = NIOLockedValueBox(State())
 
-    init(measureFrom: ContinuousClock.Instant, end: ContinuousClock.Instant) {
+    /// When the run began (for ``State/firstFailure``).
+    let start: ContinuousClock.Instant
+
+    init(measureFrom: ContinuousClock.Instant, end: ContinuousClock.Instant, start: ContinuousClock.Instant? = nil) {
         self.measureFrom = measureFrom
         self.end = end
+        self.start = start ?? measureFrom
     }
 
     /// Records an answered request; latency runs from `sentAt` to now (in open loop, the
@@ -357,9 +381,13 @@ final class Recorder: Sendable {
     /// Records a failed (or dropped) request under `code`.
     func failure(sentAt: ContinuousClock.Instant, code: String) {
         let measured = sentAt >= measureFrom && sentAt < end
+        let since = ContinuousClock.now - start
         state.withLockedValue { state in
             state.completedTotal += 1
             if measured { state.errors[code, default: 0] += 1 }
+            if state.firstFailure[code] == nil {
+                state.firstFailure[code] = Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18
+            }
         }
     }
 
@@ -381,6 +409,10 @@ final class Recorder: Sendable {
     struct Report {
         var json: [String: Any]
         var text: String
+        /// Requests answered and failed in the measurement window, and applications answered per second.
+        var answered = 0
+        var failed = 0
+        var applicationsPerSecond = 0.0
     }
 
     func report(duration: Double) -> Report {
@@ -403,14 +435,17 @@ final class Recorder: Sendable {
             let errorsText = state.errors.isEmpty
                 ? "errors: none"
                 : "errors: " + state.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            let firsts = state.firstFailure.sorted { $0.key < $1.key }
+                .map { "\($0.key) after \(String(format: "%.1f", $0.value * 1000)) ms" }.joined(separator: ", ")
             let text = """
                 throughput: \(format(applicationsPerSecond)) applications/s, \(format(requestsPerSecond)) requests/s (\(state.requests) answered, \(errorCount) failed)
                 latency ms: \(line.joined(separator: "  "))
-                \(errorsText)
+                \(errorsText)\(firsts.isEmpty ? "" : "\nfirst error of each kind (from the start of the run, warm-up included): " + firsts)
                 """
             return Report(
-                json: ["applications_per_s": applicationsPerSecond, "requests_per_s": requestsPerSecond, "latency_ms": latency, "errors": state.errors],
-                text: text)
+                json: ["applications_per_s": applicationsPerSecond, "requests_per_s": requestsPerSecond, "latency_ms": latency, "errors": state.errors,
+                       "first_error_s": state.firstFailure],
+                text: text, answered: state.requests, failed: errorCount, applicationsPerSecond: applicationsPerSecond)
         }
     }
 }

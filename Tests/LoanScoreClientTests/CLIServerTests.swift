@@ -114,9 +114,14 @@ struct CLIServerTests {
              "--duration", "1", "--warmup", "0.2", "--connections", "2", "--pipeline", "2", "--batch", "3", "--json"] + extra,
             executable: "loanscore-load")
         try await server.stop()
-        #expect(result.status == 0, "\(result.stderr)")
+        // One request in ten is BUSY: more than 1 % failed, so the run is overloaded (exit 5).
+        #expect(result.status == 5, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "connections", "settings"])
+        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "first_error_s", "connections", "overload", "settings"])
+        #expect((report["first_error_s"] as? [String: Double])?["BUSY"].map { $0 > 0 } == true)
+        let overload = try #require(report["overload"] as? [String: Any])
+        #expect(overload["overloaded"] as? Bool == true)
+        #expect((overload["reasons"] as? [String])?.contains { $0.contains("above 1 %") } == true)
         let connections = try #require(report["connections"] as? [String: Int])
         if extra.contains("--reconnect-every") {
             // About 240 requests (warm-up included) over 2 connections, each replaced after 10.
@@ -138,5 +143,20 @@ struct CLIServerTests {
             let answered = requests + Double(errors.values.reduce(0, +))
             #expect(answered > 150 && answered < 250)
         }
+    }
+
+    @Test("loanscore-load: a run the server keeps up with exits 0 and says it was not overloaded")
+    func loadGeneratorNotOverloaded() async throws {
+        let server = try await FakeServer.start()
+        let folder = try TinyBundle.temporaryDirectory()
+        let input = folder.appendingPathComponent("load.csv").path
+        try "id,Seniority,Home,Income,Records\nA1,9,rent,130.5,no\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let result = try await run(
+            ["--server", "127.0.0.1:\(server.port)", "--ca", try certificates().caCertificate, "--input", input,
+             "--duration", "1", "--warmup", "0.2", "--pipeline", "2"],
+            executable: "loanscore-load")
+        try await server.stop()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("not overloaded: 0.00 % of requests failed"))
     }
 }

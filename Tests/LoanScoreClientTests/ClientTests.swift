@@ -99,6 +99,9 @@ struct ClientTests {
             let response = try await client.score(request)
             #expect(riskLevels(response) == ["p", "q"])
             #expect(server.log.withLock { $0.requests.first?.request } == request)
+            // The SDK sends the time left before the call's deadline (PROTOCOL.md §5.4).
+            let deadline = try #require(server.log.withLock { $0.requests.first?.deadline })
+            #expect(deadline > 0 && deadline <= 10_000_000)
 
             let stale = try ScoreRequest(schemaHash: SchemaHash.compute([]), applicationIDs: ["s"], columns: [
                 Column(numbers: [1]), Column(strings: [nil]), Column(numbers: [nil]), Column(bools: [nil]),

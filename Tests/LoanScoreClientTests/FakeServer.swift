@@ -29,6 +29,8 @@ struct ReceivedRequest: Sendable {
     var sequence: Int
     /// Whether the frame came LZ4-compressed.
     var compressed = false
+    /// The request's deadline (µs), kept apart so that `request` compares with what the test built.
+    var deadline: UInt32?
 }
 
 /// What the fake server sends back.
@@ -192,11 +194,13 @@ final class FakeServerHandler: ChannelInboundHandler {
                 let welcome = Welcome(modelName: "fake-model", modelVersion: "1.0.0", schema: testSchema, limits: state.limits)
                 write(welcome, requestID: frame.requestID, context: context)
             case .scoreRequest:
-                let request = try ScoreRequest.decode(from: &payload, schema: testSchema, maximumBatch: state.limits.maximumBatch)
+                var request = try ScoreRequest.decode(from: &payload, schema: testSchema, maximumBatch: state.limits.maximumBatch, flags: frame.header.flags)
+                let deadline = request.deadline
+                request.deadline = nil
                 let received = state.log.withLock { log in
                     let received = ReceivedRequest(
                         connection: connection, requestID: frame.requestID, request: request, sequence: log.requests.count + 1,
-                        compressed: frame.header.isCompressed)
+                        compressed: frame.header.isCompressed, deadline: deadline)
                     log.requests.append(received)
                     log.unanswered += 1
                     log.maximumUnanswered = max(log.maximumUnanswered, log.unanswered)

@@ -185,8 +185,8 @@ struct MessageTests {
 
     @Test("error codes: names, reach, unknown codes")
     func errorCodes() {
-        #expect(ErrorCode.allDefined.count == 14)
-        #expect(Set(ErrorCode.allDefined.map(\.rawValue)).count == 14)
+        #expect(ErrorCode.allDefined.count == 16)
+        #expect(Set(ErrorCode.allDefined.map(\.rawValue)).count == 16)
         #expect(ErrorCode.allDefined.filter(\.isConnectionFatal).map(\.name) == [
             "MALFORMED_FRAME", "UNSUPPORTED_VERSION", "UNKNOWN_TYPE", "FRAME_TOO_LARGE", "DECOMPRESSION_FAILED", "HANDSHAKE_REQUIRED",
         ])

@@ -83,6 +83,41 @@ struct VectorTests {
         #expect(try encodeFrame(message, requestID: 8) == bytes)
     }
 
+    @Test func scoreRequestWithDeadline() throws {
+        let (bytes, frame) = try onlyFrame("21-score-request-deadline")
+        #expect(frame.header.flags == .deadline && frame.requestID == 11)
+        #expect(ScoreRequestPrefix(peeking: frame.payload, flags: frame.header.flags) == ScoreRequestPrefix(peeking: frame.payload, flags: .deadline))
+        let prefix = try #require(ScoreRequestPrefix(peeking: frame.payload, flags: frame.header.flags))
+        #expect(prefix.deadline == 250_000 && prefix.count == 2 && prefix.columnsOffset == 4)
+        var payload = frame.payload
+        let request = try ScoreRequest.decode(from: &payload, schema: vectorSchema, maximumBatch: 4096, flags: frame.header.flags)
+        var expected = try vectorRequest()
+        expected.deadline = 250_000
+        #expect(request == expected)
+        #expect(try encodeFrame(expected, requestID: 11) == bytes)
+    }
+
+    @Test func errorDeadlineExceeded() throws {
+        let (bytes, frame) = try onlyFrame("22-error-deadline-exceeded")
+        var payload = frame.payload
+        let message = try ErrorMessage.decode(from: &payload)
+        #expect(message.code == .deadlineExceeded && message.code.name == "DEADLINE_EXCEEDED" && !message.code.isConnectionFatal)
+        #expect(frame.requestID == 11)
+        #expect(try encodeFrame(message, requestID: 11) == bytes)
+    }
+
+    @Test func errorQuotaExceeded() throws {
+        let (bytes, frame) = try onlyFrame("23-error-quota-exceeded")
+        var payload = frame.payload
+        let message = try ErrorMessage.decode(from: &payload)
+        #expect(message.code == .quotaExceeded && message.code.name == "QUOTA_EXCEEDED" && !message.code.isConnectionFatal)
+        #expect(message.retryAfter == .milliseconds(250))
+        #expect(message == .quotaExceeded(retryAfterMilliseconds: 250, detail: "/O=Acme/CN=gateway is over its quota of 1000 applications/s"))
+        #expect(try encodeFrame(message, requestID: 12) == bytes)
+        #expect(ErrorMessage(code: .quotaExceeded, message: "retry later").retryAfter == nil)
+        #expect(ErrorMessage(code: .busy, message: "retry after 5 ms: no").retryAfter == nil)
+    }
+
     @Test func errorUnavailable() throws {
         let (bytes, frame) = try onlyFrame("20-error-unavailable")
         var payload = frame.payload

@@ -15,6 +15,11 @@ struct ServerHarness {
     let server: RunningServer
 
     static func start(_ edit: (inout ServerConfiguration) -> Void = { _ in }) async throws -> ServerHarness {
+        try await start { configuration, _ in edit(&configuration) }
+    }
+
+    /// As ``start(_:)``, with the certificates at hand (e.g. to require client certificates).
+    static func start(_ edit: (inout ServerConfiguration, TestCertificates) -> Void) async throws -> ServerHarness {
         let folder = try TinyBundle.temporaryDirectory()
         let bundle = folder.appendingPathComponent("bundle")
         try TinyBundle.write(to: bundle)
@@ -25,7 +30,7 @@ struct ServerHarness {
         configuration.admin = nil
         configuration.auditDirectory = folder.appendingPathComponent("audit").path
         configuration.workers = 2
-        edit(&configuration)
+        edit(&configuration, certificates)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         let server = try await RunningServer.start(configuration: configuration, logger: logger)
@@ -38,9 +43,11 @@ struct ServerHarness {
         try await RawConnection.connect(port: server.port, certificates: certificates, clientCertificate: clientCertificate)
     }
 
-    /// A connection that has completed HELLO/WELCOME.
-    func handshaken() async throws -> (RawConnection, Welcome) {
-        let connection = try await connect()
+    /// A connection that has completed HELLO/WELCOME, presenting `identity` (certificate and
+    /// key files) when given.
+    func handshaken(identity: (certificate: String, key: String)? = nil) async throws -> (RawConnection, Welcome) {
+        let connection = try await RawConnection.connect(port: server.port, certificates: certificates,
+                                                         clientCertificate: identity?.certificate, clientKey: identity?.key)
         try await connection.send(Hello(clientName: "tests"), id: 0)
         let frame = try await connection.expectFrame()
         guard frame.type == .welcome else { throw HarnessError("expected WELCOME, got \(frame.type)") }
@@ -73,10 +80,14 @@ final class RawConnection: @unchecked Sendable {  // used from one test task at 
     }
 
     static func connect(port: Int, certificates: TestCertificates, clientCertificate: Bool) async throws -> RawConnection {
+        try await connect(port: port, certificates: certificates, clientCertificate: clientCertificate ? certificates.clientCertificate : nil,
+                          clientKey: clientCertificate ? certificates.clientKey : nil)
+    }
+
+    static func connect(port: Int, certificates: TestCertificates, clientCertificate: String?, clientKey: String?) async throws -> RawConnection {
         let tls = try TLSContext(configuration: .makeClientConfiguration(
             trustRootsFile: certificates.caCertificate, serverName: "localhost",
-            certificateChainFile: clientCertificate ? certificates.clientCertificate : nil,
-            privateKeyFile: clientCertificate ? certificates.clientKey : nil))
+            certificateChainFile: clientCertificate, privateKeyFile: clientKey))
         let (stream, continuation) = AsyncStream.makeStream(of: Frame.self)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let channel = try await ClientBootstrap(group: group)

@@ -230,9 +230,23 @@ struct ServerTests {
         // Send without awaiting each write: the server stops reading once its responses back up.
         for id in 1...200 { lazy.channel.writeAndFlush(try encoded(request, id: UInt64(id)), promise: nil) }
         let (good, _) = try await harness.handshaken()
-        for id in 1...5 {
-            try await good.send(try tinyRequest(welcome, [("G", 500, 1000, "rent", "no", 12)]), id: UInt64(id))
-            #expect(try await good.expectFrame(timeout: .seconds(10)).response != nil)
+        // While the lazy client's first requests still fill the queue, the good one may be told
+        // BUSY (the queue-delay limit: a fast "not now"); it is served once the server has
+        // stopped reading the lazy one, as a client retrying with backoff would be.
+        var id: UInt64 = 0
+        for _ in 1...5 {
+            var served = false
+            for _ in 0..<100 where !served {
+                id += 1
+                try await good.send(try tinyRequest(welcome, [("G", 500, 1000, "rent", "no", 12)]), id: id)
+                let frame = try await good.expectFrame(timeout: .seconds(10))
+                served = frame.response != nil
+                if !served {
+                    #expect(frame.error?.code == .busy)
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            #expect(served)
         }
         await harness.server.shutdown()
     }

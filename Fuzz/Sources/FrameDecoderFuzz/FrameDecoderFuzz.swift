@@ -85,7 +85,7 @@ func decodePayload(_ frame: Frame, limits: ProtocolLimits) {
         switch frame.type {
         case .hello: _ = try Hello.decode(from: &payload)
         case .welcome: _ = try Welcome.decode(from: &payload)
-        case .scoreRequest: _ = try ScoreRequest.decode(from: &payload, schema: vectorSchema, maximumBatch: limits.maximumBatch)
+        case .scoreRequest: _ = try ScoreRequest.decode(from: &payload, schema: vectorSchema, maximumBatch: limits.maximumBatch, flags: frame.header.flags)
         case .scoreResponse: _ = try ScoreResponse.decode(from: &payload, maximumBatch: limits.maximumBatch)
         case .error: _ = try ErrorMessage.decode(from: &payload)
         case .ping: _ = try Ping.decode(from: &payload)

@@ -50,7 +50,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 guard let welcome else { return 0 }
                 switch frame.type {
                 case .scoreRequest:
-                    let request = try ScoreRequest.decode(from: &payload, schema: welcome.schema, maximumBatch: decoder.limits.maximumBatch)
+                    let request = try ScoreRequest.decode(from: &payload, schema: welcome.schema, maximumBatch: decoder.limits.maximumBatch, flags: frame.header.flags)
                     precondition(request.columns.count == welcome.schema.fields.count, "columns differ from WELCOME's schema")
                     roundTrip(request, frame.payload)
                 case .scoreResponse: roundTrip(try ScoreResponse.decode(from: &payload, maximumBatch: decoder.limits.maximumBatch), frame.payload)
