@@ -20,6 +20,28 @@ import Synchronization
 /// (new TCP connection, TLS handshake, HELLO) after that many requests.
 @main
 struct LoanScoreLoad: AsyncParsableCommand {
+    /// Parses and runs with the README's exit codes: ArgumentParser's usage failures (its 64)
+    /// become 2, and an ``ExitMessage`` prints its text and exits with its status.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as ExitMessage {
+            printError("error: \(failure.description)")
+            Foundation.exit(failure.status)
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                printError(fullMessage(for: error) + "\nRun 'loanscore-load --help' for usage.")
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "loanscore-load",
         abstract: "Drive a LoanScore server with applications from a CSV file and report throughput and latency.",
@@ -39,8 +61,8 @@ struct LoanScoreLoad: AsyncParsableCommand {
             An overloaded run — open loop answered below 90 % of the applications/s asked for \
             (--rate × --batch), or more than 1 % of the requests failed (BUSY, TIMEOUT, \
             DROPPED, …) — says so in its report and exits with status 5. Exit statuses: 0 \
-            success, 1 error (cannot connect, unreadable input, internal), 2 usage error, 5 \
-            overloaded (the report is still printed).
+            success, 1 internal error, 2 usage error, 3 unreadable input, 4 the server could not \
+            be reached or trusted, 5 overloaded (the report is still printed).
             """,
         version: LoanScoreVersion.versionLine(executable: "loanscore-load")
     )
@@ -139,8 +161,11 @@ struct LoanScoreLoad: AsyncParsableCommand {
             client = try ChurningConnections(
                 configuration: configuration, count: connections, reconnectEvery: reconnectEvery, group: openLoopGroup)
             welcome = try await client.connect()
-        } catch {
-            throw ExitMessage("cannot connect to \(server): \(error)")
+        } catch let error as LoanScoreClientError {
+            switch error.code {
+            case .connectFailed, .tlsFailed, .handshakeFailed, .connectionClosed: throw ExitMessage(error.message, status: 4)
+            default: throw ExitMessage("cannot start the run against \(server): \(error.message)")
+            }
         }
         guard batch <= welcome.limits.maximumBatch else {
             await client.close()
@@ -226,8 +251,8 @@ struct LoanScoreLoad: AsyncParsableCommand {
 
     private func readApplications(schema: WireSchema) throws -> [LoadApplication] {
         let reader: CSVReader
-        do { reader = try CSVReader(url: URL(fileURLWithPath: input)) } catch { throw ExitMessage("\(input): cannot open the file") }
-        guard let first = try reader.next() else { throw ExitMessage("\(input): the file is empty") }
+        do { reader = try CSVReader(url: URL(fileURLWithPath: input)) } catch { throw ExitMessage("\(input): cannot open the file", status: 3) }
+        guard let first = try reader.next() else { throw ExitMessage("\(input): the file is empty", status: 3) }
         let header = first.fields.map { $0.trimmingCharacters(in: .whitespaces) }
         let columns = schema.fields.map { field in (header.firstIndex(of: field.name), field) }
         let missing = columns.filter { $0.0 == nil }.map(\.1.name)
@@ -251,7 +276,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
             applications.append(LoadApplication(id: id, values: values))
         }
         if skipped > 0 { printError("loanscore-load: skipped \(skipped) row(s) of \(input) whose cells cannot be sent") }
-        guard !applications.isEmpty else { throw ExitMessage("\(input): no application to send") }
+        guard !applications.isEmpty else { throw ExitMessage("\(input): no application to send", status: 3) }
         return applications
     }
 }
@@ -450,20 +475,25 @@ final class Recorder: Sendable {
     }
 }
 
-/// An error that ends the program with a message and exit status 1.
+/// An error that ends the program with a message and an exit status (README's table: 1
+/// internal, 3 invalid input, 4 the server could not be reached or trusted).
 struct ExitMessage: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    var status: Int32
+    init(_ description: String, status: Int32 = 1) {
+        self.description = description
+        self.status = status
+    }
 }
 
+/// `--server` as host and port (the one HOST:PORT parser, ``HostPort``).
 func parseAddress(_ text: String) throws -> (String, Int) {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
-        throw ValidationError("--server must be HOST:PORT, not '\(text)'.")
+    do {
+        let address = try HostPort(parsing: text)
+        return (address.host, address.port)
+    } catch {
+        throw ValidationError("--server must be HOST:PORT: \(error.message)")
     }
-    var host = String(text[..<colon])
-    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    guard !host.isEmpty else { throw ValidationError("--server must be HOST:PORT, not '\(text)'.") }
-    return (host, port)
 }
 
 func printError(_ message: String) {

@@ -61,6 +61,18 @@ struct ExitCodeTests {
         #expect(bad.status == 2 && bad.stderr.contains("--admin must be HOST:PORT: 'localhost' has no port"), "\(bad.stderr)")
     }
 
+    @Test func theLoadGeneratorSharesTheTable() throws {
+        let port = try Self.closedPort()
+        let input = folder.appendingPathComponent("load.csv")
+        try "amount,income,home,records,term\n500,1000,rent,no,12\n".write(to: input, atomically: true, encoding: .utf8)
+        let refused = try Self.run("loanscore-load", ["--server", "127.0.0.1:\(port)", "--input", input.path, "--duration", "1"])
+        #expect(refused.status == 4, "\(refused.stderr)")
+        #expect(refused.stderr.contains("connection refused (nothing listens there"), "\(refused.stderr)")
+        expectPlain(refused.stderr)
+        let usage = try Self.run("loanscore-load", ["--server", "nowhere", "--input", input.path])
+        #expect(usage.status == 2 && usage.stderr.contains("--server must be HOST:PORT: 'nowhere' has no port"), "\(usage.stderr)")
+    }
+
     @Test func loanscoredUsageErrorsExit2NotArgumentParsers64() throws {
         let unknown = try Self.run("loanscored", ["--no-such-flag"])
         #expect(unknown.status == 2, "\(unknown.stderr)")
