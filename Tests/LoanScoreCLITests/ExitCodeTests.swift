@@ -22,10 +22,9 @@ struct ExitCodeTests {
         return try executable.run(arguments)
     }
 
-    /// A port nothing listens on: bound, then closed.
-    static func closedPort() throws -> Int {
+    /// A TCP socket bound to a free port of 127.0.0.1 (the caller closes it), and the port.
+    static func boundSocket() -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -33,7 +32,14 @@ struct ExitCodeTests {
         // Unsafe: the sockaddr_in is passed as the generic sockaddr for bind and getsockname only.
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// A port nothing listens on: bound, then closed.
+    static func closedPort() throws -> Int {
+        let (fd, port) = boundSocket()
+        close(fd)
+        return port
     }
 
     static let noDebugText = ["SingleConnectionFailure", "errno:", "LoanScoreClientError(", "TLSError(", "error:0A", "bind(descriptor"]
@@ -103,17 +109,9 @@ struct ExitCodeTests {
     }
 
     @Test func aBoundPortIsAUsageErrorInPlainWords() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, port) = Self.boundSocket()
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        // Unsafe: the sockaddr_in is passed as the generic sockaddr for bind and getsockname only.
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         listen(listener, 1)
-        let port = UInt16(bigEndian: address.sin_port)
         let certificates = try TestCertificates.make(in: folder.appendingPathComponent("certs"))
         let run = try Self.run("loanscored", ["--bundle", bundle, "--cert", certificates.serverCertificate, "--key", certificates.serverKey,
                                                "--listen", "127.0.0.1:\(port)", "--admin", "off",
