@@ -9,6 +9,9 @@ import NIOCore
 ///    `declaredSize` bytes. ASan checks that LZ4 never reads past the block or writes past the
 ///    reservation.
 /// 2. The whole input compressed and decompressed again must be the same bytes.
+/// 3. The whole input read as an LZ4 *frame* (archived audit segments): `LZ4Frame.decompress`
+///    must throw or return at most its limit, never trap; and the input written as a frame must
+///    read back as itself.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
@@ -24,6 +27,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         } catch {
             precondition(out.readableBytes == 6, "a failed decompress left \(out.readableBytes - 6) bytes behind")
         }
+    }
+
+    // LZ4 frames: arbitrary bytes are refused or bounded; our own frames read back whole.
+    let bytes = Array(input)
+    if let frame = try? LZ4Frame.decompress(bytes, limit: 64 << 10) {
+        precondition(frame.count <= 64 << 10, "a frame decompressed past its limit")
+    }
+    do {
+        let framed = try LZ4Frame.compress(bytes)
+        let restored = try LZ4Frame.decompress(framed, limit: max(size, 1))
+        precondition(restored == bytes, "a frame round trip changed the bytes")
+    } catch {
+        preconditionFailure("frame round trip of \(size) bytes failed: \(error)")
     }
 
     // Round trip: every input compresses, and decompresses to itself with its exact size.
