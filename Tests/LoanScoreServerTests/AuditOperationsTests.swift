@@ -13,35 +13,6 @@ import Testing
 /// Real `loanscored` processes, real files, a real (small) tmpfs for the full disk.
 @Suite("audit log operations", .serialized)
 struct AuditOperationsTests {
-    /// A tiny bundle, test certificates and a configuration on ports 0 in a fresh folder.
-    struct Setup {
-        let folder: URL
-        let certificates: TestCertificates
-        var configuration: ServerConfiguration
-
-        init(auditDirectory: URL? = nil) throws {
-            folder = try TinyBundle.temporaryDirectory()
-            let bundle = folder.appendingPathComponent("bundle")
-            try TinyBundle.write(to: bundle)
-            certificates = try TestCertificates.make(in: folder.appendingPathComponent("certs"))
-            configuration = ServerConfiguration(bundle: bundle.path, certificate: certificates.serverCertificate,
-                                                privateKey: certificates.serverKey)
-            configuration.listen = "127.0.0.1:0"
-            configuration.admin = "127.0.0.1:0"
-            configuration.auditDirectory = (auditDirectory ?? folder.appendingPathComponent("audit")).path
-            configuration.workers = 2
-            configuration.timeouts.drain = 5
-        }
-
-        /// A client that does not retry, so each answer is seen as the server gave it.
-        func client(port: Int) throws -> LoanScoreClient {
-            var configuration = LoanScoreClient.Configuration(
-                host: "127.0.0.1", port: port, tls: .init(caFile: certificates.caCertificate, serverName: "localhost"), connections: 1)
-            configuration.retry = .init(maximumAttempts: 1)
-            return try LoanScoreClient(configuration: configuration)
-        }
-    }
-
     static func loanscore(_ arguments: [String]) async throws -> BuiltExecutable.Run {
         try await BuiltExecutable("loanscore").runOffThePool(arguments)
     }
@@ -62,7 +33,7 @@ struct AuditOperationsTests {
     }
 
     @Test func aSecondServerOnTheSameAuditFolderIsRefusedWithTheHoldersPID() async throws {
-        let setup = try Setup()
+        let setup = try DaemonSetup()
         defer { try? FileManager.default.removeItem(at: setup.folder) }
         let first = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder, name: "first")
         try await first.waitUntilReady()
@@ -104,7 +75,7 @@ struct AuditOperationsTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let disk = try Tmpfs(at: folder.appendingPathComponent("audit-disk"), size: "1m")
         defer { disk.unmount() }
-        var setup = try Setup(auditDirectory: disk.directory.appendingPathComponent("audit"))
+        var setup = try DaemonSetup(auditDirectory: disk.directory.appendingPathComponent("audit"))
         setup.configuration.auditFsync = .group
         defer { try? FileManager.default.removeItem(at: setup.folder) }
         let daemon = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder)
@@ -213,7 +184,7 @@ struct Tmpfs {
 
 extension AuditOperationsTests {
     @Test func aRunningServerArchivesSealedSegmentsAndTheLogReadsWholeAcrossBoth() async throws {
-        var setup = try Setup()
+        var setup = try DaemonSetup()
         defer { try? FileManager.default.removeItem(at: setup.folder) }
         setup.configuration.audit.maxSegmentBytes = 8192
         setup.configuration.audit.maxLiveBytes = 20_000

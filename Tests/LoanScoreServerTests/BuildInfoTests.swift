@@ -8,17 +8,10 @@ import Testing
 @Suite("loanscored build info")
 struct BuildInfoTests {
     @Test func startUpLineHealthAndMetricNameTheVersionAndCommit() async throws {
-        let folder = try TinyBundle.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try TinyBundle.write(to: folder.appendingPathComponent("bundle"))
-        let certificates = try TestCertificates.make(in: folder.appendingPathComponent("certs"))
-        var configuration = ServerConfiguration(bundle: folder.appendingPathComponent("bundle").path,
-                                                certificate: certificates.serverCertificate, privateKey: certificates.serverKey)
-        configuration.listen = "127.0.0.1:0"
-        configuration.admin = "127.0.0.1:0"
-        configuration.auditDirectory = folder.appendingPathComponent("audit").path
-        configuration.workers = 1
-        let daemon = try DaemonUnderTest(configuration: configuration, folder: folder)
+        var setup = try DaemonSetup()  // tiny bundle, test certificates, ports 0
+        defer { try? FileManager.default.removeItem(at: setup.folder) }
+        setup.configuration.workers = 1
+        let daemon = try DaemonUnderTest(configuration: setup.configuration, folder: setup.folder)
         try await daemon.waitUntilReady()
 
         let health = try await httpGet(port: daemon.adminPort, path: "/health")

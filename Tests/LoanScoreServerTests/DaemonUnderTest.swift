@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import LoanScoreClient
 import LoanScoreServer
 import LoanScoreTestSupport
 import Testing
@@ -71,5 +72,35 @@ final class DaemonUnderTest: @unchecked Sendable {  // used from one test task a
             Glibc.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+    }
+}
+
+/// A tiny bundle, test certificates and a `loanscored` configuration on ports 0 in a fresh
+/// folder (audit log inside it unless given), for tests that start real server processes.
+struct DaemonSetup {
+    let folder: URL
+    let certificates: TestCertificates
+    var configuration: ServerConfiguration
+
+    init(auditDirectory: URL? = nil) throws {
+        folder = try TinyBundle.temporaryDirectory()
+        let bundle = folder.appendingPathComponent("bundle")
+        try TinyBundle.write(to: bundle)
+        certificates = try TestCertificates.make(in: folder.appendingPathComponent("certs"))
+        configuration = ServerConfiguration(bundle: bundle.path, certificate: certificates.serverCertificate,
+                                            privateKey: certificates.serverKey)
+        configuration.listen = "127.0.0.1:0"
+        configuration.admin = "127.0.0.1:0"
+        configuration.auditDirectory = (auditDirectory ?? folder.appendingPathComponent("audit")).path
+        configuration.workers = 2
+        configuration.timeouts.drain = 5
+    }
+
+    /// A client that does not retry, so each answer is seen as the server gave it.
+    func client(port: Int) throws -> LoanScoreClient {
+        var configuration = LoanScoreClient.Configuration(
+            host: "127.0.0.1", port: port, tls: .init(caFile: certificates.caCertificate, serverName: "localhost"), connections: 1)
+        configuration.retry = .init(maximumAttempts: 1)
+        return try LoanScoreClient(configuration: configuration)
     }
 }
