@@ -41,8 +41,6 @@ struct ReloadCoalescingTests {
 
     /// The real daemon: a burst of 50 SIGHUPs costs at most a few reloads, all done promptly.
     @Test func aSIGHUPBurstToLoanscoredIsCoalesced() async throws {
-        let daemon = DaemonProcessTests.binaries.appendingPathComponent("loanscored")
-        try #require(FileManager.default.isExecutableFile(atPath: daemon.path), "build loanscored first")
         let folder = try TinyBundle.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         // Each reload hashes a 96 MB file: it takes a noticeable time, as with a real bundle,
@@ -56,25 +54,10 @@ struct ReloadCoalescingTests {
         configuration.admin = "127.0.0.1:0"
         configuration.auditDirectory = folder.appendingPathComponent("audit").path
         configuration.workers = 1
-        let configFile = folder.appendingPathComponent("loanscored.json")
-        try JSONEncoder().encode(configuration).write(to: configFile)
-        let notify = try NotifySocket(path: folder.appendingPathComponent("notify").path)
-        let process = Process()
-        process.executableURL = daemon
-        process.arguments = ["--config", configFile.path, "--log-level", "info"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["NOTIFY_SOCKET"] = notify.address
-        process.environment = environment
-        let log = folder.appendingPathComponent("loanscored.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-
-        let ready = try #require(await notify.wait(for: "READY=1", timeout: .seconds(60)), "no READY=1; log:\n\(logText())")
-        let status = try #require(ready.last?.split(separator: "\n").first { $0.hasPrefix("STATUS=") })
-        let adminPort = try #require(status.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.last)
+        let daemon = try DaemonUnderTest(configuration: configuration, folder: folder)
+        try await daemon.waitUntilReady()
+        let process = daemon.process, adminPort = daemon.adminPort
+        func logText() -> String { daemon.logText }
         func reloads() async throws -> Int {
             let metrics = try await httpGet(port: adminPort, path: "/metrics")
             let line = metrics.split(separator: "\n").first { $0.hasPrefix("loanscore_reload_total{outcome=\"success\"}") }
@@ -100,8 +83,6 @@ struct ReloadCoalescingTests {
         #expect(settled < .seconds(3), "reloads went on for \(settled) after the burst")
         #expect(process.isRunning)
         #expect(!logText().contains("refused"), "the padded bundle reloads: \(logText())")
-        kill(process.processIdentifier, SIGTERM)
-        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }  // the drain, without blocking a pool thread
-        #expect(process.terminationStatus == 0)
+        #expect(await daemon.stop() == 0, "log:\n\(logText())")
     }
 }
