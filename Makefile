@@ -37,10 +37,10 @@ $(VENV)/.installed: Training/pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e 'Training[test]'
 	touch $@
 
-## Suites that start loanscored processes or drive a server at full load. They run one at a
+## Suites that start loanscored, openssl or the CLI as processes, or drive a server at full load. They run one at a
 ## time after the others: on two cores, run beside the rest, they starve the cooperative
 ## threads of unrelated tests (whose deadlines then expire) and measure each other's noise.
-SYSTEM_SUITES := OverloadTests|QuotaTests|DeadlineTests|ReloadCoalescingTests|ReloadTests|DaemonProcessTests|CrashSafetyTests|AuditOperationsTests|AdminHardeningTests|BuildInfoTests
+SYSTEM_SUITES := OverloadTests|QuotaTests|DeadlineTests|ReloadCoalescingTests|ReloadTests|DaemonProcessTests|CrashSafetyTests|AuditOperationsTests|AdminHardeningTests|BuildInfoTests|ExitCodeTests|HelpAndVersionTests|ProgressTests|PolicyHandshakeTests|TLSPolicyServerTests|TLSPolicyClientTests
 
 swift-test:
 	swift build --build-tests
