@@ -86,15 +86,40 @@ public struct EnsembleScorer: Sendable {
     public func score(batch: UnsafeBufferPointer<Double>, rows: Int, explain: Bool = true) -> [Score] {
         var scores = ScoreBatch()
         score(batch: batch, rows: rows, explain: explain, into: &scores)
-        return (0..<rows).map { r in
-            Score(pd: scores.pd[r], combined: scores.combined[r], riskLevel: scores.riskLevel[r], decision: scores.decision[r],
-                  confidence: scores.confidence[r],
-                  reasons: scores.reasonFields(row: r).enumerated().map { rank, field in
-                      reason(field: field, contribution: scores.reasonContributions[r * Self.maximumReasons + rank])
-                  },
-                  memberProbabilities: (0..<members.count).map { scores.probabilities[$0 * rows + r] })
-        }
+        return (0..<rows).map { result(row: $0, of: scores) }
     }
+
+    /// Row `row` of a scored batch as a ``Score`` (its reasons with their texts and each
+    /// member's probability). Precondition: `row < scores.rows`.
+    public func result(row r: Int, of scores: ScoreBatch) -> Score {
+        Score(pd: scores.pd[r], combined: scores.combined[r], riskLevel: scores.riskLevel[r], decision: scores.decision[r],
+              confidence: scores.confidence[r],
+              reasons: scores.reasonFields(row: r).enumerated().map { rank, field in
+                  reason(field: field, contribution: scores.reasonContributions[r * Self.maximumReasons + rank])
+              },
+              memberProbabilities: (0..<members.count).map { scores.probabilities[$0 * scores.rows + r] })
+    }
+
+    /// Every input field's contribution to row `row`'s PD, in schema field order and in
+    /// probability units before calibration: the per-column attributions the reason codes
+    /// use (BUNDLE.md, "Reason codes"), summed back to fields, positive and negative alike.
+    /// A field that is not a model feature (and feeds none) contributes 0.
+    ///
+    /// - Precondition: `scores` was filled with `explain: true` and `row < scores.rows`.
+    /// - Complexity: O(features + fields).
+    public func fieldContributions(row: Int, of scores: ScoreBatch) -> [Double] {
+        var byField = [Double](repeating: 0, count: fieldNames.count)
+        let width = scores.columns.count / Swift.max(scores.rows, 1)
+        guard width == featureCount else { return byField }  // scored without reasons
+        let start = row * width
+        for (column, shares) in attribution.enumerated() {
+            for (field, share) in shares { byField[field] += share * scores.columns[start + column] }
+        }
+        return byField
+    }
+
+    /// The schema's field names, in order (the order of ``fieldContributions(row:of:)``).
+    public var inputFieldNames: [String] { fieldNames }
 
     /// Scores a batch of model-ready rows into `scores`, replacing what it held; the same
     /// results as ``score(batch:rows:explain:)``.

@@ -64,6 +64,11 @@ struct ScoreCommand: ParsableCommand {
     @Flag(help: "Add each member's own probability as columns pd_<member>.")
     var members = false
 
+    @Flag(help: ArgumentHelp(
+        "Add each input field's contribution to the PD as columns contribution_<field>.",
+        discussion: "Probability units before calibration, positive raises the PD: the attributions the reason codes rank (BUNDLE.md)."))
+    var contributions = false
+
     @Flag(help: "Print a JSON summary on standard output.")
     var json = false
 
@@ -76,6 +81,7 @@ struct ScoreCommand: ParsableCommand {
             if let (name, _) = serverOnly.first(where: { $0.1 }) { throw ValidationError("\(name) goes with --server, not --bundle.") }
         } else {
             if members { throw ValidationError("--members needs --bundle: a server returns the combined PD only.") }
+            if contributions { throw ValidationError("--contributions needs --bundle: a server returns reason codes only.") }
             if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together.") }
             if batch < 1 { throw ValidationError("--batch must be at least 1.") }
         }
@@ -96,6 +102,7 @@ struct ScoreCommand: ParsableCommand {
         let rejectsFile = try rejects.map { try RejectsFile(path: $0, header: file.header) }
         var header = ["id", "pd", "risk_level", "decision", "confidence", "reasons", "reason_texts", "flags", "model_version"]
         if members { header += scorer.memberNames.map { "pd_\($0)" } }
+        if contributions { header += scorer.inputFieldNames.map { "contribution_\($0)" } }
         try out.writeRecord(header)
 
         let progress = ProgressReporter(label: "scoring \(input)", totalBytes: ProgressReporter.fileSize(input), itemName: "rows")
@@ -105,12 +112,14 @@ struct ScoreCommand: ParsableCommand {
         let blockSize = 256, width = scorer.featureCount
         var matrix = [Double](repeating: .nan, count: blockSize * width)
         var pending: [(id: String, flags: [String])] = []
+        var batchScores = ScoreBatch()
         var rowsIn = 0, scored = 0
         var rejectedMessages: [String] = []
         func flush() throws {
             guard !pending.isEmpty else { return }
-            let scores = matrix.withUnsafeBufferPointer { scorer.score(batch: $0, rows: pending.count) }
-            for (application, score) in zip(pending, scores) {
+            matrix.withUnsafeBufferPointer { scorer.score(batch: $0, rows: pending.count, into: &batchScores) }
+            for (row, application) in pending.enumerated() {
+                let score = scorer.result(row: row, of: batchScores)
                 var fields = [
                     application.id, "\(score.pd)", score.riskLevel, score.decision.rawValue, "\(score.confidence)",
                     score.reasons.map(\.code).joined(separator: ";"),
@@ -118,6 +127,7 @@ struct ScoreCommand: ParsableCommand {
                     application.flags.joined(separator: "; "), scorer.model.version,
                 ]
                 if members { fields += score.memberProbabilities.map { "\($0)" } }
+                if contributions { fields += scorer.fieldContributions(row: row, of: batchScores).map { "\($0)" } }
                 try out.writeRecord(fields)
             }
             scored += pending.count

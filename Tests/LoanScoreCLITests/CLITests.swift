@@ -59,6 +59,27 @@ struct CLITests {
         #expect(leftovers.isEmpty, "no temporary file is left behind")
     }
 
+    @Test func contributionsAreTheAttributionsTheReasonCodesRank() throws {
+        let (result, output) = try score("\(header)\nA1,500,1000,rent,no,12\nA2,5000,100,own,yes,24\n", ["--contributions"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let fields = ["amount", "income", "home", "records", "term"]
+        #expect(Array(lines[0].suffix(5)) == fields.map { "contribution_\($0)" })
+        // A2's reasons are R01;R04;R02 (amount, records, income): exactly its positive
+        // contributions, largest first.
+        let values = lines[2].suffix(5).compactMap(Double.init)
+        #expect(values.count == 5)
+        let positive = zip(fields, values).filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }.map(\.0)
+        #expect(positive == ["amount", "records", "income"])
+        #expect(lines[2][5] == "R01;R04;R02")
+    }
+
+    @Test func contributionsNeedABundle() throws {
+        let result = try run(["score", "--server", "127.0.0.1:1", "--input", "x.csv", "--output", "y.csv", "--contributions"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--contributions needs --bundle"))
+    }
+
     @Test func resultsDoNotDependOnColumnOrderOrNeighbours() throws {
         let (alone, out1) = try score("\(header)\nA2,5000,100,own,yes,24\n")
         #expect(alone.status == 0)
