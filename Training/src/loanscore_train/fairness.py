@@ -7,7 +7,8 @@ Groups of a protected field:
 * a category or boolean: one group per level (and `missing`, and `unseen` when present);
 * any other number: quartiles of the field's values (`Q1 (<= a)` ... `Q4 (> c)`).
 
-A category whose every level names exactly one of the words `male` / `female` (german_credit's
+A category of more than two levels whose every level names exactly one of the words `male` /
+`female` (german_credit's
 `personal_status_and_sex`: "male : single", "female : divorced/separated/married", ...) is also
 analysed as a derived field `sex (from <field>)` with the groups `male` and `female`.
 
@@ -135,7 +136,8 @@ def sex_from_levels(field: dict) -> dict[str, str] | None:
         if len(words) != 1:
             return None
         mapping[level] = words.pop()
-    return mapping if len(set(mapping.values())) == 2 else None
+    # only when it groups something (levels that are just "male"/"female" need no derived field)
+    return mapping if len(set(mapping.values())) == 2 and len(mapping) > 2 else None
 
 
 def group_rows(field_name: str, groups: Sequence[str], y: np.ndarray, pd: np.ndarray,
