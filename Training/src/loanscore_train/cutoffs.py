@@ -151,8 +151,9 @@ def check_economics(lgd: float, margin: float, target: float | None = None) -> N
         raise ToolError(f"--target-approval-rate {target:g} is outside (0, 1]", code=2)
 
 
-def _row(c: float, pd: np.ndarray, y: np.ndarray, e: np.ndarray, lgd: float,
+def table_row(c: float, pd: np.ndarray, y: np.ndarray, e: np.ndarray, lgd: float,
          margin: float) -> CutoffRow:
+    """The cut-off table's row for approving PD < c (exposure e, outcomes y)."""
     a = pd < c
     n = int(a.sum())
     return CutoffRow(pd_cutoff=float(c), approval_rate=float(a.mean()),
@@ -212,7 +213,7 @@ def choose_cutoffs(pd, y, exposure=None, lgd: float = DEFAULT_LGD,
     # table: approval rates 5%, 10%, ... 100% (distinct cut-offs), plus the chosen ones
     ks_ = {int(np.argmin(np.abs(approved - r))) for r in np.linspace(0, 1, table_rows + 1)[1:]}
     cuts = {cut(kk) for kk in ks_} | {approve_below, decline_at, round(p_star, 4)}
-    table = [_row(c, pd, y, e, lgd, margin) for c in sorted(cuts)]
+    table = [table_row(c, pd, y, e, lgd, margin) for c in sorted(cuts)]
     return Cutoffs(lgd=lgd, margin=margin, exposure_field=exposure_field,
                    target_approval_rate=target_approval_rate, break_even_pd=p_star,
                    approve_below=float(approve_below), decline_at=float(decline_at), rule=rule,

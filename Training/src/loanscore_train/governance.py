@@ -177,7 +177,7 @@ def analyse(schema: dict, raw_header: Sequence[str], raw_rows: Sequence[Sequence
                        f"{c.decline_at:g}")
         c.approve_below, c.decline_at, c.rule = new_ab, new_da, "set by hand on the command line"
         c.table = sorted({r.pd_cutoff: r for r in c.table + [
-            cutoffs_mod._row(v, pd_oof, y_tr, exposure, c.lgd, c.margin) for v in (new_ab, new_da)]
+            cutoffs_mod.table_row(v, pd_oof, y_tr, exposure, c.lgd, c.margin) for v in (new_ab, new_da)]
         }.values(), key=lambda r: r.pd_cutoff)
     rl = cutoffs_mod.fit_risk_levels(pd_oof, y_tr)
     ft = fairness_mod.fairness_table(schema, raw_header, rows_tr, y_tr, pd_oof, c.approve_below)

@@ -84,17 +84,10 @@ def protected_reason(name: str, values: Sequence[str] = ()) -> str | None:
 
 def is_age_like(field: dict) -> bool:
     """A numeric field whose name suggests age (grouped in Regulation B's age bands)."""
-    return (field.get("type") in ("number", "integer")
-            and bool(set(name_tokens(field["name"])) & AGE_WORDS | _has_phrase(field["name"])))
-
-
-def _has_phrase(name: str) -> set[str]:
-    toks = name_tokens(name)
-    for phrase in (("date", "of", "birth"), ("year", "of", "birth")):
-        n = len(phrase)
-        if any(tuple(toks[i:i + n]) == phrase for i in range(len(toks) - n + 1)):
-            return {"age"}
-    return set()
+    if field.get("type") not in ("number", "integer"):
+        return False
+    reason = protected_reason(field["name"])
+    return reason is not None and "suggests age" in reason
 
 
 def protected_fields(schema: dict) -> list[dict]:

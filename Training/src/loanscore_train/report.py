@@ -398,7 +398,7 @@ def render(inp: ReportInputs) -> str:
     parts = [f"<h1>Model report: {esc(inp.model_name)}</h1>",
              f"<p class='muted'>Written by loanscore-train on "
              f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
-             "Every figure is computed from the training data held in this bundle's lineage.</p>",
+             "Every figure is computed from the training data named under Lineage.</p>",
              "<nav>" + "".join(f"<a href='#{k}'>{esc(t)}</a>" for k, t in SECTIONS) + "</nav>"]
     parts += [f"<p class='bad'>{esc(n)}</p>" for n in inp.notes]
     parts.append("<h2 id='performance'>Performance</h2>" + leaderboard_html(inp.leaderboard))
