@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .features import ToolError
+from .protected import protected_reason
 
 TRUE_WORDS, FALSE_WORDS = {"yes", "true"}, {"no", "false"}
 
@@ -56,8 +57,24 @@ def infer_field(name: str, values: list[str]) -> dict:
         else:
             field.update(type="category", unit="", description="", levels=list(levels.values()),
                          unseen="missing", nullable=nullable)
+    reason = protected_reason(name, list(field.get("levels", [])) if field["type"] == "category" else [])
+    if reason:
+        field["protected"] = True
     field["reason"] = f"{name} raised the risk"
     return field
+
+
+def protected_notes(schema: dict) -> list[str]:
+    """One line per field marked protected, with the reason (for standard error)."""
+    notes = []
+    for f in schema["fields"]:
+        if f.get("protected"):
+            levels = f.get("levels", []) if f["type"] == "category" else []
+            notes.append(f"{f['name']}: marked \"protected\": true because "
+                         f"{protected_reason(f['name'], levels)}; it will not be a model feature "
+                         f"(unless training is given --allow-protected {f['name']}) and is kept "
+                         "for the fairness analysis. Remove the key if this is wrong.")
+    return notes
 
 
 def infer_schema(data, target: str, positive: str) -> dict:
@@ -93,4 +110,6 @@ def run(args) -> int:
     print(f"wrote {args.output}: {n} fields, target {args.target} "
           f"(positive {schema['target']['positive']!r}, negative {schema['target']['negative']!r})",
           file=__import__("sys").stderr)
+    for note in protected_notes(schema):
+        print(f"infer-schema: {note}", file=__import__("sys").stderr)
     return 0
