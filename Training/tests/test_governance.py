@@ -27,14 +27,14 @@ def german():
 def test_german_credit_end_to_end(german, tmp_path):
     schema, header, rows, y, pd_oof, i_tr, pd_ho, i_ho = german
     args = _args()
-    uses_age = [d["name"] for d in schema["derived"] if "age_in_years" in d["inputs"]]
-    if uses_age:                                   # amount_per_year_of_age, while it is shipped
-        with pytest.raises(ToolError) as e:
-            governance.check_before_fit(schema, header, rows, y, args)
-        assert e.value.code == 2 and uses_age[0] in str(e.value)
-    else:
-        governance.check_before_fit(schema, header, rows, y, args)
-    governance.check_before_fit(schema, header, rows, y, _args("--allow-protected", "age_in_years"))
+    governance.check_before_fit(schema, header, rows, y, args)
+    # A derived feature on a protected field is refused unless the field is allowed.
+    aged = {**schema, "derived": [*schema["derived"], {"name": "amount_per_year_of_age",
+            "kind": "ratio", "inputs": ["credit_amount", "age_in_years"]}]}
+    with pytest.raises(ToolError) as e:
+        governance.check_before_fit(aged, header, rows, y, args)
+    assert e.value.code == 2 and "amount_per_year_of_age" in str(e.value)
+    governance.check_before_fit(aged, header, rows, y, _args("--allow-protected", "age_in_years"))
 
     gov = governance.analyse(schema, header, rows, y, pd_oof, i_tr, args, pd_holdout=pd_ho,
                              holdout_index=i_ho)
@@ -46,7 +46,7 @@ def test_german_credit_end_to_end(german, tmp_path):
     assert ("age_in_years", "62 and over") in groups and ("sex (from personal_status_and_sex)",
                                                           "female") in groups
     assert sum(g["applicants"] for g in f["groups"] if g["field"] == "age_in_years") == len(i_tr)
-    assert c["lgd"] == 0.45 and c["margin"] == 0.1 and c["exposure_field"] is None
+    assert c["lgd"] == 0.45 and c["margin"] == 0.1 and c["exposure_field"] == "credit_amount"
     assert c["break_even_pd"] == pytest.approx(0.1 / 0.55)
     assert 0 < c["approve_below"] <= c["decline_at"] <= 1 and 15 <= len(c["table"]) <= 25
     assert set(c["table"][0]) == {"pd_cutoff", "approval_rate", "bad_rate", "expected_loss", "profit"}
