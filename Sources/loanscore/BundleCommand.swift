@@ -54,7 +54,14 @@ struct BundleCommand: ParsableCommand {
                 case .boolean: allowed = "true: \(field.effectiveTrueLabels.joined(separator: "/")); false: \(field.effectiveFalseLabels.joined(separator: "/"))"
                 case .number, .integer: allowed = "[\(field.range?.min.map { "\($0)" } ?? "-∞"), \(field.range?.max.map { "\($0)" } ?? "∞")]"
                 }
-                print(pad(field.name, 22) + pad(field.type.rawValue, 10) + pad(field.unit ?? "", 26) + pad(field.isNullable ? "yes" : "no", 6) + pad(reason, 5) + allowed)
+                // Governance keys (SCHEMA.md), shown only when a field has them.
+                var notes: [String] = []
+                if field.isProtected { notes.append(field.isFeature ? "protected, a feature" : "protected, not a feature") }
+                if let direction = field.monotone { notes.append("monotone \(direction.rawValue)") }
+                if field.exposure == true { notes.append("exposure") }
+                if field.postOrigination == true { notes.append("post-origination") }
+                let note = notes.isEmpty ? "" : "  [" + notes.joined(separator: "; ") + "]"
+                print(pad(field.name, 22) + pad(field.type.rawValue, 10) + pad(field.unit ?? "", 26) + pad(field.acceptsMissing ? "yes" : "no", 6) + pad(reason, 5) + allowed + note)
             }
             if !bundle.schema.derived.isEmpty {
                 print("\nDerived features:")
