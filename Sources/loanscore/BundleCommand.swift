@@ -70,6 +70,8 @@ struct BundleCommand: ParsableCommand {
                 }
             }
             if case .object(let metrics)? = manifest.metrics { printLeaderboard(metrics) }
+            if let fairness = manifest.fairness { printFairness(fairness) }
+            if let cutoffs = manifest.cutoffs { printCutoffs(cutoffs) }
         }
 
         private func printLeaderboard(_ metrics: [String: JSONValue]) {
