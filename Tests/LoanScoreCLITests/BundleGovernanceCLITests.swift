@@ -4,8 +4,8 @@ import LoanScoreModel
 import LoanScoreTestSupport
 import Testing
 
-/// `loanscore bundle inspect`'s fairness and cut-off summaries, run as a user would, on the
-/// tiny bundle.
+/// `loanscore bundle verify`'s monotonicity check and `loanscore bundle inspect`'s fairness and
+/// cut-off summaries, run as a user would, on the tiny bundle.
 @Suite("bundle verify and inspect: governance")
 struct BundleGovernanceCLITests {
     typealias Run = BuiltExecutable.Run
@@ -59,6 +59,41 @@ struct BundleGovernanceCLITests {
             manifestEdits(&manifest)
         }
         return directory.path
+    }
+
+    @Test func verifyPrintsOneLinePerMonotoneFieldAndPassesAModelThatFollowsThem() throws {
+        let result = try run(["bundle", "verify", try bundle(monotone: ["amount": "increasing", "income": "decreasing", "records": "increasing"])])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("monotone amount increasing: 0 violations over 6 applications × 6 values\n"), "\(result.stdout)")
+        #expect(result.stdout.contains("monotone income decreasing: 0 violations over 6 applications × 5 values\n"))
+        #expect(result.stdout.contains("monotone records increasing: 0 violations over 6 applications × 2 values\n"))
+    }
+
+    @Test func verifyFailsOnAViolationNamingTheFieldRowAndValues() throws {
+        let path = try bundle(monotone: ["amount": "decreasing"])
+        let result = try run(["bundle", "verify", path])
+        #expect(result.status == 3)
+        #expect(result.stdout.contains("monotone amount decreasing: "), "\(result.stdout)")
+        #expect(!result.stdout.contains("monotone amount decreasing: 0 violations"))
+        #expect(result.stderr.contains("the model breaks the schema's monotone constraints: amount is declared decreasing but"), "\(result.stderr)")
+        #expect(result.stderr.contains("row 1: amount 200 → 500 moves the PD from "))
+        let json = try run(["bundle", "verify", path, "--json"])
+        #expect(json.status == 3)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["passed"] as? Bool == false)
+        let fields = object?["monotone"] as? [[String: Any]]
+        #expect(fields?.first?["field"] as? String == "amount")
+        #expect((fields?.first?["violations"] as? Int ?? 0) > 0)
+    }
+
+    @Test func verifyOfABundleWithoutMonotoneFieldsPrintsNothingNew() throws {
+        let result = try run(["bundle", "verify", try bundle(monotone: [:])])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stdout.contains("monotone"))
+        let json = try run(["bundle", "verify", folder.appendingPathComponent("bundle").path, "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["monotone"] == nil)
+        #expect(object?["passed"] as? Bool == true)
     }
 
     static var fairness: [String: Any] { [
