@@ -21,9 +21,12 @@ public struct MonotonicityCheck: Sendable {
     /// The most violations kept per field, to name in a message.
     public static let keptViolations = 5
 
+    /// The bundle whose schema, pipeline and compiled ensemble are checked.
     public let bundle: ModelBundle
+    /// The largest PD move against the declared direction that is still accepted.
     public let tolerance: Double
 
+    /// A check of `bundle` with the given tolerance (default ``defaultTolerance``).
     public init(bundle: ModelBundle, tolerance: Double = MonotonicityCheck.defaultTolerance) {
         self.bundle = bundle
         self.tolerance = tolerance
@@ -34,17 +37,21 @@ public struct MonotonicityCheck: Sendable {
     public struct Violation: Sendable, Equatable {
         /// The application's 1-based data row (as given to ``run(applications:)``).
         public var row: Int
-        /// The lower and the higher grid value.
+        /// The lower grid value.
         public var from: Double
+        /// The next, higher grid value.
         public var to: Double
-        /// The PD at each.
+        /// The PD with the field at ``from``.
         public var pdFrom: Double
+        /// The PD with the field at ``to``: against the declared direction of ``pdFrom``.
         public var pdTo: Double
     }
 
     /// The outcome for one monotone field.
     public struct FieldResult: Sendable {
+        /// The field's name.
         public var field: String
+        /// The direction the schema declares.
         public var direction: Schema.Monotonicity
         /// Applications scored along the grid.
         public var applications: Int

@@ -147,4 +147,23 @@ struct BundleGovernanceCLITests {
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect(object?["fairness"] == nil && object?["cutoffs"] == nil)
     }
+
+    @Test(arguments: [
+        (#"[{"name": "amount", "type": "number"}, {"name": "Age", "type": "integer", "protected": true}]"#,
+         #"[{"name": "amount_per_age", "kind": "ratio", "inputs": ["amount", "Age"]}]"#,
+         "derived[0] 'amount_per_age': input 'Age' is a protected field; a derived feature may not use it (train with --allow-protected Age"),
+        (#"[{"name": "amount", "type": "number"}, {"name": "Home", "type": "category", "levels": ["rent"], "monotone": "decreasing"}]"#, "[]",
+         "fields[1] 'Home': monotone applies to numeric and boolean fields; 'Home' is a category"),
+        (#"[{"name": "amount", "type": "number"}, {"name": "Home", "type": "category", "levels": ["rent"], "exposure": true}]"#, "[]",
+         "fields[1] 'Home': the exposure field must be a number or an integer; 'Home' is a category"),
+    ])
+    func aSchemaWithAGovernanceMistakeIsRefusedWithExit3NamingTheField(fields: String, derived: String, message: String) throws {
+        let schema = folder.appendingPathComponent("schema.json")
+        try Data(#"{"format": "loanscore-schema/1", "name": "t", "fields": \#(fields), "derived": \#(derived)}"#.utf8).write(to: schema)
+        let input = folder.appendingPathComponent("in.csv")
+        try Data("amount\n1\n".utf8).write(to: input)
+        let result = try run(["features", "--schema", schema.path, "--input", input.path, "--output", folder.appendingPathComponent("out.csv").path])
+        #expect(result.status == 3)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
 }
