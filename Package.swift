@@ -134,8 +134,10 @@ let package = Package(
             dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", "LoanScoreCLI", "LoanScoreLoad", nioCore, nioPosix]
         ),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
+        // LoanScoreModel and LoanScoreFeatures compute the expected figures of test bundles.
         .testTarget(name: "LoanScoreCLITests", dependencies: [
             "LoanScoreCLI", "LoanScoreDaemon", "LoanScoreLoad", "LoanScoreTestSupport", "LoanScoreAudit", "LoanScoreVersion",
+            "LoanScoreModel", "LoanScoreFeatures",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,8 +1,9 @@
 public import Foundation
 
 /// Reads applications from a CSV file laid out by a schema: columns are matched by header
-/// name (their order does not matter), every field must have a column, and no column may be
-/// unknown (the schema's `id_column` and target column are known).
+/// name (their order does not matter), every field must have a column (except a protected
+/// field that is not a feature, which reads as missing when its column is left out), and no
+/// column may be unknown (the schema's `id_column` and target column are known).
 public final class ApplicationFile {
     /// A file-level problem: empty file, missing or unknown columns, malformed CSV, a record
     /// with the wrong number of cells. Scoring stops on these (exit code 3).
@@ -29,7 +30,8 @@ public final class ApplicationFile {
     public var bytesRead: Int64 { reader.bytesRead }
     private let reader: CSVReader
     private let path: String
-    private let columnOfField: [Int]
+    /// Each field's column; `nil` for an optional (protected, non-feature) field left out.
+    private let columnOfField: [Int?]
     private let idColumn: Int?
     private var row = 0
 
@@ -55,7 +57,8 @@ public final class ApplicationFile {
             }
             position[name] = i
         }
-        let missing = schema.fields.map(\.name).filter { position[$0] == nil }
+        // A protected field that is not a feature is optional: its column may be left out.
+        let missing = schema.fields.filter { position[$0.name] == nil && !($0.isProtected && !$0.isFeature) }.map(\.name)
         guard missing.isEmpty else {
             throw FileError(message: "\(url.path): missing column(s) \(missing.map { "'\($0)'" }.joined(separator: ", ")) required by schema '\(schema.name)'")
         }
@@ -64,7 +67,7 @@ public final class ApplicationFile {
         guard unknown.isEmpty else {
             throw FileError(message: "\(url.path): unknown column(s) \(unknown.map { "'\($0)'" }.joined(separator: ", ")); schema '\(schema.name)' has fields \(schema.fields.map(\.name).joined(separator: ", "))")
         }
-        columnOfField = schema.fields.compactMap { position[$0.name] }
+        columnOfField = schema.fields.map { position[$0.name] }
         idColumn = schema.idColumn.flatMap { position[$0] }
     }
 
@@ -78,7 +81,7 @@ public final class ApplicationFile {
         guard record.fields.count == header.count else {
             throw FileError(message: "\(path): row \(row) (line \(record.line)) has \(record.fields.count) cells, the header has \(header.count)")
         }
-        let values = columnOfField.map { RawValue.text(record.fields[$0]) }
+        let values = columnOfField.map { $0.map { RawValue.text(record.fields[$0]) } ?? .missing }
         let id = idColumn.map { record.fields[$0] } ?? String(row)
         return Application(row: row, id: id, values: values, cells: record.fields)
     }

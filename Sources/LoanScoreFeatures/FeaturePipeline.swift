@@ -172,6 +172,15 @@ public struct FeaturePipeline: Sendable {
         }
     }
 
+    /// Field `field`'s validated value of one raw value: the number, 1/0 for a boolean, the
+    /// level's index for a category; `nil` when the value is missing (or a sentinel, or an
+    /// unseen level) or rejected. Used to read a field's observed values (for example to
+    /// build the grid of `loanscore bundle verify`'s monotonicity check).
+    public func parsedValue(_ raw: RawValue, field: Int) -> Double? {
+        guard parsers.indices.contains(field), case .value(let value) = parsers[field].parse(raw) else { return nil }
+        return value
+    }
+
     /// Convenience: encodes one application into a new array.
     public func encode(_ values: [RawValue]) -> (row: [Double], outcome: Outcome) {
         var row = [Double](repeating: .nan, count: featureNames.count)

@@ -101,7 +101,7 @@ final class FieldParser: Sendable {
     }
 
     private func missing(_ raw: RawValue = .missing) -> Outcome {
-        guard field.isNullable else { return reject(raw, "is missing but the field is required") }
+        guard field.acceptsMissing else { return reject(raw, "is missing but the field is required") }
         return .missing(flag: nil)
     }
 
@@ -125,7 +125,7 @@ final class FieldParser: Sendable {
         case .boolean:
             text = "one of " + (field.effectiveTrueLabels + field.effectiveFalseLabels).map { "\"\($0)\"" }.joined(separator: ", ")
         }
-        if !field.isNullable { text += ", required" }
+        if !field.acceptsMissing { text += ", required" }
         return text
     }
 }

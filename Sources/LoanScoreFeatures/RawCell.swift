@@ -55,7 +55,7 @@ extension FieldParser {
             label.count == text.count
                 && zip(label, text).allSatisfy { $0 == ((0x41...0x5A).contains($1) ? $1 | 0x20 : $1) }
         }
-        if labels.sentinels.contains(where: matches) { return field.isNullable ? .missing(flag: nil) : nil }
+        if labels.sentinels.contains(where: matches) { return field.acceptsMissing ? .missing(flag: nil) : nil }
         switch field.type {
         case .category:
             return labels.levels.lastIndex(where: matches).map { .value(Double($0)) }

@@ -5,18 +5,35 @@ extension Schema {
     ///
     /// - Throws: ``SchemaError`` naming the first entry that is wrong: an unknown format,
     ///   a duplicate name, a category without levels, an empty or inverted range, a derived
-    ///   feature whose inputs are undeclared, of the wrong type or in the wrong number.
+    ///   feature whose inputs are undeclared, of the wrong type or in the wrong number, a
+    ///   derived feature that uses a protected field, `monotone` on a category, a second
+    ///   `exposure` field or one that is not numeric.
     public func check() throws {
         guard format == Schema.formatIdentifier else {
             throw SchemaError("format is '\(format)', expected '\(Schema.formatIdentifier)'")
         }
         guard !fields.isEmpty else { throw SchemaError("the schema declares no fields") }
         var types: [String: FieldType?] = [:]  // nil inner value: a derived (numeric) feature
+        var protectedNames: Set<String> = []  // protected fields not explicitly "feature": true
+        var exposureName: String?
         for (index, field) in fields.enumerated() {
             let at = "fields[\(index)] '\(field.name)'"
             guard !field.name.isEmpty else { throw SchemaError("fields[\(index)]: empty name") }
             guard types[field.name] == nil else { throw SchemaError("\(at): duplicate name") }
             types[field.name] = .some(field.type)
+            if field.isProtected && field.feature != true { protectedNames.insert(field.name) }
+            if let direction = field.monotone, field.type == .category {
+                throw SchemaError("\(at): monotone applies to numeric and boolean fields; '\(field.name)' is a category (remove \"monotone\": \"\(direction.rawValue)\")")
+            }
+            if field.exposure == true {
+                guard field.type == .number || field.type == .integer else {
+                    throw SchemaError("\(at): the exposure field must be a number or an integer; '\(field.name)' is a \(field.type.rawValue)")
+                }
+                if let first = exposureName {
+                    throw SchemaError("\(at): '\(first)' is already the exposure field; at most one field may say \"exposure\": true")
+                }
+                exposureName = field.name
+            }
             if let range = field.range {
                 guard field.type == .number || field.type == .integer else {
                     throw SchemaError("\(at): a range applies to number and integer fields only")
@@ -64,6 +81,10 @@ extension Schema {
                 guard let type = types[input] else {
                     throw SchemaError("\(at): input '\(input)' is not a field or an earlier derived feature")
                 }
+                if protectedNames.contains(input) {
+                    throw SchemaError("\(at): input '\(input)' is a protected field; a derived feature may not use it "
+                        + "(train with --allow-protected \(input), which marks it \"feature\": true, to allow it)")
+                }
                 if feature.kind == .countTrue {
                     guard type == .boolean else { throw SchemaError("\(at): count_true input '\(input)' is not a boolean field") }
                 } else if type == .category {
@@ -83,6 +104,9 @@ extension Schema {
             throw SchemaError("two feature columns have the same name; rename a level or a derived feature")
         }
     }
+
+    /// The field marked `"exposure": true`, if any (checked: at most one, numeric).
+    public var exposureField: Field? { fields.first { $0.exposure == true } }
 
     /// The model-ready column names, in matrix order (SCHEMA.md, "Encoding").
     public var featureNames: [String] {

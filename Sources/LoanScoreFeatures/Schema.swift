@@ -60,19 +60,50 @@ public struct Schema: Codable, Sendable, Equatable {
         public var trueLabels: [String]?
         public var falseLabels: [String]?
         public var reason: String?
+        /// Whether the field is a column of the model-ready matrix; `nil` means the default
+        /// (see ``isFeature``).
         public var feature: Bool?
+        /// A protected attribute (race, sex, marital status, age…): not a model feature unless
+        /// ``feature`` is explicitly `true`, and optional on input when it is not one.
+        public var protected: Bool?
+        /// The direction in which the PD must move as this field's value grows (numbers,
+        /// integers and booleans); training constrains the tree members to it and
+        /// `loanscore bundle verify` checks it on the holdout.
+        public var monotone: Monotonicity?
+        /// The value is only known after the loan was granted (label leakage); training refuses
+        /// it as a feature. LoanScore keeps it for the training tool.
+        public var postOrigination: Bool?
+        /// The loan's exposure (amount at default) for the cut-off economics; at most one
+        /// number or integer field.
+        public var exposure: Bool?
 
         enum CodingKeys: String, CodingKey {
             case name, type, unit, description, range, nullable, sentinels, levels, unseen, reason, feature
-            case trueLabels = "true_labels", falseLabels = "false_labels"
+            case protected, monotone, exposure
+            case trueLabels = "true_labels", falseLabels = "false_labels", postOrigination = "post_origination"
         }
 
-        /// Whether a missing value is accepted (default `true`).
+        /// Whether the schema declares a missing value acceptable (default `true`). See
+        /// ``acceptsMissing`` for what validation actually does.
         public var isNullable: Bool { nullable ?? true }
-        /// Whether the field is a column of the model-ready matrix (default `true`).
-        public var isFeature: Bool { feature ?? true }
+        /// Whether the field is a protected attribute (default `false`).
+        public var isProtected: Bool { protected ?? false }
+        /// Whether the field is a column of the model-ready matrix: the schema's `feature`, or
+        /// by default `true` for an ordinary field and `false` for a protected one.
+        public var isFeature: Bool { feature ?? !isProtected }
+        /// Whether validation accepts a missing value: a nullable field, or a protected field
+        /// that is not a feature (kept for the fairness analysis, never needed for scoring).
+        public var acceptsMissing: Bool { isNullable || (isProtected && !isFeature) }
         /// The adverse-action text used when this field raises the PD.
         public var reasonText: String { reason ?? "\(name) raised the risk" }
+    }
+
+    /// The declared direction of a field's effect on the PD (SCHEMA.md, "Fields").
+    public enum Monotonicity: String, Codable, Sendable {
+        /// The PD never decreases as the value grows.
+        case increasing
+        /// The PD never increases as the value grows.
+        case decreasing
     }
 
     /// How a derived feature is computed (see SCHEMA.md, "Derived features").

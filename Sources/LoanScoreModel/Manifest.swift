@@ -15,11 +15,17 @@ public struct Manifest: Codable, Sendable {
     public var policy: Policy
     public var reasonCodes: [String: ReasonCode]
     public var metrics: JSONValue?
+    /// The training tool's fairness analysis (informational; BUNDLE.md, `fairness`), shown by
+    /// `loanscore bundle inspect`.
+    public var fairness: JSONValue?
+    /// How the training tool chose the cut-offs from the lender's economics (informational;
+    /// BUNDLE.md, `cutoffs`); the cut-offs LoanScore applies are `policy`'s.
+    public var cutoffs: JSONValue?
     public var validation: Validation?
     public var files: [String: String]
 
     enum CodingKeys: String, CodingKey {
-        case model, lineage, schema, features, members, combination, calibration, policy, metrics, validation, files
+        case model, lineage, schema, features, members, combination, calibration, policy, metrics, fairness, cutoffs, validation, files
         case formatVersion = "format_version", createdAt = "created_at", reasonCodes = "reason_codes"
     }
 
@@ -108,7 +114,8 @@ public struct Manifest: Codable, Sendable {
     }
 }
 
-/// Any JSON value, kept as it was (used for the informational `metrics`).
+/// Any JSON value, kept as it was (used for the informational `metrics`, `fairness` and
+/// `cutoffs`).
 public enum JSONValue: Codable, Sendable, Equatable {
     case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 

@@ -35,7 +35,8 @@ public struct XGBoostModel: EnsembleMember {
     ///   - file: the file's name, for messages.
     ///   - featureCount: the bundle's column count; the model must declare the same.
     /// - Throws: ``ModelError`` for malformed JSON, another booster or objective, categorical
-    ///   splits, vector leaves, or arrays that do not describe a tree.
+    ///   splits, vector leaves, arrays that do not describe a tree, or a booster saved with
+    ///   trees past its early-stopping `best_iteration` (see ``checkBestIteration(_:file:)``).
     public init(data: Data, file: String, featureCount: Int) throws {
         let json: XGBoostJSON
         do {
@@ -50,6 +51,7 @@ public struct XGBoostModel: EnsembleMember {
         guard learner.gradientBooster.name == "gbtree", let model = learner.gradientBooster.model else {
             throw ModelError(file: file, "booster is '\(learner.gradientBooster.name)'; LoanScore serves gbtree")
         }
+        try XGBoostModel.checkBestIteration(learner, file: file)
         let param = learner.learnerModelParam
         guard let declared = Int(param.numFeature), declared == featureCount else {
             throw ModelError(file: file, "model has \(param.numFeature) features; the bundle lists \(featureCount)")
@@ -114,6 +116,34 @@ public struct XGBoostModel: EnsembleMember {
         let given = Array(compiled.joined())
         nodeValue = trees.original.map { given[$0].threshold }
         attribution = trees.attribution(values: trees.original.map { mean[$0] })
+    }
+
+    /// Refuses a booster that keeps rounds grown after its best iteration.
+    ///
+    /// Early stopping records `learner.attributes.best_iteration` (a whole number as a string)
+    /// and keeps every tree grown until it stopped. XGBoost's scikit-learn wrapper predicts
+    /// with the first `best_iteration + 1` rounds, while `Booster.inplace_predict` and LoanScore
+    /// use them all: the two can differ widely. A booster sliced to its best iteration
+    /// (`booster[: best_iteration + 1]`) drops the attribute, so it loads.
+    private static func checkBestIteration(_ learner: XGBoostJSON.Learner, file: String) throws {
+        guard let text = learner.attributes?["best_iteration"] else { return }
+        guard let best = Int(text.trimmingCharacters(in: .whitespaces)), best >= 0 else {
+            throw ModelError(file: file, "the booster's best_iteration attribute '\(text)' is not a whole number; "
+                + "save the booster sliced to its best iteration (booster[: best_iteration + 1])")
+        }
+        let model = learner.gradientBooster.model
+        let rounds: Int
+        if let indptr = model?.iterationIndptr, !indptr.isEmpty {
+            rounds = indptr.count - 1
+        } else {
+            let parallel = model?.gbtreeModelParam?.numParallelTree.flatMap { Int($0) } ?? 1
+            rounds = (model?.trees.count ?? 0) / max(1, parallel)
+        }
+        if best + 1 < rounds {
+            throw ModelError(file: file, "the booster has \(rounds) rounds but its best_iteration is \(best): "
+                + "XGBoost's scikit-learn wrapper predicts with the first \(best + 1) rounds while LoanScore would use all \(rounds); "
+                + "save the booster sliced to its best iteration (booster[: best_iteration + 1])")
+        }
     }
 
     /// `base_score` is a number string in 2.x (`"4.6E-1"`) and a bracketed list in 3.x (`"[4.6E-1]"`).
@@ -199,9 +229,19 @@ private struct XGBoostJSON: Decodable {
         var gradientBooster: Booster
         var learnerModelParam: ModelParam
         var objective: Objective
+        /// Free-form attributes (`Booster.attributes()`); early stopping writes `best_iteration`.
+        var attributes: [String: String]?
         enum CodingKeys: String, CodingKey {
-            case objective
+            case objective, attributes
             case gradientBooster = "gradient_booster", learnerModelParam = "learner_model_param"
+        }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            gradientBooster = try c.decode(Booster.self, forKey: .gradientBooster)
+            learnerModelParam = try c.decode(ModelParam.self, forKey: .learnerModelParam)
+            objective = try c.decode(Objective.self, forKey: .objective)
+            // Attributes are strings; anything else there is not ours to interpret.
+            attributes = try? c.decodeIfPresent([String: String].self, forKey: .attributes)
         }
     }
     struct Objective: Decodable { var name: String }
@@ -218,7 +258,20 @@ private struct XGBoostJSON: Decodable {
         var name: String
         var model: Model?
     }
-    struct Model: Decodable { var trees: [Tree] }
+    struct Model: Decodable {
+        var trees: [Tree]
+        var gbtreeModelParam: GBTreeModelParam?
+        /// Tree index where each boosting round starts (XGBoost 2.x and 3.x), one more than the rounds.
+        var iterationIndptr: [Int]?
+        enum CodingKeys: String, CodingKey {
+            case trees
+            case gbtreeModelParam = "gbtree_model_param", iterationIndptr = "iteration_indptr"
+        }
+    }
+    struct GBTreeModelParam: Decodable {
+        var numParallelTree: String?
+        enum CodingKeys: String, CodingKey { case numParallelTree = "num_parallel_tree" }
+    }
     struct Tree: Decodable {
         var leftChildren: [Int]
         var rightChildren: [Int]

@@ -91,29 +91,35 @@ public enum TinyBundle {
         ]
     }
 
+    /// The bundle's files (relative path → text), as ``write(to:manifestEdits:)`` writes them.
+    public static let files = [
+        "schema.json": schemaJSON,
+        "members/xgboost.json": xgboostJSON,
+        "members/forest.json": forestJSON,
+        "members/logistic.json": logisticJSON,
+    ]
+
     /// Writes the bundle into `directory` (created if needed).
     ///
     /// - Parameter manifestEdits: changes applied to the manifest after the hashes are
     ///   computed (to build broken bundles in tests).
     public static func write(to directory: URL, manifestEdits: (inout [String: Any]) -> Void = { _ in }) throws {
-        let contents = [
-            "schema.json": schemaJSON,
-            "members/xgboost.json": xgboostJSON,
-            "members/forest.json": forestJSON,
-            "members/logistic.json": logisticJSON,
-        ]
-        try write(files: contents, to: directory, manifestEdits: manifestEdits)
+        try write(files: files, to: directory, manifestEdits: manifestEdits)
     }
 
     /// Writes bundle files (relative path → text), then the manifest with their sha256
     /// hashes, changed by `manifestEdits` after the hashes are computed.
-    static func write(files contents: [String: String], to directory: URL,
+    ///
+    /// Tests that need another schema, extra files (a validation set) or other members start
+    /// from ``files`` and change it.
+    public static func write(files contents: [String: String], to directory: URL,
                       manifestEdits: (inout [String: Any]) -> Void) throws {
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("members"), withIntermediateDirectories: true)
         var hashes: [String: String] = [:]
         for (name, text) in contents {
             let data = Data(text.utf8)
-            try data.write(to: directory.appendingPathComponent(name))
+            let url = directory.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try data.write(to: url)
             hashes[name] = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         }
         var manifest = manifest(files: hashes)

@@ -54,7 +54,14 @@ struct BundleCommand: ParsableCommand {
                 case .boolean: allowed = "true: \(field.effectiveTrueLabels.joined(separator: "/")); false: \(field.effectiveFalseLabels.joined(separator: "/"))"
                 case .number, .integer: allowed = "[\(field.range?.min.map { "\($0)" } ?? "-∞"), \(field.range?.max.map { "\($0)" } ?? "∞")]"
                 }
-                print(pad(field.name, 22) + pad(field.type.rawValue, 10) + pad(field.unit ?? "", 26) + pad(field.isNullable ? "yes" : "no", 6) + pad(reason, 5) + allowed)
+                // Governance keys (SCHEMA.md), shown only when a field has them.
+                var notes: [String] = []
+                if field.isProtected { notes.append(field.isFeature ? "protected, a feature" : "protected, not a feature") }
+                if let direction = field.monotone { notes.append("monotone \(direction.rawValue)") }
+                if field.exposure == true { notes.append("exposure") }
+                if field.postOrigination == true { notes.append("post-origination") }
+                let note = notes.isEmpty ? "" : "  [" + notes.joined(separator: "; ") + "]"
+                print(pad(field.name, 22) + pad(field.type.rawValue, 10) + pad(field.unit ?? "", 26) + pad(field.acceptsMissing ? "yes" : "no", 6) + pad(reason, 5) + allowed + note)
             }
             if !bundle.schema.derived.isEmpty {
                 print("\nDerived features:")
@@ -63,6 +70,8 @@ struct BundleCommand: ParsableCommand {
                 }
             }
             if case .object(let metrics)? = manifest.metrics { printLeaderboard(metrics) }
+            if let fairness = manifest.fairness { printFairness(fairness) }
+            if let cutoffs = manifest.cutoffs { printCutoffs(cutoffs) }
         }
 
         private func printLeaderboard(_ metrics: [String: JSONValue]) {
@@ -92,7 +101,7 @@ struct BundleCommand: ParsableCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Score the bundle's validation set and compare with the training libraries' own predictions.",
-            discussion: "Every member's probability, the combined probability and the PD must match validation/predictions.csv within the tolerance; exit code 3 otherwise."
+            discussion: "Every member's probability, the combined probability and the PD must match validation/predictions.csv within the tolerance, and the PD must follow every field the schema declares monotone (checked on the holdout over a grid of the field's values, tolerance 1e-12); exit code 3 otherwise."
         )
 
         @Argument(help: "The bundle folder.")
@@ -107,19 +116,54 @@ struct BundleCommand: ParsableCommand {
         func run() throws {
             let bundle = try loadBundle(self.bundle)
             let result = try BundleVerification(bundle: bundle).run()
+            // Fields declared "monotone" in the schema: the PD along a grid of each, per holdout row.
+            let monotone = MonotonicityCheck(bundle: bundle).run(applications: result.applications)
+            let reproduced = result.maximumDifference.values.allSatisfy { $0 <= tolerance }
             if json {
-                try printJSON(["rows": result.rows, "max_abs_difference": result.maximumDifference,
-                               "tolerance": tolerance, "passed": result.maximumDifference.values.allSatisfy { $0 <= tolerance }])
+                var object: [String: Any] = ["rows": result.rows, "max_abs_difference": result.maximumDifference,
+                                             "tolerance": tolerance, "passed": reproduced && monotone.allSatisfy { $0.violationCount == 0 }]
+                if !monotone.isEmpty {
+                    object["monotone"] = monotone.map { field -> [String: Any] in
+                        ["field": field.field, "direction": field.direction.rawValue, "applications": field.applications,
+                         "values": field.values, "violations": field.violationCount,
+                         "examples": field.violations.map { ["row": $0.row, "from": $0.from, "to": $0.to, "pd_from": $0.pdFrom, "pd_to": $0.pdTo] }]
+                    }
+                }
+                try printJSON(object)
             } else {
                 print("Verified \(result.rows) holdout application(s) against the training libraries' predictions:")
                 for (name, difference) in result.maximumDifference.sorted(by: { $0.key < $1.key }) {
                     print("  " + pad(name, 14) + "max |difference| \(String(format: "%.3e", difference))" + (difference <= tolerance ? "" : "  EXCEEDS \(tolerance)"))
+                }
+                for field in monotone {
+                    if field.values.count < 2 {
+                        print("monotone \(field.field) \(field.direction.rawValue): not checked (the holdout holds fewer than two distinct values and the schema gives no range)")
+                    } else {
+                        print("monotone \(field.field) \(field.direction.rawValue): \(field.violationCount) violation\(field.violationCount == 1 ? "" : "s") over \(field.applications) applications × \(field.values.count) values")
+                    }
                 }
             }
             let failed = result.maximumDifference.filter { $0.value > tolerance }
             if !failed.isEmpty {
                 throw Failure.invalidData("bundle does not reproduce its training libraries: " + failed.keys.sorted().joined(separator: ", ") + " differ by more than \(tolerance)")
             }
+            let broken = monotone.filter { $0.violationCount > 0 }
+            if !broken.isEmpty {
+                throw Failure.invalidData("the model breaks the schema's monotone constraints: " + broken.map(Self.describe).joined(separator: "; "))
+            }
+        }
+
+        /// A field's violations in one line: the count and the first examples, naming rows and values.
+        private static func describe(_ field: MonotonicityCheck.FieldResult) -> String {
+            let examples = field.violations.map {
+                "row \($0.row): \(field.field) \(formatValue($0.from)) → \(formatValue($0.to)) moves the PD from \(String(format: "%.6f", $0.pdFrom)) to \(String(format: "%.6f", $0.pdTo))"
+            }
+            return "\(field.field) is declared \(field.direction.rawValue) but \(field.violationCount) step(s) of the PD go the other way ("
+                + examples.joined(separator: ", ") + (field.violationCount > field.violations.count ? ", …" : "") + ")"
+        }
+
+        private static func formatValue(_ value: Double) -> String {
+            value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
         }
     }
 }

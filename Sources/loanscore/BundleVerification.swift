@@ -11,6 +11,8 @@ struct BundleVerification {
         var rows: Int
         /// Largest absolute difference per column (`pd_<member>`, `pd_ensemble`, `pd`).
         var maximumDifference: [String: Double]
+        /// The holdout applications, for the monotonicity check.
+        var applications: [(row: Int, values: [RawValue])] = []
     }
 
     func run() throws -> Result {
@@ -28,7 +30,9 @@ struct BundleVerification {
         }
         var maximum = Dictionary(uniqueKeysWithValues: columns.map { ($0, 0.0) })
         var rows = 0
+        var applications: [(row: Int, values: [RawValue])] = []
         while let application = try holdout.next() {
+            applications.append((application.row, application.values))
             guard let expected = try predictions.next()?.fields, expected.count == header.count else {
                 throw Failure.invalidData("\(validation.predictions): fewer rows than \(validation.holdout)")
             }
@@ -46,6 +50,6 @@ struct BundleVerification {
             }
             rows += 1
         }
-        return Result(rows: rows, maximumDifference: maximum)
+        return Result(rows: rows, maximumDifference: maximum, applications: applications)
     }
 }

@@ -88,4 +88,42 @@ struct MemberTests {
             try RandomForestModel(data: Data(outside.utf8), file: "f", featureCount: 6)
         }
     }
+
+    /// The tiny model (two rounds) with early stopping's attributes.
+    func withBestIteration(_ value: String) -> Data {
+        Data(TinyBundle.xgboostJSON.replacingOccurrences(
+            of: #""attributes": {}"#, with: #""attributes": {"best_iteration": "\#(value)", "best_score": "0.41"}"#).utf8)
+    }
+
+    @Test func xgboostRefusesTreesGrownPastTheBestIteration() {
+        #expect(throws: ModelError(file: "members/xgboost.json",
+                                   "the booster has 2 rounds but its best_iteration is 0: XGBoost's scikit-learn wrapper predicts with the first 1 rounds "
+                                   + "while LoanScore would use all 2; save the booster sliced to its best iteration (booster[: best_iteration + 1])")) {
+            try XGBoostModel(data: withBestIteration("0"), file: "members/xgboost.json", featureCount: 6)
+        }
+        #expect(throws: ModelError.self) { try XGBoostModel(data: withBestIteration("first"), file: "x", featureCount: 6) }
+    }
+
+    @Test func xgboostLoadsABoosterThatEndsAtItsBestIteration() throws {
+        // best_iteration 1 of rounds 0 and 1: every tree is used either way.
+        let model = try XGBoostModel(data: withBestIteration("1"), file: "x", featureCount: 6)
+        #expect(model.treeCount == 2)
+        // Without iteration_indptr (older writers) the rounds are counted from the trees.
+        let older = String(decoding: withBestIteration("0"), as: UTF8.self).replacingOccurrences(of: #""iteration_indptr": [0, 1, 2], "#, with: "")
+        #expect(throws: ModelError.self) { try XGBoostModel(data: Data(older.utf8), file: "x", featureCount: 6) }
+    }
+
+    @Test func xgboostEarlyStoppingAsXGBoostWritesIt() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/xgboost-early-stopping")
+        let unsliced = try Data(contentsOf: folder.appendingPathComponent("unsliced.json"))
+        do {
+            _ = try XGBoostModel(data: unsliced, file: "members/xgboost.json", featureCount: 3)
+            Issue.record("loaded a booster with rounds past its best iteration")
+        } catch let error as ModelError {
+            #expect(error.description.hasPrefix("members/xgboost.json: the booster has 13 rounds but its best_iteration is 7: "), "\(error)")
+        }
+        let sliced = try XGBoostModel(data: Data(contentsOf: folder.appendingPathComponent("sliced.json")), file: "x", featureCount: 3)
+        #expect(sliced.treeCount == 8)
+    }
 }
