@@ -10,6 +10,7 @@ import platform
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -78,16 +79,26 @@ def write_bundle(output, *, schema_path, schema: dict, features: list[str], fitt
                  weights, calibration: dict, policy_obj: dict, leaderboard: dict,
                  holdout_header: list[str], holdout_rows: list[list[str]], line_terminator: str,
                  predictions: dict[str, np.ndarray], data_path, data_rows: int, seed: int,
-                 holdout_fraction: float, name: str, force: bool = False) -> Path:
+                 holdout_fraction: float, name: str, force: bool = False,
+                 schema_text: str | None = None, manifest_extra: dict | None = None,
+                 documents: Callable[[Path], list[str]] | None = None) -> Path:
     """Write everything into a temp dir beside `output`, then rename it into place.
 
-    `fitted` is a list of (Member, model) in manifest order.
+    `fitted` is a list of (Member, model) in manifest order. `schema_text` replaces the byte
+    copy of `schema_path` (training wrote a changed schema, e.g. for --allow-protected);
+    `manifest_extra` adds top-level manifest keys (`fairness`, `cutoffs`). `documents(dir)`,
+    when given, runs once the bundle in `dir` is complete and loadable (so it may call
+    `loanscore bundle verify` and `score` on it) and returns the files it wrote there; the
+    manifest is then rewritten with every file hashed.
     """
     output = check_output(output, force)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:
-        shutil.copyfile(schema_path, tmp / "schema.json")
+        if schema_text is None:
+            shutil.copyfile(schema_path, tmp / "schema.json")
+        else:
+            (tmp / "schema.json").write_text(schema_text, encoding="utf-8")
         (tmp / "members").mkdir()
         (tmp / "validation").mkdir()
         for member, model in fitted:
@@ -95,40 +106,49 @@ def write_bundle(output, *, schema_path, schema: dict, features: list[str], fitt
         write_raw_csv(tmp / "validation/holdout.csv", holdout_header, holdout_rows, line_terminator)
         write_predictions(tmp / "validation/predictions.csv", predictions)
 
-        files = {}
-        for p in sorted(tmp.rglob("*")):
-            if p.is_file():
-                files[p.relative_to(tmp).as_posix()] = sha256_file(p)
-        created = _now()
-        digest = hashlib.sha256("".join(f"{k}={v}\n" for k, v in files.items()).encode()).hexdigest()
-        manifest = {
-            "format_version": 1,
-            "model": {"name": name, "version": created.strftime("%Y%m%dT%H%M%SZ") + "-" + digest[:8]},
-            "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "lineage": {
-                "training_data": {"file": Path(data_path).name, "sha256": sha256_file(data_path),
-                                  "rows": int(data_rows)},
-                "code_commit": code_commit(),
-                "libraries": library_versions(),
-                "seed": int(seed),
-                "holdout_fraction": float(holdout_fraction),
-            },
-            "schema": "schema.json",
-            "features": list(features),
-            "members": [{"name": m.name, "kind": m.kind, "file": m.file, "weight": float(w)}
-                        for (m, _), w in zip(fitted, weights)],
-            "combination": "weighted_mean",
-            "calibration": calibration,
-            "policy": policy_obj,
-            "reason_codes": reason_codes(schema),
-            "metrics": leaderboard,
-            "validation": {"holdout": "validation/holdout.csv",
-                           "predictions": "validation/predictions.csv"},
-            "files": files,
+        lineage = {
+            "training_data": {"file": Path(data_path).name, "sha256": sha256_file(data_path),
+                              "rows": int(data_rows)},
+            "code_commit": code_commit(),
+            "libraries": library_versions(),
+            "seed": int(seed),
+            "holdout_fraction": float(holdout_fraction),
         }
-        with open(tmp / "manifest.json", "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2, allow_nan=False)
-            f.write("\n")
+
+        def write_manifest() -> None:
+            files = {}
+            for p in sorted(tmp.rglob("*")):
+                if p.is_file() and p.name != "manifest.json":
+                    files[p.relative_to(tmp).as_posix()] = sha256_file(p)
+            created = _now()
+            digest = hashlib.sha256("".join(f"{k}={v}\n" for k, v in files.items()).encode()).hexdigest()
+            manifest = {
+                "format_version": 1,
+                "model": {"name": name, "version": created.strftime("%Y%m%dT%H%M%SZ") + "-" + digest[:8]},
+                "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "lineage": lineage,
+                "schema": "schema.json",
+                "features": list(features),
+                "members": [{"name": m.name, "kind": m.kind, "file": m.file, "weight": float(w)}
+                            for (m, _), w in zip(fitted, weights)],
+                "combination": "weighted_mean",
+                "calibration": calibration,
+                "policy": policy_obj,
+                "reason_codes": reason_codes(schema),
+                "metrics": leaderboard,
+                **(manifest_extra or {}),
+                "validation": {"holdout": "validation/holdout.csv",
+                               "predictions": "validation/predictions.csv"},
+                "files": files,
+            }
+            with open(tmp / "manifest.json", "w", encoding="utf-8") as f:
+                json.dump(manifest, f, indent=2, allow_nan=False)
+                f.write("\n")
+
+        write_manifest()
+        if documents is not None:
+            documents(tmp)
+            write_manifest()
         os.chmod(tmp, 0o755)
         if output.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
