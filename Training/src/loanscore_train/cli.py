@@ -1,4 +1,4 @@
-"""Command line: `loanscore-train train|infer-schema`."""
+"""Command line: `loanscore-train train|evaluate|infer-schema`."""
 from __future__ import annotations
 
 import argparse
@@ -40,7 +40,7 @@ class _VersionAction(argparse.Action):
 
 
 def parser() -> argparse.ArgumentParser:
-    """The `loanscore-train` command line: `train` and `infer-schema`, every option explained."""
+    """The `loanscore-train` command line: `train`, `evaluate` and `infer-schema`, every option explained."""
     p = argparse.ArgumentParser(prog="loanscore-train", formatter_class=_HelpFormatter,
                                 description="Train LoanScore's ensemble and write model bundles.")
     p.add_argument("--version", action=_VersionAction)
@@ -71,6 +71,25 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true",
                    help="replace an existing bundle at --output")
 
+    e = sub.add_parser(
+        "evaluate", formatter_class=_HelpFormatter,
+        help="measure the whole training recipe by repeated stratified K-fold",
+        description="Computes the features once, then runs the whole training recipe (tuning, "
+                    "members, weights, calibration) inside each outer fold of a repeated "
+                    "stratified K-fold and scores it on the outer test fold, which nothing "
+                    "fitted has seen. Prints mean ± std over the folds per member and for the "
+                    "ensemble. Progress goes to stderr.")
+    e.add_argument("--data", required=True, metavar="CSV",
+                   help="data CSV (header row, target column included)")
+    e.add_argument("--schema", required=True, metavar="JSON",
+                   help="input schema (loanscore-schema/1) naming the fields and the target")
+    e.add_argument("--folds", type=int, default=5, metavar="K", help="outer folds per repeat")
+    e.add_argument("--repeats", type=int, default=2, metavar="R", help="repeats of the outer K-fold")
+    e.add_argument("--seed", type=int, default=42, metavar="N",
+                   help="random seed for the outer folds and the recipe")
+    e.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object on stdout (table on stderr)")
+
     s = sub.add_parser(
         "infer-schema", formatter_class=_HelpFormatter, help="draft a schema from a CSV",
         description="Drafts a loanscore-schema/1 file from a CSV: types, levels and ranges from "
@@ -93,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             check_output(args.output, args.force)   # before importing the training libraries
             from . import train
             return train.run(args)
+        if args.command == "evaluate":
+            from . import evaluate
+            return evaluate.run(args)
         from . import schema_infer
         return schema_infer.run(args)
     except ToolError as e:
