@@ -7,6 +7,24 @@ import sys
 from .features import ToolError
 
 
+def _trials(s: str) -> int:
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{s} is not a positive number of trials")
+    return v
+
+
+def _recipe_options(p: argparse.ArgumentParser) -> None:
+    """--trials and --resample, shared by `train` and `evaluate` (the same recipe)."""
+    from .recipe import DEFAULT_TRIALS
+    p.add_argument("--trials", type=_trials, default=DEFAULT_TRIALS, metavar="N",
+                   help="Optuna (seeded TPE) trials tuning XGBoost by inner 3-fold CV; "
+                        "1 = its defaults (rounds still chosen by inner CV)")
+    p.add_argument("--resample", choices=("none", "smote"), default="none",
+                   help="SMOTE-oversample the defaults in the rows each model is fitted on "
+                        "(never in weight or calibration data)")
+
+
 def _probability(s: str) -> float:
     v = float(s)
     if not 0.0 <= v <= 1.0:
@@ -62,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
                    help="random seed for the holdout split, folds and members")
     t.add_argument("--json", action="store_true",
                    help="print the leaderboard as one JSON object on stdout (table on stderr)")
+    _recipe_options(t)
     t.add_argument("--approve-below", type=_probability, default=0.15, metavar="PD",
                    help="cut-off: a PD below this is approved")
     t.add_argument("--decline-at", type=_probability, default=0.45, metavar="PD",
@@ -89,6 +108,7 @@ def parser() -> argparse.ArgumentParser:
                    help="random seed for the outer folds and the recipe")
     e.add_argument("--json", action="store_true",
                    help="print the result as one JSON object on stdout (table on stderr)")
+    _recipe_options(e)
 
     s = sub.add_parser(
         "infer-schema", formatter_class=_HelpFormatter, help="draft a schema from a CSV",

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from . import metrics
+from . import metrics, monotone
 from .features import ToolError, compute_features, find_binary
-from .recipe import fit_recipe
+from .recipe import RecipeConfig, fit_recipe
 
 METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ks")
 
@@ -90,13 +89,17 @@ def run(args) -> int:
     if args.folds < 2 or args.repeats < 1:
         raise ToolError("--folds must be at least 2 and --repeats at least 1", code=2)
     schema = load_schema(args.schema)
+    monotone.declared(schema)                     # a bad monotone declaration: before any work
     header, rows, _ = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
     binary = find_binary()
     progress(f"computing features with {binary}")
-    _, X = compute_features(args.schema, args.data, len(rows), binary)
+    names, X = compute_features(args.schema, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
+    config = RecipeConfig(trials=args.trials, resample=args.resample)
     result = evaluate(X, y, folds=args.folds, repeats=args.repeats, seed=args.seed,
+                      fit_kwargs={"config": config,
+                                  "monotone": monotone.constraints(schema, names)},
                       progress=progress)
     table = format_table(result)
     if args.json:

@@ -1,4 +1,4 @@
-"""`loanscore-train train`: features -> holdout split -> CV weights + calibration -> bundle."""
+"""`loanscore-train train`: features -> holdout split -> the recipe (`recipe.fit_recipe`) -> bundle."""
 from __future__ import annotations
 
 import csv
@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from . import bundle, ensemble, metrics
+from . import bundle, ensemble, metrics, monotone
 from .features import ToolError, compute_features, find_binary
-from .recipe import fit_recipe
 from .output_folder import check_output
+from .recipe import RecipeConfig, fit_recipe
 
 HOLDOUT_FRACTION = 0.2
 
@@ -88,7 +88,7 @@ def format_table(board: dict, weights) -> str:
         lines.append(f"{name:<10} {w:>6} {cv:>15} {h['roc_auc']:>7.4f} {h['gini']:>7.4f} "
                      f"{h['ks']:>7.4f} {h['brier']:>7.4f} {h['log_loss']:>8.4f}")
     lines.append("(holdout figures; the ensemble's use the calibrated PD; CV AUC: mean±std over "
-                 "5 folds of the training part)")
+                 "the inner folds of the training part)")
     return "\n".join(lines)
 
 
@@ -101,6 +101,7 @@ def run(args) -> int:
     policy = bundle.policy(args.approve_below, args.decline_at)   # refuse bad cut-offs first
     check_output(args.output, args.force)            # and an unusable --output, before any work
     schema = load_schema(args.schema)
+    monotone.declared(schema)                     # a bad monotone declaration: before any work
     header, rows, terminator = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
     binary = find_binary()
@@ -113,11 +114,10 @@ def run(args) -> int:
                                   random_state=args.seed)
     X_tr, y_tr, X_ho, y_ho = X[i_tr], y[i_tr], X[i_ho], y[i_ho]
 
-    fe = fit_recipe(X_tr, y_tr, args.seed, progress=progress)
+    config = RecipeConfig(trials=args.trials, resample=args.resample)
+    fe = fit_recipe(X_tr, y_tr, args.seed, config=config,
+                    monotone=monotone.constraints(schema, features), progress=progress)
     weights, calibration, oof, fold_of = fe.weights, fe.calibration, fe.oof_members, fe.fold_of
-    progress("weights " + ", ".join(f"{m.name}={w:.2f}" for (m, _), w in zip(fe.members, weights))
-             + f"; calibration {calibration['kind']}"
-             + (f" ({len(calibration['x'])} points)" if calibration["kind"] == "isotonic" else ""))
 
     fitted, preds, board = fe.members, {}, {"members": []}
     for k, (m, model) in enumerate(fitted):
