@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -130,6 +131,7 @@ def run(args) -> int:
     preds["pd"] = ensemble.calibrate(preds["pd_ensemble"], calibration)
     p_oof = ensemble.combine(oof, weights)
     board["ensemble"] = _summary(ensemble.fold_aucs(y_tr, p_oof, fold_of), y_ho, preds["pd"])
+    board["recipe"] = {**dataclasses.asdict(config), "chosen": fe.params}
 
     out = bundle.write_bundle(
         args.output, schema_path=args.schema, schema=schema, features=features, fitted=fitted,

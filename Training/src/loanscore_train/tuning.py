@@ -37,11 +37,9 @@ class Tuned:
     seconds: float
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    return metrics.log_loss(y, p)
-
-
-def _fit_rows(X, y, idx, seed, method):
+def _fit_rows(X: np.ndarray, y: np.ndarray, idx: np.ndarray, seed: int,
+              method: str) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a model is fitted on, resampled if asked (validation rows never are)."""
     return resample(X[idx], y[idx], seed, method)
 
 
@@ -127,14 +125,17 @@ def tune_xgboost(X: np.ndarray, y: np.ndarray, folds: Folds, seed: int, trials: 
 
 # ---- forest and logistic regression: small grids -----------------------------------------
 
-def _grid(X, y, folds, seed, candidates, fit, predict, monotone, method) -> tuple[int, list]:
+def _grid(X: np.ndarray, y: np.ndarray, folds: Folds, seed: int, candidates: Sequence[dict],
+          fit: Callable, predict: Callable, monotone: Sequence[int] | None,
+          method: str) -> tuple[int, list]:
+    """Each candidate's inner-CV out-of-fold predictions and log loss; the best's index."""
     results = []
     for kwargs in candidates:
         oof = np.full(len(y), np.nan)
         for tr, va in folds:
             Xf, yf = _fit_rows(X, y, tr, seed, method)
             oof[va] = predict(fit(Xf, yf, seed, monotone=monotone, **kwargs), X[va])
-        results.append((_log_loss(y, oof), kwargs, oof))
+        results.append((metrics.log_loss(y, oof), kwargs, oof))
     best = min(range(len(results)), key=lambda i: results[i][0])   # first on ties
     return best, results
 
