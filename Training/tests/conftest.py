@@ -10,6 +10,7 @@ from loanscore_train.features import REPO_ROOT, ToolError, find_binary
 
 DATA = REPO_ROOT / "Data"
 DATASETS = ("credit_data", "german_credit")
+TEST_TRIALS = 3          # a small Optuna budget keeps the end-to-end tests fast
 
 
 def require_loanscore() -> str:
@@ -46,7 +47,8 @@ def trained(tmp_path_factory):
         require_loanscore()
         if name not in cache:
             out = tmp_path_factory.mktemp(name) / "bundle"
-            result = train_cli(DATA / f"{name}.csv", DATA / f"{name}.schema.json", out)
+            result = train_cli(DATA / f"{name}.csv", DATA / f"{name}.schema.json", out,
+                               "--trials", str(TEST_TRIALS))
             cache[name] = (out, result)
         return cache[name]
 

@@ -40,7 +40,7 @@ def test_the_package_version_is_the_swift_executables_version() -> None:
     assert declared.group(1) == package_version()
 
 
-@pytest.mark.parametrize("command", ["train", "infer-schema"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "infer-schema"])
 def test_every_option_is_explained(command: str) -> None:
     sub = parser()._subparsers._group_actions[0].choices[command]  # noqa: SLF001 (argparse has no public accessor)
     for action in sub._actions:                                     # noqa: SLF001
@@ -49,6 +49,8 @@ def test_every_option_is_explained(command: str) -> None:
     if command == "train":
         assert "(default: 42)" in text and "(default: 0.15)" in text and "(default: 0.45)" in text
         assert "(default: None)" not in text and "(default: False)" not in text
+    if command in ("train", "evaluate"):
+        assert "--trials" in text and "--resample" in text and "(default: none)" in text
 
 
 def _env_with_recording_loanscore(tmp_path: Path) -> tuple[dict[str, str], Path]:

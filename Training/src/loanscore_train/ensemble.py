@@ -46,9 +46,17 @@ def combine(P: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     return acc
 
 
-def choose_weights(P: np.ndarray, y: np.ndarray, step: float = 0.05) -> np.ndarray:
-    """The simplex-grid weights minimising the log loss of the weighted mean (first on ties)."""
+def choose_weights(P: np.ndarray, y: np.ndarray, step: float = 0.05,
+                   criterion: str = "log_loss") -> np.ndarray:
+    """The simplex-grid weights that minimise the log loss (`log_loss`) or maximise the ROC
+    AUC (`roc_auc`) of the weighted mean of out-of-fold predictions (first on ties)."""
     grid = simplex_grid(P.shape[1], step)
+    if criterion == "roc_auc":
+        mixed = P @ grid.T
+        aucs = np.array([metrics.roc_auc(y, mixed[:, g]) for g in range(len(grid))])
+        return grid[int(np.argmax(aucs))]
+    if criterion != "log_loss":
+        raise ValueError(f"unknown weight criterion {criterion!r}")
     eps = np.finfo(np.float64).eps
     mixed = np.clip(P @ grid.T, eps, 1 - eps)                  # (n, g)
     yy = y.astype(np.float64)[:, None]
@@ -64,13 +72,56 @@ PD_FLOOR = 0.0005
 PD_CEILING = 1.0 - PD_FLOOR
 
 
-def fit_calibration(p: np.ndarray, y: np.ndarray) -> dict:
-    """Isotonic calibration as stored in the manifest (identity if it degenerates)."""
+def fit_calibration(p: np.ndarray, y: np.ndarray, kind: str = "isotonic") -> dict:
+    """The manifest's calibration of the combined score `p`, fitted on out-of-fold data.
+
+    `isotonic`: scikit-learn's isotonic regression (its flat steps tie applicants);
+    `logistic`: Platt scaling on the logit, PD = 1/(1+exp(-(a*logit(p)+b))), written in the
+    manifest's `isotonic` form as a dense piecewise-linear curve (`logistic_points`), which is
+    strictly increasing so the ensemble's order (and ROC AUC) is kept. Identity if either
+    degenerates."""
+    if kind == "logistic":
+        a, b = fit_logistic_calibration(p, y)
+        if not a > 0:
+            return {"kind": "identity"}
+        return logistic_points(a, b)
+    if kind != "isotonic":
+        raise ValueError(f"unknown calibration {kind!r}")
     iso = IsotonicRegression(out_of_bounds="clip", y_min=PD_FLOOR, y_max=PD_CEILING).fit(p, y)
     x = np.asarray(iso.X_thresholds_, dtype=np.float64)
     yv = np.asarray(iso.y_thresholds_, dtype=np.float64)
     if len(x) < 2:
         return {"kind": "identity"}
+    return {"kind": "isotonic", "x": [float(v) for v in x], "y": [float(v) for v in yv]}
+
+
+LOGIT_CLIP = 1e-7
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return np.log(p) - np.log1p(-p)
+
+
+def fit_logistic_calibration(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling of the logit of `p`: (a, b) of P(y=1) = 1/(1+exp(-(a*logit(p)+b)))."""
+    from sklearn.linear_model import LogisticRegression
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p)[:, None], y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+LOGISTIC_POINTS = 801
+
+
+def logistic_points(a: float, b: float, n: int = LOGISTIC_POINTS) -> dict:
+    """The logistic calibration as manifest points: x from 0 to 1 (dense in logit space
+    between logits -16 and 16), y = the calibrated PD within [PD_FLOOR, PD_CEILING].
+    Linear interpolation between neighbouring points departs from the curve by < 1e-4."""
+    z = np.linspace(-16.0, 16.0, n - 2)
+    x = np.r_[0.0, 1.0 / (1.0 + np.exp(-z)), 1.0]
+    yv = 1.0 / (1.0 + np.exp(-(a * _logit(x) + b)))
+    yv = np.clip(yv, PD_FLOOR, PD_CEILING)
+    yv = np.maximum.accumulate(yv)
     return {"kind": "isotonic", "x": [float(v) for v in x], "y": [float(v) for v in yv]}
 
 

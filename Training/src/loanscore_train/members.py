@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import sklearn
@@ -18,15 +18,32 @@ XGB_ROUNDS = 300
 
 
 def xgb_params(seed: int) -> dict:
+    """The untuned XGBoost parameters (the baseline, and the first trial of the tuning)."""
     return {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 4,
             "eta": 0.05, "subsample": 0.8, "colsample_bytree": 0.8, "nthread": 1,
             "seed": seed, "eval_metric": "logloss", "verbosity": 0}
 
 
-def fit_xgboost(X: np.ndarray, y: np.ndarray, seed: int) -> xgb.Booster:
-    # a plain numpy matrix: no feature names (german level names contain '<')
-    dtrain = xgb.DMatrix(np.asarray(X, dtype=np.float64), label=y, missing=np.nan, nthread=1)
-    return xgb.train(xgb_params(seed), dtrain, num_boost_round=XGB_ROUNDS)
+def xgb_matrix(X: np.ndarray, y: np.ndarray | None = None) -> xgb.DMatrix:
+    """A plain numpy matrix: no feature names (german level names contain '<'), NaN missing."""
+    return xgb.DMatrix(np.asarray(X, dtype=np.float64), label=y, missing=np.nan, nthread=1)
+
+
+def monotone_string(monotone: Sequence[int] | None) -> str | None:
+    """XGBoost's `monotone_constraints` for one -1/0/1 entry per column, None if all 0."""
+    if monotone is None or not any(monotone):
+        return None
+    return "(" + ",".join(str(int(v)) for v in monotone) + ")"
+
+
+def fit_xgboost(X: np.ndarray, y: np.ndarray, seed: int, *, params: dict | None = None,
+                rounds: int = XGB_ROUNDS, monotone: Sequence[int] | None = None) -> xgb.Booster:
+    """A booster of exactly `rounds` trees (no early stopping: nothing after a best iteration)."""
+    p = {**xgb_params(seed), **(params or {})}
+    cst = monotone_string(monotone)
+    if cst:
+        p["monotone_constraints"] = cst
+    return xgb.train(p, xgb_matrix(X, y), num_boost_round=int(rounds))
 
 
 def predict_xgboost(booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
@@ -34,9 +51,16 @@ def predict_xgboost(booster: xgb.Booster, X: np.ndarray) -> np.ndarray:
                       dtype=np.float64)
 
 
-def fit_forest(X: np.ndarray, y: np.ndarray, seed: int) -> RandomForestClassifier:
-    rf = RandomForestClassifier(n_estimators=200, min_samples_leaf=5, max_features="sqrt",
-                                n_jobs=1, random_state=seed)
+FOREST_TREES = 200
+
+
+def fit_forest(X: np.ndarray, y: np.ndarray, seed: int, *, params: dict | None = None,
+               monotone: Sequence[int] | None = None) -> RandomForestClassifier:
+    """A random forest; `params` override the defaults (200 trees, leaves of >= 5, sqrt)."""
+    p = {"n_estimators": FOREST_TREES, "min_samples_leaf": 5, "max_features": "sqrt",
+         **(params or {})}
+    cst = list(int(v) for v in monotone) if monotone is not None and any(monotone) else None
+    rf = RandomForestClassifier(**p, monotonic_cst=cst, n_jobs=1, random_state=seed)
     return rf.fit(X, y)
 
 
@@ -44,11 +68,32 @@ def predict_forest(rf: RandomForestClassifier, X: np.ndarray) -> np.ndarray:
     return rf.predict_proba(X)[:, _positive_index(rf.classes_)].astype(np.float64)
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, seed: int) -> Pipeline:
+def fit_logistic(X: np.ndarray, y: np.ndarray, seed: int, *, C: float = 1.0,
+                 monotone: Sequence[int] | None = None) -> Pipeline:
+    """Median imputation, standard scaling, L2 logistic regression with inverse strength C.
+
+    With `monotone` (-1/0/1 per column), a coefficient whose sign opposes its column's declared
+    direction is held at exactly 0 and the regression refitted, until every sign agrees."""
     pipe = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
                      ("scale", StandardScaler()),
-                     ("logit", LogisticRegression(max_iter=5000, random_state=seed))])
-    return pipe.fit(X, y)
+                     ("logit", LogisticRegression(C=C, max_iter=5000, random_state=seed))])
+    pipe.fit(X, y)
+    if monotone is None or not any(monotone):
+        return pipe
+    direction = np.asarray(monotone, dtype=np.float64)
+    lr = pipe.named_steps["logit"]
+    sign = 1.0 if _positive_index(lr.classes_) == 1 else -1.0
+    Z = pipe[:-1].transform(X)
+    held = np.zeros(len(direction), dtype=bool)
+    while True:
+        against = (sign * lr.coef_[0] * direction < 0) & ~held
+        if not against.any():
+            break
+        held |= against
+        Z[:, held] = 0.0                 # a column held at 0 cannot move the score
+        lr.fit(Z, y)
+        lr.coef_[0, held] = 0.0
+    return pipe
 
 
 def predict_logistic(pipe: Pipeline, X: np.ndarray) -> np.ndarray:
@@ -64,8 +109,24 @@ def _positive_index(classes) -> int:
 
 # ---- export ------------------------------------------------------------------------------
 
+def trim_to_best_iteration(booster: xgb.Booster) -> xgb.Booster:
+    """The booster without the trees grown after its best iteration, if it records one.
+
+    XGBoost's JSON keeps every tree grown under early stopping (with `best_iteration` in its
+    attributes); `inplace_predict` and LoanScore use every tree, the scikit-learn wrapper only
+    those up to the best iteration. Sliced, the saved model predicts what was validated."""
+    best = booster.attr("best_iteration")
+    if best is None or int(best) + 1 >= booster.num_boosted_rounds():
+        return booster
+    sliced = booster[: int(best) + 1]
+    for key in ("best_iteration", "best_score"):
+        sliced.set_attr(**{key: None})
+    return sliced
+
+
 def save_xgboost(booster: xgb.Booster, path) -> None:
-    booster.save_model(str(path))
+    """`Booster.save_model` (JSON), sliced to its best iteration first when it has one."""
+    trim_to_best_iteration(booster).save_model(str(path))
 
 
 def forest_to_dict(rf: RandomForestClassifier, n_features: int) -> dict:

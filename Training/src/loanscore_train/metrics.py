@@ -53,6 +53,21 @@ def ks(y, p) -> float:
     return float(max(0.0, np.max(tpr - fpr)))
 
 
+def pr_auc(y, p) -> float:
+    """Area under the precision-recall curve as average precision (ties grouped, as
+    scikit-learn's `average_precision_score`): sum over cut-offs of (R_n - R_n-1) * P_n."""
+    y, p = _check(y, p)
+    if y.sum() == 0:
+        raise ValueError("PR AUC needs a positive")
+    order = np.argsort(-p, kind="mergesort")
+    sp, sy = p[order], y[order]
+    last_of_run = np.r_[np.flatnonzero(np.diff(sp)), len(sp) - 1]
+    tp = np.cumsum(sy)[last_of_run]
+    precision = tp / (last_of_run + 1)
+    recall = tp / sy.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def brier(y, p) -> float:
     y, p = _check(y, p)
     return float(np.mean((p - y) ** 2))

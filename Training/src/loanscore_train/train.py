@@ -1,7 +1,8 @@
-"""`loanscore-train train`: features -> holdout split -> CV weights + calibration -> bundle."""
+"""`loanscore-train train`: features -> holdout split -> the recipe (`recipe.fit_recipe`) -> bundle."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -10,10 +11,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from . import bundle, ensemble, metrics
+from . import bundle, ensemble, metrics, monotone
 from .features import ToolError, compute_features, find_binary
-from .members import MEMBERS
 from .output_folder import check_output
+from .recipe import RecipeConfig, fit_recipe
 
 HOLDOUT_FRACTION = 0.2
 
@@ -61,6 +62,17 @@ def labels(path, header, rows, target: dict) -> np.ndarray:
     return y
 
 
+def load_schema(path) -> dict:
+    """The schema as a dict; exit 3 when it cannot be read or names no target."""
+    try:
+        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ToolError(f"{path}: cannot read the schema: {e}", code=3)
+    if not isinstance(schema.get("target"), dict) or "positive" not in schema["target"]:
+        raise ToolError(f"{path}: the schema has no target with a positive label", code=3)
+    return schema
+
+
 def _summary(cv_aucs, y, p) -> dict:
     return {"cv_roc_auc": float(np.mean(cv_aucs)), "cv_roc_auc_std": float(np.std(cv_aucs)),
             "holdout": metrics.holdout_metrics(y, p)}
@@ -77,7 +89,7 @@ def format_table(board: dict, weights) -> str:
         lines.append(f"{name:<10} {w:>6} {cv:>15} {h['roc_auc']:>7.4f} {h['gini']:>7.4f} "
                      f"{h['ks']:>7.4f} {h['brier']:>7.4f} {h['log_loss']:>8.4f}")
     lines.append("(holdout figures; the ensemble's use the calibrated PD; CV AUC: mean±std over "
-                 "5 folds of the training part)")
+                 "the inner folds of the training part)")
     return "\n".join(lines)
 
 
@@ -89,12 +101,8 @@ def run(args) -> int:
 
     policy = bundle.policy(args.approve_below, args.decline_at)   # refuse bad cut-offs first
     check_output(args.output, args.force)            # and an unusable --output, before any work
-    try:
-        schema = json.loads(Path(args.schema).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ToolError(f"{args.schema}: cannot read the schema: {e}", code=3)
-    if not isinstance(schema.get("target"), dict) or "positive" not in schema["target"]:
-        raise ToolError(f"{args.schema}: the schema has no target with a positive label", code=3)
+    schema = load_schema(args.schema)
+    monotone.declared(schema)                     # a bad monotone declaration: before any work
     header, rows, terminator = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
     binary = find_binary()
@@ -107,27 +115,23 @@ def run(args) -> int:
                                   random_state=args.seed)
     X_tr, y_tr, X_ho, y_ho = X[i_tr], y[i_tr], X[i_ho], y[i_ho]
 
-    oof, fold_of = ensemble.out_of_fold(MEMBERS, X_tr, y_tr, args.seed, progress=progress)
-    weights = ensemble.choose_weights(oof, y_tr)
-    p_oof = ensemble.combine(oof, weights)
-    calibration = ensemble.fit_calibration(p_oof, y_tr)
-    progress("weights " + ", ".join(f"{m.name}={w:.2f}" for m, w in zip(MEMBERS, weights))
-             + f"; calibration {calibration['kind']}"
-             + (f" ({len(calibration['x'])} points)" if calibration["kind"] == "isotonic" else ""))
+    config = RecipeConfig(trials=args.trials, resample=args.resample)
+    fe = fit_recipe(X_tr, y_tr, args.seed, config=config,
+                    monotone=monotone.constraints(schema, features), progress=progress)
+    weights, calibration, oof, fold_of = fe.weights, fe.calibration, fe.oof_members, fe.fold_of
 
-    fitted, preds, board = [], {}, {"members": []}
-    for k, m in enumerate(MEMBERS):
-        model = m.fit(X_tr, y_tr, args.seed)
-        progress(f"refit {m.name} on the training part")
-        fitted.append((m, model))
+    fitted, preds, board = fe.members, {}, {"members": []}
+    for k, (m, model) in enumerate(fitted):
         preds[f"pd_{m.name}"] = m.predict(model, X_ho)
         board["members"].append({"name": m.name,
                                  **_summary(ensemble.fold_aucs(y_tr, oof[:, k], fold_of),
                                             y_ho, preds[f"pd_{m.name}"])})
-    P_ho = np.column_stack([preds[f"pd_{m.name}"] for m in MEMBERS])
+    P_ho = np.column_stack([preds[f"pd_{m.name}"] for m, _ in fitted])
     preds["pd_ensemble"] = ensemble.combine(P_ho, weights)
     preds["pd"] = ensemble.calibrate(preds["pd_ensemble"], calibration)
+    p_oof = ensemble.combine(oof, weights)
     board["ensemble"] = _summary(ensemble.fold_aucs(y_tr, p_oof, fold_of), y_ho, preds["pd"])
+    board["recipe"] = {**dataclasses.asdict(config), "chosen": fe.params}
 
     out = bundle.write_bundle(
         args.output, schema_path=args.schema, schema=schema, features=features, fitted=fitted,
