@@ -11,15 +11,22 @@ extension BundleCommand.Inspect {
         var verdict = "-"
         if case .bool(let passed)? = entry["passed"] { verdict = passed ? "passed" : "FAILED" }
         print("\nFairness (training tool; adverse impact ratio flagged below \(threshold)): \(verdict)")
-        print(pad("field", 24) + pad("group", 20) + pad("applicants", 11) + pad("default", 9) + pad("approval", 9)
+        guard case .array(let list)? = entry["groups"] else { return }
+        let groups = list.compactMap { value -> [String: JSONValue]? in
+            if case .object(let group) = value { return group }
+            return nil
+        }
+        // Columns as wide as their longest entry: level names can be long.
+        let fieldWidth = groups.map { Self.text($0["field"]).count + 2 }.max().map { max($0, 7) } ?? 7
+        let groupWidth = groups.map { Self.text($0["group"]).count + 2 }.max().map { max($0, 7) } ?? 7
+        print(pad("field", fieldWidth) + pad("group", groupWidth) + pad("applicants", 11) + pad("default", 9) + pad("approval", 9)
               + pad("AUC", 8) + pad("AIR", 8) + "flag")
-        guard case .array(let groups)? = entry["groups"] else { return }
-        for case .object(let group) in groups {
+        for group in groups {
             var flag = ""
             if case .bool(true)? = group["flagged"] { flag = "FLAGGED" }
             var applicants = "-"
             if case .number(let n)? = group["applicants"] { applicants = String(Int(n)) }
-            print(pad(Self.text(group["field"]), 24) + pad(Self.text(group["group"]), 20) + pad(applicants, 11)
+            print(pad(Self.text(group["field"]), fieldWidth) + pad(Self.text(group["group"]), groupWidth) + pad(applicants, 11)
                   + pad(Self.number(group["default_rate"], "%.4f"), 9) + pad(Self.number(group["approval_rate"], "%.4f"), 9)
                   + pad(Self.number(group["roc_auc"], "%.4f"), 8) + pad(Self.number(group["adverse_impact_ratio"], "%.3f"), 8) + flag)
         }

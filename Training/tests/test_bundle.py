@@ -2,6 +2,7 @@
 import csv
 import hashlib
 import json
+import re
 
 import numpy as np
 import xgboost as xgb
@@ -41,15 +42,30 @@ def test_german_bundle_structure_and_hashes(trained):
     assert cal["kind"] in ("isotonic", "identity")
     if cal["kind"] == "isotonic":
         assert np.all(np.diff(cal["x"]) > 0) and np.all(np.diff(cal["y"]) >= 0)
-    pol = m["policy"]
-    assert (pol["approve_below"], pol["decline_at"]) == (0.15, 0.45)
-    assert [(r["name"], r["upper"]) for r in pol["risk_levels"]] == [
-        ("very_low", 0.05), ("low", 0.15), ("medium", 0.3), ("high", 0.5), ("very_high", 1.0)]
+    # The policy comes from the lender's economics (defaults LGD 0.45, margin 0.10, exposure
+    # credit_amount): decline at twice the break-even PD; risk levels end at 1.
+    pol, cut = m["policy"], m["cutoffs"]
+    assert cut["lgd"] == 0.45 and cut["margin"] == 0.1 and cut["exposure_field"] == "credit_amount"
+    assert cut["break_even_pd"] == 0.1 / (0.1 + 0.45)
+    assert (pol["approve_below"], pol["decline_at"]) == (cut["approve_below"], cut["decline_at"])
+    assert 0 < pol["approve_below"] <= pol["decline_at"] == round(2 * cut["break_even_pd"], 4)
+    uppers = [r["upper"] for r in pol["risk_levels"]]
+    assert uppers[-1] == 1.0 and all(a < b for a, b in zip(uppers, uppers[1:]))
+    groups = {(g["field"], g["group"]) for g in m["fairness"]["groups"]}
+    assert ("age_in_years", "under 25") in groups and m["fairness"]["threshold"] == 0.8
+    assert {"report.html", "model_card.md"} <= set(m["files"])
+    report = (bundle / "report.html").read_text()
+    # self-contained: no scripts, nothing fetched (SVG namespace URIs are names, not requests)
+    assert "<script" not in report
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import""", report)
     schema = json.loads((DATA / "german_credit.schema.json").read_text())
     assert list(m["reason_codes"]) == [f["name"] for f in schema["fields"]]
     assert m["reason_codes"]["duration_in_month"] == {"code": "R02", "text": "Loan duration too long"}
-    assert m["metrics"] == {k: v for k, v in result.items() if k != "bundle"}
+    assert m["metrics"] == {k: v for k, v in result.items()
+                            if k not in ("bundle", "fairness", "cutoffs")}
     assert result["bundle"] == str(bundle)
+    # protected fields are kept for the fairness analysis, never as features
+    assert not any(n.startswith(("age_in_years", "personal_status_and_sex")) for n in m["features"])
 
     # features: exactly what `loanscore features` produces for this schema
     names, _ = compute_features(DATA / "german_credit.schema.json", DATA / "german_credit.csv")

@@ -47,8 +47,10 @@ def test_every_option_is_explained(command: str) -> None:
         assert action.help, f"{command} {action.option_strings} has no help text"
     text = sub.format_help()
     if command == "train":
-        assert "(default: 42)" in text and "(default: 0.15)" in text and "(default: 0.45)" in text
-        assert "(default: None)" not in text and "(default: False)" not in text
+        assert "(default: 42)" in text and "(default: 0.45)" in text and "(default: 0.1)" in text
+        assert "--lgd" in text and "--fairness-gate" in text and "--allow-protected" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "(default: [])" not in text
     if command in ("train", "evaluate"):
         assert "--trials" in text and "--resample" in text and "(default: none)" in text
 

@@ -14,13 +14,10 @@ from typing import Callable
 
 import numpy as np
 
-from .features import ToolError
 from .members import export_member
 from .output_folder import check_output
 from .version import code_commit
 
-RISK_LEVELS = [("very_low", 0.05), ("low", 0.15), ("medium", 0.3), ("high", 0.5),
-               ("very_high", 1.0)]
 PREDICTION_COLUMNS = ["pd_xgboost", "pd_forest", "pd_logistic", "pd_ensemble", "pd"]
 
 
@@ -39,13 +36,6 @@ def library_versions() -> dict:
     return {"python": platform.python_version(), "xgboost": xgboost.__version__,
             "scikit-learn": sklearn.__version__, "numpy": np.__version__,
             "pandas": pandas.__version__}
-
-
-def policy(approve_below: float, decline_at: float) -> dict:
-    if not 0.0 <= approve_below <= decline_at <= 1.0:
-        raise ToolError("cut-offs must satisfy 0 <= approve_below <= decline_at <= 1", code=2)
-    return {"approve_below": approve_below, "decline_at": decline_at,
-            "risk_levels": [{"name": n, "upper": u} for n, u in RISK_LEVELS]}
 
 
 def reason_codes(schema: dict) -> dict:

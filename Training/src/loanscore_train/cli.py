@@ -37,7 +37,7 @@ class _HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
-        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+        if (action.default not in (None, False, argparse.SUPPRESS, []) and action.option_strings
                 and "%(default)" not in help_text):
             help_text += " (default: %(default)s)"
         return help_text
@@ -81,10 +81,18 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true",
                    help="print the leaderboard as one JSON object on stdout (table on stderr)")
     _recipe_options(t)
-    t.add_argument("--approve-below", type=_probability, default=0.15, metavar="PD",
-                   help="cut-off: a PD below this is approved")
-    t.add_argument("--decline-at", type=_probability, default=0.45, metavar="PD",
-                   help="cut-off: a PD at or above this is declined (between the two: review)")
+    from .governance import add_governance_options
+    add_governance_options(t)
+    t.add_argument("--approve-below", type=_probability, default=None, metavar="PD",
+                   help="set the approve cut-off by hand (a PD below it is approved) instead of "
+                        "choosing it by expected profit; the report notes the override")
+    t.add_argument("--decline-at", type=_probability, default=None, metavar="PD",
+                   help="set the decline cut-off by hand (a PD at or above it is declined; "
+                        "between the two: review) instead of 2 × the break-even PD")
+    t.add_argument("--evaluation", metavar="JSON",
+                   help="the output of `loanscore-train evaluate --json` on the same data and "
+                        "schema, shown as the leaderboard of report.html and kept in the "
+                        "manifest's metrics")
     t.add_argument("--name", metavar="NAME",
                    help="model name (default: the schema's name, else the data file's name)")
     t.add_argument("--force", action="store_true",
@@ -108,6 +116,9 @@ def parser() -> argparse.ArgumentParser:
                    help="random seed for the outer folds and the recipe")
     e.add_argument("--json", action="store_true",
                    help="print the result as one JSON object on stdout (table on stderr)")
+    e.add_argument("--allow-protected", action="append", default=[], metavar="FIELD",
+                   help="use this protected field as a feature, as `train --allow-protected` "
+                        "does (repeatable)")
     _recipe_options(e)
 
     s = sub.add_parser(

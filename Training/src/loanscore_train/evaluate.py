@@ -80,7 +80,8 @@ def format_table(result: dict) -> str:
 
 def run(args) -> int:
     """The `evaluate` command: features once (row-wise, fit-free), then `evaluate`."""
-    from .train import labels, load_schema, read_raw
+    from .protected import check_protected_derived, protected_fields
+    from .train import labels, load_schema, model_schema, read_raw
     t0 = time.monotonic()
 
     def progress(msg: str) -> None:
@@ -94,7 +95,14 @@ def run(args) -> int:
     y = labels(args.data, header, rows, schema["target"])
     binary = find_binary()
     progress(f"computing features with {binary}")
-    names, X = compute_features(args.schema, args.data, len(rows), binary)
+    allow = getattr(args, "allow_protected", None) or []
+    check_protected_derived(schema, allow)
+    for name in allow:
+        if name not in {f["name"] for f in protected_fields(schema)}:
+            raise ToolError(f"--allow-protected {name}: the schema has no protected field "
+                            f"{name!r}", code=2)
+    with model_schema(args.schema, schema, allow) as (schema_file, schema, _):
+        names, X = compute_features(schema_file, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
     config = RecipeConfig(trials=args.trials, resample=args.resample)
     result = evaluate(X, y, folds=args.folds, repeats=args.repeats, seed=args.seed,

@@ -138,3 +138,15 @@ def model_fields(schema: dict, allow_protected: Iterable[str] = ()) -> list[dict
     used = set().union(*derived_inputs(schema).values()) if schema.get("derived") else set()
     return [f for f in schema.get("fields", [])
             if is_feature(f, allow_protected) or f["name"] in used]
+
+
+def with_allowed(schema: dict, allow_protected: Iterable[str]) -> dict:
+    """A copy of `schema` in which each allowed protected field says `"feature": true`, so
+    LoanScore's pipeline (which leaves protected fields out unless a field says so) uses it.
+    The bundle carries this copy; without allowed fields the schema is returned unchanged."""
+    allowed = set(allow_protected)
+    if not allowed:
+        return schema
+    fields = [({**f, "feature": True} if f.get("name") in allowed and f.get("protected") else f)
+              for f in schema.get("fields", [])]
+    return {**schema, "fields": fields}

@@ -1,19 +1,22 @@
 """`loanscore-train train`: features -> holdout split -> the recipe (`recipe.fit_recipe`) -> bundle."""
 from __future__ import annotations
 
+import contextlib
 import csv
-import dataclasses
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from . import bundle, ensemble, metrics, monotone
+from . import bundle, ensemble, governance, metrics, monotone, served_checks
 from .features import ToolError, compute_features, find_binary
 from .output_folder import check_output
+from .protected import with_allowed
 from .recipe import RecipeConfig, fit_recipe
 
 HOLDOUT_FRACTION = 0.2
@@ -93,21 +96,59 @@ def format_table(board: dict, weights) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def model_schema(schema_path, schema: dict, allow_protected) -> Iterator[tuple[str, dict, str | None]]:
+    """The schema the model is trained on: the file itself, or (with --allow-protected) a
+    temporary copy marking the allowed protected fields `"feature": true`. Yields (path for
+    `loanscore features`, the schema, the text the bundle's schema.json gets or None for a byte
+    copy of the file)."""
+    allowed = with_allowed(schema, allow_protected or [])
+    if allowed is schema:
+        yield str(schema_path), schema, None
+        return
+    text = json.dumps(allowed, indent=2, ensure_ascii=False) + "\n"
+    with tempfile.TemporaryDirectory(prefix="loanscore-schema-") as tmp:
+        path = Path(tmp) / Path(schema_path).name
+        path.write_text(text, encoding="utf-8")
+        yield str(path), allowed, text
+
+
+def read_evaluation(path) -> dict | None:
+    """`evaluate --json` output given with --evaluation (exit 3 when it is not one)."""
+    if path is None:
+        return None
+    try:
+        ev = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ToolError(f"--evaluation {path}: cannot read it as JSON: {e}", code=3)
+    if not (isinstance(ev, dict) and isinstance(ev.get("ensemble"), dict)
+            and isinstance(ev.get("members"), list) and "folds" in ev):
+        raise ToolError(f"--evaluation {path}: not the output of `loanscore-train evaluate "
+                        "--json` (it needs ensemble, members and folds)", code=3)
+    return ev
+
+
 def run(args) -> int:
     t0 = time.monotonic()
 
     def progress(msg: str) -> None:
         print(f"[{time.monotonic() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    policy = bundle.policy(args.approve_below, args.decline_at)   # refuse bad cut-offs first
-    check_output(args.output, args.force)            # and an unusable --output, before any work
+    check_output(args.output, args.force)            # an unusable --output, before any work
+    if (args.approve_below is not None and args.decline_at is not None
+            and args.approve_below > args.decline_at):
+        raise ToolError("cut-offs must satisfy --approve-below <= --decline-at", code=2)
     schema = load_schema(args.schema)
     monotone.declared(schema)                     # a bad monotone declaration: before any work
+    evaluation = read_evaluation(getattr(args, "evaluation", None))
     header, rows, terminator = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
+    # Protected fields, derived features on them, the exposure field, label leakage.
+    governance.check_before_fit(schema, header, rows, y, args)
     binary = find_binary()
-    progress(f"computing features with {binary}")
-    features, X = compute_features(args.schema, args.data, len(rows), binary)
+    with model_schema(args.schema, schema, args.allow_protected) as (schema_file, schema, schema_text):
+        progress(f"computing features with {binary}")
+        features, X = compute_features(schema_file, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
 
     idx = np.arange(len(y))
@@ -131,23 +172,66 @@ def run(args) -> int:
     preds["pd"] = ensemble.calibrate(preds["pd_ensemble"], calibration)
     p_oof = ensemble.combine(oof, weights)
     board["ensemble"] = _summary(ensemble.fold_aucs(y_tr, p_oof, fold_of), y_ho, preds["pd"])
-    board["recipe"] = {**dataclasses.asdict(config), "chosen": fe.params}
+    if evaluation is not None:
+        board["evaluation"] = evaluation
+
+    # Cut-offs, risk levels and fairness on the training part's out-of-fold calibrated PDs.
+    gov = governance.analyse(schema, header, rows, y, fe.oof_pd, i_tr, args,
+                             pd_holdout=preds["pd"], holdout_index=i_ho)
+    c = gov.cutoffs
+    progress(f"cut-offs: approve below {c.approve_below:.4g}, decline at {c.decline_at:.4g} "
+             f"(break-even PD {c.break_even_pd:.4g}); fairness "
+             + ("passed" if gov.fairness.passed else "FLAGGED: see report.html"))
+    name = args.name or schema.get("name") or Path(args.data).stem
+
+    def documents(folder: Path) -> list[str]:
+        progress("verifying the bundle with loanscore (parity, monotone fields)")
+        verified = served_checks.verify(folder, binary)
+        importance = served_checks.feature_importance(folder, folder / "validation/holdout.csv",
+                                                      binary)
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        written = governance.write_documents(
+            folder, gov, evaluation or board, manifest.get("lineage"), model_name=name,
+            feature_importance=importance,
+            monotonicity=served_checks.monotonicity_rows(verified))
+        progress("wrote " + ", ".join(written))
+        return written
 
     out = bundle.write_bundle(
         args.output, schema_path=args.schema, schema=schema, features=features, fitted=fitted,
         weights=weights, calibration=calibration,
-        policy_obj=policy, leaderboard=board,
+        policy_obj=governance.policy(gov), leaderboard=board,
         holdout_header=header, holdout_rows=[rows[i] for i in i_ho], line_terminator=terminator,
         predictions=preds, data_path=args.data, data_rows=len(rows), seed=args.seed,
-        holdout_fraction=HOLDOUT_FRACTION, name=args.name or schema.get("name") or Path(args.data).stem,
-        force=args.force)
+        holdout_fraction=HOLDOUT_FRACTION, name=name, force=args.force,
+        schema_text=schema_text, manifest_extra=governance.manifest_additions(gov),
+        documents=documents)
     progress(f"bundle written to {out}")
 
     table = format_table(board, weights)
+    summary = governance_summary(gov)
     if args.json:
-        print(table, file=sys.stderr)
-        print(json.dumps({**board, "bundle": str(out)}))
+        print(table + "\n" + summary, file=sys.stderr)
+        print(json.dumps({**board, **governance.manifest_additions(gov), "bundle": str(out)}))
     else:
         print(table)
-        print(f"bundle: {out}")
+        print(summary)
+        print(f"bundle: {out} (report: {out / governance.REPORT_FILE})")
     return 0
+
+
+def governance_summary(gov) -> str:
+    """Cut-offs and any flagged fairness groups, in a few lines under the leaderboard."""
+    c = gov.cutoffs
+    exposure = c.exposure_field or "1 per applicant"
+    lines = [f"cut-offs: approve PD < {c.approve_below:.4g}, decline PD >= {c.decline_at:.4g} "
+             f"(LGD {c.lgd:g}, margin {c.margin:g}, exposure {exposure}, break-even PD "
+             f"{c.break_even_pd:.4g})"]
+    flagged = [g for g in gov.fairness.as_dict()["groups"] if g["flagged"]]
+    if flagged:
+        lines.append("fairness: adverse impact ratio below 0.8 for " + ", ".join(
+            f"{g['field']} {g['group']} ({g['adverse_impact_ratio']:.2f})" for g in flagged)
+            + " (--fairness-gate makes this an error)")
+    else:
+        lines.append("fairness: every group's adverse impact ratio is at least 0.8")
+    return "\n".join(lines)
