@@ -126,8 +126,8 @@ struct BundleGovernanceCLITests {
         #expect(result.status == 0, "\(result.stderr)")
         let out = result.stdout
         #expect(out.contains("Fairness (training tool; adverse impact ratio flagged below 0.80): FAILED"), "\(out)")
-        #expect(out.contains("age_in_years            under 25            120        0.4200   0.3500   0.7100  0.500   FLAGGED"))
-        #expect(out.contains("age_in_years            62 and over         9          0.0000   0.9000   -       1.286   \n"))
+        #expect(out.contains("age_in_years  under 25     120        0.4200   0.3500   0.7100  0.500   FLAGGED"))
+        #expect(out.contains("age_in_years  62 and over  9          0.0000   0.9000   -       1.286   \n"))
         #expect(out.contains("LGD 0.45, margin 0.1, exposure field 'amount', target approval rate -"))
         #expect(out.contains("break-even PD 0.1818, approve below 0.1600, decline at 0.3000"))
         #expect(out.contains("rule: approve_below maximises expected profit"))
