@@ -6,22 +6,7 @@ import Testing
 /// The field keys added for model governance (SCHEMA.md, "Fields" and "Protected fields"):
 /// `protected`, `monotone`, `post_origination` and `exposure`.
 @Suite("Schema governance keys")
-struct GovernanceKeysTests {
-    func schema(fields: String, derived: String = "[]") -> String {
-        #"{"format": "loanscore-schema/1", "name": "t", "fields": \#(fields), "derived": \#(derived)}"#
-    }
-
-    func error(_ json: String) -> String? {
-        do {
-            _ = try Schema.decode(Data(json.utf8))
-            return nil
-        } catch let error as SchemaError {
-            return error.message
-        } catch {
-            return "\(error)"
-        }
-    }
-
+struct GovernanceKeysTests: SchemaChecking {
     // MARK: - Old schemas
 
     @Test func anOldSchemaKeepsItsFeaturesAndValidation() throws {

@@ -4,22 +4,7 @@ import LoanScoreTestSupport
 import Testing
 
 @Suite("Schema and derived features")
-struct SchemaTests {
-    func schema(fields: String, derived: String = "[]") -> String {
-        #"{"format": "loanscore-schema/1", "name": "t", "fields": \#(fields), "derived": \#(derived)}"#
-    }
-
-    func error(_ json: String) -> String? {
-        do {
-            _ = try Schema.decode(Data(json.utf8))
-            return nil
-        } catch let error as SchemaError {
-            return error.message
-        } catch {
-            return "\(error)"
-        }
-    }
-
+struct SchemaTests: SchemaChecking {
     @Test func bundledSchemasLoad() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in ["credit_data", "german_credit"] {
