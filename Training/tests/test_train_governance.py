@@ -69,3 +69,11 @@ def test_a_field_that_leaks_the_label_stops_training_naming_it(tmp_path):
     proc = train(tmp_path, data=data, schema=schema_path)
     assert proc.returncode == 3 and "collections_flag" in proc.stderr, proc.stderr
     assert "--allow-leakage" in proc.stderr
+
+
+def test_the_report_shows_what_smote_did(tmp_path):
+    proc = train(tmp_path, "--resample", "smote")
+    assert proc.returncode == 0, proc.stderr
+    report = (tmp_path / "bundle" / "report.html").read_text()
+    assert "<h3>Resampling</h3>" in report
+    assert "with --resample smote (this bundle)" in report and "without resampling" in report

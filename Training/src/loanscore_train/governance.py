@@ -219,7 +219,8 @@ def manifest_additions(gov: Governance) -> dict:
 def write_documents(bundle_dir, gov: Governance, leaderboard: Mapping | None,
                     lineage: Mapping | None, *, model_name: str,
                     feature_importance: Mapping[str, float] | None = None,
-                    monotonicity: Sequence[Mapping] | None = None) -> list[str]:
+                    monotonicity: Sequence[Mapping] | None = None,
+                    resampling: Sequence[Mapping] | None = None) -> list[str]:
     """Writes `report.html` and `model_card.md` into `bundle_dir`; returns their paths relative
     to it (to be listed and hashed in the manifest's `files`)."""
     bundle_dir = Path(bundle_dir)
@@ -231,7 +232,8 @@ def write_documents(bundle_dir, gov: Governance, leaderboard: Mapping | None,
         leaderboard=leaderboard, cutoffs=gov.cutoffs, risk_levels=gov.risk_levels,
         fairness=gov.fairness, protected_effects=gov.protected_effects,
         regulation_b=gov.regulation_b, feature_importance=feature_importance,
-        monotonicity=monotonicity, data_quality=gov.data_quality, lineage=lineage, notes=notes))
+        monotonicity=monotonicity, resampling=resampling, data_quality=gov.data_quality,
+        lineage=lineage, notes=notes))
     card = model_card.render(
         model_name=model_name, schema=gov.schema, data_rows=gov.data_rows,
         default_rate=gov.default_rate, leaderboard=leaderboard, cutoffs=gov.cutoffs,

@@ -31,6 +31,7 @@ class ReportInputs:
     regulation_b: Sequence[str] = ()
     feature_importance: Mapping[str, float] | None = None
     monotonicity: Sequence[Mapping] | None = None
+    resampling: Sequence[Mapping] | None = None  # the same recipe with and without resampling
     data_quality: Sequence[Mapping] | None = None
     lineage: Mapping | None = None
     notes: Sequence[str] = dc_field(default_factory=list)
@@ -402,6 +403,11 @@ def render(inp: ReportInputs) -> str:
              "<nav>" + "".join(f"<a href='#{k}'>{esc(t)}</a>" for k, t in SECTIONS) + "</nav>"]
     parts += [f"<p class='bad'>{esc(n)}</p>" for n in inp.notes]
     parts.append("<h2 id='performance'>Performance</h2>" + leaderboard_html(inp.leaderboard))
+    if inp.resampling:
+        parts.append("<h3>Resampling</h3><p>The same recipe fitted on the same training part "
+                     "with and without resampling (resampled rows are used for fitting only, "
+                     "never for weights or calibration); the bundle holds the first row's "
+                     "model.</p>" + monotonicity_html(inp.resampling))
     parts.append("<h2 id='curves'>ROC, KS, calibration, gains</h2>")
     if inp.y is not None and inp.pd is not None and 0 < np.sum(inp.y) < len(inp.y):
         y, pd = np.asarray(inp.y, dtype=float), np.asarray(inp.pd, dtype=float)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import sys
 import tempfile
@@ -174,6 +175,15 @@ def run(args) -> int:
     board["ensemble"] = _summary(ensemble.fold_aucs(y_tr, p_oof, fold_of), y_ho, preds["pd"])
     if evaluation is not None:
         board["evaluation"] = evaluation
+    resampling = None
+    if config.resample != "none":
+        # The report shows what resampling did: the same recipe on the same rows without it.
+        progress(f"fitting the recipe again without --resample {config.resample}, for the report")
+        plain = fit_recipe(X_tr, y_tr, args.seed, config=dataclasses.replace(config, resample="none"),
+                           monotone=monotone.constraints(schema, features))
+        resampling = [resampling_row(f"with --resample {config.resample} (this bundle)", fe, y_tr,
+                                     preds["pd"], y_ho),
+                      resampling_row("without resampling", plain, y_tr, plain.predict(X_ho), y_ho)]
 
     # Cut-offs, risk levels and fairness on the training part's out-of-fold calibrated PDs.
     gov = governance.analyse(schema, header, rows, y, fe.oof_pd, i_tr, args,
@@ -193,7 +203,7 @@ def run(args) -> int:
         written = governance.write_documents(
             folder, gov, evaluation or board, manifest.get("lineage"), model_name=name,
             feature_importance=importance,
-            monotonicity=served_checks.monotonicity_rows(verified))
+            monotonicity=served_checks.monotonicity_rows(verified), resampling=resampling)
         progress("wrote " + ", ".join(written))
         return written
 
@@ -218,6 +228,15 @@ def run(args) -> int:
         print(summary)
         print(f"bundle: {out} (report: {out / governance.REPORT_FILE})")
     return 0
+
+
+def resampling_row(label: str, fe, y_tr: np.ndarray, pd_holdout: np.ndarray,
+                   y_ho: np.ndarray) -> dict:
+    """One row of the report's resampling comparison: out-of-fold and holdout figures."""
+    h = metrics.holdout_metrics(y_ho, pd_holdout)
+    return {"recipe": label, "out-of-fold ROC AUC": metrics.roc_auc(y_tr, fe.oof_pd),
+            "out-of-fold Brier": metrics.brier(y_tr, fe.oof_pd), "holdout ROC AUC": h["roc_auc"],
+            "holdout Brier": h["brier"]}
 
 
 def governance_summary(gov) -> str:
