@@ -30,12 +30,18 @@ def sha256_file(path) -> str:
 
 
 def library_versions() -> dict:
-    import pandas
-    import sklearn
+    """Versions of everything that shaped the model: the members' libraries, the tuner, the
+    resampler and the report's plotting library (all strings, as the manifest requires)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import xgboost
-    return {"python": platform.python_version(), "xgboost": xgboost.__version__,
-            "scikit-learn": sklearn.__version__, "numpy": np.__version__,
-            "pandas": pandas.__version__}
+    versions = {"python": platform.python_version(), "xgboost": xgboost.__version__}
+    for name in ("scikit-learn", "numpy", "pandas", "optuna", "imbalanced-learn", "matplotlib"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return versions
 
 
 def reason_codes(schema: dict) -> dict:
