@@ -93,6 +93,14 @@ def run(args) -> int:
     monotone.declared(schema)                     # a bad monotone declaration: before any work
     header, rows, _ = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    if minority < 2:
+        raise ToolError(f"{args.data}: the smaller class of {schema['target'].get('column')} has "
+                        f"{minority} row; evaluation needs at least 2 (one per outer fold)", code=3)
+    if args.folds > minority:
+        raise ToolError(f"--folds {args.folds}: the smaller class has only {minority} rows, so some "
+                        f"outer test folds would hold none of it; use --folds {minority} or fewer",
+                        code=2)
     binary = find_binary()
     progress(f"computing features with {binary}")
     allow = getattr(args, "allow_protected", None) or []

@@ -110,7 +110,10 @@ def check_before_fit(schema: dict, raw_header: Sequence[str], raw_rows: Sequence
         if name not in {f["name"] for f in schema.get("fields", [])}:
             raise ToolError(f"--allow-leakage {name}: the schema has no field {name!r}", code=2)
     check_protected_derived(schema, allow_p)
-    cutoffs_mod.exposure_values(schema, raw_header, raw_rows, _opt(args, "exposure_field"))
+    exposure, _, _ = cutoffs_mod.exposure_values(schema, raw_header, raw_rows,
+                                                  _opt(args, "exposure_field"))
+    cutoffs_mod.check_profit_finite(exposure, _opt(args, "lgd", cutoffs_mod.DEFAULT_LGD),
+                                    _opt(args, "margin", cutoffs_mod.DEFAULT_MARGIN))
     leakage.check_leakage(schema, raw_header, raw_rows, y, _opt(args, "allow_leakage", []) or [],
                           allow_p)
 

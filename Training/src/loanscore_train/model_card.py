@@ -92,8 +92,9 @@ def render(*, model_name: str, schema: Mapping, data_rows: int, default_rate: fl
               *[f"- Note: {n}" for n in cutoffs.notes]]
         row = next((r for r in cutoffs.table if r.pd_cutoff == cutoffs.approve_below), None)
         if row:
+            bad = f"{row.bad_rate:.1%}" if row.bad_rate is not None else "– (none approved)"
             L.append(f"- At approve_below, out of fold: approval rate {row.approval_rate:.1%}, bad "
-                     f"rate among approved {row.bad_rate:.1%}, realised profit {row.profit:,.2f}.")
+                     f"rate among approved {bad}, realised profit {row.profit:,.2f}.")
     if risk_levels is not None:
         L.append("- Risk levels: " + ", ".join(f"{lv.name} < {lv.upper:g} (observed "
                                                 f"{lv.default_rate:.1%})" for lv in risk_levels.levels)

@@ -1,0 +1,135 @@
+"""Hostile inputs: each must give a clear error (exit 2 usage, 3 invalid data) before any
+fitting, or a bundle that says what happened — never a traceback. Fast: no training."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from loanscore_train import cli, cutoffs, evaluate, model_card
+from loanscore_train.features import ToolError
+from loanscore_train.train import read_evaluation
+
+METRIC = {"mean": 0.8, "std": 0.01}
+
+
+def _evaluation() -> dict:
+    """The shape `loanscore-train evaluate --json` prints."""
+    scores = {k: dict(METRIC) for k in ("roc_auc", "pr_auc", "brier", "log_loss", "ks",
+                                        "fit_seconds")}
+    return {"ensemble": scores, "members": [{"name": "xgboost", **scores}], "folds": 5,
+            "repeats": 2, "seconds": 12.5}
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "1e3"])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_seed_outside_the_libraries_range_is_a_usage_error(command, seed, tmp_path, capsys):
+    argv = [command, "--data", "x.csv", "--schema", "x.json", "--seed", seed]
+    if command == "train":
+        argv += ["--output", str(tmp_path / "b")]
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_a_valid_evaluation_file_is_read(tmp_path):
+    p = tmp_path / "eval.json"
+    p.write_text(json.dumps(_evaluation()))
+    assert read_evaluation(p)["folds"] == 5
+
+
+@pytest.mark.parametrize("text, says", [
+    ('{"ensemble": {"roc_auc": {"mean": NaN, "std": 0}}, "members": [], "folds": 5}', "NaN"),
+    ('{"ensemble": {"roc_auc": {"mean": Infinity, "std": 0}}, "members": [], "folds": 5}',
+     "Infinity"),
+    ('{"ensemble": {"roc_auc": {"mean": "high", "std": 0}}, "members": [], "folds": 5}',
+     "ensemble.roc_auc.mean"),
+    ('{"ensemble": {"roc_auc": {"mean": 0.8, "std": 0}}, "members": ["a"], "folds": 5}',
+     "members[0]"),
+    ('{"ensemble": {"roc_auc": 0.8}, "members": [], "folds": 5}', "ensemble.roc_auc"),
+    ('{"ensemble": {"brier": {"mean": 0.1, "std": 0}}, "members": [], "folds": 5}', "roc_auc"),
+    ('{"ensemble": {"roc_auc": {"mean": 0.8, "std": 0}}, "members": [], "folds": "5"}', "folds"),
+    ('[1, 2]', "ensemble, members and folds"),
+    ('\xff', "cannot read"),
+])
+def test_a_malformed_evaluation_file_is_invalid_data_before_fitting(tmp_path, text, says):
+    p = tmp_path / "eval.json"
+    p.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ToolError) as e:
+        read_evaluation(p)
+    assert e.value.code == 3 and "--evaluation" in str(e.value) and says in str(e.value)
+
+
+def test_a_huge_evaluation_file_is_refused_without_reading_it(tmp_path):
+    p = tmp_path / "eval.json"
+    p.write_text(" " * (2 << 20) + json.dumps(_evaluation()))
+    with pytest.raises(ToolError, match="larger than") as e:
+        read_evaluation(p)
+    assert e.value.code == 3
+
+
+def _schema_with_exposure() -> dict:
+    return {"fields": [{"name": "amount", "type": "number", "nullable": True, "exposure": True}]}
+
+
+@pytest.mark.parametrize("values, says", [
+    (["0", "0", "", "0"], "no positive value"),
+    (["0", "0", "0"], "no positive value"),
+])
+def test_an_exposure_without_a_usable_amount_is_invalid_data(values, says):
+    with pytest.raises(ToolError, match=says) as e:
+        cutoffs.exposure_values(_schema_with_exposure(), ["amount"], [[v] for v in values], None)
+    assert e.value.code == 3 and "amount" in str(e.value)
+
+
+def test_a_margin_that_overflows_the_profit_is_a_usage_error():
+    pd = np.linspace(0.05, 0.6, 50)
+    y = (np.arange(50) % 3 == 0).astype(float)
+    with pytest.raises(ToolError, match="--margin") as e:
+        cutoffs.choose_cutoffs(pd, y, np.full(50, 1e6), margin=1e308)
+    assert e.value.code == 2
+
+
+def test_a_huge_margin_stops_training_before_fitting():
+    with pytest.raises(ToolError, match="--margin") as e:
+        cutoffs.check_profit_finite(np.full(50, 1e6), lgd=0.45, margin=1e308)
+    assert e.value.code == 2
+    cutoffs.check_profit_finite(np.full(50, 1e6), lgd=0.45, margin=0.1)
+
+
+def test_the_model_card_renders_when_the_cutoff_approves_nobody():
+    pd = np.linspace(0.3, 0.9, 40)
+    y = np.ones(40)                   # every approval loses: the best cut-off approves nobody
+    y[-1] = 0
+    c = cutoffs.choose_cutoffs(pd, y)
+    assert c.approve_below <= pd.min()
+    assert any("approves no applicant" in n for n in c.notes)
+    card = model_card.render(model_name="m", schema={"fields": []}, data_rows=40,
+                             default_rate=0.975, leaderboard=None, cutoffs=c, risk_levels=None,
+                             fairness=None)
+    assert "none approved" in card
+
+
+def _evaluate_args(tmp_path, positives: int, folds: int) -> argparse.Namespace:
+    schema = {"format": "loanscore-schema/1", "target": {"column": "y", "positive": "bad",
+                                                         "negative": "good"},
+              "fields": [{"name": "x", "type": "number", "nullable": False}]}
+    (tmp_path / "s.json").write_text(json.dumps(schema))
+    rows = [f"{i},{'bad' if i < positives else 'good'}" for i in range(30)]
+    (tmp_path / "d.csv").write_text("x,y\n" + "\n".join(rows) + "\n")
+    return argparse.Namespace(data=str(tmp_path / "d.csv"), schema=str(tmp_path / "s.json"),
+                              folds=folds, repeats=1, seed=1, json=False, allow_protected=[],
+                              trials=1, resample="none")
+
+
+def test_more_folds_than_minority_rows_is_a_usage_error_naming_the_limit(tmp_path):
+    with pytest.raises(ToolError, match="--folds 5 or fewer") as e:
+        evaluate.run(_evaluate_args(tmp_path, positives=5, folds=10))
+    assert e.value.code == 2
+
+
+def test_one_minority_row_cannot_be_evaluated(tmp_path):
+    with pytest.raises(ToolError, match="at least 2") as e:
+        evaluate.run(_evaluate_args(tmp_path, positives=1, folds=2))
+    assert e.value.code == 3
