@@ -133,3 +133,23 @@ def test_one_minority_row_cannot_be_evaluated(tmp_path):
     with pytest.raises(ToolError, match="at least 2") as e:
         evaluate.run(_evaluate_args(tmp_path, positives=1, folds=2))
     assert e.value.code == 3
+
+
+def test_the_model_card_keeps_hostile_names_and_levels_inert():
+    from loanscore_train.fairness import FairnessTable, Group
+    level = "male | <img src=x onerror=alert(1)> [x](javascript:alert(1))\nnext"
+    field = "<b>sex`</b>"
+    fairness = FairnessTable(0.2, [Group(field, level, 40, 0.2, 0.5, None, 1.0, False),
+                                   Group(field, "other", 40, 0.2, 0.5, None, 1.0, False)],
+                             notes=[f"levels of {field}: {level!r}"])
+    schema = {"name": "m", "target": {"column": "y", "positive": "bad"},
+              "fields": [{"name": field, "type": "category", "protected": True}]}
+    card = model_card.render(model_name="<script>x</script>", schema=schema, data_rows=80,
+                             default_rate=0.2, leaderboard=None, cutoffs=None, risk_levels=None,
+                             fairness=fairness)
+    assert "``<b>sex`</b>``" in card                        # the name as one code span
+    outside_code = card.replace("``<b>sex`</b>``", "")
+    assert "<img" not in card and "<script" not in card and "<b>" not in outside_code
+    assert "[x](javascript" not in card and "\\[x\\](javascript" in card
+    row = next(line for line in card.splitlines() if "onerror" in line)
+    assert row.replace("\\|", "").count("|") == 8          # still 7 cells
