@@ -153,3 +153,25 @@ def test_the_model_card_keeps_hostile_names_and_levels_inert():
     assert "[x](javascript" not in card and "\\[x\\](javascript" in card
     row = next(line for line in card.splitlines() if "onerror" in line)
     assert row.replace("\\|", "").count("|") == 8          # still 7 cells
+
+
+@pytest.mark.parametrize("positives", [1, 2, 3])
+def test_too_few_minority_rows_for_holdout_and_inner_folds_is_invalid_data(positives):
+    from loanscore_train.train import holdout_split
+    y = np.r_[np.ones(positives), np.zeros(150)].astype(np.int64)
+    with pytest.raises(ToolError, match="smaller class") as e:
+        holdout_split("d.csv", y, 42, 3)
+    assert e.value.code == 3
+
+
+def test_five_minority_rows_are_enough_to_train():
+    from loanscore_train.train import holdout_split
+    y = np.r_[np.ones(5), np.zeros(150)].astype(np.int64)
+    i_tr, i_ho = holdout_split("d.csv", y, 42, 3)
+    assert y[i_tr].sum() >= 3 and y[i_ho].sum() >= 1
+
+
+def test_evaluate_refuses_outer_training_parts_too_small_for_the_inner_folds(tmp_path):
+    with pytest.raises(ToolError, match="inner folds") as e:
+        evaluate.run(_evaluate_args(tmp_path, positives=3, folds=2))
+    assert e.value.code == 3

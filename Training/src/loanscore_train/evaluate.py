@@ -101,6 +101,11 @@ def run(args) -> int:
         raise ToolError(f"--folds {args.folds}: the smaller class has only {minority} rows, so some "
                         f"outer test folds would hold none of it; use --folds {minority} or fewer",
                         code=2)
+    config = RecipeConfig(trials=args.trials, resample=args.resample)
+    if minority - -(-minority // args.folds) < config.inner_folds:
+        raise ToolError(f"{args.data}: the smaller class has only {minority} rows; each outer "
+                        f"training part needs {config.inner_folds} of them (the recipe's inner "
+                        f"folds): give more rows of it, or more --folds", code=3)
     binary = find_binary()
     progress(f"computing features with {binary}")
     allow = getattr(args, "allow_protected", None) or []
@@ -112,7 +117,6 @@ def run(args) -> int:
     with model_schema(args.schema, schema, allow) as (schema_file, schema, _):
         names, X = compute_features(schema_file, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
-    config = RecipeConfig(trials=args.trials, resample=args.resample)
     result = evaluate(X, y, folds=args.folds, repeats=args.repeats, seed=args.seed,
                       fit_kwargs={"config": config,
                                   "monotone": monotone.constraints(schema, names)},

@@ -177,6 +177,24 @@ def read_evaluation(path) -> dict | None:
     return ev
 
 
+def holdout_split(path, y: np.ndarray, seed: int, inner_folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stratified holdout split (row indices of the training part and the holdout); exit 3
+    naming the data file when the smaller class is too small for it: the holdout needs one row
+    of each class and the training part `inner_folds` of each (its inner CV)."""
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    if minority >= 2:
+        i_tr, i_ho = train_test_split(np.arange(len(y)), test_size=HOLDOUT_FRACTION, stratify=y,
+                                      random_state=seed)
+        in_tr = int(min(y[i_tr].sum(), len(i_tr) - y[i_tr].sum()))
+        in_ho = int(min(y[i_ho].sum(), len(i_ho) - y[i_ho].sum()))
+        if in_tr >= inner_folds and in_ho >= 1:
+            return i_tr, i_ho
+    raise ToolError(f"{path}: the smaller class of the target has only {minority} rows; training "
+                    f"needs at least one in the {HOLDOUT_FRACTION:.0%} holdout and {inner_folds} "
+                    f"in the training part (its {inner_folds} inner folds): give more rows of it",
+                    code=3)
+
+
 def run(args) -> int:
     t0 = time.monotonic()
 
@@ -192,6 +210,8 @@ def run(args) -> int:
     evaluation = read_evaluation(getattr(args, "evaluation", None))
     header, rows, terminator = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
+    config = RecipeConfig(trials=args.trials, resample=args.resample)
+    i_tr, i_ho = holdout_split(args.data, y, args.seed, config.inner_folds)
     # Protected fields, derived features on them, the exposure field, label leakage.
     governance.check_before_fit(schema, header, rows, y, args)
     binary = find_binary()
@@ -200,12 +220,8 @@ def run(args) -> int:
         features, X = compute_features(schema_file, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
 
-    idx = np.arange(len(y))
-    i_tr, i_ho = train_test_split(idx, test_size=HOLDOUT_FRACTION, stratify=y,
-                                  random_state=args.seed)
     X_tr, y_tr, X_ho, y_ho = X[i_tr], y[i_tr], X[i_ho], y[i_ho]
 
-    config = RecipeConfig(trials=args.trials, resample=args.resample)
     fe = fit_recipe(X_tr, y_tr, args.seed, config=config,
                     monotone=monotone.constraints(schema, features), progress=progress)
     weights, calibration, oof, fold_of = fe.weights, fe.calibration, fe.oof_members, fe.fold_of
