@@ -175,3 +175,22 @@ def test_evaluate_refuses_outer_training_parts_too_small_for_the_inner_folds(tmp
     with pytest.raises(ToolError, match="inner folds") as e:
         evaluate.run(_evaluate_args(tmp_path, positives=3, folds=2))
     assert e.value.code == 3
+
+
+def test_a_protected_field_with_no_values_is_reported_as_not_assessed():
+    from loanscore_train.fairness import fairness_table
+    schema = {"fields": [{"name": "age", "type": "integer", "nullable": True, "protected": True}]}
+    y = np.r_[np.ones(20), np.zeros(80)]
+    table = fairness_table(schema, ["age"], [[""]] * 100, y, np.linspace(0.01, 0.9, 100), 0.3)
+    assert table.passed and table.unassessed == ["age"]
+    assert any("not assessed" in n and "100 missing" in n for n in table.notes)
+
+
+def test_a_repeated_allow_protected_counts_once(monkeypatch, tmp_path):
+    import loanscore_train.train as train_mod
+    seen = {}
+    monkeypatch.setattr(train_mod, "run", lambda args: seen.setdefault("args", args) and 0)
+    cli.main(["train", "--data", "d.csv", "--schema", "s.json", "--output", str(tmp_path / "b"),
+              "--allow-protected", "age", "--allow-protected", "age",
+              "--allow-leakage", "x", "--allow-leakage", "x"])
+    assert seen["args"].allow_protected == ["age"] and seen["args"].allow_leakage == ["x"]

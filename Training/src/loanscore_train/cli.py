@@ -151,6 +151,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs `loanscore-train` with `argv` (default: the process's arguments); returns the exit status."""
     args = parser().parse_args(argv)
+    for name in ("allow_protected", "allow_leakage"):       # a repeated name counts once
+        if getattr(args, name, None):
+            setattr(args, name, list(dict.fromkeys(getattr(args, name))))
     try:
         if args.command == "train":
             from .output_folder import check_output

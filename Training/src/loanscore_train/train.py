@@ -317,4 +317,8 @@ def governance_summary(gov) -> str:
             + " (--fairness-gate makes this an error)")
     else:
         lines.append("fairness: every group's adverse impact ratio is at least 0.8")
+    if gov.fairness.unassessed:
+        lines.append("fairness: not assessed for " + ", ".join(gov.fairness.unassessed)
+                     + f" (no group with a value has {gov.fairness.min_applicants} applicants; "
+                     "see report.html)")
     return "\n".join(lines)
