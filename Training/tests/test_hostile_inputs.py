@@ -194,3 +194,21 @@ def test_a_repeated_allow_protected_counts_once(monkeypatch, tmp_path):
               "--allow-protected", "age", "--allow-protected", "age",
               "--allow-leakage", "x", "--allow-leakage", "x"])
     assert seen["args"].allow_protected == ["age"] and seen["args"].allow_leakage == ["x"]
+
+
+@pytest.mark.parametrize("schema, says", [
+    ([], "not a JSON object"),
+    ({"target": {"positive": "bad"}, "fields": "x"}, "not a list"),
+    ({"target": {"positive": "bad"}, "fields": ["age"]}, "fields[0]"),
+    ({"target": {"positive": "bad"}, "fields": [{"name": "age", "protected": "true"}]},
+     '"protected" must be true or false'),
+    ({"target": {"positive": "bad"}, "fields": [{"name": "x", "post_origination": 1}]},
+     '"post_origination"'),
+])
+def test_a_malformed_schema_is_invalid_data_naming_the_key(tmp_path, schema, says):
+    from loanscore_train.train import load_schema
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps(schema))
+    with pytest.raises(ToolError) as e:
+        load_schema(p)
+    assert e.value.code == 3 and says in str(e.value)

@@ -67,14 +67,31 @@ def labels(path, header, rows, target: dict) -> np.ndarray:
     return y
 
 
+BOOLEAN_FIELD_KEYS = ("protected", "post_origination", "exposure", "feature", "nullable")
+
+
 def load_schema(path) -> dict:
-    """The schema as a dict; exit 3 when it cannot be read or names no target."""
+    """The schema as a dict; exit 3 when it cannot be read, names no target, or its fields are
+    not objects with a name whose governance keys (`BOOLEAN_FIELD_KEYS`) are true or false —
+    checked here because the governance checks read them before `loanscore features` does."""
     try:
         schema = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise ToolError(f"{path}: cannot read the schema: {e}", code=3)
+    if not isinstance(schema, dict):
+        raise ToolError(f"{path}: the schema is not a JSON object", code=3)
     if not isinstance(schema.get("target"), dict) or "positive" not in schema["target"]:
         raise ToolError(f"{path}: the schema has no target with a positive label", code=3)
+    fields = schema.get("fields")
+    if not isinstance(fields, list):
+        raise ToolError(f"{path}: the schema's \"fields\" is not a list", code=3)
+    for i, f in enumerate(fields):
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+            raise ToolError(f"{path}: fields[{i}] is not an object with a \"name\"", code=3)
+        for key in BOOLEAN_FIELD_KEYS:
+            if key in f and not isinstance(f[key], bool):
+                raise ToolError(f"{path}: field {f['name']!r}: \"{key}\" must be true or false, "
+                                f"not {json.dumps(f[key])}", code=3)
     return schema
 
 
