@@ -212,3 +212,13 @@ def test_a_malformed_schema_is_invalid_data_naming_the_key(tmp_path, schema, say
     with pytest.raises(ToolError) as e:
         load_schema(p)
     assert e.value.code == 3 and says in str(e.value)
+
+
+@pytest.mark.parametrize("header, says", [("a,,status", "column 2"), ("a,a,status", "'a' appears twice")])
+def test_infer_schema_refuses_a_header_pandas_would_rename(tmp_path, header, says):
+    from loanscore_train.schema_infer import infer_schema
+    p = tmp_path / "d.csv"
+    p.write_text(header + "\n1,2,bad\n3,4,good\n")
+    with pytest.raises(ToolError, match=says) as e:
+        infer_schema(p, "status", "bad")
+    assert e.value.code == 3
