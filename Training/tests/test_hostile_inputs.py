@@ -222,3 +222,22 @@ def test_infer_schema_refuses_a_header_pandas_would_rename(tmp_path, header, say
     with pytest.raises(ToolError, match=says) as e:
         infer_schema(p, "status", "bad")
     assert e.value.code == 3
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"a,status\n\xff\xfe,bad\n1,good\n", "not UTF-8"),
+    (b"a,status\n\"" + b"x" * 200_000 + b"\",bad\n", "not a readable CSV"),
+    (None, "cannot read it"),
+])
+def test_an_unreadable_data_file_is_invalid_data_naming_it(tmp_path, content, says):
+    from loanscore_train.train import load_schema, read_raw
+    p = tmp_path / "d.csv"
+    if content is not None:
+        p.write_bytes(content)
+    with pytest.raises(ToolError, match=says) as e:
+        read_raw(p)
+    assert e.value.code == 3 and "--data" in str(e.value)
+    s = tmp_path / "s.json"
+    s.write_bytes(b"{\"target\": \"\xff\"}")
+    with pytest.raises(ToolError, match="cannot read the schema"):
+        load_schema(s)

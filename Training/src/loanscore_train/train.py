@@ -29,16 +29,25 @@ def _norm(label: str) -> str:
 
 
 def read_raw(path) -> tuple[list[str], list[list[str]], str]:
-    """The CSV as raw strings: header, data rows, and the file's line terminator."""
-    with open(path, "rb") as f:
-        first = f.readline()
-    terminator = "\r\n" if first.endswith(b"\r\n") else "\n"
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header:
-            raise ToolError(f"{path}: empty file", code=3)
-        rows = [r for r in reader if r]
+    """The CSV as raw strings: header, data rows, and the file's line terminator. Exit 3
+    naming the file when it cannot be read, is not UTF-8 or is not CSV."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+        terminator = "\r\n" if first.endswith(b"\r\n") else "\n"
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header:
+                raise ToolError(f"{path}: empty file", code=3)
+            rows = [r for r in reader if r]
+    except OSError as e:
+        raise ToolError(f"--data {path}: cannot read it: {e.strerror or e}", code=3) from None
+    except UnicodeDecodeError as e:
+        raise ToolError(f"--data {path}: not UTF-8 text (byte {e.start}: {e.reason}); save "
+                        "it as UTF-8", code=3) from None
+    except csv.Error as e:
+        raise ToolError(f"--data {path}: not a readable CSV: {e}", code=3) from None
     return header, rows, terminator
 
 
@@ -76,7 +85,7 @@ def load_schema(path) -> dict:
     checked here because the governance checks read them before `loanscore features` does."""
     try:
         schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ToolError(f"{path}: cannot read the schema: {e}", code=3)
     if not isinstance(schema, dict):
         raise ToolError(f"{path}: the schema is not a JSON object", code=3)
@@ -166,10 +175,12 @@ def read_evaluation(path) -> dict | None:
     if path is None:
         return None
     try:
-        if Path(path).stat().st_size > EVALUATION_MAX_BYTES:
+        with open(path, "rb") as f:                 # at most the limit, even from a device
+            raw = f.read(EVALUATION_MAX_BYTES + 1)
+        if len(raw) > EVALUATION_MAX_BYTES:
             raise ToolError(f"--evaluation {path}: larger than {EVALUATION_MAX_BYTES} bytes; "
                             "give the output of `loanscore-train evaluate --json`", code=3)
-        ev = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_reject_constant)
+        ev = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise ToolError(f"--evaluation {path}: cannot read it as JSON: {e}", code=3)
     if not (isinstance(ev, dict) and isinstance(ev.get("ensemble"), dict)
