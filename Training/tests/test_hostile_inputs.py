@@ -241,3 +241,10 @@ def test_an_unreadable_data_file_is_invalid_data_naming_it(tmp_path, content, sa
     s.write_bytes(b"{\"target\": \"\xff\"}")
     with pytest.raises(ToolError, match="cannot read the schema"):
         load_schema(s)
+
+
+def test_a_protected_exposure_field_is_a_usage_error():
+    schema = {"fields": [{"name": "age", "type": "integer", "protected": True}]}
+    with pytest.raises(ToolError, match="protected") as e:
+        cutoffs.exposure_values(schema, ["age"], [["30"], ["40"]], "age")
+    assert e.value.code == 2

@@ -62,8 +62,8 @@ def exposure_values(schema: dict, header: Sequence[str], rows: Sequence[Sequence
                     exposure_field: str | None) -> tuple[np.ndarray, str | None, list[str]]:
     """Exposure per row: `exposure_field`, else the schema field with `"exposure": true`, else 1.
 
-    Returns (exposures, the field used or None, notes). A field that is not numeric is an
-    error (exit 2) naming it; missing values take the median exposure (noted); a negative
+    Returns (exposures, the field used or None, notes). A field that is protected or not
+    numeric is an error (exit 2) naming it; missing values take the median exposure (noted); a negative
     exposure, or no positive one, is an error (exit 3).
     """
     name = exposure_field
@@ -81,6 +81,10 @@ def exposure_values(schema: dict, header: Sequence[str], rows: Sequence[Sequence
         f = columns.schema_field(schema, name)
     except ToolError:
         raise ToolError(f"{source} {name!r} is not a field of the schema", code=2) from None
+    if f.get("protected") is True:
+        raise ToolError(f"{source} {name!r} is a protected field: weighting profit and loss by it "
+                        "would make the cut-off depend on a protected attribute; give the amount "
+                        "lent", code=2)
     if f.get("type") not in ("number", "integer"):
         raise ToolError(f"{source} {name!r} is a {f.get('type')}, not a number: the exposure "
                         "must be a numeric field (the amount lent)", code=2)
