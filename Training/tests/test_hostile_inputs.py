@@ -248,3 +248,11 @@ def test_a_protected_exposure_field_is_a_usage_error():
     with pytest.raises(ToolError, match="protected") as e:
         cutoffs.exposure_values(schema, ["age"], [["30"], ["40"]], "age")
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("name", ["a\nb", "", "  ", "tab\there"])
+def test_a_model_name_with_control_characters_is_a_usage_error(tmp_path, name, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "--data", "d.csv", "--schema", "s.json",
+                  "--output", str(tmp_path / "b"), "--name", name])
+    assert e.value.code == 2 and "--name" in capsys.readouterr().err

@@ -46,6 +46,14 @@ def _probability(s: str) -> float:
     return v
 
 
+def _name(s: str) -> str:
+    """A model name: non-empty printable text (the bundle refuses control characters)."""
+    if not s.strip() or not s.isprintable():
+        raise argparse.ArgumentTypeError(f"{s!r} is not a name: give non-empty text without "
+                                         "line breaks or control characters")
+    return s
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Adds `(default: X)` to the help of each option that has a real default (not flags)."""
 
@@ -107,7 +115,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the output of `loanscore-train evaluate --json` on the same data and "
                         "schema, shown as the leaderboard of report.html and kept in the "
                         "manifest's metrics")
-    t.add_argument("--name", metavar="NAME",
+    t.add_argument("--name", type=_name, metavar="NAME",
                    help="model name (default: the schema's name, else the data file's name)")
     t.add_argument("--force", action="store_true",
                    help="replace an existing bundle at --output")

@@ -174,7 +174,10 @@ def analyse(schema: dict, raw_header: Sequence[str], raw_rows: Sequence[Sequence
         new_ab = float(ab) if ab is not None else c.approve_below
         new_da = float(da) if da is not None else max(c.decline_at, new_ab)
         if not 0.0 <= new_ab <= new_da <= 1.0:
-            raise ToolError("cut-offs must satisfy 0 <= --approve-below <= --decline-at <= 1", 2)
+            given = "--approve-below" if ab is not None else "approve_below from the economics"
+            raise ToolError(f"--decline-at {new_da:g} is below {given} ({new_ab:g}): cut-offs must "
+                            "satisfy approve_below <= decline_at; give a higher --decline-at, or "
+                            "--approve-below too", 2)
         c.notes.append(f"cut-offs set by hand (--approve-below {new_ab:g}, --decline-at "
                        f"{new_da:g}) instead of the economics' {c.approve_below:g} / "
                        f"{c.decline_at:g}")
