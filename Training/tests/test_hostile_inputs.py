@@ -256,3 +256,12 @@ def test_a_model_name_with_control_characters_is_a_usage_error(tmp_path, name, c
         cli.main(["train", "--data", "d.csv", "--schema", "s.json",
                   "--output", str(tmp_path / "b"), "--name", name])
     assert e.value.code == 2 and "--name" in capsys.readouterr().err
+
+
+def test_a_feature_beyond_float32_is_invalid_data_naming_it():
+    from loanscore_train.features import check_finite
+    X = np.array([[1.0, 2.0], [3.0, 1e300]])
+    with pytest.raises(ToolError, match="row 2: feature 'amount'") as e:
+        check_finite(["x", "amount"], X)
+    assert e.value.code == 3
+    check_finite(["x"], np.array([[np.nan], [3.0e38]]))     # missing values and float32 range pass
