@@ -106,14 +106,14 @@ def run(args) -> int:
         raise ToolError(f"{args.data}: the smaller class has only {minority} rows; each outer "
                         f"training part needs {config.inner_folds} of them (the recipe's inner "
                         f"folds): give more rows of it, or more --folds", code=3)
-    binary = find_binary()
-    progress(f"computing features with {binary}")
     allow = getattr(args, "allow_protected", None) or []
-    check_protected_derived(schema, allow)
-    for name in allow:
+    for name in allow:                            # as train: a wrong name first, then derived
         if name not in {f["name"] for f in protected_fields(schema)}:
             raise ToolError(f"--allow-protected {name}: the schema has no protected field "
                             f"{name!r}", code=2)
+    check_protected_derived(schema, allow)
+    binary = find_binary()
+    progress(f"computing features with {binary}")
     with model_schema(args.schema, schema, allow) as (schema_file, schema, _):
         names, X = compute_features(schema_file, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
