@@ -265,3 +265,15 @@ def test_a_feature_beyond_float32_is_invalid_data_naming_it():
         check_finite(["x", "amount"], X)
     assert e.value.code == 3
     check_finite(["x"], np.array([[np.nan], [3.0e38]]))     # missing values and float32 range pass
+
+
+def test_a_level_named_missing_is_still_flagged():
+    from loanscore_train.fairness import fairness_table
+    schema = {"fields": [{"name": "race", "type": "category", "protected": True,
+                          "levels": ["a", "missing"], "nullable": True}]}
+    cells = [["a"]] * 50 + [["missing"]] * 50
+    pd = np.r_[np.full(50, 0.1), np.full(50, 0.5)]           # level 'missing' is never approved
+    y = np.r_[np.zeros(45), np.ones(5), np.zeros(40), np.ones(10)]
+    table = fairness_table(schema, ["race"], cells, y, pd, 0.3)
+    flagged = [g.group for g in table.groups if g.flagged]
+    assert flagged == ["missing (level)"] and not table.passed

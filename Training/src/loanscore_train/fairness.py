@@ -122,8 +122,10 @@ def field_groups(field: dict, cells: Sequence[str]) -> list[str]:
     lv = columns.levels(cells, field)
     out = []
     for v, cell in zip(lv.values, cells):
-        out.append(v if v is not None else ("missing" if columns.is_missing(cell, field)
-                                             else "unseen"))
+        if v is None:
+            out.append("missing" if columns.is_missing(cell, field) else "unseen")
+        else:       # a level named like the unflagged groups is still a level, and flaggable
+            out.append(f"{v} (level)" if v.strip().casefold() in ("missing", "unseen") else v)
     return out
 
 
