@@ -277,3 +277,13 @@ def test_a_level_named_missing_is_still_flagged():
     table = fairness_table(schema, ["race"], cells, y, pd, 0.3)
     flagged = [g.group for g in table.groups if g.flagged]
     assert flagged == ["missing (level)"] and not table.passed
+
+
+def test_deeply_nested_json_is_invalid_data_not_a_recursion_error(tmp_path):
+    from loanscore_train.train import load_schema
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    for read, says in ((read_evaluation, "--evaluation"), (load_schema, "cannot read the schema")):
+        with pytest.raises(ToolError, match=says) as e:
+            read(p)
+        assert e.value.code == 3

@@ -85,7 +85,7 @@ def load_schema(path) -> dict:
     checked here because the governance checks read them before `loanscore features` does."""
     try:
         schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ToolError(f"{path}: cannot read the schema: {e}", code=3)
     if not isinstance(schema, dict):
         raise ToolError(f"{path}: the schema is not a JSON object", code=3)
@@ -181,7 +181,7 @@ def read_evaluation(path) -> dict | None:
             raise ToolError(f"--evaluation {path}: larger than {EVALUATION_MAX_BYTES} bytes; "
                             "give the output of `loanscore-train evaluate --json`", code=3)
         ev = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ToolError(f"--evaluation {path}: cannot read it as JSON: {e}", code=3)
     if not (isinstance(ev, dict) and isinstance(ev.get("ensemble"), dict)
             and isinstance(ev.get("members"), list) and "folds" in ev):
