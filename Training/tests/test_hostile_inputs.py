@@ -287,3 +287,19 @@ def test_deeply_nested_json_is_invalid_data_not_a_recursion_error(tmp_path):
         with pytest.raises(ToolError, match=says) as e:
             read(p)
         assert e.value.code == 3
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"a,status\n\xff\xfe,bad\n1,good\n", "not UTF-8"),
+    (b'a,status\n"unterminated,bad\n', "not a readable CSV"),
+    (b"", "empty file"),
+    (None, "cannot read it"),
+])
+def test_infer_schema_reports_an_unreadable_csv_as_invalid_data(tmp_path, content, says):
+    from loanscore_train.schema_infer import infer_schema
+    p = tmp_path / "d.csv"
+    if content is not None:
+        p.write_bytes(content)
+    with pytest.raises(ToolError, match=says) as e:
+        infer_schema(p, "status", "bad")
+    assert e.value.code == 3 and "--data" in str(e.value)

@@ -83,6 +83,8 @@ def check_header(data) -> None:
     rename it (`Unnamed: 3`, `a.1`) and the draft would name columns the CSV does not have."""
     with open(data, newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), None) or []
+    if not header:
+        raise ToolError(f"--data {data}: empty file", code=3)
     seen: set[str] = set()
     for i, name in enumerate(header):
         if name.strip() == "":
@@ -95,8 +97,17 @@ def check_header(data) -> None:
 
 
 def infer_schema(data, target: str, positive: str) -> dict:
-    check_header(data)
-    df = pd.read_csv(data, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
+    try:
+        check_header(data)
+        df = pd.read_csv(data, dtype=str, keep_default_na=False, na_filter=False,
+                         encoding="utf-8-sig")
+    except OSError as e:
+        raise ToolError(f"--data {data}: cannot read it: {e.strerror or e}", code=3) from None
+    except UnicodeDecodeError as e:
+        raise ToolError(f"--data {data}: not UTF-8 text (byte {e.start}: {e.reason}); save it "
+                        "as UTF-8", code=3) from None
+    except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ToolError(f"--data {data}: not a readable CSV: {e}", code=3) from None
     if target not in df.columns:
         raise ToolError(f"{data}: no column {target!r} (columns: {', '.join(df.columns)})", code=3)
     labels = list(dict.fromkeys(_trim(v).casefold() for v in df[target]))
