@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -144,7 +144,8 @@ def model_schema(schema_path, schema: dict, allow_protected) -> Iterator[tuple[s
 EVALUATION_MAX_BYTES = 1 << 20     # `evaluate --json` writes a few kilobytes
 
 
-def _reject_constant(name: str) -> float:
+def _reject_constant(name: str) -> NoReturn:
+    """json.loads' parse_constant: NaN, Infinity and -Infinity are refused."""
     raise ValueError(f"{name} is not a number JSON allows")
 
 
