@@ -14,6 +14,20 @@ def _trials(s: str) -> int:
     return v
 
 
+SEED_MAX = 2**32 - 1          # numpy / scikit-learn random_state range
+
+
+def _seed(s: str) -> int:
+    """A random seed in [0, 2**32 - 1], the range scikit-learn and numpy accept (exit 2 else)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{s} is outside [0, {SEED_MAX}]")
+    return v
+
+
 def _recipe_options(p: argparse.ArgumentParser) -> None:
     """--trials and --resample, shared by `train` and `evaluate` (the same recipe)."""
     from .recipe import DEFAULT_TRIALS
@@ -30,6 +44,14 @@ def _probability(s: str) -> float:
     if not 0.0 <= v <= 1.0:
         raise argparse.ArgumentTypeError(f"{s} is not in [0, 1]")
     return v
+
+
+def _name(s: str) -> str:
+    """A model name: non-empty printable text (the bundle refuses control characters)."""
+    if not s.strip() or not s.isprintable():
+        raise argparse.ArgumentTypeError(f"{s!r} is not a name: give non-empty text without "
+                                         "line breaks or control characters")
+    return s
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -76,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
                    help="input schema (loanscore-schema/1) naming the fields and the target")
     t.add_argument("--output", required=True, metavar="DIR",
                    help="bundle folder to write (must not exist or be empty, unless --force)")
-    t.add_argument("--seed", type=int, default=42, metavar="N",
+    t.add_argument("--seed", type=_seed, default=42, metavar="N",
                    help="random seed for the holdout split, folds and members")
     t.add_argument("--json", action="store_true",
                    help="print the leaderboard as one JSON object on stdout (table on stderr)")
@@ -93,7 +115,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the output of `loanscore-train evaluate --json` on the same data and "
                         "schema, shown as the leaderboard of report.html and kept in the "
                         "manifest's metrics")
-    t.add_argument("--name", metavar="NAME",
+    t.add_argument("--name", type=_name, metavar="NAME",
                    help="model name (default: the schema's name, else the data file's name)")
     t.add_argument("--force", action="store_true",
                    help="replace an existing bundle at --output")
@@ -112,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
                    help="input schema (loanscore-schema/1) naming the fields and the target")
     e.add_argument("--folds", type=int, default=5, metavar="K", help="outer folds per repeat")
     e.add_argument("--repeats", type=int, default=2, metavar="R", help="repeats of the outer K-fold")
-    e.add_argument("--seed", type=int, default=42, metavar="N",
+    e.add_argument("--seed", type=_seed, default=42, metavar="N",
                    help="random seed for the outer folds and the recipe")
     e.add_argument("--json", action="store_true",
                    help="print the result as one JSON object on stdout (table on stderr)")
@@ -137,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs `loanscore-train` with `argv` (default: the process's arguments); returns the exit status."""
     args = parser().parse_args(argv)
+    for name in ("allow_protected", "allow_leakage"):       # a repeated name counts once
+        if getattr(args, name, None):
+            setattr(args, name, list(dict.fromkeys(getattr(args, name))))
     try:
         if args.command == "train":
             from .output_folder import check_output

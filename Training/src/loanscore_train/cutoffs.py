@@ -62,9 +62,9 @@ def exposure_values(schema: dict, header: Sequence[str], rows: Sequence[Sequence
                     exposure_field: str | None) -> tuple[np.ndarray, str | None, list[str]]:
     """Exposure per row: `exposure_field`, else the schema field with `"exposure": true`, else 1.
 
-    Returns (exposures, the field used or None, notes). A field that is not numeric is an
-    error (exit 2) naming it; missing values take the median exposure (noted); a negative
-    exposure is an error (exit 3).
+    Returns (exposures, the field used or None, notes). A field that is protected or not
+    numeric is an error (exit 2) naming it; missing values take the median exposure (noted); a negative
+    exposure, or no positive one, is an error (exit 3).
     """
     name = exposure_field
     source = "--exposure-field"
@@ -81,6 +81,10 @@ def exposure_values(schema: dict, header: Sequence[str], rows: Sequence[Sequence
         f = columns.schema_field(schema, name)
     except ToolError:
         raise ToolError(f"{source} {name!r} is not a field of the schema", code=2) from None
+    if f.get("protected") is True:
+        raise ToolError(f"{source} {name!r} is a protected field: weighting profit and loss by it "
+                        "would make the cut-off depend on a protected attribute; give the amount "
+                        "lent", code=2)
     if f.get("type") not in ("number", "integer"):
         raise ToolError(f"{source} {name!r} is a {f.get('type')}, not a number: the exposure "
                         "must be a numeric field (the amount lent)", code=2)
@@ -93,6 +97,9 @@ def exposure_values(schema: dict, header: Sequence[str], rows: Sequence[Sequence
     miss = np.isnan(x)
     if miss.all():
         raise ToolError(f"exposure field {name!r} has no value in any row", code=3)
+    if not (x[~miss] > 0).any():
+        raise ToolError(f"exposure field {name!r} has no positive value: profit and loss would be "
+                        "0 for every cut-off; give the amount lent, or no exposure field", code=3)
     if miss.any():
         x = np.where(miss, float(np.nanmedian(x)), x)
         notes.append(f"exposure field {name!r}: {int(miss.sum())} missing values set to the "
@@ -151,6 +158,21 @@ def check_economics(lgd: float, margin: float, target: float | None = None) -> N
         raise ToolError(f"--target-approval-rate {target:g} is outside (0, 1]", code=2)
 
 
+def raise_overflow(lgd: float, margin: float) -> None:
+    """The profit is not a finite number: exit 2 naming --margin and --lgd."""
+    raise ToolError(f"--margin {margin:g} and --lgd {lgd:g} with these exposures overflow the "
+                    "profit (not a finite number): give the margin as a fraction of the "
+                    "exposure and the exposures in sensible units", code=2)
+
+
+def check_profit_finite(exposure: np.ndarray, lgd: float, margin: float) -> None:
+    """Before fitting: the largest possible profit or loss must be a finite number (exit 2)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = max(lgd, margin) * float(np.sum(exposure, dtype=np.float64))
+    if not np.isfinite(total):
+        raise_overflow(lgd, margin)
+
+
 def table_row(c: float, pd: np.ndarray, y: np.ndarray, e: np.ndarray, lgd: float,
          margin: float) -> CutoffRow:
     """The cut-off table's row for approving PD < c (exposure e, outcomes y)."""
@@ -175,9 +197,12 @@ def choose_cutoffs(pd, y, exposure=None, lgd: float = DEFAULT_LGD,
     u = np.unique(pd)                                   # distinct PDs, increasing
     # approving the applicants with PD <= u[k-1] (k = 0..len(u)): cumulative sums by level
     inv = np.searchsorted(u, pd)
-    gain = np.bincount(inv, weights=np.where(y == 1, -lgd * e, margin * e), minlength=len(u))
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflow is reported below
+        gain = np.bincount(inv, weights=np.where(y == 1, -lgd * e, margin * e), minlength=len(u))
+        profit = np.r_[0.0, np.cumsum(gain)]            # profit[k]: approve the k lowest levels
+    if not np.isfinite(profit).all():
+        raise_overflow(lgd, margin)
     count = np.bincount(inv, minlength=len(u))
-    profit = np.r_[0.0, np.cumsum(gain)]                # profit[k]: approve the k lowest levels
     approved = np.r_[0, np.cumsum(count)] / len(pd)
     # a cut-off for "approve the k lowest levels": shortest decimal in (u[k-1], u[k]]
     def cut(k: int) -> float:
@@ -207,6 +232,9 @@ def choose_cutoffs(pd, y, exposure=None, lgd: float = DEFAULT_LGD,
                          f"{cut(best_k):g} (approval rate {approved[best_k]:.1%})")
     approve_below = min(cut(k), 1.0)
     decline_at = min(1.0, max(approve_below, round(2.0 * p_star, 4)))
+    if approved[k] == 0.0:
+        notes.append("approve_below approves no applicant on these out-of-fold PDs"
+                     + (": no cut-off makes a profit" if target_approval_rate is None else ""))
     if decline_at == approve_below:
         notes.append("approve_below is at or above 2 x break-even PD: there is no review band")
 

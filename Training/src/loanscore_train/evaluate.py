@@ -93,18 +93,30 @@ def run(args) -> int:
     monotone.declared(schema)                     # a bad monotone declaration: before any work
     header, rows, _ = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
-    binary = find_binary()
-    progress(f"computing features with {binary}")
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    if minority < 2:
+        raise ToolError(f"{args.data}: the smaller class of {schema['target'].get('column')} has "
+                        f"{minority} row; evaluation needs at least 2 (one per outer fold)", code=3)
+    if args.folds > minority:
+        raise ToolError(f"--folds {args.folds}: the smaller class has only {minority} rows, so some "
+                        f"outer test folds would hold none of it; use --folds {minority} or fewer",
+                        code=2)
+    config = RecipeConfig(trials=args.trials, resample=args.resample)
+    if minority - -(-minority // args.folds) < config.inner_folds:
+        raise ToolError(f"{args.data}: the smaller class has only {minority} rows; each outer "
+                        f"training part needs {config.inner_folds} of them (the recipe's inner "
+                        f"folds): give more rows of it, or more --folds", code=3)
     allow = getattr(args, "allow_protected", None) or []
-    check_protected_derived(schema, allow)
-    for name in allow:
+    for name in allow:                            # as train: a wrong name first, then derived
         if name not in {f["name"] for f in protected_fields(schema)}:
             raise ToolError(f"--allow-protected {name}: the schema has no protected field "
                             f"{name!r}", code=2)
+    check_protected_derived(schema, allow)
+    binary = find_binary()
+    progress(f"computing features with {binary}")
     with model_schema(args.schema, schema, allow) as (schema_file, schema, _):
         names, X = compute_features(schema_file, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
-    config = RecipeConfig(trials=args.trials, resample=args.resample)
     result = evaluate(X, y, folds=args.folds, repeats=args.repeats, seed=args.seed,
                       fit_kwargs={"config": config,
                                   "monotone": monotone.constraints(schema, names)},

@@ -66,6 +66,7 @@ class FairnessTable:
     threshold: float = FOUR_FIFTHS
     min_applicants: int = MIN_APPLICANTS
     notes: list[str] = dc_field(default_factory=list)
+    unassessed: list[str] = dc_field(default_factory=list)   # protected fields nothing could flag
 
     @property
     def passed(self) -> bool:
@@ -121,8 +122,10 @@ def field_groups(field: dict, cells: Sequence[str]) -> list[str]:
     lv = columns.levels(cells, field)
     out = []
     for v, cell in zip(lv.values, cells):
-        out.append(v if v is not None else ("missing" if columns.is_missing(cell, field)
-                                             else "unseen"))
+        if v is None:
+            out.append("missing" if columns.is_missing(cell, field) else "unseen")
+        else:       # a level named like the unflagged groups is still a level, and flaggable
+            out.append(f"{v} (level)" if v.strip().casefold() in ("missing", "unseen") else v)
     return out
 
 
@@ -189,13 +192,21 @@ def fairness_table(schema: dict, header: Sequence[str], rows: Sequence[Sequence[
         raise ValueError("rows, labels and PDs differ in length")
     out: list[Group] = []
     notes: list[str] = []
+    unassessed: list[str] = []
     for f in protected_fields(schema):
         if f["name"] not in header:
             notes.append(f"{f['name']}: not in the data; not analysed")
             continue
         cells = columns.column(header, rows, f["name"])
         groups = field_groups(f, cells)
-        out += group_rows(f["name"], groups, y, pd, approve_below, threshold, min_applicants)
+        rows_f = group_rows(f["name"], groups, y, pd, approve_below, threshold, min_applicants)
+        out += rows_f
+        if not any(r.applicants >= min_applicants and r.group not in ("missing", "unseen")
+                   for r in rows_f):
+            unassessed.append(f["name"])
+            notes.append(f"{f['name']}: no group with a value has {min_applicants} applicants "
+                         f"({sum(r.applicants for r in rows_f if r.group == 'missing')} missing): "
+                         "nothing could be flagged; its fairness is not assessed")
         if is_age_like(f):
             notes.append(f"{f['name']}: grouped in Regulation B's age bands (under 25, 25-61, "
                          "62 and over)")
@@ -206,7 +217,7 @@ def fairness_table(schema: dict, header: Sequence[str], rows: Sequence[Sequence[
             out += group_rows(name, derived, y, pd, approve_below, threshold, min_applicants)
             notes.append(f"{name}: derived from the levels of {f['name']} "
                          + "; ".join(f"{k!r} -> {v}" for k, v in sexes.items()))
-    return FairnessTable(approve_below, out, threshold, min_applicants, notes)
+    return FairnessTable(approve_below, out, threshold, min_applicants, notes, unassessed)
 
 
 def fairness_gate(table: FairnessTable) -> None:

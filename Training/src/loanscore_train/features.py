@@ -89,13 +89,31 @@ def read_feature_csv(path, n_rows: int | None = None) -> tuple[list[str], np.nda
     return header[1:], X[order]
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)   # XGBoost holds features as float32
+
+
+def check_finite(names: list[str], X: np.ndarray) -> None:
+    """Exit 3 naming the feature and data row when a value is infinite or beyond float32's
+    range (XGBoost would fail with an internal error): the schema's range is too wide."""
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(X) > FLOAT32_MAX
+    if bad.any():
+        i, j = (int(v[0]) for v in np.nonzero(bad))
+        raise ToolError(f"row {i + 1}: feature {names[j]!r} is {X[i, j]:g}, beyond what the "
+                        f"models can hold (|x| <= {FLOAT32_MAX:.3g}); narrow the schema's range "
+                        "for the field it comes from, or fix the value", code=3)
+
+
 def compute_features(schema, data, n_rows: int | None = None,
                      binary: str | None = None) -> tuple[list[str], np.ndarray]:
-    """Run `loanscore features` on a CSV; returns (feature names, matrix with one row per data row)."""
+    """Run `loanscore features` on a CSV; returns (feature names, matrix with one row per data
+    row); exit 3 when a value is beyond float32's range (`check_finite`)."""
     with tempfile.TemporaryDirectory(prefix="loanscore-features-") as tmp:
         out = Path(tmp) / "features.csv"
         run_loanscore(["features", "--schema", str(schema), "--input", str(data),
                        "--output", str(out)], binary)
         if not out.is_file():
             raise ToolError("`loanscore features` succeeded but wrote no output file")
-        return read_feature_csv(out, n_rows)
+        names, X = read_feature_csv(out, n_rows)
+    check_finite(names, X)
+    return names, X

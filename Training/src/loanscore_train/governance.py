@@ -110,7 +110,10 @@ def check_before_fit(schema: dict, raw_header: Sequence[str], raw_rows: Sequence
         if name not in {f["name"] for f in schema.get("fields", [])}:
             raise ToolError(f"--allow-leakage {name}: the schema has no field {name!r}", code=2)
     check_protected_derived(schema, allow_p)
-    cutoffs_mod.exposure_values(schema, raw_header, raw_rows, _opt(args, "exposure_field"))
+    exposure, _, _ = cutoffs_mod.exposure_values(schema, raw_header, raw_rows,
+                                                  _opt(args, "exposure_field"))
+    cutoffs_mod.check_profit_finite(exposure, _opt(args, "lgd", cutoffs_mod.DEFAULT_LGD),
+                                    _opt(args, "margin", cutoffs_mod.DEFAULT_MARGIN))
     leakage.check_leakage(schema, raw_header, raw_rows, y, _opt(args, "allow_leakage", []) or [],
                           allow_p)
 
@@ -171,7 +174,10 @@ def analyse(schema: dict, raw_header: Sequence[str], raw_rows: Sequence[Sequence
         new_ab = float(ab) if ab is not None else c.approve_below
         new_da = float(da) if da is not None else max(c.decline_at, new_ab)
         if not 0.0 <= new_ab <= new_da <= 1.0:
-            raise ToolError("cut-offs must satisfy 0 <= --approve-below <= --decline-at <= 1", 2)
+            given = "--approve-below" if ab is not None else "approve_below from the economics"
+            raise ToolError(f"--decline-at {new_da:g} is below {given} ({new_ab:g}): cut-offs must "
+                            "satisfy approve_below <= decline_at; give a higher --decline-at, or "
+                            "--approve-below too", 2)
         c.notes.append(f"cut-offs set by hand (--approve-below {new_ab:g}, --decline-at "
                        f"{new_da:g}) instead of the economics' {c.approve_below:g} / "
                        f"{c.decline_at:g}")

@@ -1,6 +1,7 @@
 """`loanscore-train infer-schema`: a draft schema (loanscore-schema/1) from a CSV."""
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -77,8 +78,36 @@ def protected_notes(schema: dict) -> list[str]:
     return notes
 
 
+def check_header(data) -> None:
+    """Exit 3 naming the column when the header has an empty or a repeated name: pandas would
+    rename it (`Unnamed: 3`, `a.1`) and the draft would name columns the CSV does not have."""
+    with open(data, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), None) or []
+    if not header:
+        raise ToolError(f"--data {data}: empty file", code=3)
+    seen: set[str] = set()
+    for i, name in enumerate(header):
+        if name.strip() == "":
+            raise ToolError(f"{data}: column {i + 1} of the header has no name; name it (or "
+                            "remove the column) before drafting a schema", code=3)
+        if name in seen:
+            raise ToolError(f"{data}: column {name!r} appears twice in the header; rename one "
+                            "before drafting a schema", code=3)
+        seen.add(name)
+
+
 def infer_schema(data, target: str, positive: str) -> dict:
-    df = pd.read_csv(data, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
+    try:
+        check_header(data)
+        df = pd.read_csv(data, dtype=str, keep_default_na=False, na_filter=False,
+                         encoding="utf-8-sig")
+    except OSError as e:
+        raise ToolError(f"--data {data}: cannot read it: {e.strerror or e}", code=3) from None
+    except UnicodeDecodeError as e:
+        raise ToolError(f"--data {data}: not UTF-8 text (byte {e.start}: {e.reason}); save it "
+                        "as UTF-8", code=3) from None
+    except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ToolError(f"--data {data}: not a readable CSV: {e}", code=3) from None
     if target not in df.columns:
         raise ToolError(f"{data}: no column {target!r} (columns: {', '.join(df.columns)})", code=3)
     labels = list(dict.fromkeys(_trim(v).casefold() for v in df[target]))

@@ -5,11 +5,12 @@ import contextlib
 import csv
 import dataclasses
 import json
+import math
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -28,16 +29,25 @@ def _norm(label: str) -> str:
 
 
 def read_raw(path) -> tuple[list[str], list[list[str]], str]:
-    """The CSV as raw strings: header, data rows, and the file's line terminator."""
-    with open(path, "rb") as f:
-        first = f.readline()
-    terminator = "\r\n" if first.endswith(b"\r\n") else "\n"
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header:
-            raise ToolError(f"{path}: empty file", code=3)
-        rows = [r for r in reader if r]
+    """The CSV as raw strings: header, data rows, and the file's line terminator. Exit 3
+    naming the file when it cannot be read, is not UTF-8 or is not CSV."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+        terminator = "\r\n" if first.endswith(b"\r\n") else "\n"
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header:
+                raise ToolError(f"{path}: empty file", code=3)
+            rows = [r for r in reader if r]
+    except OSError as e:
+        raise ToolError(f"--data {path}: cannot read it: {e.strerror or e}", code=3) from None
+    except UnicodeDecodeError as e:
+        raise ToolError(f"--data {path}: not UTF-8 text (byte {e.start}: {e.reason}); save "
+                        "it as UTF-8", code=3) from None
+    except csv.Error as e:
+        raise ToolError(f"--data {path}: not a readable CSV: {e}", code=3) from None
     return header, rows, terminator
 
 
@@ -66,14 +76,31 @@ def labels(path, header, rows, target: dict) -> np.ndarray:
     return y
 
 
+BOOLEAN_FIELD_KEYS = ("protected", "post_origination", "exposure", "feature", "nullable")
+
+
 def load_schema(path) -> dict:
-    """The schema as a dict; exit 3 when it cannot be read or names no target."""
+    """The schema as a dict; exit 3 when it cannot be read, names no target, or its fields are
+    not objects with a name whose governance keys (`BOOLEAN_FIELD_KEYS`) are true or false —
+    checked here because the governance checks read them before `loanscore features` does."""
     try:
         schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ToolError(f"{path}: cannot read the schema: {e}", code=3)
+    if not isinstance(schema, dict):
+        raise ToolError(f"{path}: the schema is not a JSON object", code=3)
     if not isinstance(schema.get("target"), dict) or "positive" not in schema["target"]:
         raise ToolError(f"{path}: the schema has no target with a positive label", code=3)
+    fields = schema.get("fields")
+    if not isinstance(fields, list):
+        raise ToolError(f"{path}: the schema's \"fields\" is not a list", code=3)
+    for i, f in enumerate(fields):
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+            raise ToolError(f"{path}: fields[{i}] is not an object with a \"name\"", code=3)
+        for key in BOOLEAN_FIELD_KEYS:
+            if key in f and not isinstance(f[key], bool):
+                raise ToolError(f"{path}: field {f['name']!r}: \"{key}\" must be true or false, "
+                                f"not {json.dumps(f[key])}", code=3)
     return schema
 
 
@@ -114,19 +141,87 @@ def model_schema(schema_path, schema: dict, allow_protected) -> Iterator[tuple[s
         yield str(path), allowed, text
 
 
+EVALUATION_MAX_BYTES = 1 << 20     # `evaluate --json` writes a few kilobytes
+
+
+def _reject_constant(name: str) -> NoReturn:
+    """json.loads' parse_constant: NaN, Infinity and -Infinity are refused."""
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _check_scores(where: str, entry: object) -> str | None:
+    """Why `entry` (the ensemble or one member of `evaluate --json`) is malformed, or None."""
+    if not isinstance(entry, dict):
+        return f"{where} is not an object"
+    for key, value in entry.items():
+        if key == "name":
+            if not isinstance(value, str):
+                return f"{where}.name is not a string"
+            continue
+        if not isinstance(value, dict) or set(value) != {"mean", "std"}:
+            return f"{where}.{key} is not {{\"mean\", \"std\"}}"
+        for stat in ("mean", "std"):
+            v = value[stat]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                return f"{where}.{key}.{stat} is not a finite number"
+    if "roc_auc" not in entry:
+        return f"{where} has no roc_auc"
+    return None
+
+
 def read_evaluation(path) -> dict | None:
-    """`evaluate --json` output given with --evaluation (exit 3 when it is not one)."""
+    """`evaluate --json` output given with --evaluation; exit 3 naming the flag when it is not
+    one (unreadable, over 1 MiB, NaN or infinity, a metric that is not {mean, std} of finite
+    numbers, folds or repeats that are not positive whole numbers) — checked before any fitting."""
     if path is None:
         return None
     try:
-        ev = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+        with open(path, "rb") as f:                 # at most the limit, even from a device
+            raw = f.read(EVALUATION_MAX_BYTES + 1)
+        if len(raw) > EVALUATION_MAX_BYTES:
+            raise ToolError(f"--evaluation {path}: larger than {EVALUATION_MAX_BYTES} bytes; "
+                            "give the output of `loanscore-train evaluate --json`", code=3)
+        ev = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ToolError(f"--evaluation {path}: cannot read it as JSON: {e}", code=3)
     if not (isinstance(ev, dict) and isinstance(ev.get("ensemble"), dict)
             and isinstance(ev.get("members"), list) and "folds" in ev):
         raise ToolError(f"--evaluation {path}: not the output of `loanscore-train evaluate "
                         "--json` (it needs ensemble, members and folds)", code=3)
+    problem = _check_scores("ensemble", ev["ensemble"])
+    for i, m in enumerate(ev["members"]):
+        problem = problem or _check_scores(f"members[{i}]", m)
+        if problem is None and not isinstance(m.get("name"), str):
+            problem = f"members[{i}] has no name"
+    for key in ("folds", "repeats"):
+        v = ev.get(key, 1)
+        if problem is None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            problem = f"{key} is not a positive whole number"
+    s = ev.get("seconds", 0)
+    if problem is None and (isinstance(s, bool) or not isinstance(s, (int, float))):
+        problem = "seconds is not a number"
+    if problem:
+        raise ToolError(f"--evaluation {path}: {problem}; give the unedited output of "
+                        "`loanscore-train evaluate --json`", code=3)
     return ev
+
+
+def holdout_split(path, y: np.ndarray, seed: int, inner_folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stratified holdout split (row indices of the training part and the holdout); exit 3
+    naming the data file when the smaller class is too small for it: the holdout needs one row
+    of each class and the training part `inner_folds` of each (its inner CV)."""
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    if minority >= 2:
+        i_tr, i_ho = train_test_split(np.arange(len(y)), test_size=HOLDOUT_FRACTION, stratify=y,
+                                      random_state=seed)
+        in_tr = int(min(y[i_tr].sum(), len(i_tr) - y[i_tr].sum()))
+        in_ho = int(min(y[i_ho].sum(), len(i_ho) - y[i_ho].sum()))
+        if in_tr >= inner_folds and in_ho >= 1:
+            return i_tr, i_ho
+    raise ToolError(f"{path}: the smaller class of the target has only {minority} rows; training "
+                    f"needs at least one in the {HOLDOUT_FRACTION:.0%} holdout and {inner_folds} "
+                    f"in the training part (its {inner_folds} inner folds): give more rows of it",
+                    code=3)
 
 
 def run(args) -> int:
@@ -144,6 +239,8 @@ def run(args) -> int:
     evaluation = read_evaluation(getattr(args, "evaluation", None))
     header, rows, terminator = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
+    config = RecipeConfig(trials=args.trials, resample=args.resample)
+    i_tr, i_ho = holdout_split(args.data, y, args.seed, config.inner_folds)
     # Protected fields, derived features on them, the exposure field, label leakage.
     governance.check_before_fit(schema, header, rows, y, args)
     binary = find_binary()
@@ -152,12 +249,8 @@ def run(args) -> int:
         features, X = compute_features(schema_file, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
 
-    idx = np.arange(len(y))
-    i_tr, i_ho = train_test_split(idx, test_size=HOLDOUT_FRACTION, stratify=y,
-                                  random_state=args.seed)
     X_tr, y_tr, X_ho, y_ho = X[i_tr], y[i_tr], X[i_ho], y[i_ho]
 
-    config = RecipeConfig(trials=args.trials, resample=args.resample)
     fe = fit_recipe(X_tr, y_tr, args.seed, config=config,
                     monotone=monotone.constraints(schema, features), progress=progress)
     weights, calibration, oof, fold_of = fe.weights, fe.calibration, fe.oof_members, fe.fold_of
@@ -253,4 +346,8 @@ def governance_summary(gov) -> str:
             + " (--fairness-gate makes this an error)")
     else:
         lines.append("fairness: every group's adverse impact ratio is at least 0.8")
+    if gov.fairness.unassessed:
+        lines.append("fairness: not assessed for " + ", ".join(gov.fairness.unassessed)
+                     + f" (no group with a value has {gov.fairness.min_applicants} applicants; "
+                     "see report.html)")
     return "\n".join(lines)
