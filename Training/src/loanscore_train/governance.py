@@ -31,35 +31,24 @@ MODEL_CARD_FILE = "model_card.md"
 
 # ---- options ------------------------------------------------------------------------------
 
-def _lgd(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not 0.0 < v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{s} is outside (0, 1]: the loss given default is a "
-                                         "fraction of the exposure (0.45: Basel foundation IRB)")
-    return v
+def _number_in(accept, problem: str):
+    """An argparse type: a float for which `accept(v)` holds, else `"<s> <problem>"` (exit 2,
+    argparse names the option)."""
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+        if not (np.isfinite(v) and accept(v)):
+            raise argparse.ArgumentTypeError(f"{s} {problem}")
+        return v
+    return parse
 
 
-def _positive(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not (v > 0.0 and np.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"{s} must be above 0")
-    return v
-
-
-def _rate(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not 0.0 < v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{s} is outside (0, 1]")
-    return v
+_lgd = _number_in(lambda v: 0.0 < v <= 1.0, "is outside (0, 1]: the loss given default is a "
+                  "fraction of the exposure (0.45: Basel foundation IRB)")
+_positive = _number_in(lambda v: v > 0.0, "must be above 0")
+_rate = _number_in(lambda v: 0.0 < v <= 1.0, "is outside (0, 1]")
 
 
 def add_governance_options(parser: argparse.ArgumentParser) -> None:
