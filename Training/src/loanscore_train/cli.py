@@ -138,9 +138,8 @@ def parser() -> argparse.ArgumentParser:
                    help="random seed for the outer folds and the recipe")
     e.add_argument("--json", action="store_true",
                    help="print the result as one JSON object on stdout (table on stderr)")
-    e.add_argument("--allow-protected", action="append", default=[], metavar="FIELD",
-                   help="use this protected field as a feature, as `train --allow-protected` "
-                        "does (repeatable)")
+    from .governance import add_allow_protected_option
+    add_allow_protected_option(e)
     _recipe_options(e)
 
     s = sub.add_parser(

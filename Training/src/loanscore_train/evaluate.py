@@ -80,7 +80,7 @@ def format_table(result: dict) -> str:
 
 def run(args) -> int:
     """The `evaluate` command: features once (row-wise, fit-free), then `evaluate`."""
-    from .protected import check_protected_derived, protected_fields
+    from .protected import check_allowed
     from .train import labels, load_schema, model_schema, read_raw
     t0 = time.monotonic()
 
@@ -107,11 +107,7 @@ def run(args) -> int:
                         f"training part needs {config.inner_folds} of them (the recipe's inner "
                         f"folds): give more rows of it, or more --folds", code=3)
     allow = getattr(args, "allow_protected", None) or []
-    for name in allow:                            # as train: a wrong name first, then derived
-        if name not in {f["name"] for f in protected_fields(schema)}:
-            raise ToolError(f"--allow-protected {name}: the schema has no protected field "
-                            f"{name!r}", code=2)
-    check_protected_derived(schema, allow)
+    check_allowed(schema, allow)                  # the same check as train's
     binary = find_binary()
     progress(f"computing features with {binary}")
     with model_schema(args.schema, schema, allow) as (schema_file, schema, _):

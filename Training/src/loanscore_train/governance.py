@@ -23,7 +23,7 @@ import numpy as np
 from . import columns, cutoffs as cutoffs_mod, data_quality, fairness as fairness_mod
 from . import leakage, model_card, report
 from .features import ToolError
-from .protected import check_protected_derived, is_age_like, protected_fields
+from .protected import check_allowed, is_age_like, protected_fields
 
 REPORT_FILE = "report.html"
 MODEL_CARD_FILE = "model_card.md"
@@ -51,6 +51,15 @@ _positive = _number_in(lambda v: v > 0.0, "must be above 0")
 _rate = _number_in(lambda v: 0.0 < v <= 1.0, "is outside (0, 1]")
 
 
+def add_allow_protected_option(parser) -> None:
+    """--allow-protected FIELD (repeatable), shared by `train` and `evaluate` so both measure
+    and train the same model."""
+    parser.add_argument("--allow-protected", action="append", default=[], metavar="FIELD",
+                        help="let this protected field be a model feature (repeatable; e.g. age "
+                             "where Regulation B allows it); train's report shows its effect "
+                             "by age band")
+
+
 def add_governance_options(parser: argparse.ArgumentParser) -> None:
     """Adds --lgd, --margin, --exposure-field, --target-approval-rate, --fairness-gate,
     --allow-protected FIELD and --allow-leakage FIELD (both repeatable) to a train parser.
@@ -71,9 +80,7 @@ def add_governance_options(parser: argparse.ArgumentParser) -> None:
                    help="choose approve_below for this approval rate instead of maximum profit")
     g.add_argument("--fairness-gate", action="store_true",
                    help="fail (exit 3) when a protected group's adverse impact ratio is below 0.8")
-    g.add_argument("--allow-protected", action="append", default=[], metavar="FIELD",
-                   help="let this protected field be a model feature (repeatable; e.g. age where "
-                        "Regulation B allows it); the report shows its effect by age band")
+    add_allow_protected_option(g)
     g.add_argument("--allow-leakage", action="append", default=[], metavar="FIELD",
                    help="train although this field fails the label-leakage check (repeatable)")
 
@@ -90,15 +97,10 @@ def check_before_fit(schema: dict, raw_header: Sequence[str], raw_rows: Sequence
     (exit 2), a derived feature using a protected field (exit 2), an exposure field that is not
     numeric (exit 2), label leakage (exit 3)."""
     allow_p = list(_opt(args, "allow_protected", []) or [])
-    prot = {f["name"] for f in protected_fields(schema)}
-    for name in allow_p:
-        if name not in prot:
-            raise ToolError(f"--allow-protected {name}: the schema has no protected field "
-                            f"{name!r} (protected: {', '.join(sorted(prot)) or 'none'})", code=2)
+    check_allowed(schema, allow_p)
     for name in _opt(args, "allow_leakage", []) or []:
         if name not in {f["name"] for f in schema.get("fields", [])}:
             raise ToolError(f"--allow-leakage {name}: the schema has no field {name!r}", code=2)
-    check_protected_derived(schema, allow_p)
     exposure, _, _ = cutoffs_mod.exposure_values(schema, raw_header, raw_rows,
                                                   _opt(args, "exposure_field"))
     cutoffs_mod.check_profit_finite(exposure, _opt(args, "lgd", cutoffs_mod.DEFAULT_LGD),

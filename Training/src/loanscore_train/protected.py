@@ -118,6 +118,18 @@ def derived_inputs(schema: dict) -> dict[str, set[str]]:
     return out
 
 
+def check_allowed(schema: dict, allow_protected: Iterable[str]) -> None:
+    """Refuses (exit 2) an --allow-protected name that is not a protected field of the schema,
+    then a derived feature on a protected field that is not allowed (`check_protected_derived`)."""
+    allow = list(allow_protected)
+    prot = {f["name"] for f in protected_fields(schema)}
+    for name in allow:
+        if name not in prot:
+            raise ToolError(f"--allow-protected {name}: the schema has no protected field "
+                            f"{name!r} (protected: {', '.join(sorted(prot)) or 'none'})", code=2)
+    check_protected_derived(schema, allow)
+
+
 def check_protected_derived(schema: dict, allow_protected: Iterable[str] = ()) -> None:
     """Refuses (exit 2) a derived feature computed from a protected field that is not allowed."""
     allowed = set(allow_protected)
