@@ -111,10 +111,7 @@ public struct EnsembleScorer: Sendable {
         var byField = [Double](repeating: 0, count: fieldNames.count)
         let width = scores.columns.count / Swift.max(scores.rows, 1)
         guard width == featureCount else { return byField }  // scored without reasons
-        let start = row * width
-        for (column, shares) in attribution.enumerated() {
-            for (field, share) in shares { byField[field] += share * scores.columns[start + column] }
-        }
+        sumByField(row: row, width: width, columns: scores.columns, into: &byField)
         return byField
     }
 
@@ -206,14 +203,20 @@ public struct EnsembleScorer: Sendable {
         fieldReasons[field].code
     }
 
+    /// Adds row `row`'s per-column contributions (`columns`, rows × `width`) to `byField`,
+    /// each column split between its input fields by the pipeline's attribution shares.
+    private func sumByField(row: Int, width: Int, columns: [Double], into byField: inout [Double]) {
+        let start = row * width
+        for (column, shares) in attribution.enumerated() {
+            for (field, share) in shares { byField[field] += share * columns[start + column] }
+        }
+    }
+
     /// Sums row `row`'s per-column contributions back to input fields and keeps the (up to
     /// four) largest positive ones, largest first (ties: lower field index first).
     private func selectReasons(row: Int, width: Int, into scores: inout ScoreBatch) {
         for f in scores.byField.indices { scores.byField[f] = 0 }
-        let start = row * width
-        for (column, shares) in attribution.enumerated() {
-            for (field, share) in shares { scores.byField[field] += share * scores.columns[start + column] }
-        }
+        sumByField(row: row, width: width, columns: scores.columns, into: &scores.byField)
         let base = row * Self.maximumReasons
         var kept = 0
         for field in scores.byField.indices where scores.byField[field] > 0 {
