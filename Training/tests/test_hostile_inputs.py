@@ -8,7 +8,7 @@ import pytest
 
 from loanscore_train import cli, cutoffs, evaluate, model_card
 from loanscore_train.features import ToolError
-from loanscore_train.train import read_evaluation
+from loanscore_train.evaluate import read_evaluation
 
 METRIC = {"mean": 0.8, "std": 0.01}
 

@@ -5,17 +5,17 @@ import contextlib
 import csv
 import dataclasses
 import json
-import math
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator, NoReturn
+from typing import Iterator
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from . import bundle, ensemble, governance, metrics, monotone, served_checks
+from .evaluate import read_evaluation
 from .features import ToolError, compute_features, find_binary
 from .output_folder import check_output
 from .protected import with_allowed
@@ -139,71 +139,6 @@ def model_schema(schema_path, schema: dict, allow_protected) -> Iterator[tuple[s
         path = Path(tmp) / Path(schema_path).name
         path.write_text(text, encoding="utf-8")
         yield str(path), allowed, text
-
-
-EVALUATION_MAX_BYTES = 1 << 20     # `evaluate --json` writes a few kilobytes
-
-
-def _reject_constant(name: str) -> NoReturn:
-    """json.loads' parse_constant: NaN, Infinity and -Infinity are refused."""
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _check_scores(where: str, entry: object) -> str | None:
-    """Why `entry` (the ensemble or one member of `evaluate --json`) is malformed, or None."""
-    if not isinstance(entry, dict):
-        return f"{where} is not an object"
-    for key, value in entry.items():
-        if key == "name":
-            if not isinstance(value, str):
-                return f"{where}.name is not a string"
-            continue
-        if not isinstance(value, dict) or set(value) != {"mean", "std"}:
-            return f"{where}.{key} is not {{\"mean\", \"std\"}}"
-        for stat in ("mean", "std"):
-            v = value[stat]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                return f"{where}.{key}.{stat} is not a finite number"
-    if "roc_auc" not in entry:
-        return f"{where} has no roc_auc"
-    return None
-
-
-def read_evaluation(path) -> dict | None:
-    """`evaluate --json` output given with --evaluation; exit 3 naming the flag when it is not
-    one (unreadable, over 1 MiB, NaN or infinity, a metric that is not {mean, std} of finite
-    numbers, folds or repeats that are not positive whole numbers) — checked before any fitting."""
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as f:                 # at most the limit, even from a device
-            raw = f.read(EVALUATION_MAX_BYTES + 1)
-        if len(raw) > EVALUATION_MAX_BYTES:
-            raise ToolError(f"--evaluation {path}: larger than {EVALUATION_MAX_BYTES} bytes; "
-                            "give the output of `loanscore-train evaluate --json`", code=3)
-        ev = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ToolError(f"--evaluation {path}: cannot read it as JSON: {e}", code=3)
-    if not (isinstance(ev, dict) and isinstance(ev.get("ensemble"), dict)
-            and isinstance(ev.get("members"), list) and "folds" in ev):
-        raise ToolError(f"--evaluation {path}: not the output of `loanscore-train evaluate "
-                        "--json` (it needs ensemble, members and folds)", code=3)
-    problem = _check_scores("ensemble", ev["ensemble"])
-    for i, m in enumerate(ev["members"]):
-        problem = problem or _check_scores(f"members[{i}]", m)
-        if problem is None and not isinstance(m.get("name"), str):
-            problem = f"members[{i}] has no name"
-    for key in ("folds", "repeats"):
-        v = ev.get(key, 1)
-        if problem is None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            problem = f"{key} is not a positive whole number"
-    s = ev.get("seconds", 0)
-    if problem is None and (isinstance(s, bool) or not isinstance(s, (int, float))):
-        problem = "seconds is not a number"
-    if problem:
-        raise ToolError(f"--evaluation {path}: {problem}; give the unedited output of "
-                        "`loanscore-train evaluate --json`", code=3)
-    return ev
 
 
 def holdout_split(path, y: np.ndarray, seed: int, inner_folds: int) -> tuple[np.ndarray, np.ndarray]:
