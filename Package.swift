@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "LoanScoreTLS", targets: ["LoanScoreTLS"]),
         .library(name: "LoanScoreWorkerPool", targets: ["LoanScoreWorkerPool"]),
         .library(name: "LoanScoreAudit", targets: ["LoanScoreAudit"]),
+        .library(name: "LoanScoreMonitoring", targets: ["LoanScoreMonitoring"]),
         .library(name: "LoanScoreServer", targets: ["LoanScoreServer"]),
         .library(name: "LoanScoreClient", targets: ["LoanScoreClient"]),
         // For the Fuzz/ package's seeds (a nested package sees only products).
@@ -78,9 +79,12 @@ let package = Package(
         // The decision audit log: checksummed append-only segments, group commit, archiving
         // (LZ4 frames through LoanScoreCompression; no NIO of its own).
         .target(name: "LoanScoreAudit", dependencies: ["LoanScoreCompression", crypto]),
+        // Model monitoring: reference bins against live traffic (PSI/CSI drift, anomalies) and
+        // realised outcomes against predicted PDs. Shared by the server and the CLI; no NIO.
+        .target(name: "LoanScoreMonitoring", dependencies: ["LoanScoreFeatures", "LoanScoreModel"]),
         // The NIO server: connections, backpressure, admin HTTP, metrics, graceful shutdown.
         .target(name: "LoanScoreServer", dependencies: [
-            "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool",
+            "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool", "LoanScoreMonitoring",
             "LoanScoreAudit", "LoanScoreVersion", "CMalloc", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
             prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
@@ -96,7 +100,7 @@ let package = Package(
         // MARK: - Executables
         .executableTarget(
             name: "LoanScoreCLI",
-            dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreAudit", "LoanScoreClient", "LoanScoreProtocol", "LoanScoreVersion", argumentParser],
+            dependencies: ["LoanScoreFeatures", "LoanScoreModel", "LoanScoreAudit", "LoanScoreMonitoring", "LoanScoreClient", "LoanScoreProtocol", "LoanScoreVersion", argumentParser],
             path: "Sources/loanscore"
         ),
         // The load generator: closed or open loop (no coordinated omission), HdrHistogram latencies.
@@ -113,6 +117,7 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "LoanScoreFeaturesTests", dependencies: ["LoanScoreFeatures", "LoanScoreTestSupport"]),
+        .testTarget(name: "LoanScoreMonitoringTests", dependencies: ["LoanScoreMonitoring", "LoanScoreModel", "LoanScoreFeatures", "LoanScoreTestSupport"]),
         .testTarget(name: "LoanScoreModelTests", dependencies: ["LoanScoreModel", "LoanScoreFeatures", "LoanScoreTestSupport"]),
         .testTarget(name: "LoanScoreCompressionTests", dependencies: ["LoanScoreCompression", "LoanScoreTestSupport", nioCore]),
         // Decodes Protocol/vectors (located via #filePath) and re-encodes them byte for byte.
