@@ -22,7 +22,7 @@ struct LoanScore: ParsableCommand {
             """,
         version: LoanScoreVersion.versionLine(executable: "loanscore"),
         subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self, BenchCommand.self, AuditCommand.self,
-                      AdminCommand.self]
+                      AdminCommand.self, OutcomesCommand.self]
     )
 
     static func main() {
