@@ -268,6 +268,15 @@ final class AdminHandler: ChannelDuplexHandler {
         case (.GET, "/model"):
             answer(context: context, version: head.version, status: .ok, type: "application/json", body: sources.model(),
                    keepAlive: head.isKeepAlive)
+        case (.GET, "/drift"):
+            guard let drift = sources.drift else {
+                return answer(context: context, version: head.version, status: .notFound, type: "application/json",
+                              body: #"{"code":"disabled","error":"drift tracking is off on this server (drift.enabled)"}"# + "\n",
+                              keepAlive: head.isKeepAlive)
+            }
+            let (status, body) = drift()
+            answer(context: context, version: head.version, status: HTTPResponseStatus(statusCode: status), type: "application/json",
+                   body: body, keepAlive: head.isKeepAlive)
         case (.POST, "/reload"):
             guard let reload = sources.reload else {
                 return answer(context: context, version: head.version, status: .notFound, body: "reload is not enabled here\n")
@@ -285,7 +294,7 @@ final class AdminHandler: ChannelDuplexHandler {
             }
         case (.GET, _):
             answer(context: context, version: head.version, status: .notFound,
-                   body: "not found: \(path) (try /health, /ready, /metrics, /model)\n")
+                   body: "not found: \(path) (try /health, /ready, /metrics, /model, /drift)\n")
         default:
             answer(context: context, version: head.version, status: .methodNotAllowed, body: "only GET (and POST /reload) is served\n")
         }

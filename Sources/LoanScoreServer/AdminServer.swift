@@ -32,15 +32,20 @@ public final class AdminServer: Sendable {
         public var model: @Sendable () -> String
         /// `POST /reload`: the HTTP status and JSON body; nil answers 404.
         public var reload: (@Sendable () async -> (status: Int, body: String))?
+        /// `GET /drift`: the HTTP status and JSON body (the drift report, or an error document);
+        /// nil answers 404.
+        public var drift: (@Sendable () -> (status: Int, body: String))?
 
         public init(ready: @escaping @Sendable () -> (Bool, String), health: @escaping @Sendable () -> String = { "{\"status\": \"ok\"}\n" },
                     metrics: @escaping @Sendable () -> String,
-                    model: @escaping @Sendable () -> String, reload: (@Sendable () async -> (status: Int, body: String))? = nil) {
+                    model: @escaping @Sendable () -> String, reload: (@Sendable () async -> (status: Int, body: String))? = nil,
+                    drift: (@Sendable () -> (status: Int, body: String))? = nil) {
             self.ready = ready
             self.health = health
             self.metrics = metrics
             self.model = model
             self.reload = reload
+            self.drift = drift
         }
     }
 

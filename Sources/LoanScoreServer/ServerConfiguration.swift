@@ -48,9 +48,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var adminLimits = AdminLimits()
     /// Per-client quotas (applications per second); none by default.
     public var quotas = Quotas()
+    /// Drift tracking of live applications against the bundle's reference bins.
+    public var drift = Drift()
 
     enum CodingKeys: String, CodingKey {
-        case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit, tls, quotas
+        case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit, tls, quotas, drift
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes", adminLimits = "admin_limits"
@@ -163,6 +165,34 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             trimInterval = try c.decodeIfPresent(Double.self, forKey: .trimInterval) ?? trimInterval
             trimThreshold = try c.decodeIfPresent(Double.self, forKey: .trimThreshold) ?? trimThreshold
+        }
+    }
+
+    /// Drift tracking (the `drift` object): every scored application's fields, derived
+    /// features and PD are counted into the bins of the bundle's reference distributions
+    /// (BUNDLE.md, `reference.json`) over a rolling window per model version, from which the
+    /// admin port's `/drift` and the `loanscore_drift_psi` gauges compute the stability index.
+    public struct Drift: Codable, Sendable, Equatable {
+        /// Whether live applications are counted at all (`--no-drift` turns it off).
+        public var enabled = true
+        /// The window: the most recent this many scored applications (per model version).
+        public var window = 10_000
+        /// When set, applications older than this many seconds also leave the window.
+        public var windowSeconds: Double?
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case enabled, window
+            case windowSeconds = "window_seconds"
+        }
+
+        /// Absent keys keep their defaults; `window_seconds: null` means no age bound.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
+            window = try c.decodeIfPresent(Int.self, forKey: .window) ?? window
+            windowSeconds = try c.decodeIfPresent(Double.self, forKey: .windowSeconds)
         }
     }
 
@@ -344,6 +374,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(tls, forKey: .tls)
         try c.encode(adminLimits, forKey: .adminLimits)
         try c.encode(quotas, forKey: .quotas)
+        try c.encode(drift, forKey: .drift)
     }
 
     /// Decodes a configuration file. Every key may be left out: absent ones keep their
@@ -369,6 +400,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         tls = try c.decodeIfPresent(TLS.self, forKey: .tls) ?? tls
         adminLimits = try c.decodeIfPresent(AdminLimits.self, forKey: .adminLimits) ?? adminLimits
         quotas = try c.decodeIfPresent(Quotas.self, forKey: .quotas) ?? quotas
+        drift = try c.decodeIfPresent(Drift.self, forKey: .drift) ?? drift
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -420,6 +452,12 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         let required = [("bundle", "--bundle", bundle), ("certificate", "--cert", certificate), ("private_key", "--key", privateKey)]
         for (key, flag, value) in required where value.isEmpty {
             throw ConfigurationError("\(key) is required: give \(flag) or '\(key)' in the configuration file")
+        }
+        guard (1...10_000_000).contains(drift.window) else {
+            throw ConfigurationError("drift.window must be 1 to 10000000 applications, got \(drift.window)")
+        }
+        if let seconds = drift.windowSeconds, !(seconds > 0 && seconds.isFinite) {
+            throw ConfigurationError("drift.window_seconds must be a positive number of seconds (or null for no age bound), got \(seconds)")
         }
         guard memory.trimInterval >= 0, memory.trimInterval.isFinite else {
             throw ConfigurationError("memory.trim_interval must be 0 (off) or a positive number of seconds, got \(memory.trimInterval)")

@@ -71,6 +71,15 @@ struct LoanScoreDaemon: AsyncParsableCommand {
             help: "Reason codes in responses and the audit log: all (default) or none (PD, decision and confidence only).")
     var reasonCodes: ReasonCodes?
 
+    @Option(name: .customLong("drift-window"), help: "Drift window: the most recent this many scored applications per model version (default 10000).")
+    var driftWindow: Int?
+
+    @Option(name: .customLong("drift-window-seconds"), help: "Applications older than this many seconds also leave the drift window (default: no age bound).")
+    var driftWindowSeconds: Double?
+
+    @Flag(name: .customLong("no-drift"), help: "Do not track drift (no /drift, no drift gauges).")
+    var noDrift = false
+
     @Option(help: "JSON configuration file; flags override its values.")
     var config: String?
 
@@ -91,6 +100,9 @@ struct LoanScoreDaemon: AsyncParsableCommand {
         if let auditDirectory { configuration.auditDirectory = auditDirectory }
         if let workers { configuration.workers = workers }
         if let reasonCodes { configuration.reasonCodes = reasonCodes }
+        if let driftWindow { configuration.drift.window = driftWindow }
+        if let driftWindowSeconds { configuration.drift.windowSeconds = driftWindowSeconds }
+        if noDrift { configuration.drift.enabled = false }
         try configuration.validate()
         return configuration
     }
