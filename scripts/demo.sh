@@ -67,3 +67,15 @@ tail -n 2 "$DEMO/loanscored.log"
 
 step "The audit log holds every decision"
 $BIN/loanscore audit verify --dir "$DEMO/audit"
+
+step "Realised outcomes: the holdout's own labels joined to the audited decisions"
+# Ids are the holdout's data row numbers (it has no id column); Status is its label.
+python3 - "$holdout" "$DEMO/outcomes.csv" <<'PY'
+import csv, sys
+with open(sys.argv[1], newline="") as f, open(sys.argv[2], "w", newline="") as out:
+    writer = csv.writer(out)
+    writer.writerow(["id", "defaulted", "observed_at"])
+    for row, record in enumerate(csv.DictReader(f), start=1):
+        writer.writerow([row, 1 if record["Status"] == "bad" else 0, "2027-12-31"])
+PY
+$BIN/loanscore outcomes --audit-dir "$DEMO/audit" --outcomes "$DEMO/outcomes.csv"
