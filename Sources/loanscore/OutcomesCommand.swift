@@ -109,11 +109,15 @@ struct OutcomesCommand: ParsableCommand {
     ///
     /// - Throws: ``Failure`` (exit 3) naming the file, row, field and value.
     func readOutcomes(path: String) throws -> [OutcomeRow] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw Failure.invalidData("\(path): no such outcomes file")
+        }
         let reader: CSVReader
         do {
             reader = try CSVReader(url: URL(fileURLWithPath: path))
         } catch {
-            throw Failure.invalidData("\(path): cannot read the outcomes file (\(error.localizedDescription))")
+            throw Failure.invalidData("\(path): cannot read the outcomes file (permission denied or unreadable)")
         }
         guard let header = try reader.next() else {
             throw Failure.invalidData("\(path): empty file; expected a header row with id, defaulted, observed_at")
@@ -188,7 +192,7 @@ struct OutcomesCommand: ParsableCommand {
                 let l = level.summary
                 out += "  " + level.riskLevel.padding(toLength: 15, withPad: " ", startingAt: 0) + right(String(l.loans), 8)
                     + right(percent(l.meanPD), 10) + right(percent(l.observedDefaultRate), 10) + right(number(l.rocAUC), 10)
-                    + right(String(format: "%.4f", level.binomialPValue), 12)
+                    + right(level.binomialPValue < 0.0001 ? "< 0.0001" : String(format: "%.4f", level.binomialPValue), 12)
                     + (level.flagged ? "  <- PDs not borne out (p < 0.05)" : "") + "\n"
             }
             out += "\n  PD decile  loans        PD range     expected  observed\n"
