@@ -23,6 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO / "Protocol"))
 
 # Executable -> the Debian package that ships it (scripts/install-system-packages.sh test installs both).
 PACKAGES = {"promtool": "prometheus", "prometheus": "prometheus", "amtool": "prometheus-alertmanager",
@@ -132,6 +133,12 @@ class Server:
     @property
     def admin_url(self):
         return f"http://127.0.0.1:{self.admin_port}"
+
+    def connect(self):
+        """A reference-client connection (Protocol/reference_client.py), mutual TLS."""
+        import reference_client as rc
+        return rc.LoanScoreConnection("127.0.0.1", self.port, str(self.certs / "ca.pem"),
+                                      str(self.certs / "client.pem"), str(self.certs / "client.key"))
 
     def metrics(self):
         status, text = http(f"{self.admin_url}/metrics", timeout=120)
