@@ -170,6 +170,22 @@ def test_every_metric_name_is_documented():
     assert not unknown, f"not in {source}:\n" + json.dumps(unknown, indent=1)
 
 
+def test_metrics_table_format(tmp_path):
+    """The format deploy/METRICS.md is read in: rows of a markdown table, the name in
+    backticks first (labels may follow in braces), the type in any cell."""
+    path = tmp_path / "METRICS.md"
+    path.write_text("# Metrics\n\n| name | type | labels | help |\n|---|---|---|---|\n"
+                    "| `loanscore_pd{model_version}` | histogram | `model_version` | PD of scored applications |\n"
+                    "| `loanscore_drift_psi` | `gauge` | `field`, `model_version` | PSI |\n"
+                    "| `process_cpu_seconds_total` | counter | | CPU |\n\nText | not a row\n")
+    table, source = mn.documented_metrics(path)
+    assert source == "METRICS.md"
+    assert table == {"loanscore_pd": "histogram", "loanscore_drift_psi": "gauge", "process_cpu_seconds_total": "counter"}
+    assert mn.family("loanscore_pd_bucket", table) == "loanscore_pd"
+    assert mn.family("loanscore_drift_psi_count", table) == "loanscore_drift_psi_count"
+    assert mn.documented_metrics(tmp_path / "absent.md")[0] == mn.SPEC_METRICS
+
+
 def test_readme_explains_every_alert():
     readme = (mn.DEPLOY / "README.md").read_text()
     for name in mn.alert_names():
