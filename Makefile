@@ -50,6 +50,7 @@ swift-test:
 python-test: venv
 	LOANSCORE_BIN=$(DEBUG_BIN) $(VENV)/bin/python -m pytest Training/tests -q
 	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest Protocol/tests -q
+	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest deploy/tests -q
 
 ## A short fuzzing run: every libFuzzer target 20 s under AddressSanitizer (Fuzz/README.md).
 fuzz-smoke:
