@@ -29,6 +29,8 @@ def total(entry: dict) -> float:
 
 
 def test_number_shares_sum_to_one_and_edges_increase() -> None:
+    """A realistic numeric field: 9 strictly increasing finite deciles, shares in [0, 1]
+    summing to 1."""
     rng = np.random.default_rng(7)
     values = np.round(rng.lognormal(8, 1, 5000), 1)
     values[rng.random(5000) < 0.05] = np.nan
@@ -46,6 +48,7 @@ def test_number_shares_sum_to_one_and_edges_increase() -> None:
 
 
 def test_bin_convention_a_value_equal_to_an_edge_goes_to_the_lower_bin() -> None:
+    """Bin = number of edges strictly below the value; NaN goes to the missing bin, last."""
     edges = [1.0, 2.0, 4.0]
     values = np.array([-5.0, 1.0, 1.5, 2.0, 2.0000001, 4.0, 4.5, NAN])
     assert rb.number_bins(edges, values).tolist() == [0, 0, 1, 1, 2, 2, 3, 4]
@@ -53,6 +56,7 @@ def test_bin_convention_a_value_equal_to_an_edge_goes_to_the_lower_bin() -> None
 
 
 def test_edges_are_deduplicated_deciles_and_values_on_edges_fall_low() -> None:
+    """Edges are numpy's linear deciles, repeated ones once; -0.0 is written 0.0."""
     # 1..10: linear deciles 1.9, 2.8, …, 9.1 — no value lies on an edge.
     e = rb.number_entry("x", "input", np.arange(1.0, 11.0))
     assert e["edges"] == pytest.approx([1.9, 2.8, 3.7, 4.6, 5.5, 6.4, 7.3, 8.2, 9.1], abs=1e-12)
@@ -70,12 +74,14 @@ def test_edges_are_deduplicated_deciles_and_values_on_edges_fall_low() -> None:
 
 
 def test_one_distinct_value() -> None:
+    """A constant field: one edge, every value in the bin (-inf, edge]."""
     e = rb.number_entry("flat", "input", np.array([3.0, 3.0, 3.0, NAN]))
     assert e["edges"] == [3.0] and e["shares"] == [0.75, 0.0] and e["missing"] == 0.25
     assert (e["min"], e["max"]) == (3.0, 3.0)
 
 
 def test_all_missing_number() -> None:
+    """No value at all: no edges, one empty bin, everything missing, min/max null."""
     e = rb.number_entry("Assets", "input", np.array([NAN, NAN, NAN]))
     assert e == {"name": "Assets", "source": "input", "type": "number", "edges": [],
                  "shares": [0.0], "missing": 1.0, "min": None, "max": None}
@@ -83,12 +89,15 @@ def test_all_missing_number() -> None:
 
 
 def test_min_and_max_are_the_non_missing_extremes() -> None:
+    """min/max ignore missing values."""
     e = rb.number_entry("Seniority", "input", np.array([4.0, NAN, 0.0, 48.0, 7.5]))
     assert (e["min"], e["max"]) == (0.0, 48.0)
     assert e["missing"] == 0.2
 
 
 def test_category_levels_in_schema_order_with_an_absent_level() -> None:
+    """Levels in schema order, 0.0 for a level training never saw; a slot that is no level
+    index is refused."""
     e = rb.category_entry("Home", ["rent", "owner", "other"], np.array([1.0, 1.0, 0.0, NAN]))
     assert e == {"name": "Home", "source": "input", "type": "category",
                  "levels": ["rent", "owner", "other"], "shares": [0.25, 0.5, 0.0],
@@ -100,14 +109,28 @@ def test_category_levels_in_schema_order_with_an_absent_level() -> None:
 
 
 def test_boolean_false_then_true() -> None:
+    """Boolean shares are [false, true]."""
     e = rb.boolean_entry("Records", np.array([1.0, 0.0, 0.0, 0.0, NAN]))
     assert e == {"name": "Records", "source": "input", "type": "boolean",
                  "shares": [0.6, 0.2], "missing": 0.2}
 
 
+def test_levels_outside_ascii_are_written_as_text(tmp_path: Path) -> None:
+    """Level texts are written as UTF-8, not \\u escapes, and read back unchanged."""
+    ref = {"format": rb.FORMAT, "rows": 1, "pd_rows": 1, "approval_rate": 1.0,
+           "fields": [rb.category_entry("Wohnung", ["Miete", "Eigentum ≥ 1 Jahr"],
+                                        np.array([1.0]))]}
+    rb.write_reference(tmp_path / "r.json", ref)
+    text = (tmp_path / "r.json").read_text(encoding="utf-8")
+    assert "Eigentum ≥ 1 Jahr" in text and json.loads(text) == ref
+
+
 def test_an_infinite_slot_is_refused() -> None:
+    """An infinite slot (which the pipeline never writes) is an error, not an edge."""
     with pytest.raises(ToolError, match="not finite"):
         rb.number_entry("x", "derived", np.array([1.0, np.inf]))
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(ToolError, match="finite"):
+        rb.number_entry("x", "derived", np.array([-1.7e308] * 5 + [1.7e308] * 5))
 
 
 SCHEMA = {
@@ -138,6 +161,7 @@ def small_reference() -> dict:
 
 
 def test_order_schema_fields_then_derived_then_pd() -> None:
+    """Every schema field (a protected one too), then the derived features, then `pd`."""
     ref = small_reference()
     assert ref["format"] == "loanscore-reference/1"
     assert [(e["name"], e["source"], e["type"]) for e in ref["fields"]] == [
@@ -158,6 +182,7 @@ def test_order_schema_fields_then_derived_then_pd() -> None:
 
 
 def test_pd_reference_comes_from_the_holdout_pds() -> None:
+    """The PD entry bins the holdout PDs; approval_rate uses PD < approve_below."""
     ref = small_reference()
     assert ref["rows"] == 5 and ref["pd_rows"] == 4
     assert ref["approval_rate"] == 0.5            # 0.02 and 0.1 are below 0.2; 0.2 is not
@@ -167,12 +192,14 @@ def test_pd_reference_comes_from_the_holdout_pds() -> None:
 
 
 def test_slot_columns_must_be_the_schema_fields_then_derived() -> None:
+    """Slot columns in another order are refused rather than mislabelled."""
     names = rb.expected_slot_names(SCHEMA)
     with pytest.raises(ToolError, match="expected every schema field"):
         rb.build_reference(SCHEMA, names[::-1], np.zeros((1, len(names))), np.array([0.1]), 0.2)
 
 
 def test_the_file_is_json_with_round_trip_numbers(tmp_path: Path) -> None:
+    """The file parses back to the same object, numbers unrounded; NaN is refused."""
     ref = small_reference()
     rb.write_reference(tmp_path / "reference.json", ref)
     text = (tmp_path / "reference.json").read_text(encoding="utf-8")
@@ -184,6 +211,7 @@ def test_the_file_is_json_with_round_trip_numbers(tmp_path: Path) -> None:
 
 
 def test_a_cli_without_slots_is_named(tmp_path: Path) -> None:
+    """A `loanscore` without `features --slots` is named in the error, with what to do."""
     fake = tmp_path / "loanscore"
     fake.write_text("#!/bin/sh\necho \"Error: Unknown option '--slots'\" >&2\nexit 64\n",
                     encoding="utf-8")
@@ -217,6 +245,9 @@ def raw_slot(field: dict, cell: str) -> float:
 
 
 def test_trained_bundle_reference_round_trip(trained) -> None:
+    """A trained bundle's reference.json: hashed, named by the manifest, the bins of the raw
+    training part's rows (read independently here) and of predictions.csv's PDs; LoanScore
+    loads the bundle."""
     bundle, _ = trained("german_credit")
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["reference"] == "reference.json"
