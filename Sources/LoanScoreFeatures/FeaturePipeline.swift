@@ -81,19 +81,32 @@ public struct FeaturePipeline: Sendable {
         case rejected([Violation])
     }
 
+    /// Slots per application: one per schema field (every field, in schema order, features
+    /// or not), then one per derived feature in declaration order.
+    public var slotCount: Int { parsers.count + derivedPlan.count }
+
+    /// Slot names, `slotCount` of them: the schema's field names, then the derived features'.
+    public var slotNames: [String] { schema.fields.map(\.name) + schema.derived.map(\.name) }
+
     /// Validates one application and writes its model-ready row.
     ///
     /// - Parameters:
     ///   - values: one raw value per schema field, in `schema.fields` order.
     ///   - row: the destination, exactly `featureNames.count` elements.
+    ///   - slots: when given, exactly ``slotCount`` elements: receives the application's slot
+    ///     values (field `i`'s parsed value — the number, 1/0 for a boolean, the level index
+    ///     for a category, NaN when missing, a sentinel or an unseen level — then the derived
+    ///     features), the very values the row was encoded from. Unspecified when rejected.
     /// - Returns: whether the application was accepted, with its flags or violations.
     /// - Complexity: O(fields + derived + columns); allocates only for flags and violations.
-    public func encode(_ values: [RawValue], into row: UnsafeMutableBufferPointer<Double>) -> Outcome {
+    public func encode(
+        _ values: [RawValue], into row: UnsafeMutableBufferPointer<Double>, slots: UnsafeMutableBufferPointer<Double>? = nil
+    ) -> Outcome {
         precondition(values.count == parsers.count, "one raw value per schema field")
         // The closure captures the parsers alone: capturing `self` copied the whole pipeline
         // (a retain and a release of each of its arrays) for every application.
         let parsers = self.parsers
-        return encode(into: row) { parsers[$0].parse(values[$0]) }
+        return encode(into: row, slots: slots) { parsers[$0].parse(values[$0]) }
     }
 
     /// Validates and encodes every application of a columnar batch (the server's path).
@@ -114,8 +127,35 @@ public struct FeaturePipeline: Sendable {
     ///   violations and text cells that are not an ASCII level, label or sentinel (see
     ///   ``RawCell``).
     public func encode(_ batch: some ApplicationColumns, into matrix: inout [Double], outcomes: inout [Outcome]) -> Int {
+        encode(batch, into: &matrix, slots: nil, outcomes: &outcomes)
+    }
+
+    /// Validates and encodes every application of a columnar batch, keeping each accepted
+    /// application's slot values too (the server's path when drift is tracked).
+    ///
+    /// Same as ``encode(_:into:outcomes:)``; in addition, row `r` of `slots` (``slotCount``
+    /// values, row-major) holds the slots of the application encoded into row `r` of `matrix`
+    /// — the values the row was encoded from, not a second parse. `slots` is replaced keeping
+    /// its capacity, so a reused array allocates nothing once grown.
+    ///
+    /// - Parameters:
+    ///   - slots: on return, `batch.applicationCount × slotCount` values, row-major; rows past
+    ///     the returned count are unspecified.
+    /// - Returns: the number of accepted applications (rows of `matrix` and `slots`).
+    /// - Complexity: O(applications × (fields + derived + columns)).
+    public func encode(_ batch: some ApplicationColumns, into matrix: inout [Double], slots: inout [Double], outcomes: inout [Outcome]) -> Int {
+        slots.removeAll(keepingCapacity: true)
+        slots.append(contentsOf: repeatElement(.nan, count: batch.applicationCount * slotCount))
+        return slots.withUnsafeMutableBufferPointer { encode(batch, into: &matrix, slots: $0, outcomes: &outcomes) }
+    }
+
+    /// The batch loop behind both batch entry points; `slots`, when given, holds
+    /// `applicationCount × slotCount` values.
+    private func encode(
+        _ batch: some ApplicationColumns, into matrix: inout [Double], slots: UnsafeMutableBufferPointer<Double>?, outcomes: inout [Outcome]
+    ) -> Int {
         precondition(batch.fieldCount == parsers.count, "one column per schema field")
-        let width = featureNames.count, count = batch.applicationCount
+        let width = featureNames.count, count = batch.applicationCount, slotWidth = slotCount
         matrix.removeAll(keepingCapacity: true)
         matrix.append(contentsOf: repeatElement(.nan, count: count * width))
         outcomes.removeAll(keepingCapacity: true)
@@ -124,7 +164,8 @@ public struct FeaturePipeline: Sendable {
         matrix.withUnsafeMutableBufferPointer { matrix in
             for application in 0..<count {
                 let row = UnsafeMutableBufferPointer(rebasing: matrix[(accepted * width)..<((accepted + 1) * width)])
-                let outcome = encode(into: row) { parsers[$0].parse(batch.cell(application: application, field: $0)) }
+                let slotRow = slots.map { UnsafeMutableBufferPointer(rebasing: $0[(accepted * slotWidth)..<((accepted + 1) * slotWidth)]) }
+                let outcome = encode(into: row, slots: slotRow) { parsers[$0].parse(batch.cell(application: application, field: $0)) }
                 if case .accepted = outcome { accepted += 1 }
                 outcomes.append(outcome)
             }
@@ -133,43 +174,54 @@ public struct FeaturePipeline: Sendable {
     }
 
     /// The one encoding of an application, whatever its source: `parse(i)` validates field `i`.
-    private func encode(into row: UnsafeMutableBufferPointer<Double>, parse: (Int) -> FieldParser.Outcome) -> Outcome {
+    /// `slots`, when given (``slotCount`` elements), receives the slots; otherwise they live
+    /// in a temporary allocation on the stack.
+    private func encode(
+        into row: UnsafeMutableBufferPointer<Double>, slots: UnsafeMutableBufferPointer<Double>?, parse: (Int) -> FieldParser.Outcome
+    ) -> Outcome {
         precondition(row.count == featureNames.count, "row must hold featureNames.count values")
-        let slotCount = parsers.count + derivedPlan.count
-        return withUnsafeTemporaryAllocation(of: Double.self, capacity: slotCount) { slots in
-            var flags: [String] = []
-            var violations: [Violation] = []
-            for i in parsers.indices {
-                switch parse(i) {
-                case .value(let value): slots[i] = value
-                case .missing(let flag):
-                    slots[i] = .nan
-                    if let flag { flags.append(flag) }
-                case .rejected(let violation):
-                    slots[i] = .nan
-                    violations.append(violation)
-                }
-            }
-            if !violations.isEmpty { return .rejected(violations) }
-            for (j, step) in derivedPlan.enumerated() {
-                slots[parsers.count + j] = Self.derive(step.kind, step.inputs, slots)
-            }
-            var column = 0
-            for step in encodingPlan {
-                switch step {
-                case .copy(let slot):
-                    row[column] = slots[slot]
-                    column += 1
-                case .oneHot(let slot, let levels):
-                    let value = slots[slot]
-                    for level in 0..<levels {
-                        row[column + level] = value.isNaN ? .nan : (Double(level) == value ? 1 : 0)
-                    }
-                    column += levels
-                }
-            }
-            return .accepted(flags: flags)
+        if let slots {
+            precondition(slots.count == slotCount, "slots must hold slotCount values")
+            return encode(into: row, slots: slots, parse: parse)
         }
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: slotCount) { encode(into: row, slots: $0, parse: parse) }
+    }
+
+    private func encode(
+        into row: UnsafeMutableBufferPointer<Double>, slots: UnsafeMutableBufferPointer<Double>, parse: (Int) -> FieldParser.Outcome
+    ) -> Outcome {
+        var flags: [String] = []
+        var violations: [Violation] = []
+        for i in parsers.indices {
+            switch parse(i) {
+            case .value(let value): slots[i] = value
+            case .missing(let flag):
+                slots[i] = .nan
+                if let flag { flags.append(flag) }
+            case .rejected(let violation):
+                slots[i] = .nan
+                violations.append(violation)
+            }
+        }
+        if !violations.isEmpty { return .rejected(violations) }
+        for (j, step) in derivedPlan.enumerated() {
+            slots[parsers.count + j] = Self.derive(step.kind, step.inputs, slots)
+        }
+        var column = 0
+        for step in encodingPlan {
+            switch step {
+            case .copy(let slot):
+                row[column] = slots[slot]
+                column += 1
+            case .oneHot(let slot, let levels):
+                let value = slots[slot]
+                for level in 0..<levels {
+                    row[column + level] = value.isNaN ? .nan : (Double(level) == value ? 1 : 0)
+                }
+                column += levels
+            }
+        }
+        return .accepted(flags: flags)
     }
 
     /// Field `field`'s validated value of one raw value: the number, 1/0 for a boolean, the

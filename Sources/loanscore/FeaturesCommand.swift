@@ -15,6 +15,13 @@ struct FeaturesCommand: ParsableCommand {
 
             Any invalid row stops the command with exit code 3, unless --rejects is given: then \
             invalid rows go to that file and the matrix holds the valid ones.
+
+            With --slots, the output holds the pipeline's slot values instead of the matrix: \
+            'row', then one column per schema field (every field, in schema order, features or \
+            not), then one per derived feature. A number is its value, a boolean 1/0, a \
+            category its level's index in the schema; missing values, sentinels and unseen \
+            levels are empty cells. These are the values drift is binned on (the training \
+            tool's reference bins, the server's live counts).
             """
     )
 
@@ -30,20 +37,27 @@ struct FeaturesCommand: ParsableCommand {
     @Option(help: "Write invalid rows, with their reasons, to this CSV instead of failing.")
     var rejects: String?
 
+    @Flag(help: "Write each row's slot values (fields, then derived features) instead of the model matrix.")
+    var slots = false
+
     func run() throws {
         let schema = try Schema.load(from: URL(fileURLWithPath: schema))
         let pipeline = try FeaturePipeline(schema: schema)
         let file = try ApplicationFile(url: URL(fileURLWithPath: input), schema: schema)
         let out = try AtomicOutputFile(path: output)
         let rejectsFile = try rejects.map { try RejectsFile(path: $0, header: file.header) }
-        try out.writeRecord(["row"] + pipeline.featureNames)
+        try out.writeRecord(["row"] + (slots ? pipeline.slotNames : pipeline.featureNames))
         var row = [Double](repeating: .nan, count: pipeline.featureNames.count)
+        var slotRow = [Double](repeating: .nan, count: pipeline.slotCount)
         var rejected = 0
         while let application = try file.next() {
-            let outcome = row.withUnsafeMutableBufferPointer { pipeline.encode(application.values, into: $0) }
+            let outcome = row.withUnsafeMutableBufferPointer { row in
+                slotRow.withUnsafeMutableBufferPointer { pipeline.encode(application.values, into: row, slots: $0) }
+            }
             switch outcome {
             case .accepted:
-                try out.write(String(application.row) + "," + row.map(formatFeature).joined(separator: ",") + "\n")
+                let values = slots ? slotRow : row
+                try out.write(String(application.row) + "," + values.map(formatFeature).joined(separator: ",") + "\n")
             case .rejected(let violations):
                 rejected += 1
                 guard let rejectsFile else {

@@ -16,6 +16,7 @@ import numpy as np
 
 from .members import export_member
 from .output_folder import check_output
+from .reference_bins import FILE as REFERENCE_FILE, write_reference
 from .version import code_commit
 
 PREDICTION_COLUMNS = ["pd_xgboost", "pd_forest", "pd_logistic", "pd_ensemble", "pd"]
@@ -77,7 +78,8 @@ def write_bundle(output, *, schema_path, schema: dict, features: list[str], fitt
                  predictions: dict[str, np.ndarray], data_path, data_rows: int, seed: int,
                  holdout_fraction: float, name: str, force: bool = False,
                  schema_text: str | None = None, manifest_extra: dict | None = None,
-                 documents: Callable[[Path], list[str]] | None = None) -> Path:
+                 documents: Callable[[Path], list[str]] | None = None,
+                 reference: dict | None = None) -> Path:
     """Write everything into a temp dir beside `output`, then rename it into place.
 
     `fitted` is a list of (Member, model) in manifest order. `schema_text` replaces the byte
@@ -85,7 +87,9 @@ def write_bundle(output, *, schema_path, schema: dict, features: list[str], fitt
     `manifest_extra` adds top-level manifest keys (`fairness`, `cutoffs`). `documents(dir)`,
     when given, runs once the bundle in `dir` is complete and loadable (so it may call
     `loanscore bundle verify` and `score` on it) and returns the files it wrote there; the
-    manifest is then rewritten with every file hashed.
+    manifest is then rewritten with every file hashed. `reference` (the object
+    `reference_bins.build_reference` makes) is written as `reference.json`, named by the
+    manifest key `"reference"` and hashed like every file; without it neither exists.
     """
     output = check_output(output, force)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +105,8 @@ def write_bundle(output, *, schema_path, schema: dict, features: list[str], fitt
             export_member(member, model, tmp / member.file, len(features))
         write_raw_csv(tmp / "validation/holdout.csv", holdout_header, holdout_rows, line_terminator)
         write_predictions(tmp / "validation/predictions.csv", predictions)
+        if reference is not None:
+            write_reference(tmp / REFERENCE_FILE, reference)
 
         lineage = {
             "training_data": {"file": Path(data_path).name, "sha256": sha256_file(data_path),
@@ -135,6 +141,7 @@ def write_bundle(output, *, schema_path, schema: dict, features: list[str], fitt
                 **(manifest_extra or {}),
                 "validation": {"holdout": "validation/holdout.csv",
                                "predictions": "validation/predictions.csv"},
+                **({"reference": REFERENCE_FILE} if reference is not None else {}),
                 "files": files,
             }
             with open(tmp / "manifest.json", "w", encoding="utf-8") as f:

@@ -117,3 +117,27 @@ def compute_features(schema, data, n_rows: int | None = None,
         names, X = read_feature_csv(out, n_rows)
     check_finite(names, X)
     return names, X
+
+
+def compute_slots(schema, data, n_rows: int | None = None,
+                  binary: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Run `loanscore features --slots` on a CSV: the feature pipeline's slot values (every
+    schema field's parsed value — the number, 1/0 for a boolean, the level index for a
+    category, NaN when missing, a sentinel or an unseen level — then every derived feature).
+    Returns (column names, matrix with one row per data row, in data-row order)."""
+    binary = binary or find_binary()
+    with tempfile.TemporaryDirectory(prefix="loanscore-slots-") as tmp:
+        out = Path(tmp) / "slots.csv"
+        try:
+            run_loanscore(["features", "--slots", "--schema", str(schema), "--input", str(data),
+                           "--output", str(out)], binary)
+        except ToolError as e:
+            if "--slots" in str(e):
+                raise ToolError(f"{e}\nthe LoanScore CLI {binary} has no `features --slots` (the "
+                                "reference bins of reference.json need it): build a newer one "
+                                "with `swift build -c release`, or set LOANSCORE_BIN to one",
+                                code=e.code) from None
+            raise
+        if not out.is_file():
+            raise ToolError("`loanscore features --slots` succeeded but wrote no output file")
+        return read_feature_csv(out, n_rows)

@@ -14,9 +14,9 @@ from typing import Iterator
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from . import bundle, ensemble, governance, metrics, monotone, served_checks
+from . import bundle, ensemble, governance, metrics, monotone, reference_bins, served_checks
 from .evaluate import read_evaluation
-from .features import ToolError, compute_features, find_binary
+from .features import ToolError, compute_features, compute_slots, find_binary
 from .output_folder import check_output
 from .protected import with_allowed
 from .recipe import RecipeConfig, fit_recipe
@@ -182,6 +182,9 @@ def run(args) -> int:
     with model_schema(args.schema, schema, args.allow_protected) as (schema_file, schema, schema_text):
         progress(f"computing features with {binary}")
         features, X = compute_features(schema_file, args.data, len(rows), binary)
+        # The slot values for reference.json's bins (the members' rows only, below): asked
+        # for now so that a CLI without `features --slots` fails before any fitting.
+        slot_names, slots = compute_slots(schema_file, args.data, len(rows), binary)
     progress(f"{X.shape[0]} rows, {X.shape[1]} features, {int(y.sum())} positive")
 
     X_tr, y_tr, X_ho, y_ho = X[i_tr], y[i_tr], X[i_ho], y[i_ho]
@@ -221,6 +224,11 @@ def run(args) -> int:
              f"(break-even PD {c.break_even_pd:.4g}); fairness "
              + ("passed" if gov.fairness.passed else "FLAGGED: see report.html"))
     name = args.name or schema.get("name") or Path(args.data).stem
+    # Drift reference: fields and derived features over the rows the members were fitted on,
+    # the PD over the holdout (the final bundle's calibrated PDs, predictions.csv's `pd`).
+    policy_obj = governance.policy(gov)
+    reference = reference_bins.build_reference(schema, slot_names, slots[i_tr], preds["pd"],
+                                               policy_obj["approve_below"])
 
     def documents(folder: Path) -> list[str]:
         progress("verifying the bundle with loanscore (parity, monotone fields)")
@@ -238,12 +246,12 @@ def run(args) -> int:
     out = bundle.write_bundle(
         args.output, schema_path=args.schema, schema=schema, features=features, fitted=fitted,
         weights=weights, calibration=calibration,
-        policy_obj=governance.policy(gov), leaderboard=board,
+        policy_obj=policy_obj, leaderboard=board,
         holdout_header=header, holdout_rows=[rows[i] for i in i_ho], line_terminator=terminator,
         predictions=preds, data_path=args.data, data_rows=len(rows), seed=args.seed,
         holdout_fraction=HOLDOUT_FRACTION, name=name, force=args.force,
         schema_text=schema_text, manifest_extra=governance.manifest_additions(gov),
-        documents=documents)
+        documents=documents, reference=reference)
     progress(f"bundle written to {out}")
 
     table = format_table(board, weights)
