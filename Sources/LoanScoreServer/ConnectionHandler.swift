@@ -7,8 +7,8 @@ import LoanScoreProtocol
 import LoanScoreTLS
 import LoanScoreWorkerPool
 import Logging
-import Metrics
 import NIOCore
+import Prometheus
 
 /// One client connection: the HELLO/WELCOME handshake, pipelined scoring requests, PING,
 /// GOODBYE, errors and backpressure. Runs on the connection's event loop; scoring runs on the
@@ -251,7 +251,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             server.metrics.busy(reason: .queueFull, applications: count)
             return sendError(context: context, .busy, BusyReason.queueFull.message, requestID: requestID)
         }
-        server.metrics.queueDepth.record(server.pool.queueDepth)
+        server.metrics.queueDepth.set(to: Double(server.pool.queueDepth))
     }
 
     /// Reserves a server-wide slot and queue room for a request of `applications` (the
@@ -280,7 +280,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let action = policy.requestCompleted()
         server.releaseInFlight()
         server.metrics.latency.recordNanoseconds(Int64(clamping: AdmissionControl.now &- received))
-        server.metrics.queueDepth.record(server.pool.queueDepth)  // back to 0 once the server is idle
+        server.metrics.queueDepth.set(to: Double(server.pool.queueDepth))  // back to 0 once the server is idle
         defer { server.workspaces.give(workspace) }  // after its response payload is copied out
         guard action != .drop, context.channel.isActive else { return }
         if let error {
