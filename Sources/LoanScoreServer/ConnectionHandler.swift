@@ -38,6 +38,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var helloTimeout: Scheduled<Void>?
     private let progress: FrameProgress
     private var frameWatch: RepeatedTask?
+    /// Numbers connections in this process, for the log's `connection` key.
+    private static let connectionNumbers = ManagedAtomic<UInt64>(0)
     /// Where responses are LZ4-compressed before they replace the plain payload (reused).
     private var compressionScratch = ByteBuffer()
 
@@ -53,6 +55,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         client = context.remoteAddress?.description ?? "unknown"
         quotaClient = context.remoteAddress?.ipAddress ?? client
         logger[metadataKey: "peer"] = "\(client)"
+        logger[metadataKey: "connection"] = "\(Self.connectionNumbers.wrappingIncrementThenLoad(ordering: .relaxed))"
         if let refusal = server.register(context.channel) {
             logger.warning("connection refused: \(refusal)")
             server.metrics.error(code: "CONNECTION_LIMIT")
@@ -171,8 +174,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
             helloTimeout?.cancel()
             policy.handshakeCompleted()
+            let generation = server.generation
+            // The version this connection was welcomed with (a request names its own in its response).
+            logger[metadataKey: "model_version"] = "\(generation.modelVersion)"
             logger.debug("handshake complete", metadata: ["client_name": "\(LogText.escaped(hello.clientName))"])
-            send(context: context, server.generation.welcome, requestID: frame.requestID)
+            send(context: context, generation.welcome, requestID: frame.requestID)
         } catch {
             fail(context: context, error)
         }
@@ -321,10 +327,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
         guard policy.fail() else { return }
         if let error = error as? ProtocolError {
-            logger.info("closing connection: \(error)")
+            logger.info("closing connection: \(error)", metadata: ["code": "\(error.code.name)"])
             sendError(context: context, error.code, error.message, requestID: 0)
         } else {
-            logger.info("closing connection: \(error)")
+            logger.info("closing connection: \(error)", metadata: ["code": "TRANSPORT"])
             server.metrics.error(code: "TRANSPORT")
         }
         closeChannel(context: context)
@@ -356,6 +362,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func sendError(context: ChannelHandlerContext, _ code: ErrorCode, _ message: String, requestID: UInt64) {
         server.metrics.error(code: code.name)
+        if requestID != 0 {
+            logger.debug("request answered ERROR: \(LogText.escaped(message))",
+                         metadata: ["request_id": "\(requestID)", "code": "\(code.name)"])
+        }
         send(context: context, ErrorMessage(code: code, message: message), requestID: requestID)
     }
 

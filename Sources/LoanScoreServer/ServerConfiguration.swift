@@ -48,12 +48,15 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var adminLimits = AdminLimits()
     /// Per-client quotas (applications per second); none by default.
     public var quotas = Quotas()
+    /// The log's format: readable `text` (the default) or `json`, one object per line.
+    public var logFormat: LogFormat = .text
 
     enum CodingKeys: String, CodingKey {
         case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit, tls, quotas
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes", adminLimits = "admin_limits"
+        case logFormat = "log_format"
     }
 
     /// Resource limits. Sizes in bytes.
@@ -344,6 +347,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(tls, forKey: .tls)
         try c.encode(adminLimits, forKey: .adminLimits)
         try c.encode(quotas, forKey: .quotas)
+        try c.encode(logFormat, forKey: .logFormat)
     }
 
     /// Decodes a configuration file. Every key may be left out: absent ones keep their
@@ -369,6 +373,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         tls = try c.decodeIfPresent(TLS.self, forKey: .tls) ?? tls
         adminLimits = try c.decodeIfPresent(AdminLimits.self, forKey: .adminLimits) ?? adminLimits
         quotas = try c.decodeIfPresent(Quotas.self, forKey: .quotas) ?? quotas
+        logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? logFormat
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
