@@ -5,7 +5,7 @@
 #
 # `demo` checks what `make demo` needs (the build, the training tool's venv, certificates,
 # column and curl); `test` (the default, and what .ci/run uses) checks what the build and the
-# tests need (the same without curl, plus lz4 and systemd's tools). Missing packages are
+# tests need (the same without curl, plus lz4, systemd's tools and promtool). Missing packages are
 # installed with apt-get when this runs as root or with sudo that asks no password;
 # otherwise the script prints the one command to run and exits 1, so that no build starts
 # without them. Swift itself is not a system package: the script only checks it is on PATH.
@@ -36,6 +36,8 @@ else
     command -v lz4 >/dev/null || need+=(lz4)
     # The Systemd/ tests run systemd-analyze verify, systemd-sysusers and systemd-tmpfiles (no running systemd needed).
     command -v systemd-analyze >/dev/null || need+=(systemd)
+    # The metrics tests run promtool check metrics on a live /metrics (Debian's prometheus package ships promtool).
+    command -v promtool >/dev/null || need+=(prometheus)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
