@@ -180,6 +180,53 @@ struct MetricsTableTests {
         #expect(lines.contains { $0.contains(#""message":"serving tiny test-1"#) }, "\(daemon.logText)")
     }
 
+    /// `model_version` series belong to the generation: a reload to another version removes
+    /// the old version's, a reload of the same version keeps them (counts continue).
+    @Test func aReloadRetiresTheOldVersionsSeries() async throws {
+        let folder = try TinyBundle.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let version1 = folder.appendingPathComponent("bundle-1"), version2 = folder.appendingPathComponent("bundle-2")
+        try TinyBundle.write(to: version1)
+        try TinyBundle.writeVersion2(to: version2)
+        let current = folder.appendingPathComponent("current")
+        try ReloadTests.point(current, at: version1)
+        let harness = try await ServerHarness.start {
+            $0.bundle = current.path
+            $0.admin = "127.0.0.1:0"
+        }
+        defer { try? FileManager.default.removeItem(at: harness.folder) }
+        let admin = try #require(harness.server.adminPort)
+        func scrape() async throws -> String { try await httpGet(port: admin, path: "/metrics") }
+        func count(_ text: String, _ version: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix("loanscore_pd_count{model_version=\"\(version)\"} ") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        let client = try LoanScoreClient(configuration: .init(
+            host: "127.0.0.1", port: harness.server.port, tls: .init(caFile: harness.certificates.caCertificate, serverName: "localhost")))
+        _ = try await client.score((0..<5).map { ScoringLoad.application(id: "a\($0)", seed: $0) })
+        #expect(count(try await scrape(), "test-1") == 5)
+
+        try ReloadTests.point(current, at: version2)
+        #expect(await harness.server.reload().status == .reloaded)
+        var text = try await scrape()
+        #expect(!text.contains(#"model_version="test-1""#), "\(text)")
+        #expect(count(text, "test-2") == 0, "\(text)")
+        #expect(text.contains(#"loanscore_model_info{name="tiny",version="test-1"} 0"#), "\(text)")
+        #expect(text.contains("loanscore_tls_certificate_expiry_timestamp_seconds "), "\(text)")
+
+        await client.close()
+        let again = try LoanScoreClient(configuration: .init(
+            host: "127.0.0.1", port: harness.server.port, tls: .init(caFile: harness.certificates.caCertificate, serverName: "localhost")))
+        _ = try await again.score((0..<3).map { ScoringLoad.application(id: "b\($0)", seed: $0) })
+        await again.close()
+        #expect(count(try await scrape(), "test-2") == 3)
+        // The same version again: its series stay, with their counts.
+        #expect(await harness.server.reload().status == .reloaded)
+        text = try await scrape()
+        #expect(count(text, "test-2") == 3, "\(text)")
+        await harness.server.shutdown()
+    }
+
     /// Small loans on good incomes (many approved by the tiny bundle) and larger ones.
     static func application(id: String, seed: Int) -> ApplicationInput {
         ApplicationInput(id: id, values: [
