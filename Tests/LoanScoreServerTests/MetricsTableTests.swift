@@ -227,6 +227,53 @@ struct MetricsTableTests {
         await harness.server.shutdown()
     }
 
+    /// An exposure field that is not a model feature (`term`) is read from the request through
+    /// the pipeline's parser, not from the matrix; without `cutoffs.lgd` the LGD is 0.45.
+    @Test func exposureFromAFieldThatIsNotAFeature() async throws {
+        let folder = try TinyBundle.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var files = TinyBundle.files
+        files["schema.json"] = TinyBundle.schemaJSON.replacingOccurrences(
+            of: #""range": {"min": 1, "max": 120}, "feature": false}"#,
+            with: #""range": {"min": 1, "max": 120}, "feature": false, "exposure": true}"#)
+        #expect(files["schema.json"] != TinyBundle.schemaJSON)
+        let bundle = folder.appendingPathComponent("bundle-term")
+        try TinyBundle.write(files: files, to: bundle) { manifest in
+            var policy = manifest["policy"] as? [String: Any] ?? [:]
+            policy["approve_below"] = 0.3
+            manifest["policy"] = policy
+        }
+        let harness = try await ServerHarness.start {
+            $0.bundle = bundle.path
+            $0.admin = "127.0.0.1:0"
+        }
+        defer { try? FileManager.default.removeItem(at: harness.folder) }
+        let client = try LoanScoreClient(configuration: .init(
+            host: "127.0.0.1", port: harness.server.port, tls: .init(caFile: harness.certificates.caCertificate, serverName: "localhost")))
+        let batch = (0..<30).map { seed in
+            var application = Self.application(id: "t\(seed)", seed: seed)
+            application.values["term"] = .number(Double(6 + seed))
+            return application
+        }
+        let response = try await client.score(batch)
+        await client.close()
+        var exposure = 0.0, loss = 0.0
+        for (application, result) in zip(batch, response.results) {
+            guard case .scored(let scored) = result, scored.decision == .approve, case .number(let term)? = application.values["term"] else { continue }
+            exposure += term
+            loss += scored.pd * 0.45 * term
+        }
+        #expect(exposure > 0)
+        let text = try await httpGet(port: try #require(harness.server.adminPort), path: "/metrics")
+        func value(_ series: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect(value(#"loanscore_approved_exposure_total{model_version="test-1"}"#) == exposure, "\(text)")
+        let exported = try #require(value(#"loanscore_approved_expected_loss_total{model_version="test-1"}"#))
+        #expect(abs(exported - loss) <= 1e-9 * max(1, loss), "\(exported) vs \(loss)")
+        await harness.server.shutdown()
+    }
+
     /// Small loans on good incomes (many approved by the tiny bundle) and larger ones.
     static func application(id: String, seed: Int) -> ApplicationInput {
         ApplicationInput(id: id, values: [
