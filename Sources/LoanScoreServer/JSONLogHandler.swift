@@ -15,8 +15,11 @@ public enum LogFormat: String, ConfigurationChoice {
 /// apply). Strings are escaped as JSON requires (quotes, backslashes, control characters), so
 /// a message with newlines stays on its line and every line parses.
 public struct JSONLogHandler: LogHandler {
+    /// The lowest level written (`--log-level`).
     public var logLevel: Logger.Level = .info
+    /// Metadata on every line of this handler's logger (`logger[metadataKey:]`).
     public var metadata: Logger.Metadata = [:]
+    /// Metadata added to every line from the task's context, if any.
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let write: @Sendable (String) -> Void
@@ -43,11 +46,14 @@ public struct JSONLogHandler: LogHandler {
         self.write = write
     }
 
+    /// One key of ``metadata``.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes one line: the fixed keys, then the handler's, the provider's and the call's
+    /// metadata (later ones win), keys sorted.
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
                     file: String, function: String, line: UInt) {
         var merged = self.metadata
