@@ -52,16 +52,16 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    /// Writes one line: the fixed keys, then the handler's, the provider's and the call's
-    /// metadata (later ones win), keys sorted.
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                    file: String, function: String, line: UInt) {
+    /// Writes one line: the fixed keys, then the handler's, the provider's and the event's
+    /// metadata (later ones win), keys sorted, and the event's error (`error`) if any.
+    public func log(event: LogEvent) {
         var merged = self.metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let explicit { merged.merge(explicit) { _, new in new } }
-        var text = "{\"timestamp\":" + Self.quoted(Self.timestamp(Date())) + ",\"level\":" + Self.quoted(level.rawValue)
-            + ",\"message\":" + Self.quoted(message.description) + ",\"label\":" + Self.quoted(label)
-            + ",\"source\":" + Self.quoted(source)
+        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        if let error = event.error { merged["error"] = "\(error)" }
+        var text = "{\"timestamp\":" + Self.quoted(Self.timestamp(Date())) + ",\"level\":" + Self.quoted(event.level.rawValue)
+            + ",\"message\":" + Self.quoted(event.message.description) + ",\"label\":" + Self.quoted(label)
+            + ",\"source\":" + Self.quoted(event.source)
         for key in merged.keys.sorted() where !["timestamp", "level", "message", "label", "source"].contains(key) {
             text += "," + Self.quoted(key) + ":" + Self.json(merged[key]!)
         }
