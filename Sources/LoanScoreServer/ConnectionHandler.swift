@@ -113,7 +113,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         progress.consumed(FrameHeader.size + Int(frame.header.payloadLength))
         guard policy.state != .closed else { return }
-        server.metrics.frame(type: frame.type.description, outcome: "received")
+        server.metrics.frame(frame.type, received: true)
         switch frame.type {
         case .hello: hello(context: context, frame)
         case .scoreRequest: scoreRequest(context: context, frame)
@@ -394,7 +394,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             try? encoder.encode(ErrorMessage(code: .internal, message: "response too large: \(error.message)"), requestID: requestID, into: &buffer)
         }
         if compressionScratch.capacity > 1 << 20 { compressionScratch = ByteBuffer() }  // keep no outsized buffer
-        server.metrics.frame(type: type.description, outcome: "sent")
+        server.metrics.frame(type, received: false)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 }

@@ -60,7 +60,9 @@ public final class ServerMetrics: Sendable {
     let tlsCertificateExpiry: Gauge
     private let adminRefused: Counter
 
-    /// `loanscore_frames_total` by "TYPE/outcome" (every defined type, received and sent).
+    /// `loanscore_frames_total` of each defined message type (by type byte): received, sent.
+    private let definedFrames: [UInt8: (received: Counter, sent: Counter)]
+    /// `loanscore_frames_total` by "TYPE/outcome", for undefined types and other outcomes.
     private let frames: LabeledHandles<Counter>
     /// `loanscore_applications_total` by outcome.
     private let applicationOutcomes: LabeledHandles<Counter>
@@ -100,8 +102,10 @@ public final class ServerMetrics: Sendable {
         tlsCertificateExpiry = registry.makeGauge(M.tlsCertificateExpiry)
         adminRefused = registry.makeCounter(M.adminConnectionsRefused)
 
-        let frameKeys = MessageType.allDefined.flatMap { type in ["received", "sent"].map { (type.description, $0) } }
-        frames = LabeledHandles(known: frameKeys.map { "\($0.0)/\($0.1)" }) { key in
+        definedFrames = Dictionary(uniqueKeysWithValues: MessageType.allDefined.map { type in
+            (type.rawValue, (registry.makeCounter(M.frames, type.description, "received"), registry.makeCounter(M.frames, type.description, "sent")))
+        })
+        frames = LabeledHandles(known: []) { key in
             let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
             return registry.makeCounter(M.frames, parts[0], parts.count > 1 ? parts[1] : "")
         }
@@ -120,6 +124,15 @@ public final class ServerMetrics: Sendable {
     /// A frame received (`direction` in) or sent (out), by message type and outcome.
     public func frame(type: String, outcome: String) {
         frames["\(type)/\(outcome)"].increment()
+    }
+
+    /// A frame received or sent: for a defined type, a dictionary lookup by its byte and an
+    /// atomic add (no string is made per frame).
+    func frame(_ type: MessageType, received: Bool) {
+        guard let counters = definedFrames[type.rawValue] else {
+            return frame(type: type.description, outcome: received ? "received" : "sent")
+        }
+        (received ? counters.received : counters.sent).increment()
     }
 
     /// Records one audit log commit (``AuditLog/Configuration/onCommit``: on the audit writer
