@@ -1,5 +1,6 @@
 import Foundation
 import LoanScoreServer
+import LoanScoreTestSupport
 import Logging
 import NIOConcurrencyHelpers
 import Testing
@@ -56,5 +57,29 @@ struct JSONLogHandlerTests {
         #expect(decoded.logFormat == .json)
         #expect(try JSONDecoder().decode(ServerConfiguration.self, from: Data("{}".utf8)).logFormat == .text)
         #expect(throws: (any Error).self) { try JSONDecoder().decode(ServerConfiguration.self, from: Data(#"{"log_format": "xml"}"#.utf8)) }
+    }
+}
+
+/// `loanscored --log-format`: the flag chooses the format, over the configuration file.
+@Suite("loanscored log format")
+struct LogFormatProcessTests {
+    @Test func theFlagWritesJSONLinesEvenForARefusedConfiguration() throws {
+        let binary = BuiltExecutable("loanscored")
+        try #require(binary.exists, "build loanscored first (swift build)")
+        // No bundle: the configuration is refused (exit 2), and that refusal is a JSON line.
+        let json = try binary.run(["--log-format", "json", "--cert", "c.pem", "--key", "k.pem"])
+        #expect(json.status == 2, "\(json.stderr)")
+        let lines = json.stderr.split(separator: "\n")
+        try #require(!lines.isEmpty)
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            #expect(object["level"] as? String == "critical")
+            #expect((object["message"] as? String)?.contains("configuration refused") == true, "\(line)")
+        }
+        let text = try binary.run(["--log-format", "text", "--cert", "c.pem", "--key", "k.pem"])
+        #expect(text.status == 2)
+        #expect(text.stderr.contains("critical") && text.stderr.contains("configuration refused") && !text.stderr.hasPrefix("{"), "\(text.stderr)")
+        let bad = try binary.run(["--log-format", "xml"])
+        #expect(bad.status == 2, "\(bad.stderr)")
     }
 }
