@@ -225,6 +225,14 @@ public enum MetricsCatalog {
     ]
 }
 
+extension MetricFamily {
+    /// The family's name and HELP text as swift-prometheus describes a metric (the whole name
+    /// as `metricName`, no unit suffix added).
+    var descriptor: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+}
+
 extension PrometheusCollectorRegistry {
     /// The counter of `family` with these label values (one per ``MetricFamily/labels``, in
     /// order), with the family's HELP text; the registry returns the existing one if any.
@@ -232,7 +240,7 @@ extension PrometheusCollectorRegistry {
     /// - Precondition: `family` is a counter and `values` has one value per label.
     public func makeCounter(_ family: MetricFamily, _ values: String...) -> Prometheus.Counter {
         precondition(family.kind == .counter && values.count == family.labels.count, "\(family.name): counter with \(family.labels)")
-        return makeCounter(name: family.name, labels: Array(zip(family.labels, values)), help: family.help)
+        return makeCounter(descriptor: family.descriptor, labels: Array(zip(family.labels, values)))
     }
 
     /// The gauge of `family` with these label values, with the family's HELP text.
@@ -240,7 +248,7 @@ extension PrometheusCollectorRegistry {
     /// - Precondition: `family` is a gauge and `values` has one value per label.
     public func makeGauge(_ family: MetricFamily, _ values: String...) -> Prometheus.Gauge {
         precondition(family.kind == .gauge && values.count == family.labels.count, "\(family.name): gauge with \(family.labels)")
-        return makeGauge(name: family.name, labels: Array(zip(family.labels, values)), help: family.help)
+        return makeGauge(descriptor: family.descriptor, labels: Array(zip(family.labels, values)))
     }
 
     /// The histogram of `family` (values in the family's unit) with these buckets and label values.
@@ -248,7 +256,7 @@ extension PrometheusCollectorRegistry {
     /// - Precondition: `family` is a histogram and `values` has one value per label.
     public func makeValueHistogram(_ family: MetricFamily, buckets: [Double], _ values: String...) -> ValueHistogram {
         precondition(family.kind == .histogram && values.count == family.labels.count, "\(family.name): histogram with \(family.labels)")
-        return makeValueHistogram(name: family.name, labels: Array(zip(family.labels, values)), buckets: buckets, help: family.help)
+        return makeValueHistogram(descriptor: family.descriptor, labels: Array(zip(family.labels, values)), buckets: buckets)
     }
 
     /// The histogram of `family` (durations, exported in seconds) with these buckets and label values.
@@ -256,6 +264,24 @@ extension PrometheusCollectorRegistry {
     /// - Precondition: `family` is a histogram and `values` has one value per label.
     public func makeDurationHistogram(_ family: MetricFamily, buckets: [Duration], _ values: String...) -> DurationHistogram {
         precondition(family.kind == .histogram && values.count == family.labels.count, "\(family.name): histogram with \(family.labels)")
-        return makeDurationHistogram(name: family.name, labels: Array(zip(family.labels, values)), buckets: buckets, help: family.help)
+        return makeDurationHistogram(descriptor: family.descriptor, labels: Array(zip(family.labels, values)), buckets: buckets)
+    }
+}
+
+extension PrometheusCollectorRegistry {
+    /// Removes handles (counters, gauges, histograms) from the registry, except those in
+    /// `kept` (by identity): what a retiring model generation does with its series, keeping the
+    /// ones its successor shares (the registry hands out the same handle for the same name
+    /// and labels, so a reload of the same version gets the retiring generation's handles).
+    public func unregister(_ handles: [AnyObject], keeping kept: [AnyObject] = []) {
+        for handle in handles where !kept.contains(where: { $0 === handle }) {
+            switch handle {
+            case let counter as Prometheus.Counter: unregisterCounter(counter)
+            case let gauge as Prometheus.Gauge: unregisterGauge(gauge)
+            case let histogram as ValueHistogram: unregisterValueHistogram(histogram)
+            case let histogram as DurationHistogram: unregisterDurationHistogram(histogram)
+            default: assertionFailure("not a Prometheus handle: \(type(of: handle))")
+            }
+        }
     }
 }

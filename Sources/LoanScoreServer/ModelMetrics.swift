@@ -120,18 +120,14 @@ public final class ModelMetrics: Sendable {
         if lossSum != 0 { approvedExpectedLoss.increment(by: lossSum) }
     }
 
+    /// Every handle of this generation.
+    var handles: [AnyObject] {
+        [approved, reviewed, declined, pd, approvedExpectedLoss] + (approvedExposure.map { [$0] } ?? [])
+    }
+
     /// Removes this generation's series from the registry, except those `successor` shares
     /// (same model version: the registry handed it the same handles).
     public func retire(keeping successor: ModelMetrics?) {
-        func kept(_ handle: AnyObject?) -> Bool {
-            guard let successor, let handle else { return false }
-            let shared: [AnyObject?] = [successor.approved, successor.reviewed, successor.declined, successor.pd,
-                                        successor.approvedExposure, successor.approvedExpectedLoss]
-            return shared.contains { $0 === handle }
-        }
-        for counter in [approved, reviewed, declined, approvedExpectedLoss] + (approvedExposure.map { [$0] } ?? []) where !kept(counter) {
-            registry.unregisterCounter(counter)
-        }
-        if !kept(pd) { registry.unregisterValueHistogram(pd) }
+        registry.unregister(handles, keeping: successor?.handles ?? [])
     }
 }
