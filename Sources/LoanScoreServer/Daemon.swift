@@ -39,6 +39,8 @@ public final class RunningServer: Sendable {
 
     /// Loads the bundle, opens the audit log, builds the TLS context and binds both listeners.
     ///
+    /// - Parameter registry: where every metric handle is made (``MetricsCatalog``) and what
+    ///   the admin port's `/metrics` emits; nil gives the server a registry of its own.
     /// - Throws: ``StartupError`` naming what could not be loaded or bound.
     public static func start(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry? = nil,
                              logger: Logger) async throws -> RunningServer {
