@@ -39,7 +39,8 @@ else
     command -v systemd-analyze >/dev/null || need+=(systemd)
     # deploy/tests checks the shipped rules and configurations with the real tools and runs
     # Prometheus against a live loanscored: promtool and prometheus (Debian: prometheus),
-    # amtool (prometheus-alertmanager).
+    # amtool (prometheus-alertmanager); the Swift metrics tests run promtool check metrics on
+    # a live /metrics.
     { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need+=(prometheus)
     command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 fi

@@ -2,8 +2,8 @@ import Atomics
 import Foundation
 import LoanScoreAudit
 import Logging
-import Metrics
 import NIOConcurrencyHelpers
+import Prometheus
 
 #if canImport(Glibc)
 import Glibc
@@ -71,7 +71,7 @@ final class AuditSink: Sendable {
             logger.warning("audit log recovered at startup: \(recovery)")
         }
         current = NIOLockedValueBox((log, nil))
-        metrics.auditAvailable.record(1)
+        metrics.auditAvailable.set(to: 1)
         if let archiving {
             let thread = Thread { [self] in
                 runArchiver(archiving.archiver, every: archiving.interval)
@@ -92,11 +92,11 @@ final class AuditSink: Sendable {
                     let ratio = report.compressedBytes > 0 ? Double(report.archivedBytes) / Double(report.compressedBytes) : 0
                     let folder = archiver.retention.archiveDirectory.path
                     logger.notice("audit archive: \(report.archived.count) sealed segment(s), \(report.archivedBytes) bytes, compressed \(String(format: "%.1f", ratio))x into \(folder)")
-                    metrics.auditArchived.increment(by: report.archived.count)
+                    metrics.auditArchived.increment(by: Int64(report.archived.count))
                 }
                 if !report.deleted.isEmpty {
                     logger.notice("audit archive: deleted \(report.deleted.count) archived segment(s) past audit.delete_after")
-                    metrics.auditDeleted.increment(by: report.deleted.count)
+                    metrics.auditDeleted.increment(by: Int64(report.deleted.count))
                 }
             } catch {
                 logger.error("audit archive: \(error); the live folder keeps the segments, retrying at the next check")
@@ -134,7 +134,7 @@ final class AuditSink: Sendable {
         }
         guard first else { return }
         available.store(false, ordering: .relaxed)
-        metrics.auditAvailable.record(0)
+        metrics.auditAvailable.set(to: 0)
         logger.critical("""
             audit log unavailable: \(error); every request is answered UNAVAILABLE until it is repaired: \
             free space (or fix the disk) under \(directory.path), then reload (SIGHUP or POST /reload) or restart
@@ -153,7 +153,7 @@ final class AuditSink: Sendable {
         let log = try AuditLog(configuration: configuration)
         current.withLockedValue { $0 = (log, nil) }
         available.store(true, ordering: .relaxed)
-        metrics.auditAvailable.record(1)
+        metrics.auditAvailable.set(to: 1)
         let cut = log.recovery.map { "; \($0)" } ?? ""
         let message = "audit log available again (unavailable since \(failure.since): \(failure.reason))\(cut)"
         logger.notice("\(message)")

@@ -7,8 +7,8 @@ import LoanScoreProtocol
 import LoanScoreTLS
 import LoanScoreWorkerPool
 import Logging
-import Metrics
 import NIOCore
+import Prometheus
 
 /// One client connection: the HELLO/WELCOME handshake, pipelined scoring requests, PING,
 /// GOODBYE, errors and backpressure. Runs on the connection's event loop; scoring runs on the
@@ -38,6 +38,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var helloTimeout: Scheduled<Void>?
     private let progress: FrameProgress
     private var frameWatch: RepeatedTask?
+    /// Numbers connections in this process, for the log's `connection` key.
+    private static let connectionNumbers = ManagedAtomic<UInt64>(0)
     /// Where responses are LZ4-compressed before they replace the plain payload (reused).
     private var compressionScratch = ByteBuffer()
 
@@ -53,6 +55,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         client = context.remoteAddress?.description ?? "unknown"
         quotaClient = context.remoteAddress?.ipAddress ?? client
         logger[metadataKey: "peer"] = "\(client)"
+        logger[metadataKey: "connection"] = "\(Self.connectionNumbers.wrappingIncrementThenLoad(ordering: .relaxed))"
         if let refusal = server.register(context.channel) {
             logger.warning("connection refused: \(refusal)")
             server.metrics.error(code: "CONNECTION_LIMIT")
@@ -110,7 +113,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         progress.consumed(FrameHeader.size + Int(frame.header.payloadLength))
         guard policy.state != .closed else { return }
-        server.metrics.frame(type: frame.type.description, outcome: "received")
+        server.metrics.frame(frame.type, received: true)
         switch frame.type {
         case .hello: hello(context: context, frame)
         case .scoreRequest: scoreRequest(context: context, frame)
@@ -171,8 +174,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
             helloTimeout?.cancel()
             policy.handshakeCompleted()
+            let generation = server.generation
+            // The version this connection was welcomed with (a request names its own in its response).
+            logger[metadataKey: "model_version"] = "\(generation.modelVersion)"
             logger.debug("handshake complete", metadata: ["client_name": "\(LogText.escaped(hello.clientName))"])
-            send(context: context, server.generation.welcome, requestID: frame.requestID)
+            send(context: context, generation.welcome, requestID: frame.requestID)
         } catch {
             fail(context: context, error)
         }
@@ -251,7 +257,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             server.metrics.busy(reason: .queueFull, applications: count)
             return sendError(context: context, .busy, BusyReason.queueFull.message, requestID: requestID)
         }
-        server.metrics.queueDepth.record(server.pool.queueDepth)
+        server.metrics.queueDepth.set(to: Double(server.pool.queueDepth))
     }
 
     /// Reserves a server-wide slot and queue room for a request of `applications` (the
@@ -280,7 +286,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let action = policy.requestCompleted()
         server.releaseInFlight()
         server.metrics.latency.recordNanoseconds(Int64(clamping: AdmissionControl.now &- received))
-        server.metrics.queueDepth.record(server.pool.queueDepth)  // back to 0 once the server is idle
+        server.metrics.queueDepth.set(to: Double(server.pool.queueDepth))  // back to 0 once the server is idle
         defer { server.workspaces.give(workspace) }  // after its response payload is copied out
         guard action != .drop, context.channel.isActive else { return }
         if let error {
@@ -321,10 +327,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
         guard policy.fail() else { return }
         if let error = error as? ProtocolError {
-            logger.info("closing connection: \(error)")
+            logger.info("closing connection: \(error)", metadata: ["code": "\(error.code.name)"])
             sendError(context: context, error.code, error.message, requestID: 0)
         } else {
-            logger.info("closing connection: \(error)")
+            logger.info("closing connection: \(error)", metadata: ["code": "TRANSPORT"])
             server.metrics.error(code: "TRANSPORT")
         }
         closeChannel(context: context)
@@ -356,6 +362,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func sendError(context: ChannelHandlerContext, _ code: ErrorCode, _ message: String, requestID: UInt64) {
         server.metrics.error(code: code.name)
+        if requestID != 0 {
+            logger.debug("request answered ERROR: \(LogText.escaped(message))",
+                         metadata: ["request_id": "\(requestID)", "code": "\(code.name)"])
+        }
         send(context: context, ErrorMessage(code: code, message: message), requestID: requestID)
     }
 
@@ -384,7 +394,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             try? encoder.encode(ErrorMessage(code: .internal, message: "response too large: \(error.message)"), requestID: requestID, into: &buffer)
         }
         if compressionScratch.capacity > 1 << 20 { compressionScratch = ByteBuffer() }  // keep no outsized buffer
-        server.metrics.frame(type: type.description, outcome: "sent")
+        server.metrics.frame(type, received: false)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 }

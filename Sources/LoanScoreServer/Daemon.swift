@@ -7,7 +7,6 @@ import LoanScoreTLS
 import LoanScoreVersion
 import LoanScoreWorkerPool
 public import Logging
-import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -40,6 +39,8 @@ public final class RunningServer: Sendable {
 
     /// Loads the bundle, opens the audit log, builds the TLS context and binds both listeners.
     ///
+    /// - Parameter registry: where every metric handle is made (``MetricsCatalog``) and what
+    ///   the admin port's `/metrics` emits; nil gives the server a registry of its own.
     /// - Throws: ``StartupError`` naming what could not be loaded or bound.
     public static func start(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry? = nil,
                              logger: Logger) async throws -> RunningServer {
@@ -49,13 +50,16 @@ public final class RunningServer: Sendable {
     private init(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger) async throws {
         self.configuration = configuration
         self.logger = logger
-        let generation = try ModelGeneration.load(configuration, limits: ServerState.protocolLimits(configuration))
+        // Without a registry from the caller the metrics still work (tests scrape them through
+        // the admin port), in a registry of this server's own.
+        let registry = registry ?? PrometheusCollectorRegistry()
+        let metrics = ServerMetrics(registry: registry)
+        let generation = try ModelGeneration.load(configuration, limits: ServerState.protocolLimits(configuration), registry: registry)
         let fsync: FsyncPolicy = switch configuration.auditFsync {
         case .always: .always
         case .never: .never
         case .group: .groupCommit(maxDelay: .milliseconds(configuration.auditGroupCommitMilliseconds))
         }
-        let metrics = ServerMetrics()
         // The folder's writer lock first: a second server on the same folder is refused here.
         let auditDirectory = URL(fileURLWithPath: configuration.auditDirectory)
         let settings = configuration.audit
@@ -72,9 +76,11 @@ public final class RunningServer: Sendable {
         let model = generation.bundle.manifest.model
         metrics.model(name: model.name, version: model.version)
         metrics.buildInfo(version: LoanScoreVersion.number, commit: LoanScoreVersion.commit)
+        metrics.certificateExpiry(generation.tls.certificateNotAfter)
+        let process = ProcessMetrics(registry: registry)
         let memory = MemoryMaintenance(
             interval: .milliseconds(Int64(configuration.memory.trimInterval * 1000)),
-            thresholdBytes: UInt64(configuration.memory.trimThreshold * 1_048_576), logger: logger)
+            thresholdBytes: UInt64(configuration.memory.trimThreshold * 1_048_576), logger: logger, registry: registry)
         self.memory = memory
         if configuration.memory.trimInterval > 0 {
             // Loading the bundle (JSON parsing of the members) leaves ~18 MB free in malloc's
@@ -113,11 +119,12 @@ public final class RunningServer: Sendable {
                 },
                 health: { RunningServer.health(state: state) },
                 metrics: {
-                    memory.publish(ProcessMemory.now())  // fresh memory gauges on every scrape
+                    memory.publish(ProcessMemory.now())  // fresh memory and process figures on every scrape
+                    process.publish()
                     let usage = audit.usage
-                    metrics.auditLiveBytes.record(usage.liveBytes)
-                    if let free = usage.freeBytes { metrics.auditFreeBytes.record(free) }
-                    return registry?.emitToString() ?? ""
+                    metrics.auditLiveBytes.set(to: Double(usage.liveBytes))
+                    if let free = usage.freeBytes { metrics.auditFreeBytes.set(to: Double(free)) }
+                    return registry.emitToString()
                 },
                 model: { RunningServer.modelSummary(state.generation.bundle) },
                 reload: { await reloader.reload().adminResponse })
@@ -211,13 +218,9 @@ public struct Daemon: Sendable {
     }
 
     public func run() async throws {
+        // Every handle is made from MetricsCatalog straight in this registry (with its HELP
+        // text); nothing goes through swift-metrics' global factory.
         let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets["loanscore_request_duration_seconds"] = ServerMetrics.latencyBuckets
-        factory.valueHistogramBuckets["loanscore_pd"] = ServerMetrics.pdBuckets
-        factory.durationHistogramBuckets["loanscore_audit_commit_duration_seconds"] = ServerMetrics.latencyBuckets
-        factory.valueHistogramBuckets["loanscore_audit_commit_records"] = ServerMetrics.commitRecordBuckets
-        MetricsSystem.bootstrap(factory)
         let server = try await RunningServer.start(configuration: configuration, registry: registry, logger: logger)
         // Trap SIGHUP before telling systemd we are ready: from then on `systemctl reload` may send it.
         let hangups = await UnixSignalsSequence(trapping: .sighup)

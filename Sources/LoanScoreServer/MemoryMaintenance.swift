@@ -3,7 +3,7 @@ import CMalloc
 import Foundation
 import LoanScoreTLS
 import Logging
-import Metrics
+import Prometheus
 
 /// What the process holds right now: resident memory, the allocator's view of the heap, open
 /// descriptors and live TLS connections. Read from `/proc/self` and glibc's `mallinfo2`;
@@ -71,10 +71,11 @@ struct ProcessMemory: Sendable, Equatable {
 /// trimmed at every check, releasing nothing after the first. A trim locks each arena while
 /// it walks it, so it never runs more often than that, however often connections come and go.
 ///
-/// Metrics: `loanscore_process_resident_bytes`, `loanscore_heap_in_use_bytes`,
-/// `loanscore_heap_free_bytes`, `loanscore_open_fds`, `loanscore_tls_connections`,
-/// `loanscore_malloc_trim_total` and `loanscore_malloc_trim_released_bytes_total` (resident
-/// bytes the trims gave back).
+/// Metrics: `loanscore_heap_in_use_bytes`, `loanscore_heap_free_bytes`,
+/// `loanscore_tls_connections`, `loanscore_malloc_trim_total` and
+/// `loanscore_malloc_trim_released_bytes_total` (resident bytes the trims gave back). The
+/// process's resident size and descriptors are the standard `process_*` metrics
+/// (``ProcessMetrics``).
 final class MemoryMaintenance: Sendable {
     private let interval: Duration
     private let thresholdBytes: UInt64
@@ -92,19 +93,19 @@ final class MemoryMaintenance: Sendable {
     private let release: @Sendable () -> Void
     private let stopped = ManagedAtomic<Bool>(false)
 
-    private let resident = Gauge(label: "loanscore_process_resident_bytes")
-    private let heapInUse = Gauge(label: "loanscore_heap_in_use_bytes")
-    private let heapFree = Gauge(label: "loanscore_heap_free_bytes")
-    private let descriptors = Gauge(label: "loanscore_open_fds")
-    private let tlsConnections = Gauge(label: "loanscore_tls_connections")
-    private let trimCounter = Counter(label: "loanscore_malloc_trim_total")
-    private let releasedCounter = Counter(label: "loanscore_malloc_trim_released_bytes_total")
+    private let heapInUse: Gauge
+    private let heapFree: Gauge
+    private let tlsConnections: Gauge
+    private let trimCounter: Counter
+    private let releasedCounter: Counter
 
     /// - Parameters:
     ///   - interval: How often to check (and publish the gauges); zero disables trimming.
     ///   - thresholdBytes: Free heap bytes above which a check trims even with connections open
     ///     (once the process has grown since the last trim).
-    init(interval: Duration, thresholdBytes: UInt64, logger: Logger,
+    ///   - registry: where the gauges and counters are made (a fresh one by default, which
+    ///     nothing emits).
+    init(interval: Duration, thresholdBytes: UInt64, logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
          sample: @escaping @Sendable () -> ProcessMemory = ProcessMemory.now,
          release: @escaping @Sendable () -> Void = { _ = CMalloc_trim() }) {
         self.interval = interval
@@ -112,6 +113,11 @@ final class MemoryMaintenance: Sendable {
         self.logger = logger
         self.sample = sample
         self.release = release
+        heapInUse = registry.makeGauge(MetricsCatalog.heapInUse)
+        heapFree = registry.makeGauge(MetricsCatalog.heapFree)
+        tlsConnections = registry.makeGauge(MetricsCatalog.tlsConnections)
+        trimCounter = registry.makeCounter(MetricsCatalog.mallocTrims)
+        releasedCounter = registry.makeCounter(MetricsCatalog.mallocTrimReleased)
     }
 
     /// How many trims have run (for tests).
@@ -172,7 +178,7 @@ final class MemoryMaintenance: Sendable {
         trims.wrappingIncrement(ordering: .relaxed)
         trimCounter.increment()
         if before.residentBytes > after.residentBytes {
-            releasedCounter.increment(by: Int(before.residentBytes - after.residentBytes))
+            releasedCounter.increment(by: Int64(before.residentBytes - after.residentBytes))
         }
         publish(after)
         return after
@@ -180,10 +186,8 @@ final class MemoryMaintenance: Sendable {
 
     /// Sets the memory gauges (also called on every /metrics scrape).
     func publish(_ memory: ProcessMemory) {
-        resident.record(Int(memory.residentBytes))
-        heapInUse.record(Int(memory.heapInUseBytes))
-        heapFree.record(Int(memory.heapFreeBytes))
-        descriptors.record(memory.openDescriptors)
-        tlsConnections.record(memory.tlsConnections)
+        heapInUse.set(to: Double(memory.heapInUseBytes))
+        heapFree.set(to: Double(memory.heapFreeBytes))
+        tlsConnections.set(to: Double(memory.tlsConnections))
     }
 }

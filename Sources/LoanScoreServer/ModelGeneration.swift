@@ -5,6 +5,7 @@ import LoanScoreModel
 import LoanScoreProtocol
 import LoanScoreTLS
 import NIOCore
+import Prometheus
 
 /// What one load of the configuration's bundle and certificates produced: the scoring engine,
 /// the wire schema and WELCOME derived from its schema, and the TLS context for new
@@ -16,10 +17,13 @@ final class ModelGeneration: Sendable {
     let wireSchema: WireSchema
     let welcome: Welcome
     let tls: TLSContext
+    /// The generation's `model_version` metrics; ``Reloader`` retires them with the generation.
+    let metrics: ModelMetrics
 
-    init(bundle: ModelBundle, tls: TLSContext, limits: ProtocolLimits, explain: Bool) {
+    init(bundle: ModelBundle, tls: TLSContext, limits: ProtocolLimits, explain: Bool, registry: PrometheusCollectorRegistry) {
         self.bundle = bundle
         self.tls = tls
+        metrics = ModelMetrics(bundle: bundle, registry: registry)
         engine = ScoringEngine(bundle: bundle, explain: explain)
         wireSchema = WireSchema(fields: bundle.schema.fields.map { field in
             switch field.type {
@@ -41,7 +45,10 @@ final class ModelGeneration: Sendable {
     /// the event loops).
     ///
     /// - Throws: ``StartupError`` naming the bundle or certificate that failed its checks.
-    static func load(_ configuration: ServerConfiguration, limits: ProtocolLimits) throws -> ModelGeneration {
+    /// - Parameter registry: where the generation's ``ModelMetrics`` are made (only once both
+    ///   the bundle and the TLS material loaded).
+    static func load(_ configuration: ServerConfiguration, limits: ProtocolLimits, registry: PrometheusCollectorRegistry) throws
+        -> ModelGeneration {
         let bundle: ModelBundle
         do {
             bundle = try ModelBundle(directory: URL(fileURLWithPath: configuration.bundle))
@@ -58,7 +65,7 @@ final class ModelGeneration: Sendable {
         } catch {
             throw StartupError("TLS: \(error)")
         }
-        return ModelGeneration(bundle: bundle, tls: tls, limits: limits, explain: configuration.reasonCodes != .none)
+        return ModelGeneration(bundle: bundle, tls: tls, limits: limits, explain: configuration.reasonCodes != .none, registry: registry)
     }
 }
 

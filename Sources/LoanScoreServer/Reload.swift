@@ -4,6 +4,7 @@ import Foundation
 import LoanScoreProtocol
 import Logging
 import NIOConcurrencyHelpers
+import LoanScoreTLS
 import ServiceLifecycle
 import UnixSignals
 
@@ -113,6 +114,7 @@ final class Reloader: Sendable {
         let audit = state.audit
         let workspaces = state.workspaces
         let logger = logger
+        let registry = state.metrics.registry
         // Bundle loading (and reopening a failed audit log) is blocking file I/O and model
         // compilation: keep it off the event loops and the cooperative pool.
         let (loaded, auditNote): (Result<ModelGeneration, StartupError>, String?) = await withCheckedContinuation {
@@ -128,7 +130,7 @@ final class Reloader: Sendable {
                     auditNote = "audit log still unavailable: \(error)"
                 }
                 do {
-                    let generation = try ModelGeneration.load(configuration, limits: limits)
+                    let generation = try ModelGeneration.load(configuration, limits: limits, registry: registry)
                     // Warmed before it is installed: the first requests on the new model are as
                     // fast as the last ones on the old.
                     WarmUp.run(generation, workspaces: workspaces, maximumBatch: limits.maximumBatch)
@@ -143,6 +145,10 @@ final class Reloader: Sendable {
             let previous = state.install(new)
             state.metrics.model(name: previous.modelName, version: previous.modelVersion, serving: false)
             state.metrics.model(name: new.modelName, version: new.modelVersion, serving: true)
+            // The retired version's series leave the scrape (requests still in flight on it
+            // update handles no longer emitted); a reload of the same version keeps them.
+            previous.metrics.retire(keeping: new.metrics)
+            state.metrics.certificateExpiry(new.tls.certificateNotAfter)
             state.metrics.reload(outcome: "success")
             let message = "now serving \(new.modelName) \(new.modelVersion) (was \(previous.modelName) \(previous.modelVersion)); "
                 + "requests in flight finish on the previous model"

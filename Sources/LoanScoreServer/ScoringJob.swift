@@ -3,8 +3,8 @@ import LoanScoreAudit
 import LoanScoreFeatures
 import LoanScoreModel
 import LoanScoreProtocol
-import Metrics
 import NIOCore
+import Prometheus
 
 /// The work of one SCORE_REQUEST on a worker thread: score every application of the decoded
 /// columns, write the SCORE_RESPONSE payload into the workspace, append the decisions to the
@@ -44,19 +44,8 @@ struct ScoringJob: Sendable {
         let engine = generation.engine
         engine.score(workspace)
         let records = engine.respond(workspace, requestID: requestID, client: client, time: Date())
-        let scores = workspace.scores
-        var approved = 0, reviewed = 0, declined = 0  // counted per request: one metric update each
-        for row in 0..<scores.rows {
-            switch scores.decision[row] {
-            case .approve: approved += 1
-            case .review: reviewed += 1
-            case .decline: declined += 1
-            }
-            server.metrics.pd.record(scores.pd[row])
-        }
-        if approved > 0 { server.metrics.decision(LoanScoreModel.Decision.approve.rawValue, count: approved) }
-        if reviewed > 0 { server.metrics.decision(LoanScoreModel.Decision.review.rawValue, count: reviewed) }
-        if declined > 0 { server.metrics.decision(LoanScoreModel.Decision.decline.rawValue, count: declined) }
+        // Decisions, PD, exposure and expected loss of this model version: one update per series per request.
+        generation.metrics.record(workspace, pipeline: engine.bundle.pipeline)
         server.metrics.applications("scored", count: records.count)
         server.metrics.applications("invalid", count: workspace.columns.count - records.count)
         // The worker's time per application (scoring, response, metrics) feeds admission's

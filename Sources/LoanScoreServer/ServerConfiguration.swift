@@ -50,12 +50,15 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var quotas = Quotas()
     /// Drift tracking of live applications against the bundle's reference bins.
     public var drift = Drift()
+    /// The log's format: readable `text` (the default) or `json`, one object per line.
+    public var logFormat: LogFormat = .text
 
     enum CodingKeys: String, CodingKey {
         case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit, tls, quotas, drift
         case privateKey = "private_key", clientCA = "client_ca", auditDirectory = "audit_dir"
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes", adminLimits = "admin_limits"
+        case logFormat = "log_format"
     }
 
     /// Resource limits. Sizes in bytes.
@@ -375,6 +378,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(adminLimits, forKey: .adminLimits)
         try c.encode(quotas, forKey: .quotas)
         try c.encode(drift, forKey: .drift)
+        try c.encode(logFormat, forKey: .logFormat)
     }
 
     /// Decodes a configuration file. Every key may be left out: absent ones keep their
@@ -401,6 +405,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         adminLimits = try c.decodeIfPresent(AdminLimits.self, forKey: .adminLimits) ?? adminLimits
         quotas = try c.decodeIfPresent(Quotas.self, forKey: .quotas) ?? quotas
         drift = try c.decodeIfPresent(Drift.self, forKey: .drift) ?? drift
+        logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? logFormat
     }
 
     /// Reads a configuration file; absent keys keep their defaults.

@@ -4,9 +4,9 @@ import LoanScoreFeatures
 import LoanScoreModel
 import LoanScoreProtocol
 import LoanScoreWorkerPool
-import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import Prometheus
 
 /// What every connection of one server shares: the current model generation (engine, wire
 /// schema, WELCOME, TLS context; swapped atomically by a reload), the worker pool, the audit
@@ -106,7 +106,7 @@ final class ServerState: Sendable {
             connectionCount.wrappingDecrement(ordering: .relaxed)
             return "\(address) has \(limits.maximumConnectionsPerAddress) connections"
         }
-        metrics.connections.record(now)
+        metrics.connections.set(to: Double(now))
         return nil
     }
 
@@ -119,7 +119,7 @@ final class ServerState: Sendable {
         }
         guard removed else { return }
         let now = connectionCount.wrappingDecrementThenLoad(ordering: .relaxed)
-        metrics.connections.record(now)
+        metrics.connections.set(to: Double(now))
         if now == 0 { memory?.connectionsDrained() }
     }
 

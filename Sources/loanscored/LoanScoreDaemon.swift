@@ -86,6 +86,9 @@ struct LoanScoreDaemon: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("log-format"), help: "text (readable lines, the default) or json (one JSON object per line).")
+    var logFormat: LogFormat?
+
     func resolvedConfiguration() throws -> ServerConfiguration {
         // The file first (any key may be left out), then the flags over it; validate() then
         // requires bundle, certificate and key from one or the other.
@@ -111,15 +114,26 @@ struct LoanScoreDaemon: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
+        // The configuration decides the log format, so it is read before logging starts; a
+        // configuration error is then logged in the format the flag asked for (text by default).
+        let resolved = Result { try resolvedConfiguration() }
+        let format = logFormat ?? (try? resolved.get())?.logFormat ?? .text
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let logger = Logger(label: "loanscored")
         let configuration: ServerConfiguration
         do {
-            configuration = try resolvedConfiguration()
+            configuration = try resolved.get()
         } catch let error as ConfigurationError {
             logger.critical("configuration refused: \(error.message)")
             throw ExitCode(2)
@@ -134,3 +148,4 @@ struct LoanScoreDaemon: AsyncParsableCommand {
 }
 
 extension ReasonCodes: ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}

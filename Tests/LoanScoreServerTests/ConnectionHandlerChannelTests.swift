@@ -33,8 +33,8 @@ struct ConnectionHandlerChannelTests {
             configuration.workers = 1
             edit(&configuration)
             let limits = ServerState.protocolLimits(configuration)
-            let generation = try ModelGeneration.load(configuration, limits: limits)
             let metrics = ServerMetrics()
+            let generation = try ModelGeneration.load(configuration, limits: limits, registry: metrics.registry)
             let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
             let audit = try AuditSink(configuration: .init(directory: URL(fileURLWithPath: configuration.auditDirectory), fsync: .never), retention: nil,
                                       metrics: metrics, logger: logger)

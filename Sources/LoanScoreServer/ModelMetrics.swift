@@ -1,0 +1,133 @@
+import LoanScoreFeatures
+import LoanScoreProtocol
+public import LoanScoreModel
+public import Prometheus
+
+/// The metrics of one model generation, labelled with its `model_version`: decisions, the PD
+/// histogram, approved exposure and the expected loss of approved applications.
+///
+/// Made when a bundle loads (``ModelGeneration``) and unregistered from the registry when a
+/// reload retires the generation (``retire(keeping:)``), so a retired version's series leave
+/// the scrape. A reload of the same version gets the same series back from the registry (its
+/// counters continue), and retiring the old generation then leaves them in place.
+///
+/// The drift monitor adds its per-version gauges the same way: make them from
+/// ``registry`` with a ``MetricsCatalog`` family and ``modelVersion``, keep them with the
+/// generation, and unregister them when it retires.
+public final class ModelMetrics: Sendable {
+    /// The registry the handles live in.
+    public let registry: PrometheusCollectorRegistry
+    /// The `model_version` label value.
+    public let modelVersion: String
+    /// Loss given default: the manifest's `cutoffs.lgd`, else 0.45.
+    public let lgd: Double
+    /// `loanscore_decisions_total{decision,model_version}`, indexed like ``Decision``'s cases
+    /// (approve, review, decline).
+    let approved: Counter, reviewed: Counter, declined: Counter
+    let pd: ValueHistogram
+    /// Present only when the schema marks an exposure field.
+    let approvedExposure: Counter?
+    let approvedExpectedLoss: Counter
+    /// Where each accepted application's exposure comes from.
+    let exposure: ExposureSource
+
+    /// How ``record(_:pipeline:)`` reads an approved application's exposure.
+    enum ExposureSource: Sendable, Equatable {
+        /// No exposure field: exposure 1 (expected loss is then PD × LGD).
+        case none
+        /// The field is a feature: its value is this column of the model-ready matrix.
+        case column(Int, width: Int)
+        /// The field is not a feature: parse it from the request (schema field index).
+        case field(Int)
+    }
+
+    /// The LGD a bundle declares (`cutoffs.lgd`), else 0.45.
+    public static func lgd(of manifest: Manifest) -> Double {
+        if case .object(let cutoffs)? = manifest.cutoffs, case .number(let lgd)? = cutoffs["lgd"], lgd.isFinite, lgd >= 0 {
+            return lgd
+        }
+        return 0.45
+    }
+
+    /// Makes (or finds) the generation's series in `registry`.
+    public init(bundle: ModelBundle, registry: PrometheusCollectorRegistry) {
+        typealias M = MetricsCatalog
+        self.registry = registry
+        let version = bundle.manifest.model.version
+        modelVersion = version
+        lgd = Self.lgd(of: bundle.manifest)
+        approved = registry.makeCounter(M.decisions, Decision.approve.rawValue, version)
+        reviewed = registry.makeCounter(M.decisions, Decision.review.rawValue, version)
+        declined = registry.makeCounter(M.decisions, Decision.decline.rawValue, version)
+        pd = registry.makeValueHistogram(M.pd, buckets: ServerMetrics.pdBuckets, version)
+        approvedExpectedLoss = registry.makeCounter(M.approvedExpectedLoss, version)
+        let schema = bundle.schema
+        if let index = schema.fields.firstIndex(where: { $0.exposure == true }) {
+            approvedExposure = registry.makeCounter(M.approvedExposure, version)
+            if schema.fields[index].isFeature {
+                // The matrix's columns: each feature field in schema order (a category one-hot,
+                // one column per level), then the derived features (FeaturePipeline's encoding).
+                var column = 0
+                for field in schema.fields[..<index] where field.isFeature {
+                    column += field.type == .category ? (field.levels?.count ?? 0) : 1
+                }
+                exposure = .column(column, width: bundle.pipeline.featureNames.count)
+            } else {
+                exposure = .field(index)
+            }
+        } else {
+            approvedExposure = nil
+            exposure = .none
+        }
+    }
+
+    /// Records one scored request: one update per series, whatever the batch size.
+    ///
+    /// - Parameter workspace: a workspace that ``ScoringEngine/score(_:)`` has scored.
+    func record(_ workspace: RequestWorkspace, pipeline: FeaturePipeline) {
+        let scores = workspace.scores
+        var approvals = 0, reviews = 0, declines = 0
+        var exposureSum = 0.0, lossSum = 0.0
+        // Accepted applications are the matrix's and the scores' rows, in request order.
+        var row = 0
+        for application in workspace.outcomes.indices {
+            guard case .accepted = workspace.outcomes[application] else { continue }
+            defer { row += 1 }
+            let probability = scores.pd[row]
+            pd.record(probability)
+            switch scores.decision[row] {
+            case .review: reviews += 1
+            case .decline: declines += 1
+            case .approve:
+                approvals += 1
+                let amount: Double
+                switch exposure {
+                case .none: amount = 1
+                case .column(let column, let width): amount = workspace.matrix[row * width + column]
+                case .field(let field):
+                    amount = pipeline.parsedValue(RawValue(workspace.columns.value(application: application, field: field)), field: field) ?? .nan
+                }
+                // A missing exposure (nullable field) adds nothing rather than poisoning the sums.
+                guard amount.isFinite else { continue }
+                exposureSum += amount
+                lossSum += probability * lgd * amount
+            }
+        }
+        if approvals > 0 { approved.increment(by: Int64(approvals)) }
+        if reviews > 0 { reviewed.increment(by: Int64(reviews)) }
+        if declines > 0 { declined.increment(by: Int64(declines)) }
+        if exposureSum != 0 { approvedExposure?.increment(by: exposureSum) }
+        if lossSum != 0 { approvedExpectedLoss.increment(by: lossSum) }
+    }
+
+    /// Every handle of this generation.
+    var handles: [AnyObject] {
+        [approved, reviewed, declined, pd, approvedExpectedLoss] + (approvedExposure.map { [$0] } ?? [])
+    }
+
+    /// Removes this generation's series from the registry, except those `successor` shares
+    /// (same model version: the registry handed it the same handles).
+    public func retire(keeping successor: ModelMetrics?) {
+        registry.unregister(handles, keeping: successor?.handles ?? [])
+    }
+}
