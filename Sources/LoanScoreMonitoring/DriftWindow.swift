@@ -111,13 +111,7 @@ public final class DriftWindow: Sendable {
         guard rows > 0 else { return }
         let first = max(0, rows - capacity), kept = rows - first
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kept * fields) { binned in
-            for r in 0..<kept {
-                let row = first + r, base = r * fields
-                for f in 0..<width {
-                    binned[base + f] = UInt32(truncatingIfNeeded: bins.binOffset(field: f) + bins.bin(field: f, value: slots[row * width + f]))
-                }
-                binned[base + width] = UInt32(truncatingIfNeeded: bins.binOffset(field: width) + bins.bin(field: width, value: pds[row]))
-            }
+            bins.bin(slots: slots, pds: pds, rows: first..<rows, into: binned)
             let now = maxAge == nil ? 0 : clock()
             state.withLock { state in
                 evictExpired(&state, now: now)

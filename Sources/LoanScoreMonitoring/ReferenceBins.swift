@@ -19,15 +19,21 @@ public struct ReferenceBins: Sendable {
     /// Bins of every field together, missing bins included.
     public let totalBins: Int
 
-    private enum Kind: Sendable { case number, levels }
-    private let kinds: [Kind]
-    /// Every number field's edges, back to back; field f's are `edges[edgeStart[f]..<edgeStart[f] + edgeCount[f]]`.
+    /// How to bin one field, packed so that binning a row reads one small array.
+    private struct Plan: Sendable {
+        /// Field f's edges are `edges[edgeStart ..< edgeStart + edgeCount]`.
+        var edgeStart: Int
+        var edgeCount: Int
+        /// Value bins (the missing bin excluded): the missing bin's index.
+        var valueBins: Int
+        /// The field's first bin in the global numbering.
+        var offset: Int
+        /// A number (binned by its edges) rather than a level index.
+        var isNumber: Bool
+    }
+    private let plans: [Plan]
+    /// Every number field's edges, back to back.
     private let edges: [Double]
-    private let edgeStart: [Int]
-    private let edgeCount: [Int]
-    /// Value bins (the missing bin excluded) per field.
-    private let valueBins: [Int]
-    private let offsets: [Int]
     private let minimum: [Double]
     private let maximum: [Double]
     /// Whether each bin (global numbering) has a reference share of 0.
@@ -38,6 +44,7 @@ public struct ReferenceBins: Sendable {
 
     /// Compiles a profile's bins. O(bins).
     public init(reference: ReferenceProfile) {
+        enum Kind { case number, levels }
         self.reference = reference
         fieldCount = reference.fields.count
         var kinds: [Kind] = [], edges: [Double] = [], edgeStart: [Int] = [], edgeCount: [Int] = []
@@ -60,12 +67,10 @@ public struct ReferenceBins: Sendable {
             maximum.append(field.max ?? .infinity)
             empty += field.referenceShares.map { $0 == 0 }
         }
-        self.kinds = kinds
+        plans = kinds.indices.map {
+            Plan(edgeStart: edgeStart[$0], edgeCount: edgeCount[$0], valueBins: valueBins[$0], offset: offsets[$0], isNumber: kinds[$0] == .number)
+        }
         self.edges = edges
-        self.edgeStart = edgeStart
-        self.edgeCount = edgeCount
-        self.valueBins = valueBins
-        self.offsets = offsets
         self.minimum = minimum
         self.maximum = maximum
         emptyInReference = empty
@@ -77,33 +82,68 @@ public struct ReferenceBins: Sendable {
 
     /// The first bin of field `field` in the global numbering (its bins are
     /// `binOffset(field:) ..< binOffset(field:) + reference.fields[field].binCount`). O(1).
-    public func binOffset(field: Int) -> Int { offsets[field] }
+    public func binOffset(field: Int) -> Int { plans[field].offset }
 
     /// The bin of `value` in field `field`, counted within the field (0 ..< binCount).
     ///
     /// A number's bin is the count of its edges strictly less than `value` (so `(-inf, e1]`,
     /// `(e1, e2]`, …, `(e_n, +inf)`; `numpy.searchsorted(edges, value, side="left")`), found by
-    /// binary search; a category's is the level index, a boolean's 0 (false) or 1 (true). NaN
+    /// counting (up to 16 edges) or binary search; a category's is the level index, a boolean's 0 (false) or 1 (true). NaN
     /// goes to the missing bin (the last), and so does a category or boolean slot that is not
     /// a valid level index (which the pipeline never produces).
     ///
     /// - Complexity: O(log edges); no allocation.
-    @inline(__always)
     public func bin(field: Int, value: Double) -> Int {
-        let values = valueBins[field]
-        if value.isNaN { return values }
-        switch kinds[field] {
-        case .number:
-            var low = edgeStart[field], high = low + edgeCount[field]
-            let start = low
-            while low < high {
-                let middle = (low + high) >> 1
-                if edges[middle] < value { low = middle + 1 } else { high = middle }
-            }
-            return low - start
-        case .levels:
-            guard value >= 0, value < Double(values), let index = Int(exactly: value) else { return values }
+        edges.withUnsafeBufferPointer { Self.bin(plans[field], value, $0) }
+    }
+
+    @inline(__always)
+    private static func bin(_ plan: Plan, _ value: Double, _ edges: UnsafeBufferPointer<Double>) -> Int {
+        if value.isNaN { return plan.valueBins }
+        guard plan.isNumber else {
+            guard value >= 0, value < Double(plan.valueBins), let index = Int(exactly: value) else { return plan.valueBins }
             return index
+        }
+        var low = plan.edgeStart, high = low + plan.edgeCount
+        // Deciles give at most 9 edges: counting them without branches beats a binary search
+        // whose branches the predictor cannot learn (the same count of edges below `value`).
+        if plan.edgeCount <= 16 {
+            var count = 0
+            for i in low..<high { count &+= Int(unsafeBitCast(edges[i] < value, to: UInt8.self)) }  // Bool is 0 or 1
+            return count
+        }
+        while low < high {
+            let middle = (low + high) >> 1
+            if edges[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        return low - plan.edgeStart
+    }
+
+    /// Bins rows of slots and their PDs into global bin indices (``binOffset(field:)`` + bin):
+    /// row `r`'s ``fieldCount`` indices at `out[r × fieldCount ..< (r + 1) × fieldCount]`.
+    ///
+    /// - Parameters:
+    ///   - slots: row-major, ``slotCount`` values per row, rows `rows` at least.
+    ///   - pds: one PD per row.
+    ///   - rows: the rows to bin (`rows.count × fieldCount ≤ out.count`).
+    /// - Complexity: O(rows × fields × log edges); no allocation.
+    public func bin(slots: UnsafeBufferPointer<Double>, pds: UnsafeBufferPointer<Double>, rows: Range<Int>,
+                    into out: UnsafeMutableBufferPointer<UInt32>) {
+        let width = slotCount, fields = fieldCount
+        precondition(slots.count >= rows.upperBound * width && pds.count >= rows.upperBound && out.count >= rows.count * fields)
+        plans.withUnsafeBufferPointer { plans in
+            edges.withUnsafeBufferPointer { edges in
+                var next = 0
+                for row in rows {
+                    let base = row * width
+                    for f in 0..<width {
+                        out[next] = UInt32(truncatingIfNeeded: plans[f].offset + Self.bin(plans[f], slots[base + f], edges))
+                        next += 1
+                    }
+                    out[next] = UInt32(truncatingIfNeeded: plans[width].offset + Self.bin(plans[width], pds[row], edges))
+                    next += 1
+                }
+            }
         }
     }
 
@@ -118,7 +158,7 @@ public struct ReferenceBins: Sendable {
     public func anomalies(field: Int, value: Double) -> (outOfRange: Bool, unseenBin: Bool) {
         guard isInput[field] else { return (false, false) }
         let outOfRange = value < minimum[field] || value > maximum[field]  // NaN compares false
-        let unseen = emptyInReference[offsets[field] + bin(field: field, value: value)]
+        let unseen = emptyInReference[plans[field].offset + bin(field: field, value: value)]
         return (outOfRange, unseen)
     }
 
