@@ -141,6 +141,14 @@ struct DriftTests {
         #expect(try JSONDecoder().decode(DriftReport.self, from: Data(json.utf8)) == report)
     }
 
+    @Test func jsonEscapesLabelsAndRoundTrips() throws {
+        let text = #"{"model_version":"v\"1","applications":2,"fields":[{"field":"home","psi":0.5,"band":"significant","bins":[{"label":"a \"quoted\" \\ level\n\u0001","reference":0.25,"live":1e-05}]}]}"#
+        let report = try JSONDecoder().decode(DriftReport.self, from: Data(text.utf8))
+        #expect(report.fields[0].bins[0].label == "a \"quoted\" \\ level\n\u{1}")
+        #expect(String(decoding: report.json(), as: UTF8.self) == text)
+        #expect(try JSONDecoder().decode(DriftReport.self, from: report.json()) == report)
+    }
+
     @Test func windowFedThroughThePipelineMatchesFeedingOneByOne() throws {
         let pipeline = Self.bundle.pipeline
         let rows: [[String]] = [["500", "1000", "own", "yes", "12"], ["2500", "", "flat", "no", "24"], ["50", "300", "rent", "no", "12"]]
