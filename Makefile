@@ -40,7 +40,7 @@ $(VENV)/.installed: Training/pyproject.toml
 ## Suites that start loanscored, openssl or the CLI as processes, or drive a server at full load. They run one at a
 ## time after the others: on two cores, run beside the rest, they starve the cooperative
 ## threads of unrelated tests (whose deadlines then expire) and measure each other's noise.
-SYSTEM_SUITES := OverloadTests|MetricsTableTests|LogFormatProcessTests|QuotaTests|DeadlineTests|ReloadCoalescingTests|ReloadTests|DaemonProcessTests|CrashSafetyTests|AuditOperationsTests|AdminHardeningTests|BuildInfoTests|ExitCodeTests|HelpAndVersionTests|ProgressTests|PolicyHandshakeTests|TLSPolicyServerTests|TLSPolicyClientTests|BundleGovernanceCLITests
+SYSTEM_SUITES := OverloadTests|MetricsTableTests|LogFormatProcessTests|QuotaTests|DeadlineTests|ReloadCoalescingTests|ReloadTests|DaemonProcessTests|CrashSafetyTests|AuditOperationsTests|AdminHardeningTests|BuildInfoTests|ExitCodeTests|HelpAndVersionTests|ProgressTests|PolicyHandshakeTests|TLSPolicyServerTests|TLSPolicyClientTests|BundleGovernanceCLITests|DriftCLITests
 
 swift-test:
 	swift build --build-tests

@@ -142,7 +142,7 @@ let package = Package(
         // LoanScoreModel and LoanScoreFeatures compute the expected figures of test bundles.
         .testTarget(name: "LoanScoreCLITests", dependencies: [
             "LoanScoreCLI", "LoanScoreDaemon", "LoanScoreLoad", "LoanScoreTestSupport", "LoanScoreAudit", "LoanScoreVersion",
-            "LoanScoreModel", "LoanScoreFeatures",
+            "LoanScoreModel", "LoanScoreFeatures", "LoanScoreMonitoring",
         ]),
     ],
     swiftLanguageModes: [.v6]

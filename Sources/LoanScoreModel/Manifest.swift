@@ -22,10 +22,13 @@ public struct Manifest: Codable, Sendable {
     /// BUNDLE.md, `cutoffs`); the cut-offs LoanScore applies are `policy`'s.
     public var cutoffs: JSONValue?
     public var validation: Validation?
+    /// The bundle's reference distributions for drift (BUNDLE.md, `reference.json`): a file
+    /// listed in ``files``; `nil` in bundles written before issue 14 (drift is then unavailable).
+    public var reference: String?
     public var files: [String: String]
 
     enum CodingKeys: String, CodingKey {
-        case model, lineage, schema, features, members, combination, calibration, policy, metrics, fairness, cutoffs, validation, files
+        case model, lineage, schema, features, members, combination, calibration, policy, metrics, fairness, cutoffs, validation, reference, files
         case formatVersion = "format_version", createdAt = "created_at", reasonCodes = "reason_codes"
     }
 

@@ -13,6 +13,9 @@ public struct ModelBundle: Sendable {
     public let schema: Schema
     public let pipeline: FeaturePipeline
     public let scorer: EnsembleScorer
+    /// The training data's reference bins (`reference.json`), checked against ``schema``;
+    /// `nil` when the manifest names none (drift is then unavailable, never zero).
+    public let reference: ReferenceProfile?
 
     /// Loads and checks a bundle folder.
     ///
@@ -80,6 +83,11 @@ public struct ModelBundle: Sendable {
             }
         }
         scorer = try EnsembleScorer(manifest: manifest, pipeline: pipeline, members: members)
+        if let name = manifest.reference {
+            reference = try ReferenceProfile(data: try file(name), file: name, schema: schema)
+        } else {
+            reference = nil
+        }
     }
 
     /// Checks that every listed file exists with its sha256 and that nothing unlisted is in

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import LoanScoreFeatures
 import LoanScoreModel
+import LoanScoreMonitoring
 
 /// `loanscore bench`: the in-process evaluator's throughput on this machine.
 struct BenchCommand: ParsableCommand {
@@ -15,6 +16,10 @@ struct BenchCommand: ParsableCommand {
             decision and reason codes, in batches of --batch on --threads threads. Prints \
             applications/s, µs per application (per thread: wall time × threads / rows) and \
             CPU µs per application (process CPU time / rows: steadier on a shared machine).
+
+            --drift also keeps each batch's slots and adds the batch to a drift window over the \
+            bundle's reference bins (what the server does per request), one window shared by \
+            the threads, and reports the time spent in the window's update per application.
             """
     )
 
@@ -39,6 +44,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Time only this ensemble member (e.g. xgboost) on the model-ready matrix: features are computed once, untimed.")
     var member: String?
 
+    @Flag(help: "Also track drift: keep slots and add every batch to a drift window (needs a bundle with reference bins).")
+    var drift = false
+
     @Flag(help: "Print {\"applications_per_s\", \"us_per_application\", \"cpu_us_per_application\", \"batch\", \"threads\"} as JSON.")
     var json = false
 
@@ -60,6 +68,17 @@ struct BenchCommand: ParsableCommand {
         let explain = !noReasons
         let pipeline = bundle.pipeline, scorer = bundle.scorer, width = scorer.featureCount
         let checksum = Checksum()
+        let window: DriftWindow?
+        if drift {
+            guard member == nil else { throw Failure.usage("--drift times the whole path; leave out --member") }
+            guard let made = DriftWindow(bundle: bundle) else {
+                throw Failure.invalidData("\(self.bundle): the bundle has no reference bins; --drift needs them")
+            }
+            window = made
+        } else {
+            window = nil
+        }
+        let slotWidth = pipeline.slotCount
         var started = ContinuousClock.now, startedCPU = processCPUSeconds()
         if let member {
             guard let compiled = scorer.member(named: member) else {
@@ -95,19 +114,32 @@ struct BenchCommand: ParsableCommand {
         } else {
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             var matrix = [Double](repeating: .nan, count: batch * width)
-            var sum = 0.0
+            var slots = [Double](repeating: .nan, count: window == nil ? 0 : batch * slotWidth)
+            var pds = [Double](repeating: 0, count: batch)
+            var sum = 0.0, driftTime = Duration.zero
             for index in stride(from: thread, to: batches.count, by: threads) {
                 let range = batches[index]
                 matrix.withUnsafeMutableBufferPointer { matrix in
-                    for (slot, i) in range.enumerated() {
-                        let row = UnsafeMutableBufferPointer(rebasing: matrix[(slot * width)..<((slot + 1) * width)])
-                        _ = pipeline.encode(applications[i], into: row)  // only valid applications were kept
+                    slots.withUnsafeMutableBufferPointer { slots in
+                        for (slot, i) in range.enumerated() {
+                            let row = UnsafeMutableBufferPointer(rebasing: matrix[(slot * width)..<((slot + 1) * width)])
+                            let slotRow = window == nil ? nil : UnsafeMutableBufferPointer(rebasing: slots[(slot * slotWidth)..<((slot + 1) * slotWidth)])
+                            _ = pipeline.encode(applications[i], into: row, slots: slotRow)  // only valid applications were kept
+                        }
                     }
                 }
                 let scores = matrix.withUnsafeBufferPointer { scorer.score(batch: $0, rows: range.count, explain: explain) }
-                for score in scores { sum += score.pd }
+                for (r, score) in scores.enumerated() {
+                    sum += score.pd
+                    pds[r] = score.pd
+                }
+                if let window {
+                    let before = ContinuousClock.now
+                    slots.withUnsafeBufferPointer { slots in pds.withUnsafeBufferPointer { window.add(slots: slots, pds: $0, rows: range.count) } }
+                    driftTime += ContinuousClock.now - before
+                }
             }
-            checksum.add(sum)
+            checksum.add(sum, drift: driftTime)
         }
         }
         let elapsed = ContinuousClock.now - started
@@ -115,14 +147,18 @@ struct BenchCommand: ParsableCommand {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let perSecond = Double(rows) / seconds
         let microseconds = seconds * 1e6 * Double(threads) / Double(rows)
+        let drift = checksum.driftSeconds * 1e6 / Double(rows)
         if json {
-            try printJSON(["applications_per_s": perSecond, "us_per_application": microseconds,
-                           "cpu_us_per_application": cpuMicroseconds, "batch": batch,
-                           "threads": threads, "rows": rows, "reasons": explain && member == nil, "member": member ?? "ensemble"])
+            var object: [String: Any] = ["applications_per_s": perSecond, "us_per_application": microseconds,
+                                         "cpu_us_per_application": cpuMicroseconds, "batch": batch,
+                                         "threads": threads, "rows": rows, "reasons": explain && member == nil, "member": member ?? "ensemble"]
+            if window != nil { object["drift_update_us_per_application"] = drift }
+            try printJSON(object)
         } else {
             let what = member.map { "member \($0) only" } ?? (explain ? "ensemble with reasons" : "ensemble, no reasons")
             print(String(format: "%.0f applications/s, %.2f µs per application per thread, %.2f µs CPU (%d rows, batch %d, %d thread(s), %@; mean PD %.4f)",
                          perSecond, microseconds, cpuMicroseconds, rows, batch, threads, what, checksum.total / Double(rows)))
+            if window != nil { print(String(format: "drift window update: %.3f µs per application (in the timed total)", drift)) }
         }
     }
 }
@@ -139,6 +175,16 @@ private func processCPUSeconds() -> Double {
 private final class Checksum: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
     private var value = 0.0
-    func add(_ x: Double) { lock.withLock { value += x } }
+    private var drift = Duration.zero
+    func add(_ x: Double, drift: Duration = .zero) {
+        lock.withLock {
+            value += x
+            self.drift += drift
+        }
+    }
     var total: Double { lock.withLock { value } }
+    /// Seconds spent in drift window updates, all threads together.
+    var driftSeconds: Double {
+        lock.withLock { Double(drift.components.seconds) + Double(drift.components.attoseconds) / 1e18 }
+    }
 }

@@ -21,7 +21,7 @@ struct LoanScore: ParsableCommand {
             be reached or trusted (connection refused, TLS certificate not trusted).
             """,
         version: LoanScoreVersion.versionLine(executable: "loanscore"),
-        subcommands: [ScoreCommand.self, PredictCommand.self, FeaturesCommand.self, BundleCommand.self, BenchCommand.self, AuditCommand.self,
+        subcommands: [ScoreCommand.self, PredictCommand.self, DriftCommand.self, FeaturesCommand.self, BundleCommand.self, BenchCommand.self, AuditCommand.self,
                       AdminCommand.self, OutcomesCommand.self]
     )
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoanScoreFeatures
 import LoanScoreModel
+import LoanScoreMonitoring
 
 /// `loanscore predict`: score one application given as JSON.
 struct PredictCommand: ParsableCommand {
@@ -11,7 +12,10 @@ struct PredictCommand: ParsableCommand {
         discussion: """
             The application is a JSON object keyed by the schema's field names; numbers, \
             strings, booleans and null are accepted (null or an absent key is missing). Pass \
-            the JSON text itself, or @FILE to read it from a file.
+            the JSON text itself, or @FILE to read it from a file. Flags list values treated \
+            as missing and, with a bundle that carries reference bins, values outside the \
+            training range (out_of_range:FIELD) or in a bin training never saw \
+            (unseen_bin:FIELD); the application is still scored.
             Example: loanscore predict --bundle demo/bundle --application \
             '{"Seniority": 9, "Home": "rent", "Time": 60, "Age": 30, "Marital": "married", \
             "Records": "no", "Job": "freelance", "Expenses": 73, "Income": 129, "Assets": 0, \
@@ -31,12 +35,20 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         let bundle = try loadBundle(self.bundle)
         let values = try parseApplication(application, schema: bundle.schema)
-        let (row, outcome) = bundle.pipeline.encode(values)
-        guard case .accepted(let flags) = outcome else {
+        var row = [Double](repeating: .nan, count: bundle.pipeline.featureNames.count)
+        var slots = [Double](repeating: .nan, count: bundle.pipeline.slotCount)
+        let outcome = row.withUnsafeMutableBufferPointer { row in
+            slots.withUnsafeMutableBufferPointer { bundle.pipeline.encode(values, into: row, slots: $0) }
+        }
+        guard case .accepted(var flags) = outcome else {
             if case .rejected(let violations) = outcome {
                 throw Failure.invalidData("application rejected: " + violations.map(\.description).joined(separator: "; "))
             }
             return
+        }
+        // With reference bins: out_of_range:FIELD and unseen_bin:FIELD (still scored).
+        if let reference = bundle.reference {
+            flags += slots.withUnsafeBufferPointer { ReferenceBins(reference: reference).anomalyFlags(slots: $0) }
         }
         let scorer = bundle.scorer
         let score = row.withUnsafeBufferPointer { scorer.score($0) }

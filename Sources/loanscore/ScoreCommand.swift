@@ -3,6 +3,7 @@ import Foundation
 import LoanScoreClient
 import LoanScoreFeatures
 import LoanScoreModel
+import LoanScoreMonitoring
 
 /// `loanscore score`: score a CSV file of applications offline (`--bundle`) or on a LoanScore
 /// server (`--server`).
@@ -14,8 +15,10 @@ struct ScoreCommand: ParsableCommand {
             Streams the input (memory does not grow with the file), validates every row, and \
             writes, atomically, one output row per valid application: id (the id column, or \
             the row number), pd, risk_level, decision, confidence, reasons (codes), \
-            reason_texts, flags (values treated as missing) and model_version; --members adds \
-            pd_<member> for each ensemble member.
+            reason_texts, flags (values treated as missing; with a bundle that carries \
+            reference bins, also out_of_range:FIELD and unseen_bin:FIELD for values outside \
+            the training range or in a bin training never saw) and model_version; --members \
+            adds pd_<member> for each ensemble member.
 
             Invalid rows go to --rejects with their reasons. Without --rejects they are \
             reported on standard error and the command exits 3 after writing the valid rows.
@@ -109,8 +112,11 @@ struct ScoreCommand: ParsableCommand {
         defer { progress.finish() }
         // Valid applications are scored in blocks of `blockSize` (the ensemble walks each tree
         // over a whole block); output order is input order, memory stays constant.
-        let blockSize = 256, width = scorer.featureCount
+        let blockSize = 256, width = scorer.featureCount, slotWidth = bundle.pipeline.slotCount
         var matrix = [Double](repeating: .nan, count: blockSize * width)
+        // Each pending application's slots, for the anomaly flags (bundles with reference bins).
+        let referenceBins = bundle.reference.map(ReferenceBins.init)
+        var slots = [Double](repeating: .nan, count: blockSize * slotWidth)
         var pending: [(id: String, flags: [String])] = []
         var batchScores = ScoreBatch()
         var rowsIn = 0, scored = 0
@@ -136,11 +142,17 @@ struct ScoreCommand: ParsableCommand {
         while let application = try file.next() {
             rowsIn += 1
             let slot = pending.count
-            let outcome = matrix.withUnsafeMutableBufferPointer {
-                bundle.pipeline.encode(application.values, into: UnsafeMutableBufferPointer(rebasing: $0[(slot * width)..<((slot + 1) * width)]))
+            let outcome = matrix.withUnsafeMutableBufferPointer { matrix in
+                slots.withUnsafeMutableBufferPointer { slots in
+                    bundle.pipeline.encode(application.values, into: UnsafeMutableBufferPointer(rebasing: matrix[(slot * width)..<((slot + 1) * width)]),
+                                           slots: UnsafeMutableBufferPointer(rebasing: slots[(slot * slotWidth)..<((slot + 1) * slotWidth)]))
+                }
             }
             switch outcome {
-            case .accepted(let flags):
+            case .accepted(var flags):
+                if let referenceBins {
+                    flags += slots.withUnsafeBufferPointer { referenceBins.anomalyFlags(slots: UnsafeBufferPointer(rebasing: $0[(slot * slotWidth)..<((slot + 1) * slotWidth)])) }
+                }
                 pending.append((application.id, flags))
                 if pending.count == blockSize { try flush() }
             case .rejected(let violations):

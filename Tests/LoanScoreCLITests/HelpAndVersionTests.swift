@@ -39,7 +39,7 @@ struct HelpAndVersionTests {
 
     @Test("Help texts have no source indentation inside a paragraph",
           arguments: [["--help"], ["score", "--help"], ["bundle", "verify", "--help"], ["audit", "verify", "--help"], ["audit", "export", "--help"],
-                     ["bench", "--help"]])
+                     ["bench", "--help"], ["drift", "--help"], ["features", "--help"]])
     func helpReadsCleanly(arguments: [String]) throws {
         let result = try BuiltExecutable("loanscore").run(arguments)
         #expect(result.status == 0, "\(result.stderr)")

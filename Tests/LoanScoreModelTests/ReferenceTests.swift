@@ -1,0 +1,115 @@
+import Foundation
+import LoanScoreFeatures
+import LoanScoreModel
+import LoanScoreTestSupport
+import Testing
+
+/// `reference.json` (BUNDLE.md): loaded and checked against the schema when the manifest names
+/// it; a malformed one is refused, naming the file and what is wrong.
+@Suite("Reference bins in the bundle")
+struct ReferenceTests {
+    /// Loads TinyBundle with `reference` (TinyBundle.referenceJSON by default).
+    func load(_ reference: String = TinyBundle.referenceJSON, manifestEdits: (inout [String: Any]) -> Void = { _ in }) throws -> ModelBundle {
+        let directory = try TinyBundle.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try TinyBundle.writeWithReference(to: directory, reference: reference, manifestEdits: manifestEdits)
+        return try ModelBundle(directory: directory)
+    }
+
+    /// The refusal loading gives, or "loaded".
+    func refusal(_ reference: String) -> String {
+        do {
+            _ = try load(reference)
+            return "loaded"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// TinyBundle.referenceJSON with one text replaced (which must occur).
+    func edited(_ old: String, _ new: String) -> String {
+        precondition(TinyBundle.referenceJSON.contains(old), "fixture lacks \(old)")
+        return TinyBundle.referenceJSON.replacingOccurrences(of: old, with: new)
+    }
+
+    @Test func aBundleWithReferenceLoadsItsBins() throws {
+        let bundle = try load()
+        let reference = try #require(bundle.reference)
+        #expect(reference.rows == 10 && reference.pdRows == 4 && reference.approvalRate == 0.25)
+        #expect(reference.fields.map(\.name) == bundle.pipeline.slotNames + ["pd"])
+        #expect(reference.fields.map(\.source) == [.input, .input, .input, .input, .input, .derived, .pd])
+        #expect(reference.fields[0].bins == .number(edges: [500, 1000]))
+        #expect(reference.fields[0].referenceShares == [0.3, 0.4, 0.3, 0])
+        #expect(reference.fields[2].bins == .category(levels: ["rent", "own"]))
+        #expect(reference.fields[3].bins == .boolean)
+        #expect(reference.fields[4].bins == .number(edges: []) && reference.fields[4].min == 12)
+        #expect(reference.pd.name == "pd" && reference.pd.binCount == 5)
+    }
+
+    @Test func aBundleWithoutTheKeyLoadsWithoutReference() throws {
+        let directory = try TinyBundle.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try TinyBundle.write(to: directory)
+        #expect(try ModelBundle(directory: directory).reference == nil)
+        let old = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/old-bundle-german-credit-300")
+        #expect(try ModelBundle(directory: old).reference == nil)
+    }
+
+    @Test func theFileIsHashedAndListedLikeEveryOther() throws {
+        // Named but not listed in files.
+        let unlisted = Result { try load(manifestEdits: { manifest in
+            var files = manifest["files"] as? [String: String] ?? [:]
+            files["reference.json"] = nil
+            manifest["files"] = files
+        }) }
+        #expect(throws: ModelError.self) { try unlisted.get() }
+        // Edited after hashing.
+        let directory = try TinyBundle.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try TinyBundle.writeWithReference(to: directory)
+        try Data((TinyBundle.referenceJSON + " ").utf8).write(to: directory.appendingPathComponent("reference.json"))
+        #expect(throws: ModelError.self) { try ModelBundle(directory: directory) }
+    }
+
+    @Test("malformed reference files are refused, naming the file and the problem", arguments: [
+        ("\"loanscore-reference/1\"", "\"loanscore-reference/2\"", "format is 'loanscore-reference/2'"),
+        ("{\"name\": \"income\"", "{\"name\": \"salary\"", "fields[1] is 'salary'; expected 'income'"),
+        ("\"source\": \"derived\"", "\"source\": \"input\"", "fields[5] ('amount_to_income'): source is 'input'; expected 'derived'"),
+        ("\"type\": \"boolean\"", "\"type\": \"category\"", "fields[3] ('records'): type is 'category'; the schema makes it 'boolean'"),
+        ("\"levels\": [\"rent\", \"own\"]", "\"levels\": [\"own\", \"rent\"]", "levels [\"own\", \"rent\"] are not the schema's [\"rent\", \"own\"]"),
+        ("\"edges\": [500, 1000]", "\"edges\": [1000, 500]", "edges are not strictly increasing"),
+        ("\"edges\": [500, 1000]", "\"edges\": [500, 500]", "edges are not strictly increasing"),
+        ("\"edges\": [500, 1000]", "\"edges\": [500, 1e999]", "not a valid reference"),
+        ("\"shares\": [0.3, 0.4, 0.3]", "\"shares\": [0.3, 0.4, 0.4]", "fields[0] ('amount'): shares and missing sum to 1.1"),
+        ("\"shares\": [0.3, 0.4, 0.3]", "\"shares\": [0.3, 0.8, -0.1]", "fields[0] ('amount'): shares[2] is -0.1, outside [0, 1]"),
+        ("\"shares\": [0.3, 0.4, 0.3]", "\"shares\": [0.7, 0.3]", "fields[0] ('amount'): 2 shares for 3 bins"),
+        ("\"missing\": 0.0, \"min\": 100, \"max\": 5000", "\"missing\": 0.0, \"min\": 5000, \"max\": 100", "min 5000.0 and max 100.0"),
+        ("\"missing\": 0.0, \"min\": 100, \"max\": 5000", "\"missing\": 0.0, \"min\": 600, \"max\": 5000", "leave the training range"),
+        ("\"missing\": 0.0, \"min\": 100, \"max\": 5000", "\"missing\": 0.0, \"min\": 100", "min and max must both be numbers"),
+        ("\"approval_rate\": 0.25", "\"approval_rate\": 1.5", "approval_rate must be in [0, 1]"),
+        ("\"approval_rate\": 0.25", "\"approval_rate\": 0.25, \"approval_rate\": 0.3", "not strict JSON"),
+        ("\"rows\": 10,", "", "missing key 'rows'"),
+    ])
+    func refusals(_ old: String, _ new: String, _ expected: String) {
+        let message = refusal(edited(old, new))
+        #expect(message.hasPrefix("reference.json: "), "\(message)")
+        #expect(message.contains(expected), "\(message)")
+    }
+
+    /// The fixture with its `fields` changed.
+    func withFields(_ change: (inout [Any]) -> Void) throws -> String {
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(TinyBundle.referenceJSON.utf8)) as? [String: Any])
+        var fields = try #require(object["fields"] as? [Any])
+        change(&fields)
+        object["fields"] = fields
+        return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+
+    @Test func fieldsMissingExtraOrOutOfOrderAreRefused() throws {
+        #expect(refusal(try withFields { $0.removeLast() }).contains("has 6 fields; expected 7"))
+        #expect(refusal(try withFields { $0.append($0[0]) }).contains("has 8 fields; expected 7"))
+        #expect(refusal(try withFields { $0.swapAt(0, 1) }).contains("fields[0] is 'income'; expected 'amount'"))
+        #expect(refusal(try withFields { $0.swapAt(5, 6) }).contains("fields[5] is 'pd'; expected 'amount_to_income'"))
+    }
+}
