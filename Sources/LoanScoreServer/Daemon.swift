@@ -121,13 +121,15 @@ public final class RunningServer: Sendable {
                 metrics: {
                     memory.publish(ProcessMemory.now())  // fresh memory and process figures on every scrape
                     process.publish()
+                    state.generation.drift?.publish()  // PSI per field, window size and approval rate
                     let usage = audit.usage
                     metrics.auditLiveBytes.set(to: Double(usage.liveBytes))
                     if let free = usage.freeBytes { metrics.auditFreeBytes.set(to: Double(free)) }
                     return registry.emitToString()
                 },
                 model: { RunningServer.modelSummary(state.generation.bundle) },
-                reload: { await reloader.reload().adminResponse })
+                reload: { await reloader.reload().adminResponse },
+                drift: { [driftEnabled = configuration.drift.enabled] in state.generation.driftAnswer(enabled: driftEnabled) })
             do {
                 admin = try await AdminServer(host: address.host, port: address.port, group: group, sources: sources,
                                               limits: configuration.adminLimits, metrics: metrics)

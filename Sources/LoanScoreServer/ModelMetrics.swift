@@ -28,18 +28,11 @@ public final class ModelMetrics: Sendable {
     /// Present only when the schema marks an exposure field.
     let approvedExposure: Counter?
     let approvedExpectedLoss: Counter
-    /// Where each accepted application's exposure comes from.
-    let exposure: ExposureSource
-
-    /// How ``record(_:pipeline:)`` reads an approved application's exposure.
-    enum ExposureSource: Sendable, Equatable {
-        /// No exposure field: exposure 1 (expected loss is then PD × LGD).
-        case none
-        /// The field is a feature: its value is this column of the model-ready matrix.
-        case column(Int, width: Int)
-        /// The field is not a feature: parse it from the request (schema field index).
-        case field(Int)
-    }
+    /// The exposure field's slot (its schema index: ``FeaturePipeline``'s slot `i` is field
+    /// `i`'s parsed value), or `nil` without one (exposure 1: expected loss is then PD × LGD).
+    let exposureSlot: Int?
+    /// Slots per application (``FeaturePipeline/slotCount``).
+    let slotCount: Int
 
     /// The LGD a bundle declares (`cutoffs.lgd`), else 0.45.
     public static func lgd(of manifest: Manifest) -> Double {
@@ -62,37 +55,19 @@ public final class ModelMetrics: Sendable {
         pd = registry.makeValueHistogram(M.pd, buckets: ServerMetrics.pdBuckets, version)
         approvedExpectedLoss = registry.makeCounter(M.approvedExpectedLoss, version)
         let schema = bundle.schema
-        if let index = schema.fields.firstIndex(where: { $0.exposure == true }) {
-            approvedExposure = registry.makeCounter(M.approvedExposure, version)
-            if schema.fields[index].isFeature {
-                // The matrix's columns: each feature field in schema order (a category one-hot,
-                // one column per level), then the derived features (FeaturePipeline's encoding).
-                var column = 0
-                for field in schema.fields[..<index] where field.isFeature {
-                    column += field.type == .category ? (field.levels?.count ?? 0) : 1
-                }
-                exposure = .column(column, width: bundle.pipeline.featureNames.count)
-            } else {
-                exposure = .field(index)
-            }
-        } else {
-            approvedExposure = nil
-            exposure = .none
-        }
+        exposureSlot = schema.fields.firstIndex { $0.exposure == true }
+        approvedExposure = exposureSlot == nil ? nil : registry.makeCounter(M.approvedExposure, version)
+        slotCount = bundle.pipeline.slotCount
     }
 
     /// Records one scored request: one update per series, whatever the batch size.
     ///
     /// - Parameter workspace: a workspace that ``ScoringEngine/score(_:)`` has scored.
-    func record(_ workspace: RequestWorkspace, pipeline: FeaturePipeline) {
+    func record(_ workspace: RequestWorkspace) {
         let scores = workspace.scores
         var approvals = 0, reviews = 0, declines = 0
         var exposureSum = 0.0, lossSum = 0.0
-        // Accepted applications are the matrix's and the scores' rows, in request order.
-        var row = 0
-        for application in workspace.outcomes.indices {
-            guard case .accepted = workspace.outcomes[application] else { continue }
-            defer { row += 1 }
+        for row in 0..<scores.rows {
             let probability = scores.pd[row]
             pd.record(probability)
             switch scores.decision[row] {
@@ -100,13 +75,7 @@ public final class ModelMetrics: Sendable {
             case .decline: declines += 1
             case .approve:
                 approvals += 1
-                let amount: Double
-                switch exposure {
-                case .none: amount = 1
-                case .column(let column, let width): amount = workspace.matrix[row * width + column]
-                case .field(let field):
-                    amount = pipeline.parsedValue(RawValue(workspace.columns.value(application: application, field: field)), field: field) ?? .nan
-                }
+                let amount = exposureSlot.map { workspace.slots[row * slotCount + $0] } ?? 1
                 // A missing exposure (nullable field) adds nothing rather than poisoning the sums.
                 guard amount.isFinite else { continue }
                 exposureSum += amount

@@ -115,6 +115,7 @@ final class Reloader: Sendable {
         let workspaces = state.workspaces
         let logger = logger
         let registry = state.metrics.registry
+        let current = state.generation
         // Bundle loading (and reopening a failed audit log) is blocking file I/O and model
         // compilation: keep it off the event loops and the cooperative pool.
         let (loaded, auditNote): (Result<ModelGeneration, StartupError>, String?) = await withCheckedContinuation {
@@ -130,7 +131,8 @@ final class Reloader: Sendable {
                     auditNote = "audit log still unavailable: \(error)"
                 }
                 do {
-                    let generation = try ModelGeneration.load(configuration, limits: limits, registry: registry)
+                    let generation = try ModelGeneration.load(configuration, limits: limits, registry: registry,
+                                                              previous: current)
                     // Warmed before it is installed: the first requests on the new model are as
                     // fast as the last ones on the old.
                     WarmUp.run(generation, workspaces: workspaces, maximumBatch: limits.maximumBatch)
@@ -147,7 +149,7 @@ final class Reloader: Sendable {
             state.metrics.model(name: new.modelName, version: new.modelVersion, serving: true)
             // The retired version's series leave the scrape (requests still in flight on it
             // update handles no longer emitted); a reload of the same version keeps them.
-            previous.metrics.retire(keeping: new.metrics)
+            previous.retireMetrics(keeping: new)
             state.metrics.certificateExpiry(new.tls.certificateNotAfter)
             state.metrics.reload(outcome: "success")
             let message = "now serving \(new.modelName) \(new.modelVersion) (was \(previous.modelName) \(previous.modelVersion)); "

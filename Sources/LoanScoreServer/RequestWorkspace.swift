@@ -16,6 +16,10 @@ public final class RequestWorkspace: @unchecked Sendable {
     public var columns = RequestColumns()
     /// Accepted applications' model-ready rows, `rows × featureCount`, row-major.
     public var matrix: [Double] = []
+    /// Accepted applications' slot values (every schema field's parsed value, then the derived
+    /// features: ``FeaturePipeline/slotCount`` per row, row-major, rows as in ``matrix``): what
+    /// drift tracking bins and the exposure metrics read.
+    public var slots: [Double] = []
     /// Each application's validation, in request order.
     public var outcomes: [FeaturePipeline.Outcome] = []
     /// The accepted applications' scores.
@@ -28,7 +32,7 @@ public final class RequestWorkspace: @unchecked Sendable {
     /// An estimate of the heap bytes the workspace keeps between requests (its buffers'
     /// capacities; the decoded columns are counted through their matrix-sized share). O(1).
     public var retainedBytes: Int {
-        matrix.capacity * MemoryLayout<Double>.stride
+        (matrix.capacity + slots.capacity) * MemoryLayout<Double>.stride
             + outcomes.capacity * MemoryLayout<FeaturePipeline.Outcome>.stride
             + response.capacity
             + columns.retainedBytes

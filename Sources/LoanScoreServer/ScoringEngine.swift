@@ -26,7 +26,8 @@ public struct ScoringEngine: Sendable {
     /// application never fails the others.
     ///
     /// Afterwards `workspace.outcomes[i]` is application `i`'s validation, and the accepted
-    /// applications' scores are `workspace.scores`' rows, in application order. Valid
+    /// applications' scores are `workspace.scores`' rows, in application order (their slot
+    /// values `workspace.slots`' rows, for drift tracking and the exposure metrics). Valid
     /// applications are encoded into one matrix and scored together (the ensemble walks each
     /// tree over the whole batch); results are the same as scoring them one by one.
     ///
@@ -35,7 +36,7 @@ public struct ScoringEngine: Sendable {
     ///   workspace's buffers have grown to the batch's size, except to describe invalid
     ///   applications, unseen levels, and text that is not an ASCII level or label.
     public func score(_ workspace: RequestWorkspace) {
-        let rows = bundle.pipeline.encode(workspace.columns, into: &workspace.matrix, outcomes: &workspace.outcomes)
+        let rows = bundle.pipeline.encode(workspace.columns, into: &workspace.matrix, slots: &workspace.slots, outcomes: &workspace.outcomes)
         workspace.matrix.withUnsafeBufferPointer { matrix in
             bundle.scorer.score(batch: matrix, rows: rows, explain: explain, into: &workspace.scores)
         }

@@ -45,7 +45,9 @@ struct ScoringJob: Sendable {
         engine.score(workspace)
         let records = engine.respond(workspace, requestID: requestID, client: client, time: Date())
         // Decisions, PD, exposure and expected loss of this model version: one update per series per request.
-        generation.metrics.record(workspace, pipeline: engine.bundle.pipeline)
+        generation.metrics.record(workspace)
+        // The drift window and anomaly counts (one lock and one update per field per request).
+        generation.drift?.record(workspace)
         server.metrics.applications("scored", count: records.count)
         server.metrics.applications("invalid", count: workspace.columns.count - records.count)
         // The worker's time per application (scoring, response, metrics) feeds admission's
