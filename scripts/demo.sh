@@ -56,6 +56,22 @@ fi
 step "First decisions ($DEMO/decisions.csv)"
 head -n 9 "$DEMO/decisions.csv" | cut -d, -f1-6 | column -t -s,
 
+step "Drift: the applications the server saw against the training data (GET /drift)"
+curl -sf "http://127.0.0.1:$ADMIN_PORT/drift" > "$DEMO/drift.json"
+python3 - "$DEMO/drift.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+print(f"model {report['model_version']}: {report['applications']} applications in the window")
+for field in sorted(report["fields"], key=lambda f: -f["psi"])[:6]:
+    print(f"  {field['field']:<16} PSI {field['psi']:.4f}  {field['band']}")
+PY
+if cmp -s <(python3 -m json.tool "$DEMO/drift.json") <($BIN/loanscore drift --bundle "$DEMO/bundle" --input "$holdout" --json | python3 -m json.tool); then
+    echo "loanscore drift on the same file gives the same report"
+else
+    echo "the server's /drift differs from loanscore drift on the same applications" >&2
+    exit 1
+fi
+
 step "One application, explained (offline, same bundle)"
 $BIN/loanscore predict --bundle "$DEMO/bundle" --application '{"Seniority": 1, "Home": "rent", "Time": 60, "Age": 24, "Marital": "single", "Records": "yes", "Job": "partime", "Expenses": 60, "Income": 90, "Assets": 0, "Debt": 500, "Amount": 1500, "Price": 1600}'
 
