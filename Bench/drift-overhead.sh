@@ -44,7 +44,7 @@ run() {
         > "$work/load.json" || true
     kill -TERM $server
     wait $server || true
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"{r[\"applications_per_s\"]:.0f} {r[\"latency_ms\"][\"p99\"]:.2f}")' "$work/load.json"
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.0f %.2f" % (r["applications_per_s"], r["latency_ms"]["p99"]))' "$work/load.json"
 }
 
 with=() without=()
