@@ -1,3 +1,4 @@
+import LoanScoreFeatures
 public import Foundation
 import LoanScoreModel
 
@@ -73,14 +74,14 @@ public struct DriftReport: Codable, Sendable, Equatable {
     /// the server's `/drift` and `loanscore drift --json`. Written by hand because
     /// `JSONEncoder` does not keep key order on Linux. O(bins).
     public func json() -> Data {
-        var out = "{\"model_version\":" + Self.quoted(modelVersion) + ",\"applications\":\(applications),\"fields\":["
+        var out = "{\"model_version\":" + JSONText.quoted(modelVersion) + ",\"applications\":\(applications),\"fields\":["
         for (i, field) in fields.enumerated() {
             if i > 0 { out += "," }
-            out += "{\"field\":" + Self.quoted(field.field) + ",\"psi\":" + Self.number(field.psi)
+            out += "{\"field\":" + JSONText.quoted(field.field) + ",\"psi\":" + Self.number(field.psi)
                 + ",\"band\":\"" + field.band.rawValue + "\",\"bins\":["
             for (j, bin) in field.bins.enumerated() {
                 if j > 0 { out += "," }
-                out += "{\"label\":" + Self.quoted(bin.label) + ",\"reference\":" + Self.number(bin.reference)
+                out += "{\"label\":" + JSONText.quoted(bin.label) + ",\"reference\":" + Self.number(bin.reference)
                     + ",\"live\":" + Self.number(bin.live) + "}"
             }
             out += "]}"
@@ -97,21 +98,4 @@ public struct DriftReport: Codable, Sendable, Equatable {
         return value.description
     }
 
-    /// A JSON string literal (quotes, backslashes and control characters escaped).
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar == "\u{2028}" || scalar == "\u{2029}":
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }

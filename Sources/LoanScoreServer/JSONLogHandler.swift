@@ -1,3 +1,4 @@
+import LoanScoreFeatures
 public import Logging
 import Foundation
 
@@ -59,11 +60,11 @@ public struct JSONLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
         if let error = event.error { merged["error"] = "\(error)" }
-        var text = "{\"timestamp\":" + Self.quoted(Self.timestamp(Date())) + ",\"level\":" + Self.quoted(event.level.rawValue)
-            + ",\"message\":" + Self.quoted(event.message.description) + ",\"label\":" + Self.quoted(label)
-            + ",\"source\":" + Self.quoted(event.source)
-        for key in merged.keys.sorted() where !["timestamp", "level", "message", "label", "source"].contains(key) {
-            text += "," + Self.quoted(key) + ":" + Self.json(merged[key]!)
+        var text = "{\"timestamp\":" + JSONText.quoted(Self.timestamp(Date())) + ",\"level\":" + JSONText.quoted(event.level.rawValue)
+            + ",\"message\":" + JSONText.quoted(event.message.description) + ",\"label\":" + JSONText.quoted(label)
+            + ",\"source\":" + JSONText.quoted(event.source)
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) where !["timestamp", "level", "message", "label", "source"].contains(key) {
+            text += "," + JSONText.quoted(key) + ":" + Self.json(value)
         }
         write(text + "}\n")
     }
@@ -72,33 +73,12 @@ public struct JSONLogHandler: LogHandler {
     /// dictionaries as JSON arrays and objects.
     static func json(_ value: Logger.Metadata.Value) -> String {
         switch value {
-        case .string(let string): return quoted(string)
-        case .stringConvertible(let convertible): return quoted(convertible.description)
+        case .string(let string): return JSONText.quoted(string)
+        case .stringConvertible(let convertible): return JSONText.quoted(convertible.description)
         case .array(let values): return "[" + values.map(json).joined(separator: ",") + "]"
         case .dictionary(let values):
-            return "{" + values.keys.sorted().map { quoted($0) + ":" + json(values[$0]!) }.joined(separator: ",") + "}"
+            return "{" + values.sorted(by: { $0.key < $1.key }).map { JSONText.quoted($0.key) + ":" + json($0.value) }.joined(separator: ",") + "}"
         }
-    }
-
-    /// `text` as a JSON string literal (RFC 8259: `"` and `\` escaped, control characters as
-    /// `\n`, `\r`, `\t` or `\u00XX`; U+2028/U+2029 escaped too, for JavaScript consumers).
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        result.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case "\u{2028}", "\u{2029}", "\u{0}"..."\u{1F}", "\u{7F}":
-                let hex = String(scalar.value, radix: 16, uppercase: false)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 
     /// ISO 8601 in UTC with milliseconds: `2026-12-03T19:30:00.123Z`.

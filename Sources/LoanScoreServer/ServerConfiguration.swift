@@ -197,6 +197,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             window = try c.decodeIfPresent(Int.self, forKey: .window) ?? window
             windowSeconds = try c.decodeIfPresent(Double.self, forKey: .windowSeconds)
         }
+
+        /// Every key, `window_seconds` as an explicit `null` when there is no age bound.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(enabled, forKey: .enabled)
+            try c.encode(window, forKey: .window)
+            try c.encode(windowSeconds, forKey: .windowSeconds)
+        }
     }
 
     /// Per-client quotas, as API gateways rate-limit: a token bucket of applications per

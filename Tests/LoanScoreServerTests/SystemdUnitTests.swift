@@ -96,7 +96,7 @@ struct SystemdUnitTests {
         let expected = try JSONSerialization.jsonObject(with: JSONEncoder().encode(full)) as! [String: Any]
         let written = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [String: Any]
         #expect(Set(written.keys) == Set(expected.keys))
-        for section in ["limits", "timeouts", "memory", "audit", "tls", "admin_limits", "quotas"] {
+        for section in ["limits", "timeouts", "memory", "audit", "tls", "admin_limits", "quotas", "drift"] {
             let keys = Set((expected[section] as? [String: Any] ?? [:]).keys)
             #expect(Set((written[section] as? [String: Any] ?? [:]).keys) == keys, "\(section)")
         }
