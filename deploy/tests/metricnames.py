@@ -22,56 +22,6 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 # Series Prometheus makes itself for every target (not exported by loanscored).
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 
-# Fallback used only while deploy/METRICS.md does not exist: issue 14's metric contract
-# (/work/issue14-spec.md section D, 2026-12-03), name -> type.
-SPEC_METRICS = {
-    "loanscore_connections": "gauge",
-    "loanscore_queue_depth": "gauge",
-    "loanscore_request_duration_seconds": "histogram",
-    "loanscore_queue_delay_seconds": "histogram",
-    "loanscore_audit_commit_duration_seconds": "histogram",
-    "loanscore_audit_commit_records": "histogram",
-    "loanscore_audit_bytes_total": "counter",
-    "loanscore_audit_commit_failures_total": "counter",
-    "loanscore_audit_available": "gauge",
-    "loanscore_audit_archived_segments_total": "counter",
-    "loanscore_audit_deleted_segments_total": "counter",
-    "loanscore_audit_archive_failures_total": "counter",
-    "loanscore_audit_live_bytes": "gauge",
-    "loanscore_audit_free_bytes": "gauge",
-    "loanscore_frames_total": "counter",
-    "loanscore_applications_total": "counter",
-    "loanscore_busy_total": "counter",
-    "loanscore_quota_rejections_total": "counter",
-    "loanscore_errors_total": "counter",
-    "loanscore_model_info": "gauge",
-    "loanscore_build_info": "gauge",
-    "loanscore_reload_total": "counter",
-    "loanscore_admin_connections_refused_total": "counter",
-    "loanscore_admin_errors_total": "counter",
-    "loanscore_heap_in_use_bytes": "gauge",
-    "loanscore_heap_free_bytes": "gauge",
-    "loanscore_tls_connections": "gauge",
-    "loanscore_malloc_trim_total": "counter",
-    "loanscore_malloc_trim_released_bytes_total": "counter",
-    "loanscore_decisions_total": "counter",
-    "loanscore_pd": "histogram",
-    "process_resident_memory_bytes": "gauge",
-    "process_virtual_memory_bytes": "gauge",
-    "process_open_fds": "gauge",
-    "process_max_fds": "gauge",
-    "process_cpu_seconds_total": "counter",
-    "process_start_time_seconds": "gauge",
-    "loanscore_tls_certificate_expiry_timestamp_seconds": "gauge",
-    "loanscore_drift_psi": "gauge",
-    "loanscore_drift_window_applications": "gauge",
-    "loanscore_anomalies_total": "counter",
-    "loanscore_approval_rate": "gauge",
-    "loanscore_reference_approval_rate": "gauge",
-    "loanscore_approved_exposure_total": "counter",
-    "loanscore_approved_expected_loss_total": "counter",
-}
-
 KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
             "offset", "bool", "inf", "nan", "atan2", "start", "end"}
 
@@ -146,14 +96,14 @@ def used_names():
 
 
 def documented_metrics(path=METRICS_TABLE):
-    """(name -> type, source) from deploy/METRICS.md when present, else the spec's list.
+    """(name -> type, source) from deploy/METRICS.md, the one documented table.
 
     METRICS.md: a markdown table whose first column is the metric name in backticks
     (optionally with its labels, `loanscore_pd{model_version}`); a cell reading `histogram`
     (any column) marks a histogram, whose _bucket/_sum/_count series then count as documented.
     """
     if not path.is_file():
-        return dict(SPEC_METRICS), f"issue 14 spec section D ({path.name} is missing)"
+        raise FileNotFoundError(f"{path} is missing: it is the documented table of every metric loanscored exports")
     table = {}
     for line in path.read_text().splitlines():
         if not line.lstrip().startswith("|"):
