@@ -3,8 +3,9 @@
 ///
 /// Refused: a duplicate key in one object (a parser keeps one of the two values, so an
 /// application with `Seniority` twice would be scored with either), a trailing comma, comments,
-/// single quotes, unquoted keys, leading zeros, `NaN` and `Infinity`, control characters in
-/// strings, anything after the value. Used for `loanscore predict --application` and the
+/// single quotes, unquoted keys, leading zeros, `NaN` and `Infinity`, a number beyond a
+/// 64-bit float's range (`1e400`, which decoders refuse only as "not valid JSON", without a
+/// place), control characters in strings, anything after the value. Used for `loanscore predict --application` and the
 /// server's configuration file, whose values a person types.
 ///
 /// - Complexity: O(n) in the text's bytes, one pass; nesting is limited to ``maximumDepth``.
@@ -191,6 +192,13 @@ public enum StrictJSON {
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
                 guard let byte = current, Self.isDigit(byte) else { throw violation("a number needs digits in its exponent") }
                 while let byte = current, Self.isDigit(byte) { index += 1 }
+            }
+            // Only an exponent or over 300 digits can leave a Double's range: parse just those.
+            if index - start > 300 || bytes[start..<index].contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) {
+                let text = String(decoding: bytes[start..<index], as: UTF8.self)
+                if let value = Double(text), !value.isFinite {
+                    throw violation("the number \(text.prefix(40)) is beyond the range of a 64-bit float (about ±1.8e308)", at: start)
+                }
             }
         }
 

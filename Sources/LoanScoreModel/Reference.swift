@@ -33,16 +33,21 @@ public struct ReferenceProfile: Sendable, Equatable {
     ///   - data: the file's bytes.
     ///   - file: its path in the bundle, named in errors.
     ///   - schema: the bundle's schema: field order, types and levels must match it.
-    /// - Throws: ``ModelError`` naming `file` and what is wrong: not strict JSON, another
-    ///   `format`, fields missing, extra or out of order, a type or source that does not match
+    /// - Throws: ``ModelError`` naming `file` and what is wrong: not UTF-8 (with the byte
+    ///   offset), not strict JSON, another `format`, a count that is not a whole number, a
+    ///   schema field or derived feature named `pd` (the PD's name in the profile, `/drift` and
+    ///   the metrics), fields missing, extra or out of order, a type or source that does not match
     ///   the schema, levels that are not the schema's, edges not finite or not strictly
     ///   increasing, a share count that does not match the bins, a share outside [0, 1],
     ///   shares and missing not summing to 1, `min`/`max` absent, inverted or not enclosing
     ///   the edges.
     /// - Complexity: O(bytes + bins).
     public init(data: Data, file: String, schema: Schema) throws {
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw ModelError(file: file, "not UTF-8: \(invalidUTF8(data)); write the file as UTF-8")
+        }
         do {
-            try StrictJSON.validate(String(decoding: data, as: UTF8.self))
+            try StrictJSON.validate(text)
         } catch {
             throw ModelError(file: file, "not strict JSON: \(error)")
         }
@@ -57,11 +62,15 @@ public struct ReferenceProfile: Sendable, Equatable {
         guard raw.format == Self.format else {
             throw ModelError(file: file, "format is '\(raw.format)'; this LoanScore reads '\(Self.format)'")
         }
-        guard raw.rows >= 0, raw.pdRows >= 0 else {
-            throw ModelError(file: file, "rows and pd_rows must not be negative (got \(raw.rows), \(raw.pdRows))")
+        guard let rows = Int(exactly: raw.rows), let pdRows = Int(exactly: raw.pdRows), rows >= 0, pdRows >= 0 else {
+            throw ModelError(file: file, "rows and pd_rows must be whole numbers of rows, not negative (got \(raw.rows), \(raw.pdRows))")
         }
         guard raw.approvalRate.isFinite, (0...1).contains(raw.approvalRate) else {
             throw ModelError(file: file, "approval_rate must be in [0, 1], got \(raw.approvalRate)")
+        }
+        if let clash = (schema.fields.map(\.name) + schema.derived.map(\.name)).first(where: { $0 == "pd" }) {
+            throw ModelError(file: file, "the schema has a field or derived feature named '\(clash)', the name the PD's bins have here, "
+                + "in /drift and in loanscore_drift_psi{field=\"pd\"}; rename it in the schema and retrain")
         }
         // The expected entries: every schema field, every derived feature, then the PD.
         var expected: [(name: String, source: ReferenceField.Source, type: Schema.FieldType, levels: [String]?)] =
@@ -84,8 +93,8 @@ public struct ReferenceProfile: Sendable, Equatable {
             }
             fields.append(try ReferenceField(entry, place: place, file: file, type: want.type, levels: want.levels, source: want.source))
         }
-        rows = raw.rows
-        pdRows = raw.pdRows
+        self.rows = rows
+        self.pdRows = pdRows
         approvalRate = raw.approvalRate
         self.fields = fields
     }
@@ -208,11 +217,25 @@ public struct ReferenceField: Sendable, Equatable {
     }
 }
 
+/// Where the first invalid UTF-8 sequence of `data` starts: `byte offset N (0xFF)`.
+private func invalidUTF8(_ data: Data) -> String {
+    var iterator = data.makeIterator(), parser = Unicode.UTF8.ForwardParser(), offset = 0
+    while true {
+        switch parser.parseScalar(from: &iterator) {
+        case .valid(let scalar): offset += scalar.count
+        case .error: return "byte offset \(offset) (0x" + String(data[data.startIndex + offset], radix: 16, uppercase: true) + ")"
+        case .emptyInput: return "an invalid sequence"
+        }
+    }
+}
+
 /// `reference.json` as written, before its checks.
 struct RawReference: Decodable {
     var format: String
-    var rows: Int
-    var pdRows: Int
+    /// Counts, decoded as numbers so that `800.5` or `1e30` is refused by name rather than as
+    /// "not valid JSON" (``ReferenceProfile/init(data:file:schema:)`` checks they are whole).
+    var rows: Double
+    var pdRows: Double
     var approvalRate: Double
     var fields: [Field]
 
