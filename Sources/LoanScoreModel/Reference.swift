@@ -14,6 +14,9 @@ public struct ReferenceProfile: Sendable, Equatable {
     public static let format = "loanscore-reference/1"
     /// How far `shares` + `missing` may stray from 1.
     public static let shareTolerance = 1e-9
+    /// The most edges a number's bins have: deciles give 0 to 9 (BUNDLE.md). More would only
+    /// come from a damaged or hand-made file, and would grow every `/drift` answer with them.
+    public static let maximumEdges = 9
 
     /// Training rows the input and derived bins were counted on.
     public let rows: Int
@@ -37,8 +40,8 @@ public struct ReferenceProfile: Sendable, Equatable {
     ///   offset), not strict JSON, another `format`, a count that is not a whole number, a
     ///   schema field or derived feature named `pd` (the PD's name in the profile, `/drift` and
     ///   the metrics), fields missing, extra or out of order, a type or source that does not match
-    ///   the schema, levels that are not the schema's, edges not finite or not strictly
-    ///   increasing, a share count that does not match the bins, a share outside [0, 1],
+    ///   the schema, levels that are not the schema's, edges not finite, not strictly
+    ///   increasing or more than ``maximumEdges``, a share count that does not match the bins, a share outside [0, 1],
     ///   shares and missing not summing to 1, `min`/`max` absent, inverted or not enclosing
     ///   the edges.
     /// - Complexity: O(bytes + bins).
@@ -160,6 +163,9 @@ public struct ReferenceField: Sendable, Equatable {
         switch type {
         case .number, .integer:
             guard let edges = raw.edges else { throw ModelError(file: file, "\(place): a number needs 'edges'") }
+            guard edges.count <= ReferenceProfile.maximumEdges else {
+                throw ModelError(file: file, "\(place): \(edges.count) edges; the bins are deciles, at most \(ReferenceProfile.maximumEdges) edges")
+            }
             if let bad = edges.firstIndex(where: { !$0.isFinite }) {
                 throw ModelError(file: file, "\(place): edges[\(bad)] is not finite")
             }

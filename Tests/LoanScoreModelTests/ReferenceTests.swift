@@ -100,6 +100,18 @@ struct ReferenceTests {
         #expect(message.contains(expected), "\(message)")
     }
 
+    /// BUNDLE.md: the bins are deciles, 0 to 9 edges; 10,000 loaded, and made every `/drift`
+    /// answer 10,001 bins longer.
+    @Test func moreThanNineEdgesAreRefused() {
+        let edges: [String] = (1...10_000).map { String(100 + $0 / 10) + "." + String($0 % 10) }
+        let shares: [String] = Array(repeating: "0", count: 10_000) + ["1"]
+        let many = "\"edges\": [" + edges.joined(separator: ", ") + "], \"shares\": [" + shares.joined(separator: ", ") + "]"
+        let message = refusal(edited("\"edges\": [500, 1000], \"shares\": [0.3, 0.4, 0.3]", many))
+        #expect(message == "reference.json: fields[0] ('amount'): 10000 edges; the bins are deciles, at most 9 edges", "\(message)")
+        let ten = "\"edges\": [" + (1...10).map { String(100 * $0) }.joined(separator: ", ") + "], \"shares\": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0]"
+        #expect(refusal(edited("\"edges\": [500, 1000], \"shares\": [0.3, 0.4, 0.3]", ten)).contains("10 edges; the bins are deciles"))
+    }
+
     /// Bytes that are not UTF-8 are refused with their offset (they once reached the strict
     /// JSON check as U+FFFD, reported as the replacement's first byte `0xef`, or the decoder's
     /// "not valid JSON" at the top level).
