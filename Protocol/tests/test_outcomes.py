@@ -129,6 +129,17 @@ def test_since_must_be_a_real_date(scored, tmp_path, since, problem):
     assert f"--since: \"{since}\" is not an ISO 8601 date" in p.stderr and problem in p.stderr, p.stderr
 
 
+def test_unmatched_ids_are_shown_escaped(scored, tmp_path):
+    """An id from the outcomes file is data: its escape sequences and line breaks must not reach
+    the terminal raw (they recoloured it and forged report lines)."""
+    audit, labels, _ = scored
+    outcomes = write_outcomes(tmp_path / "o.csv", [["1", "0", "2027-01-01"], ["evil\x1b[31mRED\nfake line", "0", "2027-01-01"],
+                                                  ["\u2028x", "1", "2027-01-01"]])
+    text = loanscore("outcomes", "--audit-dir", str(audit), "--outcomes", str(outcomes)).stdout
+    assert "\x1b" not in text and "\u2028" not in text and "\nfake line" not in text, text
+    assert 'unmatched ids (first 2): "evil\\u{1b}[31mRED\\u{a}fake line" (row 2), "\\u{2028}x" (row 3)' in text, text
+
+
 def test_since_excludes_earlier_decisions(scored, tmp_path):
     audit, labels, _ = scored
     outcomes = write_outcomes(tmp_path / "o.csv", [["1", "0", "2027-01-01"]])

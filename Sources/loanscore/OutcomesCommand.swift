@@ -184,7 +184,7 @@ struct OutcomesCommand: ParsableCommand {
         out += "; \(report.unmatchedOutcomes) outcome(s) without a decision; \(report.decisionsWithoutOutcome) decision(s) without an outcome yet\n"
         if !report.unmatchedExamples.isEmpty {
             out += "  unmatched ids (first \(report.unmatchedExamples.count)): "
-                + report.unmatchedExamples.map { "\($0.id) (row \($0.row))" }.joined(separator: ", ") + "\n"
+                + report.unmatchedExamples.map { "\(quoted($0.id)) (row \($0.row))" }.joined(separator: ", ") + "\n"
         }
         for model in report.models {
             let s = model.summary
