@@ -21,6 +21,20 @@ public enum StrictJSON {
         public var description: String { "line \(line), column \(column): \(problem)" }
     }
 
+    /// The byte offset of the first invalid UTF-8 sequence in `bytes`, or `nil` when they are
+    /// UTF-8 (for a message: a file read with `String(decoding:)` would show U+FFFD instead).
+    /// O(n).
+    public static func firstInvalidUTF8<Bytes: Collection<UInt8>>(in bytes: Bytes) -> Int? {
+        var iterator = bytes.makeIterator(), parser = Unicode.UTF8.ForwardParser(), offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .error: return offset
+            case .emptyInput: return nil
+            }
+        }
+    }
+
     /// Checks `text`; returns normally when it is one strict JSON value.
     ///
     /// - Throws: ``Violation`` at the first problem.

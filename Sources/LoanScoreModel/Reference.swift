@@ -224,15 +224,9 @@ public struct ReferenceField: Sendable, Equatable {
 }
 
 /// Where the first invalid UTF-8 sequence of `data` starts: `byte offset N (0xFF)`.
-private func invalidUTF8(_ data: Data) -> String {
-    var iterator = data.makeIterator(), parser = Unicode.UTF8.ForwardParser(), offset = 0
-    while true {
-        switch parser.parseScalar(from: &iterator) {
-        case .valid(let scalar): offset += scalar.count
-        case .error: return "byte offset \(offset) (0x" + String(data[data.startIndex + offset], radix: 16, uppercase: true) + ")"
-        case .emptyInput: return "an invalid sequence"
-        }
-    }
+func invalidUTF8(_ data: Data) -> String {
+    guard let offset = StrictJSON.firstInvalidUTF8(in: data) else { return "an invalid sequence" }
+    return "byte offset \(offset) (0x" + String(data[data.startIndex + offset], radix: 16, uppercase: true) + ")"
 }
 
 /// `reference.json` as written, before its checks.
