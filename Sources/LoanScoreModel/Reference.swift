@@ -40,7 +40,8 @@ public struct ReferenceProfile: Sendable, Equatable {
     ///   offset), not strict JSON, another `format`, a count that is not a whole number, a
     ///   schema field or derived feature named `pd` (the PD's name in the profile, `/drift` and
     ///   the metrics), fields missing, extra or out of order, a type or source that does not match
-    ///   the schema, levels that are not the schema's, edges not finite, not strictly
+    ///   the schema, a key of another type's bins (`levels` on a number, `edges` on a
+    ///   category), levels that are not the schema's, edges not finite, not strictly
     ///   increasing or more than ``maximumEdges``, a share count that does not match the bins, a share outside [0, 1],
     ///   shares and missing not summing to 1, `min`/`max` absent, inverted or not enclosing
     ///   the edges.
@@ -158,6 +159,12 @@ public struct ReferenceField: Sendable, Equatable {
         }
         guard raw.type == wantType else {
             throw ModelError(file: file, "\(place): type is '\(raw.type)'; the schema makes it '\(wantType)'")
+        }
+        // A key of another type's bins would be ignored silently (edges on a category bin nothing).
+        let strays = [("edges", raw.edges != nil && wantType != "number"), ("min", raw.min != nil && wantType != "number"),
+                      ("max", raw.max != nil && wantType != "number"), ("levels", raw.levels != nil && wantType != "category")]
+        if let (key, _) = strays.first(where: { $0.1 }) {
+            throw ModelError(file: file, "\(place): a \(wantType) has no '\(key)' (edges, min and max are for numbers, levels for categories)")
         }
         let binsCount: Int
         switch type {

@@ -79,6 +79,11 @@ struct ReferenceTests {
         ("\"type\": \"boolean\"", "\"type\": \"category\"", "fields[3] ('records'): type is 'category'; the schema makes it 'boolean'"),
         ("\"levels\": [\"rent\", \"own\"]", "\"levels\": [\"own\", \"rent\"]", "levels [\"own\", \"rent\"] are not the schema's [\"rent\", \"own\"]"),
         ("\"edges\": [500, 1000]", "\"edges\": [1000, 500]", "edges are not strictly increasing"),
+        // Keys of another type's bins were ignored silently.
+        ("\"levels\": [\"rent\", \"own\"]", "\"levels\": [\"rent\", \"own\"], \"edges\": [1]",
+         "fields[2] ('home'): a category has no 'edges' (edges, min and max are for numbers, levels for categories)"),
+        ("\"edges\": [500, 1000]", "\"edges\": [500, 1000], \"levels\": [\"a\"]", "fields[0] ('amount'): a number has no 'levels'"),
+        ("\"type\": \"boolean\",", "\"type\": \"boolean\", \"min\": 0, \"max\": 1,", "fields[3] ('records'): a boolean has no 'min'"),
         ("\"edges\": [500, 1000]", "\"edges\": [500, 500]", "edges are not strictly increasing"),
         ("\"edges\": [500, 1000]", "\"edges\": [500, 1e999]", "not strict JSON: line 3, column 75: the number 1e999 is beyond the range of a 64-bit float"),
         ("\"rows\": 10,", "\"rows\": 10.5,", "rows and pd_rows must be whole numbers of rows, not negative (got 10.5, 4.0)"),
