@@ -116,6 +116,30 @@ def test_report_matches_scikit_learn_and_scipy(scored, tmp_path):
         assert name in text
 
 
+@pytest.mark.parametrize("since,problem", [
+    ("garbage", "the year must be 4 digits"),
+    ("2026-02-30", "day 30 is not in 2026-02 (28 days)"),
+    ("2026-01-01 12:00", "unexpected text after the date"),
+])
+def test_since_must_be_a_real_date(scored, tmp_path, since, problem):
+    audit, _, _ = scored
+    outcomes = write_outcomes(tmp_path / "o.csv", [["1", "0", "2027-01-01"]])
+    p = loanscore("outcomes", "--audit-dir", str(audit), "--outcomes", str(outcomes), "--since", since, check=False)
+    assert p.returncode == 2, p.stderr
+    assert f"--since: \"{since}\" is not an ISO 8601 date" in p.stderr and problem in p.stderr, p.stderr
+
+
+def test_unmatched_ids_are_shown_escaped(scored, tmp_path):
+    """An id from the outcomes file is data: its escape sequences and line breaks must not reach
+    the terminal raw (they recoloured it and forged report lines)."""
+    audit, labels, _ = scored
+    outcomes = write_outcomes(tmp_path / "o.csv", [["1", "0", "2027-01-01"], ["evil\x1b[31mRED\nfake line", "0", "2027-01-01"],
+                                                  ["\u2028x", "1", "2027-01-01"]])
+    text = loanscore("outcomes", "--audit-dir", str(audit), "--outcomes", str(outcomes)).stdout
+    assert "\x1b" not in text and "\u2028" not in text and "\nfake line" not in text, text
+    assert 'unmatched ids (first 2): "evil\\u{1b}[31mRED\\u{a}fake line" (row 2), "\\u{2028}x" (row 3)' in text, text
+
+
 def test_since_excludes_earlier_decisions(scored, tmp_path):
     audit, labels, _ = scored
     outcomes = write_outcomes(tmp_path / "o.csv", [["1", "0", "2027-01-01"]])
@@ -130,6 +154,13 @@ def test_since_excludes_earlier_decisions(scored, tmp_path):
      "row 3 (line 4): field 'id': \"1\" repeats row 1"),
     ("not 0 or 1", None, [["1", "0", "2027-01-01"], ["2", "yes", "2027-01-01"]], "row 2 (line 3): field 'defaulted': \"yes\" is not 0 or 1"),
     ("bad date", None, [["1", "0", "31/01/2027"]], "row 1 (line 2): field 'observed_at': \"31/01/2027\" is not an ISO 8601 date"),
+    # Foundation's lenient formatter read these as 2 March, the next day and 1 January.
+    ("impossible date", None, [["1", "0", "2027-02-30"]], "field 'observed_at': \"2027-02-30\" is not an ISO 8601 date or date-time "
+     "(e.g. 2026-01-31 or 2026-01-31T12:00:00Z): day 30 is not in 2027-02 (28 days)"),
+    ("hour 25", None, [["1", "0", "2027-01-01T25:00:00Z"]], "hour 25 is not 00 to 23"),
+    ("text after the date", None, [["1", "0", "2027-01-01xyz"]], "field 'observed_at': \"2027-01-01xyz\" is not an ISO 8601"),
+    ("control characters in the header", ("id\x1b[2J", "defaulted", "observed_at"), [["1", "0", "2027-01-01"]],
+     "missing column(s) 'id' (header: \"id\\u{1b}[2J\", \"defaulted\", \"observed_at\")"),
     ("only unknown ids", None, [["x1", "0", "2027-01-01"], ["x2", "1", "2027-01-01"]], "none of its 2 outcome id(s) has a decision"),
     ("empty id", None, [["", "0", "2027-01-01"]], "row 1 (line 2): field 'id': empty"),
 ])

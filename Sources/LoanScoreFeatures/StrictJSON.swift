@@ -3,8 +3,9 @@
 ///
 /// Refused: a duplicate key in one object (a parser keeps one of the two values, so an
 /// application with `Seniority` twice would be scored with either), a trailing comma, comments,
-/// single quotes, unquoted keys, leading zeros, `NaN` and `Infinity`, control characters in
-/// strings, anything after the value. Used for `loanscore predict --application` and the
+/// single quotes, unquoted keys, leading zeros, `NaN` and `Infinity`, a number beyond a
+/// 64-bit float's range (`1e400`, which decoders refuse only as "not valid JSON", without a
+/// place), control characters in strings, anything after the value. Used for `loanscore predict --application` and the
 /// server's configuration file, whose values a person types.
 ///
 /// - Complexity: O(n) in the text's bytes, one pass; nesting is limited to ``maximumDepth``.
@@ -18,6 +19,20 @@ public enum StrictJSON {
         public var column: Int
         public var problem: String
         public var description: String { "line \(line), column \(column): \(problem)" }
+    }
+
+    /// The byte offset of the first invalid UTF-8 sequence in `bytes`, or `nil` when they are
+    /// UTF-8 (for a message: a file read with `String(decoding:)` would show U+FFFD instead).
+    /// O(n).
+    public static func firstInvalidUTF8<Bytes: Collection<UInt8>>(in bytes: Bytes) -> Int? {
+        var iterator = bytes.makeIterator(), parser = Unicode.UTF8.ForwardParser(), offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .error: return offset
+            case .emptyInput: return nil
+            }
+        }
     }
 
     /// Checks `text`; returns normally when it is one strict JSON value.
@@ -191,6 +206,13 @@ public enum StrictJSON {
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
                 guard let byte = current, Self.isDigit(byte) else { throw violation("a number needs digits in its exponent") }
                 while let byte = current, Self.isDigit(byte) { index += 1 }
+            }
+            // Only an exponent or over 300 digits can leave a Double's range: parse just those.
+            if index - start > 300 || bytes[start..<index].contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) {
+                let text = String(decoding: bytes[start..<index], as: UTF8.self)
+                if let value = Double(text), !value.isFinite {
+                    throw violation("the number \(text.prefix(40)) is beyond the range of a 64-bit float (about ±1.8e308)", at: start)
+                }
             }
         }
 

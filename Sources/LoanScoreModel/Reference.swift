@@ -14,6 +14,9 @@ public struct ReferenceProfile: Sendable, Equatable {
     public static let format = "loanscore-reference/1"
     /// How far `shares` + `missing` may stray from 1.
     public static let shareTolerance = 1e-9
+    /// The most edges a number's bins have: deciles give 0 to 9 (BUNDLE.md). More would only
+    /// come from a damaged or hand-made file, and would grow every `/drift` answer with them.
+    public static let maximumEdges = 9
 
     /// Training rows the input and derived bins were counted on.
     public let rows: Int
@@ -33,16 +36,22 @@ public struct ReferenceProfile: Sendable, Equatable {
     ///   - data: the file's bytes.
     ///   - file: its path in the bundle, named in errors.
     ///   - schema: the bundle's schema: field order, types and levels must match it.
-    /// - Throws: ``ModelError`` naming `file` and what is wrong: not strict JSON, another
-    ///   `format`, fields missing, extra or out of order, a type or source that does not match
-    ///   the schema, levels that are not the schema's, edges not finite or not strictly
-    ///   increasing, a share count that does not match the bins, a share outside [0, 1],
+    /// - Throws: ``ModelError`` naming `file` and what is wrong: not UTF-8 (with the byte
+    ///   offset), not strict JSON, another `format`, a count that is not a whole number, a
+    ///   schema field or derived feature named `pd` (the PD's name in the profile, `/drift` and
+    ///   the metrics), fields missing, extra or out of order, a type or source that does not match
+    ///   the schema, a key of another type's bins (`levels` on a number, `edges` on a
+    ///   category), levels that are not the schema's, edges not finite, not strictly
+    ///   increasing or more than ``maximumEdges``, a share count that does not match the bins, a share outside [0, 1],
     ///   shares and missing not summing to 1, `min`/`max` absent, inverted or not enclosing
     ///   the edges.
     /// - Complexity: O(bytes + bins).
     public init(data: Data, file: String, schema: Schema) throws {
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw ModelError(file: file, "not UTF-8: \(invalidUTF8(data)); write the file as UTF-8")
+        }
         do {
-            try StrictJSON.validate(String(decoding: data, as: UTF8.self))
+            try StrictJSON.validate(text)
         } catch {
             throw ModelError(file: file, "not strict JSON: \(error)")
         }
@@ -57,11 +66,15 @@ public struct ReferenceProfile: Sendable, Equatable {
         guard raw.format == Self.format else {
             throw ModelError(file: file, "format is '\(raw.format)'; this LoanScore reads '\(Self.format)'")
         }
-        guard raw.rows >= 0, raw.pdRows >= 0 else {
-            throw ModelError(file: file, "rows and pd_rows must not be negative (got \(raw.rows), \(raw.pdRows))")
+        guard let rows = Int(exactly: raw.rows), let pdRows = Int(exactly: raw.pdRows), rows >= 0, pdRows >= 0 else {
+            throw ModelError(file: file, "rows and pd_rows must be whole numbers of rows, not negative (got \(raw.rows), \(raw.pdRows))")
         }
         guard raw.approvalRate.isFinite, (0...1).contains(raw.approvalRate) else {
             throw ModelError(file: file, "approval_rate must be in [0, 1], got \(raw.approvalRate)")
+        }
+        if let clash = (schema.fields.map(\.name) + schema.derived.map(\.name)).first(where: { $0 == "pd" }) {
+            throw ModelError(file: file, "the schema has a field or derived feature named '\(clash)', the name the PD's bins have here, "
+                + "in /drift and in loanscore_drift_psi{field=\"pd\"}; rename it in the schema and retrain")
         }
         // The expected entries: every schema field, every derived feature, then the PD.
         var expected: [(name: String, source: ReferenceField.Source, type: Schema.FieldType, levels: [String]?)] =
@@ -84,8 +97,8 @@ public struct ReferenceProfile: Sendable, Equatable {
             }
             fields.append(try ReferenceField(entry, place: place, file: file, type: want.type, levels: want.levels, source: want.source))
         }
-        rows = raw.rows
-        pdRows = raw.pdRows
+        self.rows = rows
+        self.pdRows = pdRows
         approvalRate = raw.approvalRate
         self.fields = fields
     }
@@ -147,10 +160,19 @@ public struct ReferenceField: Sendable, Equatable {
         guard raw.type == wantType else {
             throw ModelError(file: file, "\(place): type is '\(raw.type)'; the schema makes it '\(wantType)'")
         }
+        // A key of another type's bins would be ignored silently (edges on a category bin nothing).
+        let strays = [("edges", raw.edges != nil && wantType != "number"), ("min", raw.min != nil && wantType != "number"),
+                      ("max", raw.max != nil && wantType != "number"), ("levels", raw.levels != nil && wantType != "category")]
+        if let (key, _) = strays.first(where: { $0.1 }) {
+            throw ModelError(file: file, "\(place): a \(wantType) has no '\(key)' (edges, min and max are for numbers, levels for categories)")
+        }
         let binsCount: Int
         switch type {
         case .number, .integer:
             guard let edges = raw.edges else { throw ModelError(file: file, "\(place): a number needs 'edges'") }
+            guard edges.count <= ReferenceProfile.maximumEdges else {
+                throw ModelError(file: file, "\(place): \(edges.count) edges; the bins are deciles, at most \(ReferenceProfile.maximumEdges) edges")
+            }
             if let bad = edges.firstIndex(where: { !$0.isFinite }) {
                 throw ModelError(file: file, "\(place): edges[\(bad)] is not finite")
             }
@@ -208,11 +230,19 @@ public struct ReferenceField: Sendable, Equatable {
     }
 }
 
+/// Where the first invalid UTF-8 sequence of `data` starts: `byte offset N (0xFF)`.
+func invalidUTF8(_ data: Data) -> String {
+    guard let offset = StrictJSON.firstInvalidUTF8(in: data) else { return "an invalid sequence" }
+    return "byte offset \(offset) (0x" + String(data[data.startIndex + offset], radix: 16, uppercase: true) + ")"
+}
+
 /// `reference.json` as written, before its checks.
 struct RawReference: Decodable {
     var format: String
-    var rows: Int
-    var pdRows: Int
+    /// Counts, decoded as numbers so that `800.5` or `1e30` is refused by name rather than as
+    /// "not valid JSON" (``ReferenceProfile/init(data:file:schema:)`` checks they are whole).
+    var rows: Double
+    var pdRows: Double
     var approvalRate: Double
     var fields: [Field]
 

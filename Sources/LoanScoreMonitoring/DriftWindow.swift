@@ -9,14 +9,17 @@ import Synchronization
 ///
 /// The window holds the last ``capacity`` applications (default 10,000) and, when
 /// ``maxAge`` is set, only those added at most that many seconds ago. It stores each
-/// application's bin indices in a ring buffer (`capacity × fields` 32-bit indices) and keeps
-/// a count per bin: adding an application increments its bins and, once full, decrements the
-/// evicted application's, so an update is O(fields × log edges) whatever the window's size,
-/// and a report O(bins).
+/// application's bin indices in a ring buffer (up to `capacity × fields` 32-bit indices) and
+/// keeps a count per bin: adding an application increments its bins and, once full,
+/// decrements the evicted application's, so an update is O(fields × log edges) whatever the
+/// window's size, and a report O(bins). The ring grows (doubling) with the applications it
+/// holds, so a window larger than its traffic (`loanscore drift --window` above the file's
+/// rows) costs only what it holds.
 ///
 /// Thread safety: ``add(slots:pds:rows:)``, ``report()``, ``applications`` and
 /// ``approvalRate`` may be called from any thread; a batch is added under one lock (binning
-/// happens before, outside it, into stack memory). Nothing allocates per application.
+/// happens before, outside it, into stack memory). Nothing allocates per application; the
+/// ring's growth allocates O(log capacity) times in all.
 ///
 /// Server integration, on the worker thread after `ScoringEngine.score` (with the pipeline's
 /// batch encode that keeps slots, ``FeaturePipeline/encode(_:into:slots:outcomes:)``):
@@ -43,13 +46,14 @@ public final class DriftWindow: Sendable {
     private let state: Mutex<State>
 
     private struct State: Sendable {
-        /// `capacity × fieldCount` bin indices (global numbering), slot `(head + i) % capacity`
+        /// `slots × fieldCount` bin indices (global numbering), slot `(head + i) % slots`
         /// holding the i-th oldest application.
-        var ring: [UInt32]
+        var ring: [UInt32] = []
         /// When each application was added (seconds on `clock`); empty without `maxAge`.
-        var stamps: [Double]
-        /// Whether each application was approved (PD below `approveBelow`).
-        var approved: [Bool]
+        var stamps: [Double] = []
+        /// Whether each application was approved (PD below `approveBelow`); its count is the
+        /// ring's slots (≤ `capacity`).
+        var approved: [Bool] = []
         var counts: [Int]
         var head = 0
         var count = 0
@@ -68,8 +72,9 @@ public final class DriftWindow: Sendable {
     ///   - capacity: the most applications held (≥ 1; default 10,000).
     ///   - maxAge: seconds after which an application leaves the window (> 0), or `nil`.
     ///   - clock: seconds, non-decreasing (tests pass a fake); defaults to ``monotonicSeconds``.
-    /// - Complexity: allocates `capacity × fields × 4` bytes for the ring (400 KB for 10,000
-    ///   applications of 10 fields), plus 9 bytes per application with `maxAge`.
+    /// - Complexity: O(bins); the ring grows with the applications held, up to
+    ///   `capacity × fields × 4` bytes (400 KB for 10,000 applications of 10 fields), plus 9
+    ///   bytes per application with `maxAge` (1 without).
     public init(reference: ReferenceProfile, modelVersion: String, approveBelow: Double, capacity: Int = 10_000,
                 maxAge: Double? = nil, clock: @escaping @Sendable () -> Double = DriftWindow.monotonicSeconds) {
         precondition(capacity >= 1, "a window holds at least one application")
@@ -80,10 +85,7 @@ public final class DriftWindow: Sendable {
         self.maxAge = maxAge
         self.approveBelow = approveBelow
         self.clock = clock
-        state = Mutex(State(ring: Array(repeating: 0, count: capacity * bins.fieldCount),
-                            stamps: maxAge == nil ? [] : Array(repeating: 0, count: capacity),
-                            approved: Array(repeating: false, count: capacity),
-                            counts: Array(repeating: 0, count: bins.totalBins)))
+        state = Mutex(State(counts: Array(repeating: 0, count: bins.totalBins)))
     }
 
     /// A window for a bundle's serving model, or `nil` when the bundle has no reference bins
@@ -115,12 +117,14 @@ public final class DriftWindow: Sendable {
             let now = maxAge == nil ? 0 : clock()
             state.withLock { state in
                 evictExpired(&state, now: now)
-                let capacity = self.capacity, approveBelow = self.approveBelow
+                reserve(&state, for: kept)
+                let slots = state.approved.count, approveBelow = self.approveBelow
                 state.ring.withUnsafeMutableBufferPointer { ring in
                     state.counts.withUnsafeMutableBufferPointer { counts in
                         for r in 0..<kept {
-                            if state.count == capacity { evictOldest(&state.head, &state.count, &state.approvedCount, ring, counts, &state.approved) }
-                            let slot = (state.head + state.count) % capacity, base = slot * fields
+                            // Full only at `capacity`: `reserve` made room for the rest.
+                            if state.count == slots { evictOldest(&state.head, &state.count, &state.approvedCount, ring, counts, &state.approved) }
+                            let slot = (state.head + state.count) % slots, base = slot * fields
                             for f in 0..<fields {
                                 let bin = binned[r * fields + f]
                                 ring[base + f] = bin
@@ -172,6 +176,30 @@ public final class DriftWindow: Sendable {
         }
     }
 
+    /// Grows the ring, if needed, so that `incoming` more applications fit without eviction
+    /// (up to ``capacity``): at least doubling, the held applications laid out oldest first
+    /// from slot 0. O(held × fields) when it grows, amortised O(fields) per application.
+    private func reserve(_ state: inout State, for incoming: Int) {
+        let slots = state.approved.count
+        let needed = state.count + Swift.min(incoming, capacity - state.count)  // ≤ capacity, no overflow
+        guard needed > slots else { return }
+        let grown = Swift.max(needed, slots <= capacity / 2 ? Swift.max(64, slots * 2) : capacity)
+        let newSlots = Swift.min(grown, capacity), fields = bins.fieldCount
+        var ring = [UInt32](repeating: 0, count: newSlots * fields)
+        var stamps = [Double](repeating: 0, count: maxAge == nil ? 0 : newSlots)
+        var approved = [Bool](repeating: false, count: newSlots)
+        for i in 0..<state.count {
+            let old = (state.head + i) % slots
+            for f in 0..<fields { ring[i * fields + f] = state.ring[old * fields + f] }
+            if maxAge != nil { stamps[i] = state.stamps[old] }
+            approved[i] = state.approved[old]
+        }
+        state.ring = ring
+        state.stamps = stamps
+        state.approved = approved
+        state.head = 0
+    }
+
     /// Drops applications older than `maxAge` (oldest first). O(evicted × fields).
     private func evictExpired(_ state: inout State, now: Double) {
         guard let maxAge, state.count > 0 else { return }
@@ -193,7 +221,7 @@ public final class DriftWindow: Sendable {
         let fields = bins.fieldCount, base = head * fields
         for f in 0..<fields { counts[Int(ring[base + f])] -= 1 }
         if approved[head] { approvedCount -= 1 }
-        head = (head + 1) % capacity
+        head = (head + 1) % approved.count
         count -= 1
     }
 }

@@ -426,8 +426,12 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         guard let data = try? Data(contentsOf: url) else {
             throw ConfigurationError("\(url.path): cannot read the configuration file")
         }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            let offset = StrictJSON.firstInvalidUTF8(in: data) ?? 0
+            throw ConfigurationError("\(url.path): not UTF-8 at byte offset \(offset); write the file as UTF-8")
+        }
         do {
-            try StrictJSON.validate(String(decoding: data, as: UTF8.self))
+            try StrictJSON.validate(text)
         } catch {
             throw ConfigurationError("\(url.path): \(error)")
         }
@@ -539,7 +543,12 @@ public struct ConfigurationError: Error, CustomStringConvertible {
         case .keyNotFound(let key, let context):
             return "\(path(context.codingPath + [key])) is required"
         case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context.codingPath)): \(context.debugDescription)"
+            // The text passed StrictJSON, so a failure without a place is a number that fits no
+            // setting: Foundation reports a fraction or an overflow where a whole number is
+            // expected as "not valid JSON" at the top level, without its key.
+            return context.codingPath.isEmpty
+                ? "a number is not a whole number where one is expected (counts, sizes, milliseconds: e.g. \"window\": 1.5), or is too large"
+                : "\(path(context.codingPath)): \(context.debugDescription)"
         @unknown default:
             return "\(error)"
         }

@@ -97,7 +97,14 @@ struct DriftCommand: ParsableCommand {
         flush()
         try rejectsFile?.commit()
         let rejected = rowsIn - accepted
+        /// The rejected rows' problems, on standard error (unless --rejects keeps them).
+        func printRejections() {
+            guard rejected > 0 && rejects == nil else { return }
+            for message in rejectedMessages { printError("rejected: \(message)") }
+            if rejected > rejectedMessages.count { printError("… and \(rejected - rejectedMessages.count) more; use --rejects FILE to keep them all") }
+        }
         guard let report = driftWindow.report() else {
+            printRejections()
             throw Failure.invalidData("\(input): no valid application to compare (\(rowsIn) row(s), \(rejected) rejected)")
         }
         if json {
@@ -106,8 +113,7 @@ struct DriftCommand: ParsableCommand {
             print(Self.table(report, reference: driftWindow.bins.reference, window: window, seconds: windowSeconds, rowsIn: rowsIn, rejected: rejected))
         }
         if rejected > 0 && rejects == nil {
-            for message in rejectedMessages { printError("rejected: \(message)") }
-            if rejected > rejectedMessages.count { printError("… and \(rejected - rejectedMessages.count) more; use --rejects FILE to keep them all") }
+            printRejections()
             throw Failure.invalidData("\(rejected) of \(rowsIn) row(s) of \(input) are invalid (left out of the drift window)")
         }
     }

@@ -43,10 +43,11 @@ struct OutcomesCommand: ParsableCommand {
 
     func run() throws {
         let sinceMilliseconds = try since.map { text -> Int64 in
-            guard let date = parseISO8601(text) else {
-                throw Failure.usage("--since: '\(text)' is not an ISO 8601 date (2026-01-31) or date-time (2026-01-31T12:00:00Z)")
+            do {
+                return Int64((try ISO8601Time.parse(text).timeIntervalSince1970 * 1000).rounded(.down))
+            } catch {
+                throw Failure.usage("--since: \(quoted(text)) is not an ISO 8601 date (2026-01-31) or date-time (2026-01-31T12:00:00Z): \(error)")
             }
-            return Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         }
         let outcomeRows = try readOutcomes(path: outcomes)
         let reader = try AuditReader(directory: URL(fileURLWithPath: auditDir), archive: archiveDir.map { URL(fileURLWithPath: $0) })
@@ -130,7 +131,7 @@ struct OutcomesCommand: ParsableCommand {
         let missing = required.filter { column[$0] == nil }
         guard missing.isEmpty, let idColumn = column["id"], let outcomeColumn = column["defaulted"], let dateColumn = column["observed_at"] else {
             throw Failure.invalidData("\(path): missing column(s) \(missing.map { "'\($0)'" }.joined(separator: ", ")) "
-                + "(header: \(header.fields.prefix(12).joined(separator: ","))); expected id, defaulted (0 or 1) and observed_at (ISO 8601)")
+                + "(header: \(header.fields.prefix(12).map(quoted).joined(separator: ", "))); expected id, defaulted (0 or 1) and observed_at (ISO 8601)")
         }
         var rows: [OutcomeRow] = []
         var firstRow: [String: Int] = [:]
@@ -156,8 +157,11 @@ struct OutcomesCommand: ParsableCommand {
             default:
                 throw Failure.invalidData("\(path): row \(dataRow) (line \(record.line)): field 'defaulted': \(quoted(outcome)) is not 0 or 1 (1 = the loan defaulted)")
             }
-            guard parseISO8601(observed) != nil else {
-                throw Failure.invalidData("\(path): row \(dataRow) (line \(record.line)): field 'observed_at': \(quoted(observed)) is not an ISO 8601 date or date-time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)")
+            do {
+                _ = try ISO8601Time.parse(observed)
+            } catch {
+                throw Failure.invalidData("\(path): row \(dataRow) (line \(record.line)): field 'observed_at': \(quoted(observed)) is not an ISO 8601 date or date-time "
+                    + "(e.g. 2026-01-31 or 2026-01-31T12:00:00Z): \(error)")
             }
             if let first = firstRow[id] {
                 throw Failure.invalidData("\(path): row \(dataRow) (line \(record.line)): field 'id': \(quoted(id)) repeats row \(first); one outcome per loan")
@@ -180,7 +184,7 @@ struct OutcomesCommand: ParsableCommand {
         out += "; \(report.unmatchedOutcomes) outcome(s) without a decision; \(report.decisionsWithoutOutcome) decision(s) without an outcome yet\n"
         if !report.unmatchedExamples.isEmpty {
             out += "  unmatched ids (first \(report.unmatchedExamples.count)): "
-                + report.unmatchedExamples.map { "\($0.id) (row \($0.row))" }.joined(separator: ", ") + "\n"
+                + report.unmatchedExamples.map { "\(quoted($0.id)) (row \($0.row))" }.joined(separator: ", ") + "\n"
         }
         for model in report.models {
             let s = model.summary
@@ -211,20 +215,14 @@ private func right(_ text: String, _ width: Int) -> String {
     text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
 }
 
-/// A value quoted for a message, control characters escaped and long values cut.
+/// A value quoted for a message, control and invisible format characters (a byte-order mark,
+/// a line separator) escaped and long values cut.
 private func quoted(_ text: String) -> String {
     let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
-    return "\"" + shown.unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined() + "\""
-}
-
-/// An ISO 8601 date (`2026-01-31`, midnight UTC) or date-time (with or without fractional
-/// seconds; `Z` or an offset), or `nil`.
-func parseISO8601(_ text: String) -> Date? {
-    let dateTime = ISO8601DateFormatter()
-    if let date = dateTime.date(from: text) { return date }
-    dateTime.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let date = dateTime.date(from: text) { return date }
-    let day = ISO8601DateFormatter()
-    day.formatOptions = [.withFullDate]
-    return day.date(from: text)
+    return "\"" + shown.unicodeScalars.map { scalar in
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: "\\u{\(String(scalar.value, radix: 16))}"
+        default: String(scalar)
+        }
+    }.joined() + "\""
 }

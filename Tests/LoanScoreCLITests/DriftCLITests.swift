@@ -109,6 +109,26 @@ struct DriftCLITests {
         #expect(usage.status == 2 && usage.stderr.contains("--window must be at least 1"))
     }
 
+    /// A window far larger than the file costs only what it holds: --window 10^12 died with
+    /// SIGABRT allocating the ring, `Int.max` with SIGILL on `capacity × fields`.
+    @Test(arguments: ["1000000000000", "9223372036854775807"])
+    func aHugeWindowIsNotAllocatedUpFront(window: String) throws {
+        let input = try file("in.csv", ([Self.header] + Self.rows).joined(separator: "\n") + "\n")
+        let result = try run(["drift", "--bundle", bundle, "--input", input, "--json", "--window", window])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == String(decoding: try expectedReport(Self.rows).json(), as: UTF8.self) + "\n")
+    }
+
+    /// When every row is invalid there is no report, and the rows' problems are still named
+    /// (they were only counted: "2 row(s), 2 rejected").
+    @Test func allRowsInvalidNamesTheirProblems() throws {
+        let input = try file("bad.csv", "\(Self.header)\nA1,-5,1000,rent,no,12\nA2,abc,1000,rent,no,12\n")
+        let result = try run(["drift", "--bundle", bundle, "--input", input])
+        #expect(result.status == 3)
+        #expect(result.stderr.contains("\(input): row 1: field 'amount'") && result.stderr.contains("\(input): row 2: field 'amount'"), "\(result.stderr)")
+        #expect(result.stderr.contains("no valid application to compare (2 row(s), 2 rejected)"), "\(result.stderr)")
+    }
+
     @Test func scoreAndPredictAddAnomalyFlags() throws {
         let input = try file("in.csv", ([Self.header] + Self.rows).joined(separator: "\n") + "\n")
         let output = folder.appendingPathComponent("out.csv").path

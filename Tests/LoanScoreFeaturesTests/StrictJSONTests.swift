@@ -6,7 +6,7 @@ import Testing
 struct StrictJSONTests {
     @Test(arguments: [
         #"{"a": 1, "b": [true, false, null, "x\n\u00e9", -0.5e-3, {}], "c": {"d": []}}"#,
-        "  [1, 2]  ", #""text""#, "0", "-12.5E+3",
+        "  [1, 2]  ", #""text""#, "0", "-12.5E+3", "1.7e308", "1e-400",
     ])
     func acceptsStrictJSON(_ text: String) throws {
         try StrictJSON.validate(text)
@@ -24,6 +24,11 @@ struct StrictJSONTests {
         ("// hi\n{}", 1, 1, "comments are not allowed in JSON"),
         ("{\"a\": \"x\ty\"}", 1, 9, "a control character (0x9) inside a string must be escaped"),
         ("{\"a\": ", 1, 7, "the text ends where a value was expected"),
+        // Valid JSON grammar that no 64-bit float holds: decoders refuse it only as "not valid JSON".
+        ("{\"a\": [1, 1e400]}", 1, 11, "the number 1e400 is beyond the range of a 64-bit float (about ±1.8e308)"),
+        ("{\"a\": -2.5E+999}", 1, 7, "the number -2.5E+999 is beyond the range of a 64-bit float (about ±1.8e308)"),
+        ("[" + String(repeating: "9", count: 400) + "]", 1, 2,
+         "the number " + String(repeating: "9", count: 40) + " is beyond the range of a 64-bit float (about ±1.8e308)"),
     ])
     func refusesWithLineAndColumn(_ text: String, line: Int, column: Int, problem: String) {
         #expect {

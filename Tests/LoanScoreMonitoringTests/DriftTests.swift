@@ -100,6 +100,34 @@ struct DriftTests {
         #expect(window.applications == 3)
     }
 
+    /// A window's memory follows the applications it holds, not its capacity: a capacity of
+    /// 10^12 or `Int.max` (`loanscore drift --window`) once trapped allocating
+    /// `capacity × fields` indices up front (SIGABRT, or SIGILL on the multiplication's overflow).
+    @Test(arguments: [1_000_000_000_000, Int.max])
+    func aHugeCapacityAllocatesOnlyWhatItHolds(capacity: Int) throws {
+        let window = window(capacity: capacity)
+        add(window, amounts: [100, 600, 2000], pds: [0.05, 0.15, 0.5])
+        #expect(liveAmountCounts(try #require(window.report())) == [1, 1, 1, 0])
+        #expect(window.applications == 3 && window.approvalRate == 2.0 / 3.0)
+    }
+
+    /// Growing the ring keeps the window's order: a window that grew, wrapped around and aged
+    /// applications out still evicts the oldest first.
+    @Test func growingAndWrappingKeepsTheOldestFirst() throws {
+        let clock = FakeClock()
+        let window = window(capacity: 1000, maxAge: 100, clock: clock)
+        for step in 0..<30 {  // 30 batches of 50: grows, then wraps (1,500 added, 1,000 kept)
+            add(window, amounts: Array(repeating: step < 10 ? 100 : 2000, count: 50), pds: Array(repeating: 0.05, count: 50))
+            clock.advance(1)
+        }
+        #expect(liveAmountCounts(try #require(window.report())) == [0, 0, 1000, 0])
+        clock.advance(85)  // batches added at t = 10 … 14 are now over 100 s old
+        #expect(window.applications == 750)
+        add(window, amounts: Array(repeating: 600, count: 300), pds: Array(repeating: 0.5, count: 300))
+        #expect(liveAmountCounts(try #require(window.report())) == [0, 300, 700, 0])
+        #expect(window.approvalRate == 0.7)
+    }
+
     @Test func evictionByAge() throws {
         let clock = FakeClock()
         let window = window(maxAge: 60, clock: clock)

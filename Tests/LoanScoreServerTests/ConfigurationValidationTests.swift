@@ -1,3 +1,4 @@
+import Foundation
 import LoanScoreServer
 import Testing
 
@@ -31,6 +32,30 @@ struct ConfigurationValidationTests {
         } throws: { error in
             (error as? ConfigurationError)?.message == message
         }
+    }
+
+    /// The message `ServerConfiguration.load` gives for a file's text.
+    func loadRefusal(_ bytes: [UInt8]) throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("loanscored-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(bytes).write(to: file)
+        do {
+            _ = try ServerConfiguration.load(from: file)
+            return "loaded"
+        } catch let error as ConfigurationError {
+            return error.message.replacingOccurrences(of: file.path + ": ", with: "")
+        }
+    }
+
+    /// Files that are strict JSON but not a configuration were refused as "not valid JSON"
+    /// (Foundation's words for a fraction where a whole number is expected), and bytes that
+    /// are not UTF-8 as U+FFFD's first byte `0xef`.
+    @Test func numbersThatFitNoSettingAndNonUTF8AreNamed() throws {
+        #expect(try loadRefusal(Array(#"{"drift": {"window": 1.5}}"#.utf8))
+            == #"a number is not a whole number where one is expected (counts, sizes, milliseconds: e.g. "window": 1.5), or is too large"#)
+        #expect(try loadRefusal(Array(#"{"drift": {"window": 1e400}}"#.utf8))
+            == "line 1, column 22: the number 1e400 is beyond the range of a 64-bit float (about ±1.8e308)")
+        #expect(try loadRefusal(Array(#"{"bundle": "b"#.utf8) + [0xFF] + Array(#""}"#.utf8)) == "not UTF-8 at byte offset 13; write the file as UTF-8")
     }
 
     @Test func bothReasonCodeSettingsAreAccepted() throws {
