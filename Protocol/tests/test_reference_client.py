@@ -88,14 +88,14 @@ def free_port():
 
 
 class Server:
-    def __init__(self, bundle, certs, audit):
+    def __init__(self, bundle, certs, audit, extra_args=()):
         self.port, self.audit, self.certs, self.log = free_port(), audit, certs, []
         self.scored = 0  # applications answered "scored" so far: the audit log must hold as many
         self.proc = subprocess.Popen(
             [str(binary("LOANSCORED_BIN", ".build/debug/loanscored")), "--bundle", str(bundle),
              "--listen", f"127.0.0.1:{self.port}", "--cert", str(certs / "server.pem"),
              "--key", str(certs / "server.key"), "--client-ca", str(certs / "ca.pem"),
-             "--admin", "off", "--audit-dir", str(audit), "--workers", "2"],
+             "--admin", "off", "--audit-dir", str(audit), "--workers", "2", *extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         ready = threading.Event()
 
