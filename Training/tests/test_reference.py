@@ -294,3 +294,16 @@ def test_trained_bundle_reference_round_trip(trained) -> None:
     # LoanScore loads the bundle with the file in it.
     run_loanscore("bundle", "inspect", bundle)
     run_loanscore("bundle", "verify", bundle)
+
+
+@pytest.mark.parametrize("schema", [
+    {"fields": [{"name": "pd", "type": "number"}]},
+    {"fields": [{"name": "x", "type": "number"}], "derived": [{"name": "pd", "kind": "sum", "inputs": ["x", "x"]}]},
+])
+def test_a_field_named_pd_is_refused_before_fitting(schema):
+    """reference.json keeps `pd` for the PD's own entry, and LoanScore refuses a bundle where
+    a field shares it: training refuses the schema first, not after a minute of fitting."""
+    with pytest.raises(ToolError, match="named 'pd'") as e:
+        rb.check_names(schema)
+    assert e.value.code == 3
+    rb.check_names({"fields": [{"name": "pd_input", "type": "number"}]})

@@ -111,6 +111,20 @@ def boolean_entry(name: str, values: np.ndarray) -> dict[str, Any]:
             "missing": missing}
 
 
+def check_names(schema: dict) -> None:
+    """Refuses a schema with a field or derived feature named `pd`: reference.json names the
+    PD's own entry `pd`, and LoanScore refuses a bundle where another entry shares it (drift
+    reports and metric labels would mix the two). Called before any fitting.
+
+    Raises:
+        ToolError: naming the field, with exit code 3 (invalid data).
+    """
+    for name in expected_slot_names(schema):
+        if name == "pd":
+            raise ToolError("schema: a field or derived feature is named 'pd', the name reference.json and the "
+                            "drift reports keep for the PD itself; rename it (for example 'pd_input')", code=3)
+
+
 def expected_slot_names(schema: dict) -> list[str]:
     """The columns `loanscore features --slots` writes after `row`: every schema field, in
     schema order, then every derived feature, in declaration order."""

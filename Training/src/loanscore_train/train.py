@@ -171,6 +171,7 @@ def run(args) -> int:
         raise ToolError("cut-offs must satisfy --approve-below <= --decline-at", code=2)
     schema = load_schema(args.schema)
     monotone.declared(schema)                     # a bad monotone declaration: before any work
+    reference_bins.check_names(schema)            # a field named 'pd': before any work
     evaluation = read_evaluation(getattr(args, "evaluation", None))
     header, rows, terminator = read_raw(args.data)
     y = labels(args.data, header, rows, schema["target"])
