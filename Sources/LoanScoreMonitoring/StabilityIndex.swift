@@ -23,11 +23,15 @@ public enum StabilityIndex {
     public static func psi(reference: [Double], live: [Double]) -> Double {
         precondition(reference.count == live.count, "reference and live shares need the same bins")
         var total = 0.0
-        for (e, a) in zip(reference, live) {
-            let expected = max(e, epsilon), actual = max(a, epsilon)
-            total += (actual - expected) * log(actual / expected)
-        }
+        for (e, a) in zip(reference, live) { total += contribution(reference: e, live: a) }
         return total
+    }
+
+    /// One bin's term of the PSI, `(a − e) · ln(a / e)` with both shares floored at
+    /// ``epsilon``: ≥ 0, and larger the more that bin moved (what a report ranks bins by).
+    public static func contribution(reference: Double, live: Double) -> Double {
+        let expected = max(reference, epsilon), actual = max(live, epsilon)
+        return (actual - expected) * log(actual / expected)
     }
 
     /// The PSI's band, by the industry's rule of thumb: below 0.1 the population is stable,

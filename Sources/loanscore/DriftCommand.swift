@@ -128,11 +128,9 @@ struct DriftCommand: ParsableCommand {
         func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
         lines.append(pad("field", nameWidth) + "  " + pad("PSI", 8) + "  " + pad("band", 11) + "  worst bins (live vs reference)")
         for field in report.fields {
-            let e = StabilityIndex.epsilon
-            let worst = field.bins.sorted { a, b in
-                let ca = (max(a.live, e) - max(a.reference, e)) * log(max(a.live, e) / max(a.reference, e))
-                let cb = (max(b.live, e) - max(b.reference, e)) * log(max(b.live, e) / max(b.reference, e))
-                return ca > cb
+            let worst = field.bins.sorted {
+                StabilityIndex.contribution(reference: $0.reference, live: $0.live)
+                    > StabilityIndex.contribution(reference: $1.reference, live: $1.live)
             }.prefix(2).filter { $0.live != $0.reference }
             let bins = worst.map { "\($0.label) \(percent($0.live)) vs \(percent($0.reference))" }.joined(separator: "; ")
             lines.append(pad(field.field, nameWidth) + "  " + pad(String(format: "%.4f", field.psi), 8) + "  " + pad(field.band.rawValue, 11)
