@@ -66,15 +66,15 @@ final class DriftMonitor: Sendable {
                 tally.initialize(repeating: 0)
                 for row in 0..<rows {
                     let application = UnsafeBufferPointer(rebasing: slots[(row * width)..<((row + 1) * width)])
+                    // Index k of AnomalyKind.allCases, as the counters are made.
                     window.bins.forEachAnomaly(slots: application) { field, kind in
                         tally[field * 2 + (kind == .outOfRange ? 0 : 1)] += 1
                     }
                 }
                 for field in 0..<width {
                     guard let counters = anomalies[field] else { continue }
-                    for (k, kind) in AnomalyKind.allCases.enumerated() {
-                        let count = tally[field * 2 + (kind == .outOfRange ? 0 : 1)]
-                        if count > 0 { counters[k].increment(by: Int64(count)) }
+                    for (k, counter) in counters.enumerated() where tally[field * 2 + k] > 0 {
+                        counter.increment(by: Int64(tally[field * 2 + k]))
                     }
                 }
             }
