@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -104,17 +105,33 @@ def check_finite(names: list[str], X: np.ndarray) -> None:
                         "for the field it comes from, or fix the value", code=3)
 
 
+def _run_features(options: list[str], schema, data, n_rows: int | None, binary: str | None,
+                  explain: Callable[[ToolError], ToolError | None] | None = None
+                  ) -> tuple[list[str], np.ndarray]:
+    """Run `loanscore features [OPTIONS]` on a CSV into a temporary file and read it back:
+    (column names after `row`, matrix with one row per data row, in data-row order).
+    `explain(error)`, when given, may replace the CLI's failure with a clearer one."""
+    command = " ".join(["loanscore features", *options])
+    with tempfile.TemporaryDirectory(prefix="loanscore-features-") as tmp:
+        out = Path(tmp) / "features.csv"
+        try:
+            run_loanscore(["features", *options, "--schema", str(schema), "--input", str(data),
+                           "--output", str(out)], binary)
+        except ToolError as e:
+            clearer = explain(e) if explain else None
+            if clearer is None:
+                raise
+            raise clearer from None
+        if not out.is_file():
+            raise ToolError(f"`{command}` succeeded but wrote no output file")
+        return read_feature_csv(out, n_rows)
+
+
 def compute_features(schema, data, n_rows: int | None = None,
                      binary: str | None = None) -> tuple[list[str], np.ndarray]:
     """Run `loanscore features` on a CSV; returns (feature names, matrix with one row per data
     row); exit 3 when a value is beyond float32's range (`check_finite`)."""
-    with tempfile.TemporaryDirectory(prefix="loanscore-features-") as tmp:
-        out = Path(tmp) / "features.csv"
-        run_loanscore(["features", "--schema", str(schema), "--input", str(data),
-                       "--output", str(out)], binary)
-        if not out.is_file():
-            raise ToolError("`loanscore features` succeeded but wrote no output file")
-        names, X = read_feature_csv(out, n_rows)
+    names, X = _run_features([], schema, data, n_rows, binary)
     check_finite(names, X)
     return names, X
 
@@ -126,18 +143,12 @@ def compute_slots(schema, data, n_rows: int | None = None,
     category, NaN when missing, a sentinel or an unseen level — then every derived feature).
     Returns (column names, matrix with one row per data row, in data-row order)."""
     binary = binary or find_binary()
-    with tempfile.TemporaryDirectory(prefix="loanscore-slots-") as tmp:
-        out = Path(tmp) / "slots.csv"
-        try:
-            run_loanscore(["features", "--slots", "--schema", str(schema), "--input", str(data),
-                           "--output", str(out)], binary)
-        except ToolError as e:
-            if "--slots" in str(e):
-                raise ToolError(f"{e}\nthe LoanScore CLI {binary} has no `features --slots` (the "
-                                "reference bins of reference.json need it): build a newer one "
-                                "with `swift build -c release`, or set LOANSCORE_BIN to one",
-                                code=e.code) from None
-            raise
-        if not out.is_file():
-            raise ToolError("`loanscore features --slots` succeeded but wrote no output file")
-        return read_feature_csv(out, n_rows)
+
+    def explain(e: ToolError) -> ToolError | None:
+        if "--slots" not in str(e):
+            return None
+        return ToolError(f"{e}\nthe LoanScore CLI {binary} has no `features --slots` (the "
+                         "reference bins of reference.json need it): build a newer one "
+                         "with `swift build -c release`, or set LOANSCORE_BIN to one", code=e.code)
+
+    return _run_features(["--slots"], schema, data, n_rows, binary, explain)
