@@ -16,7 +16,6 @@ let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio
 let nioConcurrencyHelpers: Target.Dependency = .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
 let atomics: Target.Dependency = .product(name: "Atomics", package: "swift-atomics")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
-let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
 let histogram: Target.Dependency = .product(name: "Histogram", package: "hdrhistogram-swift")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
@@ -47,7 +46,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
@@ -85,7 +83,7 @@ let package = Package(
         // The NIO server: connections, backpressure, admin HTTP, metrics, graceful shutdown.
         .target(name: "LoanScoreServer", dependencies: [
             "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool", "LoanScoreMonitoring",
-            "LoanScoreAudit", "LoanScoreVersion", "CMalloc", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, metrics,
+            "LoanScoreAudit", "LoanScoreVersion", "CMalloc", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging,
             prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The client SDK: pooled, pipelined TLS connections, deadlines, retries with backoff.
