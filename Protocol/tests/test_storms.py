@@ -39,12 +39,15 @@ HANDSHAKE = int(os.environ.get("STORM_HANDSHAKE", 1000))
 FRAME = int(os.environ.get("STORM_FRAME", 1000))
 RESETS = int(os.environ.get("STORM_RESETS", 50000))
 SLACK = 16  # descriptors the server may hold beyond its baseline at any moment
-# RSS after the storms may exceed the baseline by at most the memory-trim threshold the server
-# is configured with below: with a connection open, malloc may keep up to that much freed
-# memory resident by design (a trim runs above it). Everything a storm allocates is freed when
-# its connections close (the heap in use comes back within HEAP_SLACK_MB), so the rest must
-# come back through the trim. Measured: about +1 MB after the trim (see the module docstring).
-RSS_SLACK_MB = 16
+# RSS after the storms may exceed the baseline by the memory-trim threshold the server is
+# configured with below (with a connection open, malloc may keep up to that much freed memory
+# resident by design: a trim runs only above it), plus what the heap in use itself grew (bounded
+# by HEAP_SLACK_MB below), plus RSS_MARGIN_MB for page granularity and non-heap pages (stacks,
+# libraries). Everything else a storm allocated must come back through the trim. A CI run
+# measured baseline 48.6 MB, 65.3 MB at the end with the heap in use up 2.5 MB: within this
+# bound, though just over a flat 16 MB allowance that forgot the heap's own growth.
+TRIM_THRESHOLD_MB = 16
+RSS_MARGIN_MB = 4
 # Heap in use (malloc's own count): the first storm grows a few long-lived tables (measured
 # +2.8 MB), the second, as large, may add at most HEAP_ROUND_SLACK_MB (measured +0.2 MB for
 # 26,500 connections; a leak of 40 bytes per connection would exceed it).
@@ -104,7 +107,7 @@ def storm_server(bundle, certs, tmp_path):
         # the legitimate client between two requests.
         "timeouts": {"handshake": 3, "idle": 30, "frame": 3, "drain": 5},
         # Checks every second (production: 10 s) so the test need not wait long for a trim.
-        "memory": {"trim_interval": 1, "trim_threshold_mb": 16},
+        "memory": {"trim_interval": 1, "trim_threshold_mb": TRIM_THRESHOLD_MB},
     }
     (tmp_path / "loanscored.json").write_text(json.dumps(config))
     proc = subprocess.Popen([str(binary("LOANSCORED_BIN", ".build/debug/loanscored")), "--config", str(tmp_path / "loanscored.json"),
@@ -220,7 +223,7 @@ def test_storms_do_not_starve_legitimate_clients_and_resources_come_back(storm_s
     # The server trims once its memory check sees the storms' freed memory (every second here).
     deadline = time.time() + 20
     after_rss = rss_kb(proc.pid)
-    while time.time() < deadline and after_rss > baseline_rss + RSS_SLACK_MB * 1024:
+    while time.time() < deadline and after_rss > baseline_rss + (TRIM_THRESHOLD_MB + RSS_MARGIN_MB) * 1024:
         time.sleep(0.5)
         after_rss = rss_kb(proc.pid)
     time.sleep(1)
@@ -248,5 +251,6 @@ def test_storms_do_not_starve_legitimate_clients_and_resources_come_back(storm_s
     assert after["loanscore_tls_connections"] == 1, "SSL objects outlived their connections (only the legitimate one is open)"
     assert rounds[1]["heap"] <= rounds[0]["heap"] + HEAP_ROUND_SLACK_MB * 1024, "heap in use grows with every storm (a leak)"
     assert after_heap <= baseline_heap + HEAP_SLACK_MB * 1024, "memory the storms allocated is still in use (a leak)"
-    assert after_rss <= baseline_rss + RSS_SLACK_MB * 1024, "RSS did not come back to its baseline after the storms"
+    rss_bound = baseline_rss + (TRIM_THRESHOLD_MB + RSS_MARGIN_MB) * 1024 + max(0, after_heap - baseline_heap)
+    assert after_rss <= rss_bound, "RSS did not come back to its baseline after the storms (beyond the trim threshold and the heap's growth)"
     good.close()
