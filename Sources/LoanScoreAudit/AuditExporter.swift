@@ -15,10 +15,13 @@ public enum AuditExporter {
         }
     }
 
-    /// The CSV header row's column names, in order.
+    /// The CSV header row's column names, in order. The `role` and `shadow_*` columns are
+    /// empty for records of a server that ran no challenger (and the `shadow_*` ones outside
+    /// shadow mode).
     public static let csvColumns = [
         "sequence", "time", "request_id", "application_id", "model_name", "model_version",
         "input_sha256", "pd", "decision", "risk_level", "reason_codes", "client",
+        "role", "shadow_model_version", "shadow_pd", "shadow_decision", "shadow_risk_level",
     ]
 
     /// Exports every record of `reader`'s log to `output`.
@@ -68,6 +71,8 @@ public enum AuditExporter {
             String(record.sequence), record.timeText, String(record.requestID), record.applicationID,
             record.modelName, record.modelVersion, record.inputHash, "\(record.pd)", record.decision,
             record.riskLevel, record.reasonCodes.joined(separator: ";"), record.client ?? "",
+            record.role ?? "", record.shadow?.modelVersion ?? "", record.shadow.map { "\($0.pd)" } ?? "",
+            record.shadow?.decision ?? "", record.shadow?.riskLevel ?? "",
         ].map(escape).joined(separator: ",")
     }
 

@@ -13,7 +13,11 @@ import Darwin
 ///
 /// Encoded as one compact JSON object with sorted keys:
 /// `application_id`, `client`, `decision`, `input_sha256`, `model`, `model_version`, `pd`,
-/// `reasons`, `request_id`, `risk_level`, `seq`, `time` (see ``CodingKeys``). `time` is UTC,
+/// `reasons`, `request_id`, `risk_level`, `seq`, `time` (see ``CodingKeys``), and, only when
+/// the server ran a challenger beside the champion, `role` (which of the two decided) and, in
+/// shadow mode, `shadow` (the challenger's verdict on the same application, see ``Shadow``).
+/// Records without those keys (every record of a server without a challenger) read back with
+/// `role` and `shadow` nil. `time` is UTC,
 /// ISO-8601 with milliseconds (`2026-01-31T12:00:00.123Z`); ``time`` keeps whole milliseconds
 /// so that a record reads back equal to what was written.
 public struct AuditRecord: Codable, Sendable, Equatable {
@@ -41,11 +45,44 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     public var reasonCodes: [String]
     /// The certificate subject under mutual TLS, else the peer address; `nil` when unknown.
     public var client: String?
+    /// `champion` or `challenger`: which model decided this application (the record's model,
+    /// PD, decision, risk level and reasons are that model's); `nil` when the server ran no
+    /// challenger.
+    public var role: String?
+    /// In shadow mode, the challenger's verdict on the same application (it decided nothing:
+    /// the answer was the champion's); `nil` otherwise.
+    public var shadow: Shadow?
+
+    /// A shadow challenger's verdict on an application the champion decided.
+    ///
+    /// Encoded as `{"decision", "model_version", "pd", "risk_level"}` (sorted keys).
+    public struct Shadow: Codable, Sendable, Equatable {
+        /// The challenger bundle's model version.
+        public var modelVersion: String
+        /// The challenger's probability of default, 0...1.
+        public var pd: Double
+        /// The challenger's decision: `approve`, `review` or `decline`.
+        public var decision: String
+        /// The challenger's risk level name.
+        public var riskLevel: String
+
+        /// A challenger's verdict.
+        public init(modelVersion: String, pd: Double, decision: String, riskLevel: String) {
+            self.modelVersion = modelVersion
+            self.pd = pd
+            self.decision = decision
+            self.riskLevel = riskLevel
+        }
+
+        public enum CodingKeys: String, CodingKey {
+            case modelVersion = "model_version", pd, decision, riskLevel = "risk_level"
+        }
+    }
 
     public init(
         sequence: UInt64 = 0, time: Date = Date(), requestID: UInt64, applicationID: String,
         modelName: String, modelVersion: String, inputHash: String, pd: Double, decision: String,
-        riskLevel: String, reasonCodes: [String], client: String?
+        riskLevel: String, reasonCodes: [String], client: String?, role: String? = nil, shadow: Shadow? = nil
     ) {
         self.sequence = sequence
         self.timeMilliseconds = Self.milliseconds(time)
@@ -59,6 +96,8 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         self.riskLevel = riskLevel
         self.reasonCodes = reasonCodes
         self.client = client
+        self.role = role
+        self.shadow = shadow
     }
 
     /// The decision time, UTC, to the millisecond (setting it drops sub-millisecond digits).
@@ -73,7 +112,7 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey {
         case sequence = "seq", time, requestID = "request_id", applicationID = "application_id"
         case modelName = "model", modelVersion = "model_version", inputHash = "input_sha256", pd, decision
-        case riskLevel = "risk_level", reasonCodes = "reasons", client
+        case riskLevel = "risk_level", reasonCodes = "reasons", client, role, shadow
     }
 
     public init(from decoder: any Decoder) throws {
@@ -94,6 +133,8 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         riskLevel = try c.decode(String.self, forKey: .riskLevel)
         reasonCodes = try c.decode([String].self, forKey: .reasonCodes)
         client = try c.decodeIfPresent(String.self, forKey: .client)
+        role = try c.decodeIfPresent(String.self, forKey: .role)
+        shadow = try c.decodeIfPresent(Shadow.self, forKey: .shadow)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -114,6 +155,8 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         try c.encode(riskLevel, forKey: .riskLevel)
         try c.encode(reasonCodes, forKey: .reasonCodes)
         try c.encode(client, forKey: .client)  // explicit null: the key is always present
+        try c.encodeIfPresent(role, forKey: .role)
+        try c.encodeIfPresent(shadow, forKey: .shadow)
     }
 
     /// The hash that ties a record to its exact input.
@@ -317,7 +360,7 @@ extension AuditRecord {
     ///
     /// - Throws: ``AuditError`` (`.encoding`), as ``compactJSON()``; `out` is then unchanged.
     func appendJSON(sequence: UInt64, time: inout TimeText, to out: inout [UInt8]) throws {
-        guard pd.isFinite else {
+        guard pd.isFinite, shadow?.pd.isFinite ?? true else {
             throw AuditError(.encoding, "record \(sequence) (application \(applicationID)) has a non-finite PD")
         }
         guard Self.writableTimes.contains(timeMilliseconds) else {
@@ -365,7 +408,15 @@ extension AuditRecord {
         }
         raw("],\"request_id\":"); appendDecimal(requestID, to: &out)
         raw(",\"risk_level\":"); string(riskLevel)
+        if let role { raw(",\"role\":"); string(role) }
         raw(",\"seq\":"); appendDecimal(sequence, to: &out)
+        if let shadow {
+            raw(",\"shadow\":{\"decision\":"); string(shadow.decision)
+            raw(",\"model_version\":"); string(shadow.modelVersion)
+            raw(",\"pd\":"); out.append(contentsOf: shadow.pd.description.utf8)
+            raw(",\"risk_level\":"); string(shadow.riskLevel)
+            raw("}")
+        }
         raw(",\"time\":\""); time.append(timeMilliseconds, to: &out); raw("\"")
         raw("}")
     }

@@ -36,6 +36,34 @@ struct AuditLogTests {
         #expect(try JSONDecoder().decode(AuditRecord.self, from: data) == original)
     }
 
+    /// A challenger's keys (`role`, `shadow`) are written in sorted position by the log's
+    /// hand-written encoder, read back equal, and absent (nil) for records without them.
+    @Test func challengerKeysRoundTripInSortedPosition() throws {
+        var shadowed = record(2)
+        shadowed.role = "champion"
+        shadowed.shadow = AuditRecord.Shadow(modelVersion: "2026.02", pd: 0.375, decision: "review", riskLevel: "C")
+        let bytes = try shadowed.compactJSON()
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains(#""risk_level":"B","role":"champion","seq":0,"shadow":{"decision":"review","model_version":"2026.02","pd":0.375,"risk_level":"C"},"time":"#), "\(text)")
+        #expect(try JSONDecoder().decode(AuditRecord.self, from: Data(bytes)) == shadowed)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        #expect(String(decoding: try encoder.encode(shadowed), as: UTF8.self) == text, "Codable and the log's encoder agree")
+
+        var split = record(3)
+        split.role = "challenger"
+        let splitText = String(decoding: try split.compactJSON(), as: UTF8.self)
+        #expect(splitText.contains(#""role":"challenger","seq":0,"time""#), "\(splitText)")
+
+        let plain = String(decoding: try record(4).compactJSON(), as: UTF8.self)
+        #expect(!plain.contains("role") && !plain.contains("shadow"), "no challenger, no new keys: \(plain)")
+        let decoded = try JSONDecoder().decode(AuditRecord.self, from: Data(plain.utf8))
+        #expect(decoded.role == nil && decoded.shadow == nil)
+
+        shadowed.shadow?.pd = .nan
+        #expect(throws: AuditError.self) { try shadowed.compactJSON() }
+    }
+
     @Test func inputHashIsLengthPrefixedSHA256() {
         // sha256(b"\0\0\0\x02ab\0\0\0\x01c"), computed with Python's hashlib.
         #expect(AuditRecord.inputHash(fields: ["ab", "c"]) == "f2939f903016e5bb29b1e4a61cdbd376220ca03a24180b39995f2d50f2e0a647")

@@ -61,8 +61,8 @@ extension CLITests {
         #expect(summary?["output"] as? String == csv)
         let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
-        #expect(lines[0] == "sequence,time,request_id,application_id,model_name,model_version,input_sha256,pd,decision,risk_level,reason_codes,client")
-        #expect(lines[1] == "1,2026-01-01T00:00:01.000Z,1,A1,tiny,1,\(AuditRecord.inputHash(fields: ["1"])),0.25,review,C,R01;R02,127.0.0.1:5000")
+        #expect(lines[0] == "sequence,time,request_id,application_id,model_name,model_version,input_sha256,pd,decision,risk_level,reason_codes,client,role,shadow_model_version,shadow_pd,shadow_decision,shadow_risk_level")
+        #expect(lines[1] == "1,2026-01-01T00:00:01.000Z,1,A1,tiny,1,\(AuditRecord.inputHash(fields: ["1"])),0.25,review,C,R01;R02,127.0.0.1:5000,,,,,")
 
         let jsonl = folder.appendingPathComponent("audit.jsonl").path
         #expect(try run(["audit", "export", "--dir", directory, "--output", jsonl]).status == 0)
