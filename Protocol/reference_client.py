@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference client for the LoanScore wire protocol, version 1 (Protocol/PROTOCOL.md).
+"""Reference client for the LoanScore wire protocol, versions 1 and 2 (Protocol/PROTOCOL.md).
 
 Written from PROTOCOL.md alone. Standard library plus the PyPI `lz4` package (`lz4.block`),
 which is only needed for compressed frames. Copy it, keep it short.
@@ -21,7 +21,8 @@ import time
 
 ALPN = "loanscore/1"
 MAGIC = 0x4C4E5343  # "LNSC"
-VERSION = 1
+VERSION = 1  # the frame header's version byte: the frame layout, 1 in protocol versions 1 and 2 (§8)
+MIN_PROTOCOL, MAX_PROTOCOL = 1, 2  # protocol versions spoken (HELLO's range; WELCOME names the one used)
 HEADER = struct.Struct(">IBBHQII")  # magic, version, type, flags, request id, payload len, uncompressed len
 FLAG_LZ4 = 0x0001
 
@@ -201,7 +202,7 @@ def decode_welcome(payload):
     w["fields"] = fields
     w["limits"] = {k: r.u32() for k in DEFAULT_LIMITS}  # WELCOME sends them in this order
     r.end()
-    if w["version"] != VERSION:
+    if not MIN_PROTOCOL <= w["version"] <= MAX_PROTOCOL:
         raise ProtocolError(CODES["UNSUPPORTED_VERSION"], f"WELCOME version {w['version']}", local=True)
     if schema_hash(fields) != w["schema_hash"]:
         raise malformed("WELCOME schema hash does not match its fields")
@@ -235,7 +236,9 @@ def encode_score_request(schema_hash_bytes, fields, applications, ids):
     return b"".join(out)
 
 
-def decode_score_response(payload, ids):
+def decode_score_response(payload, ids, protocol_version=MAX_PROTOCOL):
+    """§5.5. Each result's "model_version" is the header's, or (status 2, protocol version 2)
+    the version that result names; status 2 on a version-1 connection is MALFORMED_FRAME."""
     r = Reader(payload)
     model_version, count = r.str16(), r.u32()
     if count != len(ids):
@@ -243,7 +246,10 @@ def decode_score_response(payload, ids):
     results = []
     for app_id in ids:
         status = r.u8()
-        if status == 0:
+        version = model_version
+        if status == 2 and protocol_version >= 2:
+            version = r.str16()  # scored by this model version (e.g. a challenger), then status 0's fields
+        if status == 0 or (status == 2 and protocol_version >= 2):
             res = {"id": app_id, "status": "scored", "pd": r.f64(), "risk_level": r.str8()}
             decision = r.u8()
             if decision not in DECISIONS:
@@ -256,7 +262,7 @@ def decode_score_response(payload, ids):
                    "code_name": ERROR_NAMES.get(code, f"0x{code:04X}"), "message": r.str16()}
         else:
             raise malformed(f"result status {status}")
-        res["model_version"] = model_version
+        res["model_version"] = version
         results.append(res)
     r.end()
     return results
@@ -288,14 +294,14 @@ def tls_socket(host, port, cafile, certfile=None, keyfile=None, server_hostname=
 
 class LoanScoreConnection:
     def __init__(self, host, port, cafile, certfile=None, keyfile=None, server_hostname="localhost",
-                 timeout=30, client_name="loanscore-pyclient/1.0"):
+                 timeout=30, client_name="loanscore-pyclient/1.0", max_version=MAX_PROTOCOL):
         self.sock = tls_socket(host, port, cafile, certfile, keyfile, server_hostname, timeout)
         self.limits = dict(DEFAULT_LIMITS)
         self.next_id = 1
         self.pending = {}   # request id -> application ids, for SCORE_REQUESTs in flight
         self.stash = {}     # request id -> frame read while waiting for another one
         self.server_goodbye = None
-        self.sock.sendall(encode_frame(HELLO, 0, encode_hello(client_name)))
+        self.sock.sendall(encode_frame(HELLO, 0, encode_hello(client_name, MIN_PROTOCOL, max_version)))
         msg_type, request_id, payload = read_frame(self.sock, self.limits)
         if msg_type == ERROR:
             raise decode_error(payload, request_id)
@@ -303,6 +309,7 @@ class LoanScoreConnection:
             raise malformed(f"expected WELCOME, got type 0x{msg_type:02X}")
         w = decode_welcome(payload)
         self.model_name, self.model_version = w["model_name"], w["model_version"]
+        self.protocol_version = w["version"]
         self.fields, self.schema_hash, self.limits = w["fields"], w["schema_hash"], w["limits"]
 
     def _new_id(self):
@@ -359,7 +366,7 @@ class LoanScoreConnection:
                 raise decode_error(payload, rid)
             if msg_type != SCORE_RESPONSE:
                 raise malformed(f"type 0x{msg_type:02X} answering request {rid}")
-            return rid, decode_score_response(payload, ids)
+            return rid, decode_score_response(payload, ids, self.protocol_version)
 
     def score(self, applications, ids, compress=False, retries=5):
         """Score any number of applications (split into maximum-batch chunks); BUSY is retried."""

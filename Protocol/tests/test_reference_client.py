@@ -209,6 +209,34 @@ def test_encoder_reproduces_the_vectors():
     assert rc.encode_frame(rc.SCORE_REQUEST, 7, payload) == vector("03-score-request.bin")
 
 
+def test_decoder_reads_status_2_on_a_version_2_connection():
+    """Vector 24: application 1 names the model version that scored it (a split-mode challenger)."""
+    payload = vector("24-score-response-v2.bin")[24:]
+    results = rc.decode_score_response(payload, ["a", "b"], protocol_version=2)
+    assert [r["status"] for r in results] == ["scored", "scored"]
+    assert [r["model_version"] for r in results] == ["2026.11.1", "2026.12.1"]
+    assert results[1]["pd"] == 0.52 and results[1]["decision"] == "decline" and results[1]["risk_level"] == "E"
+    assert results[1]["reasons"] == ["R07_HIGH_DEBT_RATIO"] and results[1]["confidence"] == 0.66
+    # Vector 05 (statuses 0 and 1) decodes the same under either version.
+    v1 = rc.decode_score_response(vector("05-score-response.bin")[24:], ["a", "b"], protocol_version=1)
+    assert v1 == rc.decode_score_response(vector("05-score-response.bin")[24:], ["a", "b"], protocol_version=2)
+
+
+def test_decoder_refuses_status_2_on_a_version_1_connection():
+    with pytest.raises(rc.ProtocolError) as caught:
+        rc.decode_score_response(vector("24-score-response-v2.bin")[24:], ["a", "b"], protocol_version=1)
+    assert caught.value.code == rc.CODES["MALFORMED_FRAME"]
+
+
+def test_connection_negotiates_version_2(server):
+    with server.connect() as conn:
+        assert conn.protocol_version == 2
+        conn.goodbye()
+    with server.connect(max_version=1) as conn:  # an older client keeps version 1
+        assert conn.protocol_version == 1
+        conn.goodbye()
+
+
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "lz4"])
 def test_holdout_scores_equal_offline_scoring(server, offline, compress):
     rows, answers = offline
@@ -349,7 +377,7 @@ HOSTILE = [
     ("score-request-before-hello", False, vector("03-score-request.bin"), "HANDSHAKE_REQUIRED", 0),
     ("ping-before-hello", False, vector("07-ping.bin"), "HANDSHAKE_REQUIRED", 0),
     ("goodbye-before-hello", False, vector("09-goodbye.bin"), "HANDSHAKE_REQUIRED", 0),
-    ("hello-versions-2-3", False, rc.encode_frame(rc.HELLO, 0, rc.encode_hello(min_version=2, max_version=3)),
+    ("hello-versions-3-4", False, rc.encode_frame(rc.HELLO, 0, rc.encode_hello(min_version=3, max_version=4)),
      "UNSUPPORTED_VERSION", None),
     ("hello-min-above-max", False, rc.encode_frame(rc.HELLO, 0, rc.encode_hello(min_version=1, max_version=0)),
      "MALFORMED_FRAME", None),

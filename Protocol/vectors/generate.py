@@ -92,6 +92,14 @@ RESPONSE_PAYLOAD = (
     + bytes([2]) + s8("R01_LOW_SENIORITY") + s8("R07_HIGH_DEBT_RATIO")
     + bytes([1]) + struct.pack(">H", INVALID_APPLICATION) + s16("field 'Income': -5 is below the minimum 0")
 )
+# Protocol version 2 (§5.5, §8): a split-mode batch where the challenger 2026.12.1 decided app 1.
+RESPONSE_V2_PAYLOAD = (
+    s16("2026.11.1") + struct.pack(">I", 2)
+    + bytes([0]) + struct.pack(">d", 0.0734) + s8("B") + bytes([0]) + struct.pack(">d", 0.91)
+    + bytes([2]) + s8("R01_LOW_SENIORITY") + s8("R07_HIGH_DEBT_RATIO")
+    + bytes([2]) + s16("2026.12.1") + struct.pack(">d", 0.52) + s8("E") + bytes([2]) + struct.pack(">d", 0.66)
+    + bytes([1]) + s8("R07_HIGH_DEBT_RATIO")
+)
 COMPRESSED = lz4_block(REQUEST_PAYLOAD)
 PING_PAYLOAD = bytes(range(8))
 
@@ -151,6 +159,12 @@ VECTORS = [
      frame(ERROR, 12, struct.pack(">H", QUOTA_EXCEEDED) + s16("retry after 250 ms: /O=Acme/CN=gateway is over its quota of 1000 applications/s")),
      "ERROR QUOTA_EXCEEDED (0x0108) for request id 12, with the hint 'retry after 250 ms'",
      "ErrorMessage(code: .quotaExceeded, ...); retryAfter 250 ms; not connection-fatal; not processed"),
+    ("24-score-response-v2", frame(SCORE_RESPONSE, 13, RESPONSE_V2_PAYLOAD),
+     "SCORE_RESPONSE on a protocol-version-2 connection, request id 13, header version 2026.11.1: app 0 scored "
+     "(status 0: PD 0.0734, B, approve, confidence 0.91, R01_LOW_SENIORITY, R07_HIGH_DEBT_RATIO); app 1 scored by "
+     "2026.12.1 (status 2: PD 0.52, E, decline, confidence 0.66, R07_HIGH_DEBT_RATIO)",
+     "ScoreResponse with those 2 results, app 1's model version 2026.12.1; on a version-1 connection MALFORMED_FRAME "
+     "at payload byte 74 (application 1's status)"),
 ]
 
 
@@ -186,7 +200,7 @@ def main():
         "",
         f"Schema hash: `{SCHEMA_HASH.hex()}`.",
         "",
-        "A conforming decoder yields exactly the last column; a conforming encoder reproduces 01-09 and 20-23",
+        "A conforming decoder yields exactly the last column; a conforming encoder reproduces 01-09 and 20-24",
         "byte for byte (04 with the same LZ4 library version: LZ4 output is not specified across versions).",
         "",
         "| file | bytes | frame | decoding must yield |",

@@ -122,7 +122,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is TLSHandshakeCompleted, case .handshaking = state {
-            send(Hello(clientName: clientName), requestID: 0)
+            // Version 2 adds results scored by a model version other than the response's (a challenger's).
+            send(Hello(clientName: clientName, minimumVersion: ProtocolVersion.minimum, maximumVersion: ProtocolVersion.maximum),
+                 requestID: 0)
             context.flush()
         }
         context.fireUserInboundEventTriggered(event)
@@ -237,8 +239,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     // MARK: - Private
 
     private func receiveWelcome(_ welcome: Welcome) throws {
-        guard welcome.protocolVersion == FrameHeader.currentVersion else {
-            fail(LoanScoreClientError(.handshakeFailed, "the server chose protocol version \(welcome.protocolVersion); this client speaks 1"))
+        guard (ProtocolVersion.minimum...ProtocolVersion.maximum).contains(welcome.protocolVersion) else {
+            fail(LoanScoreClientError(.handshakeFailed, "the server chose protocol version \(welcome.protocolVersion); this client speaks "
+                + "\(ProtocolVersion.minimum)...\(ProtocolVersion.maximum)"))
             return
         }
         welcomeTimeoutTask?.cancel()

@@ -172,7 +172,8 @@ final class Connection: Sendable {
     private func response(from payload: inout ByteBuffer, count: Int) throws(LoanScoreClientError) -> ScoreResponse {
         let response: ScoreResponse
         do {
-            response = try ScoreResponse.decode(from: &payload, maximumBatch: max(welcome.limits.maximumBatch, count))
+            response = try ScoreResponse.decode(from: &payload, maximumBatch: max(welcome.limits.maximumBatch, count),
+                                                protocolVersion: welcome.protocolVersion)
         } catch {
             close()
             throw LoanScoreClientError(.server(.malformedFrame), "the server's SCORE_RESPONSE cannot be decoded: \(error)")

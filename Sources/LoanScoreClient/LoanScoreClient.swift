@@ -158,7 +158,9 @@ public final class LoanScoreClient: Sendable {
     ///
     /// - Parameter batch: One or more applications.
     /// - Returns: The server's SCORE_RESPONSE: the version of the model that scored the batch
-    ///   and the results.
+    ///   and the results. A result a challenger decided (a server in split mode; the client
+    ///   speaks protocol version 2) names its own version in ``LoanScoreProtocol/ScoredApplication/modelVersion``;
+    ///   nil there means the response's.
     /// - Throws: ``LoanScoreClientError``: `invalidInput` (empty batch, unknown field, wrong
     ///   wire type) and `batchTooLarge` before anything is sent; `timeout` when the deadline
     ///   passes; otherwise the last attempt's error (`busy`, `connectionClosed`,

@@ -19,19 +19,25 @@ public struct ScoredApplication: Hashable, Sendable {
     public var confidence: Double
     /// Reason codes, most important first (≤ 255 codes of ≤ 255 bytes each).
     public var reasons: [String]
+    /// The version of the model that scored this application when it is not the response's
+    /// (status 2, protocol version 2: a challenger decided it); nil: the response's
+    /// ``ScoreResponse/modelVersion``.
+    public var modelVersion: String?
 
-    public init(pd: Double, riskLevel: String, decision: Decision, confidence: Double, reasons: [String]) {
+    public init(pd: Double, riskLevel: String, decision: Decision, confidence: Double, reasons: [String], modelVersion: String? = nil) {
         self.pd = pd
         self.riskLevel = riskLevel
         self.decision = decision
         self.confidence = confidence
         self.reasons = reasons
+        self.modelVersion = modelVersion
     }
 }
 
 /// One application's result in a SCORE_RESPONSE.
 public enum ApplicationResult: Hashable, Sendable {
-    /// Status 0: scored.
+    /// Status 0: scored by the response's model version; status 2 (protocol version 2): scored
+    /// by the version ``ScoredApplication/modelVersion`` names.
     case scored(ScoredApplication)
     /// Status 1: not scored; `code` is usually INVALID_APPLICATION and `message` names the
     /// field and the value.
@@ -44,11 +50,14 @@ public enum ApplicationResult: Hashable, Sendable {
 ///
 /// Payload: `model version (u16 string) · count u32 ·` per application `status u8` then
 /// scored (0): `PD f64 · risk level (u8 string) · decision u8 · confidence f64 · reason
-/// count u8 · reasons (u8 strings)`; invalid (1): `error code u16 · message (u16 string)`.
+/// count u8 · reasons (u8 strings)`; invalid (1): `error code u16 · message (u16 string)`;
+/// in protocol version 2 also scored by another model version (2): `model version (u16
+/// string) ·` then exactly status 0's fields (a challenger decided the application).
 public struct ScoreResponse: ProtocolMessage, Hashable {
     public static let messageType = MessageType.scoreResponse
 
-    /// The version of the model that scored the batch.
+    /// The version of the model that scored the batch (the champion's, when a challenger
+    /// decided some applications: those name their own, ``ScoredApplication/modelVersion``).
     public var modelVersion: String
     /// One result per application, in request order.
     public var results: [ApplicationResult]
@@ -64,6 +73,10 @@ public struct ScoreResponse: ProtocolMessage, Hashable {
         ScoreResponseWriter.writeHeader(modelVersion: modelVersion, count: results.count, into: &buffer)
         for result in results {
             switch result {
+            case .scored(let scored) where scored.modelVersion != nil:
+                ScoreResponseWriter.writeScored(
+                    by: scored.modelVersion ?? modelVersion, pd: scored.pd, riskLevel: scored.riskLevel, decision: scored.decision,
+                    confidence: scored.confidence, reasonCount: scored.reasons.count, reason: { scored.reasons[$0] }, into: &buffer)
             case .scored(let scored):
                 ScoreResponseWriter.writeScored(
                     pd: scored.pd, riskLevel: scored.riskLevel, decision: scored.decision, confidence: scored.confidence,
@@ -75,12 +88,16 @@ public struct ScoreResponse: ProtocolMessage, Hashable {
     }
 
     /// Decodes a SCORE_RESPONSE payload, consuming all of `buffer`.
-    /// - Parameter maximumBatch: the most results accepted (the client's own maximum batch).
+    /// - Parameters:
+    ///   - maximumBatch: the most results accepted (the client's own maximum batch).
+    ///   - protocolVersion: the connection's protocol version (WELCOME's): status 2 is
+    ///     accepted from version 2 on, and is `MALFORMED_FRAME` on a version-1 connection.
     /// - Throws: ``ProtocolError`` `MALFORMED_FRAME` (truncated, unknown status or decision,
     ///   invalid UTF-8, trailing bytes) or `BATCH_TOO_LARGE`, naming offset and application.
     /// - Complexity: O(payload); results are reserved only after the remaining bytes are known to
     ///   hold at least 5 bytes per result.
-    public static func decode(from buffer: inout ByteBuffer, maximumBatch: Int = ProtocolLimits.default.maximumBatch) throws(ProtocolError) -> ScoreResponse {
+    public static func decode(from buffer: inout ByteBuffer, maximumBatch: Int = ProtocolLimits.default.maximumBatch,
+                              protocolVersion: UInt8 = ProtocolVersion.maximum) throws(ProtocolError) -> ScoreResponse {
         var reader = PayloadReader(buffer)
         let modelVersion = try reader.readString("model version", prefix: UInt16.self)
         let countAt = reader.offset
@@ -94,8 +111,12 @@ public struct ScoreResponse: ProtocolMessage, Hashable {
         for index in 0..<count {
             reader.applicationIndex = index
             let statusAt = reader.offset
-            switch try reader.readInteger("status", as: UInt8.self) {
-            case 0:
+            let status = try reader.readInteger("status", as: UInt8.self)
+            // Status 2 exists from protocol version 2 on.
+            let scored = status == 0 || (status == 2 && protocolVersion >= ProtocolVersion.perResultModelVersion)
+            switch status {
+            case _ where scored:
+                let version = status == 2 ? try reader.readString("model version", prefix: UInt16.self) : nil
                 let pd = try reader.readFloat64("PD")
                 let riskLevel = try reader.readString("risk level", prefix: UInt8.self)
                 let decisionAt = reader.offset
@@ -107,14 +128,16 @@ public struct ScoreResponse: ProtocolMessage, Hashable {
                 let reasonCount = Int(try reader.readInteger("reason count", as: UInt8.self))
                 var reasons: [String] = []
                 for _ in 0..<reasonCount { reasons.append(try reader.readString("reason code", prefix: UInt8.self)) }
-                results.append(
-                    .scored(ScoredApplication(pd: pd, riskLevel: riskLevel, decision: decision, confidence: confidence, reasons: reasons)))
+                results.append(.scored(ScoredApplication(pd: pd, riskLevel: riskLevel, decision: decision, confidence: confidence,
+                                                         reasons: reasons, modelVersion: version)))
             case 1:
                 let code = ErrorCode(rawValue: try reader.readInteger("error code", as: UInt16.self))
                 let message = try reader.readString("error message", prefix: UInt16.self)
                 results.append(.invalid(code: code, message: message))
-            case let status:
-                throw reader.error(.malformedFrame, "unknown result status \(status)", at: statusAt)
+            default:
+                throw reader.error(.malformedFrame, "unknown result status \(status)"
+                    + (status == 2 ? " (status 2 is protocol version 2's; this connection is version \(protocolVersion))" : ""),
+                    at: statusAt)
             }
         }
         reader.applicationIndex = nil

@@ -28,6 +28,30 @@ public enum ScoreResponseWriter {
         into buffer: inout ByteBuffer
     ) {
         buffer.writeInteger(UInt8(0))
+        writeScoredFields(pd: pd, riskLevel: riskLevel, decision: decision, confidence: confidence, reasonCount: reasonCount,
+                          reason: reason, into: &buffer)
+    }
+
+    /// Writes a result scored by the model version `modelVersion` rather than the header's
+    /// (status 2, protocol version 2 only: PROTOCOL.md §5.5): `status u8 = 2 · model version
+    /// (u16 string) ·` then exactly the fields of ``writeScored(pd:riskLevel:decision:confidence:reasonCount:reason:into:)``.
+    ///
+    /// - Precondition: the connection negotiated protocol version 2 or later (a version-1
+    ///   peer refuses status 2 as `MALFORMED_FRAME`).
+    public static func writeScored(
+        by modelVersion: String, pd: Double, riskLevel: String, decision: Decision, confidence: Double, reasonCount: Int,
+        reason: (Int) -> String, into buffer: inout ByteBuffer
+    ) {
+        buffer.writeInteger(UInt8(2))
+        buffer.writeString(modelVersion, prefix: UInt16.self)
+        writeScoredFields(pd: pd, riskLevel: riskLevel, decision: decision, confidence: confidence, reasonCount: reasonCount,
+                          reason: reason, into: &buffer)
+    }
+
+    private static func writeScoredFields(
+        pd: Double, riskLevel: String, decision: Decision, confidence: Double, reasonCount: Int, reason: (Int) -> String,
+        into buffer: inout ByteBuffer
+    ) {
         buffer.writeFloat64(pd)
         buffer.writeString(riskLevel, prefix: UInt8.self)
         buffer.writeInteger(decision.rawValue)

@@ -75,6 +75,36 @@ struct VectorTests {
         #expect(try encodeFrame(vectorResponse, requestID: 7) == bytes)
     }
 
+    /// Protocol version 2: application 1 was scored by another model version (status 2).
+    @Test func scoreResponseVersion2() throws {
+        let (bytes, frame) = try onlyFrame("24-score-response-v2")
+        #expect(frame.requestID == 13)
+        let expected = ScoreResponse(modelVersion: "2026.11.1", results: [
+            .scored(ScoredApplication(pd: 0.0734, riskLevel: "B", decision: .approve, confidence: 0.91,
+                                      reasons: ["R01_LOW_SENIORITY", "R07_HIGH_DEBT_RATIO"])),
+            .scored(ScoredApplication(pd: 0.52, riskLevel: "E", decision: .decline, confidence: 0.66,
+                                      reasons: ["R07_HIGH_DEBT_RATIO"], modelVersion: "2026.12.1")),
+        ])
+        var payload = frame.payload
+        #expect(try ScoreResponse.decode(from: &payload, protocolVersion: 2) == expected)
+        #expect(try encodeFrame(expected, requestID: 13) == bytes)
+        // A version-1 connection never receives status 2: refused where application 1's status is.
+        var version1 = frame.payload
+        do {
+            _ = try ScoreResponse.decode(from: &version1, protocolVersion: 1)
+            Issue.record("status 2 decoded on a version-1 connection")
+        } catch {
+            #expect(error.code == .malformedFrame && error.offset == 74 && error.applicationIndex == 1, "\(error)")
+        }
+    }
+
+    @Test func helloNegotiatesTheHighestCommonVersion() {
+        #expect(Hello(clientName: "c").negotiatedVersion() == 1)
+        #expect(Hello(clientName: "c", minimumVersion: 1, maximumVersion: 2).negotiatedVersion() == 2)
+        #expect(Hello(clientName: "c", minimumVersion: 2, maximumVersion: 9).negotiatedVersion() == 2)
+        #expect(Hello(clientName: "c", minimumVersion: 3, maximumVersion: 4).negotiatedVersion() == nil)
+    }
+
     @Test func errorBusy() throws {
         let (bytes, frame) = try onlyFrame("06-error-busy")
         var payload = frame.payload
