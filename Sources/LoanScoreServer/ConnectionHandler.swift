@@ -36,6 +36,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Whose quota the connection's requests use: the certificate subject, else the source address.
     private var quotaClient = "unknown"
     private var helloTimeout: Scheduled<Void>?
+    /// The protocol version HELLO negotiated (1 until then; requests come only after it).
+    private var protocolVersion: UInt8 = ProtocolVersion.minimum
     private let progress: FrameProgress
     private var frameWatch: RepeatedTask?
     /// Numbers connections in this process, for the log's `connection` key.
@@ -168,17 +170,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
         var payload = frame.payload
         do {
             let hello = try Hello.decode(from: &payload)
-            guard hello.supports(FrameHeader.currentVersion) else {
+            guard let version = hello.negotiatedVersion() else {
                 return fail(context: context, ProtocolError(.unsupportedVersion,
-                    "client speaks versions \(hello.minimumVersion)...\(hello.maximumVersion); server speaks \(FrameHeader.currentVersion)"))
+                    "client speaks versions \(hello.minimumVersion)...\(hello.maximumVersion); server speaks "
+                        + "\(ProtocolVersion.minimum)...\(ProtocolVersion.maximum)"))
             }
+            protocolVersion = version
             helloTimeout?.cancel()
             policy.handshakeCompleted()
             let generation = server.generation
             // The version this connection was welcomed with (a request names its own in its response).
             logger[metadataKey: "model_version"] = "\(generation.modelVersion)"
             logger.debug("handshake complete", metadata: ["client_name": "\(LogText.escaped(hello.clientName))"])
-            send(context: context, generation.welcome, requestID: frame.requestID)
+            var welcome = generation.welcome
+            welcome.protocolVersion = version
+            send(context: context, welcome, requestID: frame.requestID)
         } catch {
             fail(context: context, error)
         }
@@ -246,7 +252,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let handler = NIOLoopBound(self, eventLoop: loop)
         let bound = NIOLoopBound(context, eventLoop: loop)
         let job = ScoringJob(server: server, generation: generation, workspace: workspace, requestID: requestID, client: client,
-                             admittedApplications: count, enqueuedAt: received, deadline: deadline) { workspace, error in
+                             protocolVersion: protocolVersion, admittedApplications: count, enqueuedAt: received, deadline: deadline) { workspace, error in
             loop.execute {
                 handler.value.complete(context: bound.value, requestID: requestID, workspace, error, received: received)
             }

@@ -75,6 +75,9 @@ public final class RunningServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessInfo.processInfo.activeProcessorCount)
         let model = generation.bundle.manifest.model
         metrics.model(name: model.name, version: model.version)
+        if let challenger = generation.challenger {
+            metrics.model(name: challenger.modelName, version: challenger.modelVersion, role: .challenger)
+        }
         metrics.buildInfo(version: LoanScoreVersion.number, commit: LoanScoreVersion.commit)
         metrics.certificateExpiry(generation.tls.certificateNotAfter)
         let process = ProcessMetrics(registry: registry)
@@ -127,7 +130,7 @@ public final class RunningServer: Sendable {
                     if let free = usage.freeBytes { metrics.auditFreeBytes.set(to: Double(free)) }
                     return registry.emitToString()
                 },
-                model: { RunningServer.modelSummary(state.generation.bundle) },
+                model: { RunningServer.modelSummary(state.generation) },
                 reload: { await reloader.reload().adminResponse },
                 drift: { [driftEnabled = configuration.drift.enabled] in state.generation.driftAnswer(enabled: driftEnabled) })
             do {
@@ -193,18 +196,36 @@ public final class RunningServer: Sendable {
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    /// The `/model` document: the manifest's identity, members, policy and lineage.
-    static func modelSummary(_ bundle: ModelBundle) -> String {
+    /// The `/model` document: the champion's identity, members, policy and lineage (at the top
+    /// level, as before challengers existed), with `role` and `bundle` (its folder), and, when
+    /// a challenger is configured, `challenger`: the same keys for it plus `mode` and
+    /// `fraction` (null in shadow mode).
+    static func modelSummary(_ generation: ModelGeneration) -> String {
+        var object = summary(generation.bundle)
+        if let challenger = generation.challenger {
+            object["role"] = ModelRole.champion.rawValue
+            var other = summary(challenger.bundle)
+            other["role"] = ModelRole.challenger.rawValue
+            other["mode"] = challenger.mode.rawValue
+            other["fraction"] = challenger.mode == .split ? challenger.fraction : NSNull()
+            other["bundle"] = challenger.path
+            object["challenger"] = other
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// One bundle's `/model` keys.
+    private static func summary(_ bundle: ModelBundle) -> [String: Any] {
         let manifest = bundle.manifest
-        let object: [String: Any] = [
+        return [
             "name": manifest.model.name, "version": manifest.model.version, "created_at": manifest.createdAt,
             "members": manifest.members.map { ["name": $0.name, "kind": $0.kind.rawValue, "weight": $0.weight] },
             "features": manifest.features.count, "fields": bundle.schema.fields.map(\.name),
             "policy": ["approve_below": manifest.policy.approveBelow, "decline_at": manifest.policy.declineAt],
             "training_data_sha256": manifest.lineage.trainingData.sha256, "libraries": manifest.lineage.libraries,
+            "bundle": bundle.directory.path,
         ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
-        return String(decoding: data, as: UTF8.self) + "\n"
     }
 }
 

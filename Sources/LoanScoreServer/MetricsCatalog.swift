@@ -27,6 +27,8 @@ public struct MetricFamily: Sendable, Hashable {
         case withExposure = "with exposure field"
         /// Only when the serving bundle carries reference bins (`reference.json`).
         case withReference = "with reference bins"
+        /// Only when a challenger is configured.
+        case withChallenger = "with challenger"
     }
 
     /// The family's name (`loanscore_…`, or the standard `process_…`).
@@ -88,23 +90,28 @@ public enum MetricsCatalog {
     // MARK: Model and build
     /// `loanscore_decisions_total`: see `deploy/METRICS.md`.
     public static let decisions = MetricFamily(
-        "loanscore_decisions_total", .counter, labels: ["decision", "model_version"],
-        help: "Decisions made (approve, review, decline), by model version.")
+        "loanscore_decisions_total", .counter, labels: ["decision", "model_version", "role"],
+        help: "Decisions made (approve, review, decline), by model version and role (champion, challenger; a shadow challenger's are what it would have decided).")
     /// `loanscore_pd`: see `deploy/METRICS.md`.
     public static let pd = MetricFamily(
-        "loanscore_pd", .histogram, labels: ["model_version"], help: "Probability of default of scored applications, by model version.")
+        "loanscore_pd", .histogram, labels: ["model_version", "role"],
+        help: "Probability of default of scored applications, by model version and role (champion, challenger).")
     /// `loanscore_approved_exposure_total`: see `deploy/METRICS.md`.
     public static let approvedExposure = MetricFamily(
-        "loanscore_approved_exposure_total", .counter, labels: ["model_version"], presence: .withExposure,
-        help: "Sum of the schema's exposure field over approved applications, by model version.")
+        "loanscore_approved_exposure_total", .counter, labels: ["model_version", "role"], presence: .withExposure,
+        help: "Sum of the schema's exposure field over approved applications, by model version and role.")
     /// `loanscore_approved_expected_loss_total`: see `deploy/METRICS.md`.
     public static let approvedExpectedLoss = MetricFamily(
-        "loanscore_approved_expected_loss_total", .counter, labels: ["model_version"],
-        help: "Sum of PD x LGD x exposure over approved applications (exposure 1 without an exposure field), by model version.")
+        "loanscore_approved_expected_loss_total", .counter, labels: ["model_version", "role"],
+        help: "Sum of PD x LGD x exposure over approved applications (exposure 1 without an exposure field), by model version and role.")
     /// `loanscore_model_info`: see `deploy/METRICS.md`.
     public static let modelInfo = MetricFamily(
-        "loanscore_model_info", .gauge, labels: ["name", "version"],
-        help: "The model bundle loaded: 1 while it serves, 0 once a reload replaced it.")
+        "loanscore_model_info", .gauge, labels: ["name", "version", "role"],
+        help: "The model bundle loaded, by role (champion, challenger): 1 while it serves, 0 once a reload replaced it.")
+    /// `loanscore_challenger_skipped_total`: see `deploy/METRICS.md`.
+    public static let challengerSkipped = MetricFamily(
+        "loanscore_challenger_skipped_total", .counter, labels: ["reason"], presence: .withChallenger,
+        help: "Applications a configured challenger did not judge, by reason: invalid_for_challenger (the champion answered; no shadow verdict), protocol_version_1 (split mode, routed by hash but the connection speaks version 1: the champion decided).")
     /// `loanscore_build_info`: see `deploy/METRICS.md`.
     public static let buildInfo = MetricFamily(
         "loanscore_build_info", .gauge, labels: ["version", "commit"], help: "The running loanscored build (always 1).")
@@ -215,7 +222,7 @@ public enum MetricsCatalog {
     /// Every family, in the order `deploy/METRICS.md` lists them.
     public static let all: [MetricFamily] = [
         connections, queueDepth, requestDuration, queueDelay, frames, applications, busy, quotaRejections, errors,
-        decisions, pd, approvedExposure, approvedExpectedLoss, modelInfo, buildInfo, reloads,
+        decisions, pd, approvedExposure, approvedExpectedLoss, modelInfo, challengerSkipped, buildInfo, reloads,
         driftPSI, driftWindowApplications, anomalies, approvalRate, referenceApprovalRate,
         auditCommitDuration, auditCommitRecords, auditBytes, auditCommitFailures, auditAvailable, auditArchived, auditDeleted,
         auditArchiveFailures, auditLiveBytes, auditFreeBytes,

@@ -9,8 +9,8 @@ import NIOCore
 import Prometheus
 
 /// What one load of the configuration's bundle and certificates produced: the scoring engine,
-/// the wire schema and WELCOME derived from its schema, and the TLS context for new
-/// connections. Immutable; ``ServerState`` holds the current one in an atomic reference and a
+/// the wire schema and WELCOME derived from its schema, the challenger beside it (if
+/// configured), and the TLS context for new connections. Immutable; ``ServerState`` holds the current one in an atomic reference and a
 /// reload swaps in a new one (see `Reload.swift` for who reads which generation when).
 final class ModelGeneration: Sendable {
     let bundle: ModelBundle
@@ -21,16 +21,21 @@ final class ModelGeneration: Sendable {
     /// The generation's `model_version` metrics; ``Reloader`` retires them with the generation.
     let metrics: ModelMetrics
     /// Drift tracking against the bundle's reference bins; `nil` when the bundle has none or
-    /// the configuration turned drift off (`/drift` then says which).
+    /// the configuration turned drift off (`/drift` then says which). The champion's only: a
+    /// challenger's drift is not tracked.
     let drift: DriftMonitor?
+    /// The challenger scoring beside the champion (``ServerConfiguration/challenger``); nil
+    /// without one.
+    let challenger: ChallengerModel?
 
     /// - Parameter previous: the generation this one replaces, if any: when it serves the same
     ///   model version with the same reference bins, its drift window carries on (a reload
     ///   that only rotates certificates does not forget the applications seen).
     init(bundle: ModelBundle, tls: TLSContext, limits: ProtocolLimits, explain: Bool, drift settings: ServerConfiguration.Drift,
-         registry: PrometheusCollectorRegistry, previous: ModelGeneration? = nil) {
+         registry: PrometheusCollectorRegistry, previous: ModelGeneration? = nil, challenger: ChallengerModel? = nil) {
         self.bundle = bundle
         self.tls = tls
+        self.challenger = challenger
         metrics = ModelMetrics(bundle: bundle, registry: registry)
         if !settings.enabled {
             drift = nil
@@ -51,8 +56,97 @@ final class ModelGeneration: Sendable {
             }
         })
         let model = bundle.manifest.model
-        welcome = Welcome(protocolVersion: FrameHeader.currentVersion, modelName: model.name, modelVersion: model.version,
+        welcome = Welcome(protocolVersion: ProtocolVersion.maximum, modelName: model.name, modelVersion: model.version,
                           schema: wireSchema, limits: limits)
+    }
+
+    /// What ``score(_:protocolVersion:)`` did with the challenger, for the metrics the serving
+    /// path records (``recordChallenger(_:workspace:)``; warm-up records nothing).
+    struct ChallengerTally {
+        /// Whether the challenger scored this request (its buffers hold this request's scores).
+        var scored = false
+        /// Applications valid for the champion that the challenger refused.
+        var invalidForChallenger = 0
+        /// Split mode: applications routed to the challenger but decided by the champion
+        /// because the connection speaks protocol version 1.
+        var protocolVersion1 = 0
+    }
+
+    /// Scores the batch decoded into `workspace.columns` with the champion and, when there is
+    /// one, the challenger (see ``ServerConfiguration/Challenger``), filling
+    /// `workspace.membership` for ``ScoringEngine/respond(_:challenger:requestID:client:time:)``.
+    ///
+    /// - shadow: both score every application (the challenger its view of the champion's
+    ///   columns: its fields, mapped without re-parsing).
+    /// - split: the challenger scores the applications the id hash routes to it; the champion
+    ///   scores the others and those the challenger refused (it answers them). On a
+    ///   connection of protocol version 1 nothing is routed.
+    ///
+    /// - Complexity: O(batch × fields) beyond the models' own scoring; reuses the workspace's buffers.
+    @discardableResult
+    func score(_ workspace: RequestWorkspace, protocolVersion: UInt8) -> ChallengerTally {
+        typealias M = RequestWorkspace.Membership
+        workspace.membership.removeAll(keepingCapacity: true)
+        var tally = ChallengerTally()
+        guard let challenger else {
+            engine.score(workspace)
+            return tally
+        }
+        let columns = workspace.columns, count = columns.count
+        switch challenger.mode {
+        case .shadow:
+            engine.score(workspace)
+            challenger.engine.score(ColumnView(columns: columns, fields: challenger.fieldMap, applications: nil), into: &workspace.challenger)
+            workspace.membership.append(contentsOf: repeatElement(M.champion | M.challenger, count: count))
+            tally.scored = true
+            for (mine, theirs) in zip(workspace.outcomes, workspace.challenger.outcomes) {
+                if case .accepted = mine, case .rejected = theirs { tally.invalidForChallenger += 1 }
+            }
+        case .split:
+            var routed = workspace.challengerApplications
+            workspace.challengerApplications = []  // held by `routed` while it is filled (no copy on write)
+            routed.removeAll(keepingCapacity: true)
+            for application in 0..<count
+            where ChallengerRouting.routesToChallenger(id: columns.idUTF8(application: application), fraction: challenger.fraction) {
+                routed.append(application)
+            }
+            guard protocolVersion >= ProtocolVersion.perResultModelVersion, !routed.isEmpty else {
+                tally.protocolVersion1 = routed.count  // non-zero only when the version refused the routing
+                workspace.challengerApplications = routed
+                engine.score(workspace)
+                return tally
+            }
+            challenger.engine.score(ColumnView(columns: columns, fields: challenger.fieldMap, applications: routed),
+                                    into: &workspace.challenger)
+            tally.scored = true
+            workspace.membership.append(contentsOf: repeatElement(M.champion, count: count))
+            var mine = workspace.championApplications
+            workspace.championApplications = []
+            mine.removeAll(keepingCapacity: true)
+            for (k, application) in routed.enumerated() {
+                if case .accepted = workspace.challenger.outcomes[k] {
+                    workspace.membership[application] = M.challenger | M.challengerDecides
+                } else {
+                    workspace.membership[application] = M.champion | M.challenger  // the champion answers it
+                    tally.invalidForChallenger += 1
+                }
+            }
+            for application in 0..<count where workspace.membership[application] & M.champion != 0 { mine.append(application) }
+            engine.score(ColumnView(columns: columns, fields: nil, applications: mine), matrix: &workspace.matrix,
+                         slots: &workspace.slots, outcomes: &workspace.outcomes, scores: &workspace.scores)
+            workspace.championApplications = mine
+            workspace.challengerApplications = routed
+        }
+        return tally
+    }
+
+    /// Records the challenger's side of a served request: its verdicts' series (in shadow
+    /// mode what it would have decided) and the applications it did not judge.
+    func recordChallenger(_ tally: ChallengerTally, workspace: RequestWorkspace) {
+        guard let challenger else { return }
+        if tally.scored { challenger.metrics.record(scores: workspace.challenger.scores, slots: workspace.challenger.slots) }
+        if tally.invalidForChallenger > 0 { challenger.invalidForChallenger.increment(by: Int64(tally.invalidForChallenger)) }
+        if tally.protocolVersion1 > 0 { challenger.protocolVersion1.increment(by: Int64(tally.protocolVersion1)) }
     }
 
     var modelName: String { bundle.manifest.model.name }
@@ -61,7 +155,9 @@ final class ModelGeneration: Sendable {
     /// Removes this generation's series from the registry, except those `successor` shares
     /// (a reload of the same model version gets the same series back).
     func retireMetrics(keeping successor: ModelGeneration) {
-        metrics.retire(keeping: successor.metrics)
+        let kept = successor.metrics.handles + (successor.challenger?.handles ?? [])
+        metrics.retire(keeping: kept)
+        challenger?.metrics.retire(keeping: kept)
         if let drift, drift !== successor.drift { metrics.registry.unregister(drift.handles, keeping: successor.drift?.handles ?? []) }
     }
 
@@ -112,8 +208,27 @@ final class ModelGeneration: Sendable {
         } catch {
             throw StartupError("TLS: \(error)")
         }
+        var challenger: ChallengerModel?
+        if let settings = configuration.challenger {
+            let other: ModelBundle
+            do {
+                other = try ModelBundle(directory: URL(fileURLWithPath: settings.bundle))
+            } catch {
+                throw StartupError("challenger bundle \(settings.bundle) refused: \(error)")
+            }
+            let fieldMap: [Int]
+            do {
+                fieldMap = try ChallengerModel.fieldMap(champion: bundle.schema, challenger: other.schema)
+            } catch {
+                let champion = bundle.manifest.model, model = other.manifest.model
+                throw StartupError("challenger bundle \(settings.bundle) (\(model.name) \(model.version)) does not accept the input "
+                    + "of champion \(champion.name) \(champion.version): \(error.message)")
+            }
+            challenger = ChallengerModel(bundle: other, path: settings.bundle, settings: settings, fieldMap: fieldMap,
+                                         explain: configuration.reasonCodes != .none, registry: registry)
+        }
         return ModelGeneration(bundle: bundle, tls: tls, limits: limits, explain: configuration.reasonCodes != .none,
-                               drift: configuration.drift, registry: registry, previous: previous)
+                               drift: configuration.drift, registry: registry, previous: previous, challenger: challenger)
     }
 }
 

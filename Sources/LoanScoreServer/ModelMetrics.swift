@@ -3,8 +3,9 @@ import LoanScoreProtocol
 public import LoanScoreModel
 public import Prometheus
 
-/// The metrics of one model generation, labelled with its `model_version`: decisions, the PD
-/// histogram, approved exposure and the expected loss of approved applications.
+/// The metrics of one model of a generation, labelled with its `model_version` and `role`
+/// (champion, or the challenger beside it): decisions, the PD histogram, approved exposure and
+/// the expected loss of approved applications.
 ///
 /// Made when a bundle loads (``ModelGeneration``) and unregistered from the registry when a
 /// reload retires the generation (``retire(keeping:)``), so a retired version's series leave
@@ -19,6 +20,8 @@ public final class ModelMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     /// The `model_version` label value.
     public let modelVersion: String
+    /// The `role` label value.
+    public let role: ModelRole
     /// Loss given default: the manifest's `cutoffs.lgd`, else 0.45.
     public let lgd: Double
     /// `loanscore_decisions_total{decision,model_version}`, indexed like ``Decision``'s cases
@@ -43,20 +46,21 @@ public final class ModelMetrics: Sendable {
     }
 
     /// Makes (or finds) the generation's series in `registry`.
-    public init(bundle: ModelBundle, registry: PrometheusCollectorRegistry) {
+    public init(bundle: ModelBundle, registry: PrometheusCollectorRegistry, role: ModelRole = .champion) {
         typealias M = MetricsCatalog
         self.registry = registry
-        let version = bundle.manifest.model.version
+        self.role = role
+        let version = bundle.manifest.model.version, label = role.rawValue
         modelVersion = version
         lgd = Self.lgd(of: bundle.manifest)
-        approved = registry.makeCounter(M.decisions, Decision.approve.rawValue, version)
-        reviewed = registry.makeCounter(M.decisions, Decision.review.rawValue, version)
-        declined = registry.makeCounter(M.decisions, Decision.decline.rawValue, version)
-        pd = registry.makeValueHistogram(M.pd, buckets: ServerMetrics.pdBuckets, version)
-        approvedExpectedLoss = registry.makeCounter(M.approvedExpectedLoss, version)
+        approved = registry.makeCounter(M.decisions, Decision.approve.rawValue, version, label)
+        reviewed = registry.makeCounter(M.decisions, Decision.review.rawValue, version, label)
+        declined = registry.makeCounter(M.decisions, Decision.decline.rawValue, version, label)
+        pd = registry.makeValueHistogram(M.pd, buckets: ServerMetrics.pdBuckets, version, label)
+        approvedExpectedLoss = registry.makeCounter(M.approvedExpectedLoss, version, label)
         let schema = bundle.schema
         exposureSlot = schema.fields.firstIndex { $0.exposure == true }
-        approvedExposure = exposureSlot == nil ? nil : registry.makeCounter(M.approvedExposure, version)
+        approvedExposure = exposureSlot == nil ? nil : registry.makeCounter(M.approvedExposure, version, label)
         slotCount = bundle.pipeline.slotCount
     }
 
@@ -64,7 +68,11 @@ public final class ModelMetrics: Sendable {
     ///
     /// - Parameter workspace: a workspace that ``ScoringEngine/score(_:)`` has scored.
     func record(_ workspace: RequestWorkspace) {
-        let scores = workspace.scores
+        record(scores: workspace.scores, slots: workspace.slots)
+    }
+
+    /// Records the rows of one model's scores (the challenger's buffers, or the champion's).
+    func record(scores: ScoreBatch, slots: [Double]) {
         var approvals = 0, reviews = 0, declines = 0
         var exposureSum = 0.0, lossSum = 0.0
         for row in 0..<scores.rows {
@@ -75,7 +83,7 @@ public final class ModelMetrics: Sendable {
             case .decline: declines += 1
             case .approve:
                 approvals += 1
-                let amount = exposureSlot.map { workspace.slots[row * slotCount + $0] } ?? 1
+                let amount = exposureSlot.map { slots[row * slotCount + $0] } ?? 1
                 // A missing exposure (nullable field) adds nothing rather than poisoning the sums.
                 guard amount.isFinite else { continue }
                 exposureSum += amount
@@ -97,6 +105,11 @@ public final class ModelMetrics: Sendable {
     /// Removes this generation's series from the registry, except those `successor` shares
     /// (same model version: the registry handed it the same handles).
     public func retire(keeping successor: ModelMetrics?) {
-        registry.unregister(handles, keeping: successor?.handles ?? [])
+        retire(keeping: successor?.handles ?? [])
+    }
+
+    /// Removes this model's series from the registry, except the handles in `kept`.
+    func retire(keeping kept: [AnyObject]) {
+        registry.unregister(handles, keeping: kept)
     }
 }

@@ -25,6 +25,13 @@ import UnixSignals
 //   WELCOME and sends it again (the SDK does this by itself; PROTOCOL.md §7). No connection is
 //   pinned to an old generation, so an old model is freed once its last request is answered.
 //
+// With a challenger configured, a reload reads both bundle folders again: the new generation
+// pairs the champion and the challenger as the files are now (either may change alone; the
+// champion's drift window carries on when its version and reference are unchanged, and each
+// model's metrics series carry on when its version and role are unchanged). A challenger
+// whose schema no longer accepts the champion's input refuses the whole reload, like a bad
+// bundle, and the serving pair stays.
+//
 // A bundle or certificate that fails its checks is refused with a log line and
 // `loanscore_reload_total{outcome="refused"}`, and the previous generation keeps serving.
 // A reload also reopens an audit log that failed (a full disk, an I/O error; see
@@ -52,6 +59,8 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
     public var modelVersion: String
     /// The model that served before.
     public var previousVersion: String
+    /// The challenger serving after the reload, if any.
+    public var challengerVersion: String?
     /// What the reload did to an audit log that had failed: reopened it (and what it
     /// repaired), or why it is still unavailable; nil when the log was available.
     public var audit: String?
@@ -65,6 +74,7 @@ public struct ReloadOutcome: Sendable, Equatable, CustomStringConvertible {
         var object: [String: String] = ["outcome": status.rawValue, "message": message, "model": modelName,
                                         "version": modelVersion, "previous_version": previousVersion]
         if let audit { object["audit"] = audit }
+        if let challengerVersion { object["challenger_version"] = challengerVersion }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         let code = switch status {
         case .reloaded: 200
@@ -93,7 +103,7 @@ final class Reloader: Sendable {
         let old = state.generation
         func outcome(_ status: ReloadOutcome.Status, _ message: String, serving: ModelGeneration) -> ReloadOutcome {
             ReloadOutcome(status: status, message: message, modelName: serving.modelName, modelVersion: serving.modelVersion,
-                          previousVersion: old.modelVersion)
+                          previousVersion: old.modelVersion, challengerVersion: serving.challenger?.modelVersion)
         }
         guard !state.shuttingDown.load(ordering: .relaxed) else {
             state.metrics.reload(outcome: "busy")
@@ -147,12 +157,20 @@ final class Reloader: Sendable {
             let previous = state.install(new)
             state.metrics.model(name: previous.modelName, version: previous.modelVersion, serving: false)
             state.metrics.model(name: new.modelName, version: new.modelVersion, serving: true)
+            if let gone = previous.challenger {
+                state.metrics.model(name: gone.modelName, version: gone.modelVersion, role: .challenger, serving: false)
+            }
+            if let challenger = new.challenger {
+                state.metrics.model(name: challenger.modelName, version: challenger.modelVersion, role: .challenger, serving: true)
+            }
             // The retired version's series leave the scrape (requests still in flight on it
             // update handles no longer emitted); a reload of the same version keeps them.
             previous.retireMetrics(keeping: new)
             state.metrics.certificateExpiry(new.tls.certificateNotAfter)
             state.metrics.reload(outcome: "success")
-            let message = "now serving \(new.modelName) \(new.modelVersion) (was \(previous.modelName) \(previous.modelVersion)); "
+            let pairing = new.challenger.map { " with challenger \($0.modelName) \($0.modelVersion) (\($0.mode.rawValue))" } ?? ""
+            let message = "now serving \(new.modelName) \(new.modelVersion)\(pairing) (was \(previous.modelName) \(previous.modelVersion)"
+                + (previous.challenger.map { " with challenger \($0.modelVersion)" } ?? "") + "); "
                 + "requests in flight finish on the previous model"
             logger.notice("reloaded: \(message)")
             notifyReloadEnded(["READY=1", "STATUS=\(statusLine)"])

@@ -26,6 +26,28 @@ public final class RequestWorkspace: @unchecked Sendable {
     public var scores = ScoreBatch()
     /// The SCORE_RESPONSE payload.
     public var response = ByteBuffer()
+    /// The challenger's features and scores, when the serving generation has one: its view
+    /// of ``columns`` (the champion's wire columns mapped to its fields) is scored into these,
+    /// reused like the champion's buffers above.
+    public var challenger = ScoringBuffers()
+    /// Per application, with a challenger: which views hold it and who decides (bits of
+    /// ``Membership``); empty without a challenger (the champion scores and decides every
+    /// application, in order).
+    var membership: [UInt8] = []
+    /// Split mode: the applications of each model's view, in request order (reused).
+    var championApplications: [Int] = []
+    var challengerApplications: [Int] = []
+
+    /// Bits of ``membership``.
+    enum Membership {
+        /// The application is in the champion's view (its outcome and row, if accepted, are
+        /// the next of ``outcomes``/``scores``).
+        static let champion: UInt8 = 1
+        /// The application is in the challenger's view (next of ``challenger``).
+        static let challenger: UInt8 = 2
+        /// The challenger decides it (split mode, accepted by the challenger).
+        static let challengerDecides: UInt8 = 4
+    }
 
     public init() {}
 
@@ -37,6 +59,30 @@ public final class RequestWorkspace: @unchecked Sendable {
             + response.capacity
             + columns.retainedBytes
             + scores.retainedBytes
+            + challenger.retainedBytes
+            + (membership.capacity + (championApplications.capacity + challengerApplications.capacity) * MemoryLayout<Int>.stride)
+    }
+}
+
+/// One model's buffers for a batch: model-ready rows, slot values, each application's
+/// validation and the accepted applications' scores (as ``RequestWorkspace`` holds the
+/// champion's).
+public struct ScoringBuffers: Sendable {
+    /// Accepted applications' model-ready rows, row-major.
+    public var matrix: [Double] = []
+    /// Accepted applications' slot values, row-major (``FeaturePipeline/slotCount`` per row).
+    public var slots: [Double] = []
+    /// Each application's validation, in the view's order.
+    public var outcomes: [FeaturePipeline.Outcome] = []
+    /// The accepted applications' scores.
+    public var scores = ScoreBatch()
+
+    public init() {}
+
+    /// Heap bytes kept between requests. O(1).
+    var retainedBytes: Int {
+        (matrix.capacity + slots.capacity) * MemoryLayout<Double>.stride
+            + outcomes.capacity * MemoryLayout<FeaturePipeline.Outcome>.stride + scores.retainedBytes
     }
 }
 

@@ -36,9 +36,25 @@ public struct ScoringEngine: Sendable {
     ///   workspace's buffers have grown to the batch's size, except to describe invalid
     ///   applications, unseen levels, and text that is not an ASCII level or label.
     public func score(_ workspace: RequestWorkspace) {
-        let rows = bundle.pipeline.encode(workspace.columns, into: &workspace.matrix, slots: &workspace.slots, outcomes: &workspace.outcomes)
-        workspace.matrix.withUnsafeBufferPointer { matrix in
-            bundle.scorer.score(batch: matrix, rows: rows, explain: explain, into: &workspace.scores)
+        score(workspace.columns, matrix: &workspace.matrix, slots: &workspace.slots, outcomes: &workspace.outcomes,
+              scores: &workspace.scores)
+    }
+
+    /// Validates, encodes and scores any batch of applications (a ``ColumnView`` of a
+    /// request's columns: the challenger's fields, or a subset of the applications) into
+    /// `buffers`, as ``score(_:)`` does into the workspace's champion buffers.
+    ///
+    /// - Precondition: `batch`'s fields are this bundle's schema fields, in order.
+    /// - Complexity: as ``score(_:)``.
+    public func score(_ batch: some ApplicationColumns, into buffers: inout ScoringBuffers) {
+        score(batch, matrix: &buffers.matrix, slots: &buffers.slots, outcomes: &buffers.outcomes, scores: &buffers.scores)
+    }
+
+    func score(_ batch: some ApplicationColumns, matrix: inout [Double], slots: inout [Double],
+                       outcomes: inout [FeaturePipeline.Outcome], scores: inout ScoreBatch) {
+        let rows = bundle.pipeline.encode(batch, into: &matrix, slots: &slots, outcomes: &outcomes)
+        matrix.withUnsafeBufferPointer { matrix in
+            bundle.scorer.score(batch: matrix, rows: rows, explain: explain, into: &scores)
         }
     }
 }
@@ -56,6 +72,18 @@ extension ScoringEngine {
     /// - Complexity: O(batch × fields). The response allocates nothing once its buffer has
     ///   grown; each audit record allocates (its id, input hash and reason codes are Strings).
     public func respond(_ workspace: RequestWorkspace, requestID: UInt64, client: String, time: Date) -> [AuditRecord] {
+        respond(workspace, challenger: nil, requestID: requestID, client: client, time: time)
+    }
+
+    /// ``respond(_:requestID:client:time:)`` for a champion (this engine) with a challenger
+    /// beside it, once both scored their views (``ModelGeneration/score(_:protocolVersion:)``).
+    ///
+    /// Per application, by `workspace.membership`: the challenger decides it (split mode) —
+    /// status 2 naming the challenger's version, audit record `role` challenger; or the
+    /// champion does — status 0 (or 1 when invalid), audit record `role` champion and, in
+    /// shadow mode when the challenger accepted the application too, `shadow` with its verdict.
+    func respond(_ workspace: RequestWorkspace, challenger: ChallengerModel?, requestID: UInt64, client: String,
+                 time: Date) -> [AuditRecord] {
         let columns = workspace.columns, scores = workspace.scores
         let scorer = bundle.scorer, model = bundle.manifest.model
         workspace.response.clear()
@@ -81,19 +109,58 @@ extension ScoringEngine {
             }
             return hasher.finalize()
         }
-        var row = 0
+        let membership = workspace.membership
+        let role = challenger == nil ? nil : ModelRole.champion.rawValue
+        let shadowing = challenger?.mode == .shadow
+        // Cursors into each model's view: its next outcome and its next scored row.
+        var outcome = 0, row = 0
+        var challengerOutcome = 0, challengerRow = 0
         for application in 0..<columns.count {
-            switch workspace.outcomes[application] {
+            let member = membership.isEmpty ? RequestWorkspace.Membership.champion : membership[application]
+            // The challenger's accepted row for this application, if it judged it.
+            var judged: Int?
+            if member & RequestWorkspace.Membership.challenger != 0 {
+                if case .accepted = workspace.challenger.outcomes[challengerOutcome] {
+                    judged = challengerRow
+                    challengerRow += 1
+                }
+                challengerOutcome += 1
+            }
+            if member & RequestWorkspace.Membership.challengerDecides != 0, let challenger, let judged {
+                let theirs = workspace.challenger.scores, theirModel = challenger.bundle.manifest.model
+                let theirScorer = challenger.bundle.scorer
+                let decision = theirs.decision[judged], reasons = theirs.reasonFields(row: judged)
+                ScoreResponseWriter.writeScored(
+                    by: theirModel.version, pd: theirs.pd[judged], riskLevel: theirs.riskLevel[judged], decision: .init(decision),
+                    confidence: theirs.confidence[judged], reasonCount: reasons.count,
+                    reason: { theirScorer.reasonCode(field: reasons[reasons.startIndex + $0]) }, into: &workspace.response)
+                records.append(AuditRecord(
+                    time: time, requestID: requestID, applicationID: columns.id(application: application), modelName: theirModel.name,
+                    modelVersion: theirModel.version, inputHash: inputHash(application), pd: theirs.pd[judged],
+                    decision: decision.rawValue, riskLevel: theirs.riskLevel[judged],
+                    reasonCodes: reasons.map { theirScorer.reasonCode(field: $0) }, client: client,
+                    role: ModelRole.challenger.rawValue))
+                continue
+            }
+            defer { outcome += 1 }
+            switch workspace.outcomes[outcome] {
             case .accepted:
                 let decision = scores.decision[row], reasons = scores.reasonFields(row: row)
                 ScoreResponseWriter.writeScored(
                     pd: scores.pd[row], riskLevel: scores.riskLevel[row], decision: .init(decision), confidence: scores.confidence[row],
                     reasonCount: reasons.count, reason: { scorer.reasonCode(field: reasons[reasons.startIndex + $0]) },
                     into: &workspace.response)
+                var shadow: AuditRecord.Shadow?
+                if shadowing, let challenger, let judged {
+                    let theirs = workspace.challenger.scores
+                    shadow = AuditRecord.Shadow(modelVersion: challenger.modelVersion, pd: theirs.pd[judged],
+                                                decision: theirs.decision[judged].rawValue, riskLevel: theirs.riskLevel[judged])
+                }
                 records.append(AuditRecord(
                     time: time, requestID: requestID, applicationID: columns.id(application: application), modelName: model.name,
                     modelVersion: model.version, inputHash: inputHash(application), pd: scores.pd[row], decision: decision.rawValue,
-                    riskLevel: scores.riskLevel[row], reasonCodes: reasons.map { scorer.reasonCode(field: $0) }, client: client))
+                    riskLevel: scores.riskLevel[row], reasonCodes: reasons.map { scorer.reasonCode(field: $0) }, client: client,
+                    role: role, shadow: shadow))
                 row += 1
             case .rejected(let violations):
                 ScoreResponseWriter.writeInvalid(

@@ -19,6 +19,9 @@ struct ScoringJob: Sendable {
     let workspace: RequestWorkspace
     let requestID: UInt64
     let client: String
+    /// The connection's negotiated protocol version: in split mode only version 2 connections
+    /// are routed to the challenger (their responses can name it per application).
+    let protocolVersion: UInt8
     /// Applications this request holds in ``AdmissionControl`` until a worker starts it.
     let admittedApplications: Int
     /// When the request was admitted (``AdmissionControl/now``).
@@ -41,11 +44,12 @@ struct ScoringJob: Sendable {
             return completion(workspace, ProtocolError(
                 .deadlineExceeded, "the request's deadline passed \(late) µs before a worker could start it; not scored"))
         }
-        let engine = generation.engine
-        engine.score(workspace)
-        let records = engine.respond(workspace, requestID: requestID, client: client, time: Date())
+        let tally = generation.score(workspace, protocolVersion: protocolVersion)
+        let records = generation.engine.respond(workspace, challenger: generation.challenger, requestID: requestID, client: client,
+                                                time: Date())
         // Decisions, PD, exposure and expected loss of this model version: one update per series per request.
         generation.metrics.record(workspace)
+        generation.recordChallenger(tally, workspace: workspace)
         // The drift window and anomaly counts (one lock and one update per field per request).
         generation.drift?.record(workspace)
         server.metrics.applications("scored", count: records.count)

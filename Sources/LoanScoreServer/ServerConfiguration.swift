@@ -52,6 +52,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var drift = Drift()
     /// The log's format: readable `text` (the default) or `json`, one object per line.
     public var logFormat: LogFormat = .text
+    /// A challenger bundle served beside the champion (``bundle``); nil (the default): none.
+    public var challenger: Challenger?
 
     enum CodingKeys: String, CodingKey {
         case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit, tls, quotas, drift
@@ -59,6 +61,83 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes", adminLimits = "admin_limits"
         case logFormat = "log_format"
+        case challenger
+    }
+
+    /// A challenger model beside the champion (the `challenger` object; `--challenger`,
+    /// `--challenger-mode`, `--challenger-fraction`).
+    ///
+    /// - `shadow`: every application is scored by both; the answer is the champion's, and
+    ///   the audit record adds the challenger's verdict (`shadow`). `fraction` is refused in
+    ///   this mode (every application is shadowed; a fraction would suggest sampling).
+    /// - `split`: the challenger decides an application when the FNV-1a 64-bit hash of its id's
+    ///   UTF-8 bytes, mapped to [0, 1) as `Double(h >> 11) / 2^53`, is below `fraction`
+    ///   (required in this mode): deterministic and sticky (the same id always goes to the
+    ///   same role), whatever the batch or connection. Only connections that negotiated
+    ///   protocol version 2 are routed (a version-1 client cannot be told which model decided).
+    ///
+    /// The challenger's schema must accept the champion's input: its fields a subset of the
+    /// champion's, with the same types, and a field the challenger requires (not nullable)
+    /// required by the champion too. Checked at start (exit 3) and at every reload (the
+    /// reload is refused and the serving pair stays).
+    public struct Challenger: Codable, Sendable, Equatable {
+        /// How the challenger takes part.
+        public enum Mode: String, ConfigurationChoice {
+            /// Scores every application beside the champion; decides nothing.
+            case shadow
+            /// Decides a deterministic fraction of applications (by the hash of their id).
+            case split
+        }
+
+        /// The challenger's bundle folder.
+        public var bundle: String
+        /// `shadow` (the default) or `split`.
+        public var mode: Mode = .shadow
+        /// In split mode, the share of applications the challenger decides, in [0, 1].
+        public var fraction: Double?
+
+        public init(bundle: String, mode: Mode = .shadow, fraction: Double? = nil) {
+            self.bundle = bundle
+            self.mode = mode
+            self.fraction = fraction
+        }
+
+        enum CodingKeys: String, CodingKey { case bundle, mode, fraction }
+
+        /// `bundle` is required; `mode` defaults to shadow.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            bundle = try c.decode(String.self, forKey: .bundle)
+            mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? mode
+            fraction = try c.decodeIfPresent(Double.self, forKey: .fraction)
+        }
+
+        /// The share of applications routed to the challenger: `fraction` in split mode, 0 in shadow.
+        public var splitFraction: Double { mode == .split ? (fraction ?? 0) : 0 }
+
+        /// Checks mode and fraction.
+        ///
+        /// - Throws: ``ConfigurationError`` naming the setting.
+        func validate() throws {
+            guard !bundle.isEmpty else {
+                throw ConfigurationError("challenger.bundle is required: give --challenger PATH or 'bundle' in the 'challenger' object")
+            }
+            switch mode {
+            case .shadow:
+                if let fraction {
+                    throw ConfigurationError("challenger.fraction (\(fraction)) applies to split mode only: in shadow mode every "
+                        + "application is scored by both models; remove it, or set mode to split")
+                }
+            case .split:
+                guard let fraction else {
+                    throw ConfigurationError("challenger.fraction is required in split mode: the share of applications the "
+                        + "challenger decides, from 0 to 1 (--challenger-fraction)")
+                }
+                guard fraction.isFinite, (0...1).contains(fraction) else {
+                    throw ConfigurationError("challenger.fraction must be from 0 to 1, got \(fraction)")
+                }
+            }
+        }
     }
 
     /// Resource limits. Sizes in bytes.
@@ -364,7 +443,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     }
 
     /// Encodes every key; a disabled admin listener is an explicit `null` (an absent key
-    /// would mean the default).
+    /// would mean the default), and so is the absence of a challenger.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(bundle, forKey: .bundle)
@@ -387,6 +466,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(quotas, forKey: .quotas)
         try c.encode(drift, forKey: .drift)
         try c.encode(logFormat, forKey: .logFormat)
+        try c.encode(challenger, forKey: .challenger)  // null: no challenger
     }
 
     /// Decodes a configuration file. Every key may be left out: absent ones keep their
@@ -414,6 +494,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         quotas = try c.decodeIfPresent(Quotas.self, forKey: .quotas) ?? quotas
         drift = try c.decodeIfPresent(Drift.self, forKey: .drift) ?? drift
         logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? logFormat
+        challenger = try c.decodeIfPresent(Challenger.self, forKey: .challenger)
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -498,6 +579,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError("audit.check_interval must be positive, got \(audit.checkInterval)")
         }
         guard workers >= 0 else { throw ConfigurationError("workers must be 0 (one per core) or more") }
+        try challenger?.validate()
         _ = try tls.policy()
     }
 }

@@ -116,8 +116,8 @@ public final class ServerMetrics: Sendable {
         reloadOutcomes = LabeledHandles(known: ["success", "refused", "busy"]) { registry.makeCounter(M.reloads, $0) }
         adminStatuses = LabeledHandles(known: []) { registry.makeCounter(M.adminErrors, $0) }
         modelInfo = LabeledHandles(known: []) { key in
-            let parts = key.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            return registry.makeGauge(M.modelInfo, parts[0], parts.count > 1 ? parts[1] : "")
+            let parts = key.split(separator: "\u{0}", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            return registry.makeGauge(M.modelInfo, parts[0], parts.count > 1 ? parts[1] : "", parts.count > 2 ? parts[2] : "")
         }
     }
 
@@ -170,8 +170,8 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Publishes the serving model as an info metric (value 1; 0 once a reload replaced it).
-    public func model(name: String, version: String, serving: Bool = true) {
-        modelInfo["\(name)\u{0}\(version)"].set(to: serving ? 1 : 0)
+    public func model(name: String, version: String, role: ModelRole = .champion, serving: Bool = true) {
+        modelInfo["\(name)\u{0}\(version)\u{0}\(role.rawValue)"].set(to: serving ? 1 : 0)
     }
 
     /// Publishes the running build as an info metric:

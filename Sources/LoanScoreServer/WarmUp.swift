@@ -63,8 +63,9 @@ enum WarmUp {
             } catch {
                 continue
             }
-            generation.engine.score(workspace)
-            _ = generation.engine.respond(workspace, requestID: 0, client: "warm-up", time: Date())
+            // Protocol version 2: a split challenger is warmed up too.
+            generation.score(workspace, protocolVersion: ProtocolVersion.maximum)
+            _ = generation.engine.respond(workspace, challenger: generation.challenger, requestID: 0, client: "warm-up", time: Date())
         }
     }
 

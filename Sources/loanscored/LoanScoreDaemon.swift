@@ -17,9 +17,18 @@ struct LoanScoreDaemon: AsyncParsableCommand {
             connections, sends GOODBYE, finishes in-flight work, flushes the audit log and exits 0. \
             Under systemd (Type=notify) it sends READY=1, RELOADING=1 and STOPPING=1.
 
+            A challenger (--challenger, or the 'challenger' object) runs beside the champion: in \
+            shadow mode every application is scored by both and the champion answers (the audit \
+            record adds the challenger's verdict); in split mode the challenger decides the \
+            applications whose id hashes (FNV-1a 64) below --challenger-fraction, on connections of \
+            protocol version 2. Its schema must accept the champion's input (a subset of its fields, \
+            same types); checked at start and on every reload.
+
             Exit codes: 0 stopped cleanly, 1 internal error, 2 usage or configuration error \
-            (including an address that cannot be bound), 3 invalid data (a bundle or certificate \
-            that fails its checks, an audit folder that is damaged or in use by another server).
+            (including an address that cannot be bound, a challenger fraction outside 0...1), \
+            3 invalid data (a bundle or certificate that fails its checks, a challenger whose \
+            schema does not accept the champion's input, an audit folder that is damaged or in \
+            use by another server).
             """,
         version: LoanScoreVersion.versionLine(executable: "loanscored")
     )
@@ -80,6 +89,16 @@ struct LoanScoreDaemon: AsyncParsableCommand {
     @Flag(name: .customLong("no-drift"), help: "Do not track drift (no /drift, no drift gauges).")
     var noDrift = false
 
+    @Option(help: "A challenger bundle folder served beside the champion (--bundle); see --challenger-mode.")
+    var challenger: String?
+
+    @Option(name: .customLong("challenger-mode"),
+            help: "shadow (default: every application scored by both, the champion answers) or split (the challenger decides --challenger-fraction of them, by a hash of the application id).")
+    var challengerMode: ServerConfiguration.Challenger.Mode?
+
+    @Option(name: .customLong("challenger-fraction"), help: "In split mode, the share of applications the challenger decides, from 0 to 1.")
+    var challengerFraction: Double?
+
     @Option(help: "JSON configuration file; flags override its values.")
     var config: String?
 
@@ -106,6 +125,23 @@ struct LoanScoreDaemon: AsyncParsableCommand {
         if let driftWindow { configuration.drift.window = driftWindow }
         if let driftWindowSeconds { configuration.drift.windowSeconds = driftWindowSeconds }
         if noDrift { configuration.drift.enabled = false }
+        if let challenger {
+            configuration.challenger = ServerConfiguration.Challenger(
+                bundle: challenger, mode: configuration.challenger?.mode ?? .shadow, fraction: configuration.challenger?.fraction)
+        }
+        if challengerMode != nil || challengerFraction != nil {
+            guard var settings = configuration.challenger else {
+                throw ConfigurationError("--challenger-mode and --challenger-fraction need a challenger: give --challenger PATH "
+                    + "or a 'challenger' object in the configuration file")
+            }
+            if let challengerMode {
+                settings.mode = challengerMode
+                // A fraction from the file belongs to split mode; switching to shadow by flag drops it.
+                if challengerMode == .shadow && challengerFraction == nil { settings.fraction = nil }
+            }
+            if let challengerFraction { settings.fraction = challengerFraction }
+            configuration.challenger = settings
+        }
         try configuration.validate()
         return configuration
     }
@@ -149,3 +185,4 @@ struct LoanScoreDaemon: AsyncParsableCommand {
 
 extension ReasonCodes: ExpressibleByArgument {}
 extension LogFormat: ExpressibleByArgument {}
+extension ServerConfiguration.Challenger.Mode: ExpressibleByArgument {}

@@ -141,6 +141,10 @@ struct MetricsTableTests {
         for row in documented.values where row.present == "with reference bins" {
             #expect(scraped[row.name] == nil, "\(row.name) without reference bins")
         }
+        // Families of a challenger: none is configured here.
+        for row in documented.values where row.present == "with challenger" {
+            #expect(scraped[row.name] == nil, "\(row.name) without a challenger")
+        }
         // The documented table and the Swift catalog are the same table.
         #expect(Set(documented.keys) == Set(MetricsCatalog.all.map(\.name)))
         for family in MetricsCatalog.all {
@@ -152,15 +156,15 @@ struct MetricsTableTests {
         func value(_ series: String) -> Double? {
             scrape.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
         }
-        let exported = try #require(value(#"loanscore_approved_exposure_total{model_version="test-1"}"#), "\(scrape)")
+        let exported = try #require(value(#"loanscore_approved_exposure_total{model_version="test-1",role="champion"}"#), "\(scrape)")
         #expect(abs(exported - exposure) <= 1e-6 * max(1, exposure), "exposure \(exported), sent \(exposure)")
-        let loss = try #require(value(#"loanscore_approved_expected_loss_total{model_version="test-1"}"#), "\(scrape)")
+        let loss = try #require(value(#"loanscore_approved_expected_loss_total{model_version="test-1",role="champion"}"#), "\(scrape)")
         #expect(abs(loss - expectedLoss) <= 1e-4 * max(1, expectedLoss), "expected loss \(loss), computed \(expectedLoss)")
         let decisions = ["approve", "review", "decline"].compactMap {
-            value("loanscore_decisions_total{decision=\"\($0)\",model_version=\"test-1\"}")
+            value("loanscore_decisions_total{decision=\"\($0)\",model_version=\"test-1\",role=\"champion\"}")
         }
         #expect(decisions.count == 3 && decisions.reduce(0, +) == 60, "\(decisions)")
-        #expect(value(#"loanscore_pd_count{model_version="test-1"}"#) == 60)
+        #expect(value(#"loanscore_pd_count{model_version="test-1",role="champion"}"#) == 60)
         let expiry = try #require(value("loanscore_tls_certificate_expiry_timestamp_seconds"))
         #expect(expiry > Date().timeIntervalSince1970 && expiry < Date().timeIntervalSince1970 + 3650 * 86400, "\(expiry)")
         #expect((value("process_resident_memory_bytes") ?? 0) > 0)
@@ -198,7 +202,7 @@ struct MetricsTableTests {
         let admin = try #require(harness.server.adminPort)
         func scrape() async throws -> String { try await httpGet(port: admin, path: "/metrics") }
         func count(_ text: String, _ version: String) -> Double? {
-            text.split(separator: "\n").first { $0.hasPrefix("loanscore_pd_count{model_version=\"\(version)\"} ") }
+            text.split(separator: "\n").first { $0.hasPrefix("loanscore_pd_count{model_version=\"\(version)\",role=\"champion\"} ") }
                 .flatMap { Double($0.split(separator: " ").last ?? "") }
         }
         let client = try LoanScoreClient(configuration: .init(
@@ -211,7 +215,7 @@ struct MetricsTableTests {
         var text = try await scrape()
         #expect(!text.contains(#"model_version="test-1""#), "\(text)")
         #expect(count(text, "test-2") == 0, "\(text)")
-        #expect(text.contains(#"loanscore_model_info{name="tiny",version="test-1"} 0"#), "\(text)")
+        #expect(text.contains(#"loanscore_model_info{name="tiny",version="test-1",role="champion"} 0"#), "\(text)")
         #expect(text.contains("loanscore_tls_certificate_expiry_timestamp_seconds "), "\(text)")
 
         await client.close()
@@ -268,8 +272,8 @@ struct MetricsTableTests {
         func value(_ series: String) -> Double? {
             text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
         }
-        #expect(value(#"loanscore_approved_exposure_total{model_version="test-1"}"#) == exposure, "\(text)")
-        let exported = try #require(value(#"loanscore_approved_expected_loss_total{model_version="test-1"}"#))
+        #expect(value(#"loanscore_approved_exposure_total{model_version="test-1",role="champion"}"#) == exposure, "\(text)")
+        let exported = try #require(value(#"loanscore_approved_expected_loss_total{model_version="test-1",role="champion"}"#))
         #expect(abs(exported - loss) <= 1e-9 * max(1, loss), "\(exported) vs \(loss)")
         await harness.server.shutdown()
     }
