@@ -33,7 +33,7 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     public var modelName: String
     /// The bundle's model version.
     public var modelVersion: String
-    /// Lower-case hex SHA-256 of the raw input values; see ``inputHash(fields:)``.
+    /// Lower-case hex SHA-256 of the raw input values' canonical form; see ``inputHash(values:)``.
     public var inputHash: String
     /// Probability of default, 0...1.
     public var pd: Double
@@ -159,15 +159,39 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         try c.encodeIfPresent(shadow, forKey: .shadow)
     }
 
-    /// The hash that ties a record to its exact input.
+    /// The hash that ties a record to its exact input: the one definition of its canonical
+    /// form, used by the server for every record and by anyone who checks a record against an
+    /// application (tests, `loanscore` tools, a partner's own audit).
     ///
-    /// Lower-case hex SHA-256 over, for each value in schema order, its UTF-8 byte count as a
-    /// big-endian u32 followed by its UTF-8 bytes. Length prefixes make the encoding
-    /// unambiguous (`["ab", "c"]` and `["a", "bc"]` differ). In Python:
+    /// Lower-case hex SHA-256 over, for each of the application's values in schema order (the
+    /// champion's schema: every field the client sent, whichever model decided), its canonical
+    /// text's UTF-8 byte count as a big-endian u32 followed by those bytes. Length prefixes make
+    /// the encoding unambiguous (`["ab", "c"]` and `["a", "bc"]` differ). The canonical text
+    /// (``InputValue/canonicalText``):
+    ///
+    /// - missing (absent, JSON `null`, a clear presence bit on the wire): `(missing)`;
+    /// - text: exactly as received (not trimmed, not case-folded; a category level or a
+    ///   boolean label as the client wrote it);
+    /// - a number: whole numbers below 10^15 in magnitude as integer digits (`1200`, `-5`),
+    ///   any other as Swift's shortest round-trip text (`0.25`, `1000000000000000.0`, `1e+16`, `nan`);
+    /// - a typed boolean: `true` or `false`.
+    ///
+    /// The same texts as `RawValue.display` in LoanScoreFeatures (what error messages show).
+    /// In Python, with `values` the canonical texts:
     /// `sha256(b"".join(len(v).to_bytes(4, "big") + v for v in values)).hexdigest()`.
     ///
-    /// - Parameter fields: Each raw value's canonical text, in schema order (the caller
-    ///   decides the canonical form, e.g. `RawValue.display`, and `""` for missing).
+    /// - Parameter values: The application's values, in schema order.
+    /// - Complexity: O(total bytes).
+    public static func inputHash(values: [InputValue]) -> String {
+        var hasher = InputHasher()
+        for value in values { hasher.append(value) }
+        return hasher.finalize()
+    }
+
+    /// ``inputHash(values:)`` for values already in their canonical text
+    /// (``InputValue/canonicalText``; `(missing)` for a missing one).
+    ///
+    /// - Parameter fields: Each value's canonical text, in schema order.
     /// - Complexity: O(total bytes).
     public static func inputHash(fields: [String]) -> String {
         var hasher = InputHasher()
@@ -175,14 +199,75 @@ public struct AuditRecord: Codable, Sendable, Equatable {
         return hasher.finalize()
     }
 
-    /// ``inputHash(fields:)`` built value by value into a reused buffer, for a server that
+    /// One application value as the input hash reads it (see ``inputHash(values:)``).
+    public enum InputValue: Sendable, Equatable {
+        /// Absent, JSON `null`, or not present on the wire.
+        case missing
+        /// Text as received.
+        case text(String)
+        /// A typed number (JSON, or a NUMBER on the wire).
+        case number(Double)
+        /// A typed boolean (JSON, or a BOOL on the wire).
+        case bool(Bool)
+
+        /// The text ``inputHash(values:)`` hashes for this value.
+        public var canonicalText: String {
+            switch self {
+            case .missing: return InputHasher.missingText
+            case .text(let text): return text
+            case .number(let number): return InputHasher.wholeNumber(number).map { String($0) } ?? "\(number)"
+            case .bool(let flag): return flag ? "true" : "false"
+            }
+        }
+    }
+
+    /// ``inputHash(values:)`` built value by value into a reused buffer, for a server that
     /// hashes every application it scores: one SHA-256 pass and one `String` (the hex digest)
-    /// per application, no per-value arrays.
+    /// per application, no per-value arrays or Strings for typed values.
     public struct InputHasher: Sendable {
         private var bytes: [UInt8] = []
 
         /// An empty hasher; its buffer grows to the longest input and is kept.
         public init() {}
+
+        /// The canonical text of a missing value.
+        static let missingText = "(missing)"
+
+        /// The integer a number's canonical text writes (finite, whole, below 10^15 in
+        /// magnitude), or nil when it is written in shortest round-trip form.
+        static func wholeNumber(_ value: Double) -> Int64? {
+            value.isFinite && value == value.rounded() && abs(value) < 1e15 ? Int64(value) : nil
+        }
+
+        /// Appends one value in its canonical form. Allocates only for a number that is not
+        /// whole (its round-trip text).
+        public mutating func append(_ value: InputValue) {
+            switch value {
+            case .missing: appendMissing()
+            case .text(let text): append(text)
+            case .number(let number): append(number: number)
+            case .bool(let flag): append(bool: flag)
+            }
+        }
+
+        /// Appends a missing value (`(missing)`).
+        public mutating func appendMissing() {
+            append(Self.missingText)
+        }
+
+        /// Appends a typed number's canonical text (whole numbers without making a String).
+        public mutating func append(number value: Double) {
+            if let whole = Self.wholeNumber(value) {
+                append(decimal: whole)
+            } else {
+                append("\(value)")
+            }
+        }
+
+        /// Appends a typed boolean's canonical text.
+        public mutating func append(bool flag: Bool) {
+            append(flag ? "true" : "false")
+        }
 
         /// Appends one value's canonical text.
         public mutating func append(_ text: String) {

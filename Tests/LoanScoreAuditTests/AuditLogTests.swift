@@ -83,6 +83,22 @@ struct AuditLogTests {
         }
     }
 
+    /// The canonical form of typed values, defined once in AuditRecord: whole numbers below
+    /// 10^15 as integer digits, others in Swift's round-trip form (1e15 is "1000000000000000.0"), missing as "(missing)"; the reused
+    /// hasher's typed appends give the same digest as the texts.
+    @Test func typedValuesHashInTheirCanonicalText() {
+        let values: [AuditRecord.InputValue] = [.number(1200), .number(-5), .number(0.25), .number(1e15), .number(-0.0),
+                                                .missing, .text(" Rent "), .bool(true), .bool(false)]
+        #expect(values.map(\.canonicalText) == ["1200", "-5", "0.25", "1000000000000000.0", "0", "(missing)", " Rent ", "true", "false"])
+        #expect(AuditRecord.inputHash(values: values) == AuditRecord.inputHash(fields: values.map(\.canonicalText)))
+        var hasher = AuditRecord.InputHasher()
+        hasher.append(number: 1200)
+        hasher.appendMissing()
+        hasher.append(utf8: Array("rent".utf8)[...])
+        hasher.append(bool: true)
+        #expect(hasher.finalize() == AuditRecord.inputHash(fields: ["1200", "(missing)", "rent", "true"]))
+    }
+
     /// A record too large for a frame fails its whole append under group commit: no frame and
     /// no sequence number used; the next append starts at 1. Extreme ids and unescaped
     /// non-ASCII text read back equal.
