@@ -24,6 +24,7 @@ let package = Package(
     name: "loanscore",
     platforms: [.macOS(.v15)],  // Linux is the deployment target; this only bounds local macOS builds.
     products: [
+        .library(name: "LoanScoreDecision", targets: ["LoanScoreDecision"]),
         .library(name: "LoanScoreFeatures", targets: ["LoanScoreFeatures"]),
         .library(name: "LoanScoreModel", targets: ["LoanScoreModel"]),
         .library(name: "LoanScoreCompression", targets: ["LoanScoreCompression"]),
@@ -64,12 +65,13 @@ let package = Package(
         // Schema, validation, derived features, encoding, CSV streaming. No NIO, no I/O beyond files.
         .target(name: "LoanScoreFeatures", exclude: ["SCHEMA.md"]),
         // Bundle loading and checks, members, ensemble, calibration, decision policy, reasons.
-        .target(name: "LoanScoreModel", dependencies: ["LoanScoreFeatures", crypto], exclude: ["BUNDLE.md"]),
+        .target(name: "LoanScoreDecision"),
+        .target(name: "LoanScoreModel", dependencies: ["LoanScoreDecision", "LoanScoreFeatures", crypto], exclude: ["BUNDLE.md"]),
         // Bounded LZ4 block compress/decompress; the only importer of CLZ4.
         .target(name: "LoanScoreCompression", dependencies: ["CLZ4", nioCore]),
         // Frames, messages and the batch codec of the wire protocol (Protocol/PROTOCOL.md).
         // NIOCore only: no transport, no scoring code; shared by server and client.
-        .target(name: "LoanScoreProtocol", dependencies: ["LoanScoreCompression", nioCore, crypto]),
+        .target(name: "LoanScoreProtocol", dependencies: ["LoanScoreDecision", "LoanScoreCompression", nioCore, crypto]),
         // TLS over the system OpenSSL: contexts, and a NIO ChannelHandler over memory BIOs.
         .target(name: "LoanScoreTLS", dependencies: ["COpenSSL", nioCore]),
         // Lock-free bounded MPMC queue and worker threads (no NIO).

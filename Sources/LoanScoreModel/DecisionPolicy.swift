@@ -1,7 +1,5 @@
-/// A decision on an application.
-public enum Decision: String, Sendable, Codable {
-    case approve, review, decline
-}
+// The decision type is shared with the wire protocol and the tools (LoanScoreDecision).
+@_exported public import LoanScoreDecision
 
 /// Cut-offs and risk levels (BUNDLE.md, `policy`).
 public struct DecisionPolicy: Sendable {

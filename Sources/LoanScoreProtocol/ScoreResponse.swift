@@ -1,11 +1,7 @@
 public import NIOCore
 
-/// The decision a bundle's cut-offs give an application. Byte values are normative.
-public enum Decision: UInt8, Hashable, Sendable, CaseIterable {
-    case approve = 0
-    case review = 1
-    case decline = 2
-}
+// The decision type is the model's (LoanScoreDecision); on the wire it is its `wireValue` byte.
+@_exported public import LoanScoreDecision
 
 /// A scored application's answer.
 public struct ScoredApplication: Hashable, Sendable {
@@ -121,7 +117,7 @@ public struct ScoreResponse: ProtocolMessage, Hashable {
                 let riskLevel = try reader.readString("risk level", prefix: UInt8.self)
                 let decisionAt = reader.offset
                 let rawDecision = try reader.readInteger("decision", as: UInt8.self)
-                guard let decision = Decision(rawValue: rawDecision) else {
+                guard let decision = Decision(wireValue: rawDecision) else {
                     throw reader.error(.malformedFrame, "unknown decision \(rawDecision)", at: decisionAt)
                 }
                 let confidence = try reader.readFloat64("confidence")

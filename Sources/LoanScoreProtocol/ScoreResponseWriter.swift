@@ -54,7 +54,7 @@ public enum ScoreResponseWriter {
     ) {
         buffer.writeFloat64(pd)
         buffer.writeString(riskLevel, prefix: UInt8.self)
-        buffer.writeInteger(decision.rawValue)
+        buffer.writeInteger(decision.wireValue)
         buffer.writeFloat64(confidence)
         let kept = min(max(reasonCount, 0), Int(UInt8.max))
         buffer.writeInteger(UInt8(kept))

@@ -63,7 +63,7 @@ extension ScoringEngine {
     /// Writes the SCORE_RESPONSE payload for a workspace that ``score(_:)`` has scored into
     /// `workspace.response` (replacing it), and returns the audit records of its scored
     /// applications, in request order: what the server appends to the audit log before it
-    /// sends the response.
+    /// sends the response. ``writeResponse(_:challenger:)`` then ``auditRecords(_:challenger:requestID:client:time:)``.
     ///
     /// - Parameters:
     ///   - requestID: the request's id, recorded in each audit record.
@@ -77,22 +77,105 @@ extension ScoringEngine {
 
     /// ``respond(_:requestID:client:time:)`` for a champion (this engine) with a challenger
     /// beside it, once both scored their views (``ModelGeneration/score(_:protocolVersion:)``).
-    ///
-    /// Per application, by `workspace.membership`: the challenger decides it (split mode) —
-    /// status 2 naming the challenger's version, audit record `role` challenger; or the
-    /// champion does — status 0 (or 1 when invalid), audit record `role` champion and, in
-    /// shadow mode when the challenger accepted the application too, `shadow` with its verdict.
     func respond(_ workspace: RequestWorkspace, challenger: ChallengerModel?, requestID: UInt64, client: String,
                  time: Date) -> [AuditRecord] {
+        writeResponse(workspace, challenger: challenger)
+        return auditRecords(workspace, challenger: challenger, requestID: requestID, client: client, time: time)
+    }
+
+    /// Who gave application `application` its result, and from which scored row.
+    enum Verdict {
+        /// The champion scored it (row of `workspace.scores`); `shadow` is the challenger's
+        /// row of `workspace.challenger.scores` when it judged the application too.
+        case champion(row: Int, shadow: Int?)
+        /// The challenger decided it (split mode; row of `workspace.challenger.scores`).
+        case challenger(row: Int)
+        /// The champion refused it.
+        case invalid([Violation])
+    }
+
+    /// Calls `body` with each application's verdict, in request order, reading
+    /// `workspace.membership` (each model's outcomes and rows are in its view's order).
+    /// O(batch), allocation-free.
+    func forEachVerdict(_ workspace: RequestWorkspace, _ body: (_ application: Int, Verdict) -> Void) {
+        typealias M = RequestWorkspace.Membership
+        let membership = workspace.membership
+        var outcome = 0, row = 0, challengerOutcome = 0, challengerRow = 0
+        for application in 0..<workspace.columns.count {
+            let member = membership.isEmpty ? M.champion : membership[application]
+            var judged: Int?
+            if member & M.challenger != 0 {
+                if case .accepted = workspace.challenger.outcomes[challengerOutcome] {
+                    judged = challengerRow
+                    challengerRow += 1
+                }
+                challengerOutcome += 1
+            }
+            if member & M.challengerDecides != 0, let judged {
+                body(application, .challenger(row: judged))
+                continue
+            }
+            switch workspace.outcomes[outcome] {
+            case .accepted:
+                body(application, .champion(row: row, shadow: judged))
+                row += 1
+            case .rejected(let violations):
+                body(application, .invalid(violations))
+            }
+            outcome += 1
+        }
+    }
+
+    /// Writes the SCORE_RESPONSE payload into `workspace.response` (replacing it): the
+    /// champion's version in the header; per application status 0 (the champion's result),
+    /// 1 (invalid) or 2 (the challenger decided it, naming its version: split mode on a
+    /// protocol-version-2 connection only, as ``ModelGeneration/score(_:protocolVersion:)`` routes).
+    ///
+    /// - Complexity: O(batch); allocates nothing once the buffer has grown, except to describe
+    ///   invalid applications.
+    func writeResponse(_ workspace: RequestWorkspace, challenger: ChallengerModel?) {
+        let scores = workspace.scores, scorer = bundle.scorer
+        workspace.response.clear()
+        ScoreResponseWriter.writeHeader(modelVersion: bundle.manifest.model.version, count: workspace.columns.count,
+                                        into: &workspace.response)
+        forEachVerdict(workspace) { _, verdict in
+            switch verdict {
+            case .champion(let row, _):
+                let reasons = scores.reasonFields(row: row)
+                ScoreResponseWriter.writeScored(
+                    pd: scores.pd[row], riskLevel: scores.riskLevel[row], decision: scores.decision[row], confidence: scores.confidence[row],
+                    reasonCount: reasons.count, reason: { scorer.reasonCode(field: reasons[reasons.startIndex + $0]) },
+                    into: &workspace.response)
+            case .challenger(let row):
+                guard let challenger else { return }
+                let theirs = workspace.challenger.scores, theirScorer = challenger.bundle.scorer
+                let reasons = theirs.reasonFields(row: row)
+                ScoreResponseWriter.writeScored(
+                    by: challenger.modelVersion, pd: theirs.pd[row], riskLevel: theirs.riskLevel[row], decision: theirs.decision[row],
+                    confidence: theirs.confidence[row], reasonCount: reasons.count,
+                    reason: { theirScorer.reasonCode(field: reasons[reasons.startIndex + $0]) }, into: &workspace.response)
+            case .invalid(let violations):
+                ScoreResponseWriter.writeInvalid(
+                    code: .invalidApplication, message: violations.map(\.description).joined(separator: "; "), into: &workspace.response)
+            }
+        }
+    }
+
+    /// The audit records of the scored applications, in request order: the deciding model's
+    /// name, version, PD, decision, risk level and reasons; with a challenger, `role`, and in
+    /// shadow mode the challenger's verdict (`shadow`) when it accepted the application too.
+    /// The input hash is over the champion's wire columns (AuditRecord.inputHash(values:)).
+    ///
+    /// - Complexity: O(batch × fields); each record allocates (id, input hash, reason codes).
+    func auditRecords(_ workspace: RequestWorkspace, challenger: ChallengerModel?, requestID: UInt64, client: String,
+                      time: Date) -> [AuditRecord] {
         let columns = workspace.columns, scores = workspace.scores
         let scorer = bundle.scorer, model = bundle.manifest.model
-        workspace.response.clear()
-        ScoreResponseWriter.writeHeader(modelVersion: model.version, count: columns.count, into: &workspace.response)
         var records: [AuditRecord] = []
         records.reserveCapacity(columns.count)
-        // The audit's input hash: each value's display text (RawValue.display, as offline
-        // scoring hashes it), without making it: STRING values straight from the request's
-        // bytes, whole NUMBER values as formatNumber's digits; other values through display.
+        // The audit's input hash, in the canonical form AuditRecord.inputHash(values:)
+        // defines: STRING values straight from the request's bytes, typed values through the
+        // hasher's own canonical text (no String for whole numbers).
         var hasher = AuditRecord.InputHasher()
         func inputHash(_ application: Int) -> String {
             for field in 0..<columns.fieldCount {
@@ -100,56 +183,20 @@ extension ScoringEngine {
                     hasher.append(utf8: text)
                     continue
                 }
-                let value = columns.value(application: application, field: field)
-                if case .number(let number) = value, let whole = wholeNumber(number) {
-                    hasher.append(decimal: whole)
-                } else {
-                    hasher.append(RawValue(value).display)
+                switch columns.value(application: application, field: field) {
+                case .missing: hasher.appendMissing()
+                case .number(let number): hasher.append(number: number)
+                case .bool(let flag): hasher.append(bool: flag)
+                case .text(let text): hasher.append(text)
                 }
             }
             return hasher.finalize()
         }
-        let membership = workspace.membership
         let role = challenger == nil ? nil : ModelRole.champion.rawValue
         let shadowing = challenger?.mode == .shadow
-        // Cursors into each model's view: its next outcome and its next scored row.
-        var outcome = 0, row = 0
-        var challengerOutcome = 0, challengerRow = 0
-        for application in 0..<columns.count {
-            let member = membership.isEmpty ? RequestWorkspace.Membership.champion : membership[application]
-            // The challenger's accepted row for this application, if it judged it.
-            var judged: Int?
-            if member & RequestWorkspace.Membership.challenger != 0 {
-                if case .accepted = workspace.challenger.outcomes[challengerOutcome] {
-                    judged = challengerRow
-                    challengerRow += 1
-                }
-                challengerOutcome += 1
-            }
-            if member & RequestWorkspace.Membership.challengerDecides != 0, let challenger, let judged {
-                let theirs = workspace.challenger.scores, theirModel = challenger.bundle.manifest.model
-                let theirScorer = challenger.bundle.scorer
-                let decision = theirs.decision[judged], reasons = theirs.reasonFields(row: judged)
-                ScoreResponseWriter.writeScored(
-                    by: theirModel.version, pd: theirs.pd[judged], riskLevel: theirs.riskLevel[judged], decision: .init(decision),
-                    confidence: theirs.confidence[judged], reasonCount: reasons.count,
-                    reason: { theirScorer.reasonCode(field: reasons[reasons.startIndex + $0]) }, into: &workspace.response)
-                records.append(AuditRecord(
-                    time: time, requestID: requestID, applicationID: columns.id(application: application), modelName: theirModel.name,
-                    modelVersion: theirModel.version, inputHash: inputHash(application), pd: theirs.pd[judged],
-                    decision: decision.rawValue, riskLevel: theirs.riskLevel[judged],
-                    reasonCodes: reasons.map { theirScorer.reasonCode(field: $0) }, client: client,
-                    role: ModelRole.challenger.rawValue))
-                continue
-            }
-            defer { outcome += 1 }
-            switch workspace.outcomes[outcome] {
-            case .accepted:
-                let decision = scores.decision[row], reasons = scores.reasonFields(row: row)
-                ScoreResponseWriter.writeScored(
-                    pd: scores.pd[row], riskLevel: scores.riskLevel[row], decision: .init(decision), confidence: scores.confidence[row],
-                    reasonCount: reasons.count, reason: { scorer.reasonCode(field: reasons[reasons.startIndex + $0]) },
-                    into: &workspace.response)
+        forEachVerdict(workspace) { application, verdict in
+            switch verdict {
+            case .champion(let row, let judged):
                 var shadow: AuditRecord.Shadow?
                 if shadowing, let challenger, let judged {
                     let theirs = workspace.challenger.scores
@@ -158,13 +205,22 @@ extension ScoringEngine {
                 }
                 records.append(AuditRecord(
                     time: time, requestID: requestID, applicationID: columns.id(application: application), modelName: model.name,
-                    modelVersion: model.version, inputHash: inputHash(application), pd: scores.pd[row], decision: decision.rawValue,
-                    riskLevel: scores.riskLevel[row], reasonCodes: reasons.map { scorer.reasonCode(field: $0) }, client: client,
+                    modelVersion: model.version, inputHash: inputHash(application), pd: scores.pd[row],
+                    decision: scores.decision[row].rawValue, riskLevel: scores.riskLevel[row],
+                    reasonCodes: scores.reasonFields(row: row).map { scorer.reasonCode(field: $0) }, client: client,
                     role: role, shadow: shadow))
-                row += 1
-            case .rejected(let violations):
-                ScoreResponseWriter.writeInvalid(
-                    code: .invalidApplication, message: violations.map(\.description).joined(separator: "; "), into: &workspace.response)
+            case .challenger(let row):
+                guard let challenger else { return }
+                let theirs = workspace.challenger.scores, theirModel = challenger.bundle.manifest.model
+                let theirScorer = challenger.bundle.scorer
+                records.append(AuditRecord(
+                    time: time, requestID: requestID, applicationID: columns.id(application: application), modelName: theirModel.name,
+                    modelVersion: theirModel.version, inputHash: inputHash(application), pd: theirs.pd[row],
+                    decision: theirs.decision[row].rawValue, riskLevel: theirs.riskLevel[row],
+                    reasonCodes: theirs.reasonFields(row: row).map { theirScorer.reasonCode(field: $0) }, client: client,
+                    role: ModelRole.challenger.rawValue))
+            case .invalid:
+                break
             }
         }
         return records

@@ -13,13 +13,3 @@ extension RawValue {
         }
     }
 }
-
-extension LoanScoreProtocol.Decision {
-    init(_ decision: LoanScoreModel.Decision) {
-        switch decision {
-        case .approve: self = .approve
-        case .review: self = .review
-        case .decline: self = .decline
-        }
-    }
-}

@@ -46,8 +46,7 @@ struct ServerTests {
         #expect(scored.map(\.pd) == expected.map(\.pd))
         #expect(scored.map(\.confidence) == expected.map(\.confidence))
         #expect(scored.map(\.riskLevel) == expected.map(\.riskLevel))
-        let wireDecision: [LoanScoreModel.Decision: LoanScoreProtocol.Decision] = [.approve: .approve, .review: .review, .decline: .decline]
-        #expect(scored.map(\.decision) == expected.map { wireDecision[$0.decision] })
+        #expect(scored.map(\.decision) == expected.map(\.decision))
         #expect(scored.map(\.reasons) == expected.map { $0.reasons.map(\.code) })
         guard case .invalid(let code, let message) = response.results[1] else {
             Issue.record("A2 should be invalid")
