@@ -262,6 +262,45 @@ struct ChallengerTests {
         await harness.server.shutdown()
     }
 
+    /// An application valid for the champion but refused by the challenger (a narrower range)
+    /// is answered by the champion in both modes: in split mode (fraction 1) status 0 with the
+    /// champion's PD, in shadow mode without a shadow verdict; each is counted.
+    @Test func anApplicationTheChallengerRefusesIsAnsweredByTheChampion() async throws {
+        let pair = try Pair()
+        defer { try? FileManager.default.removeItem(at: pair.folder) }
+        let narrow = try pair.variant("narrow", version: "test-1n") {
+            $0.replacingOccurrences(of: #""range": {"min": 0, "max": 100000}"#, with: #""range": {"min": 0, "max": 1000}"#)
+        }
+        try ReloadTests.point(pair.challenger, at: narrow)
+        let rows = Self.rows("n", 40)
+        let refused = Set(rows.filter { $0.amount > 1000 }.map(\.id))
+        #expect(!refused.isEmpty && refused.count < rows.count)
+        let championPD = try Self.offlinePD(bundle: pair.champion, rows: rows, folder: pair.folder)
+        for mode in [ServerConfiguration.Challenger.Mode.split, .shadow] {
+            let harness = try await Self.start(pair, mode: mode, fraction: mode == .split ? 1 : nil)
+            defer { try? FileManager.default.removeItem(at: harness.folder) }
+            let client = try Self.client(harness)
+            let response = try await client.score(rows.map(\.input))
+            await client.close()
+            for (row, result) in zip(rows, response.results) {
+                guard case .scored(let scored) = result else {
+                    Issue.record("\(mode) \(row.id): \(result)")
+                    continue
+                }
+                let byChallenger = mode == .split && !refused.contains(row.id)
+                #expect(scored.modelVersion == (byChallenger ? "test-1n" : nil), "\(mode) \(row.id)")
+                if !byChallenger { #expect(scored.pd == championPD[row.id], "\(mode) \(row.id)") }
+            }
+            for record in try AuditReader(directory: harness.auditDirectory).records() where refused.contains(record.applicationID) {
+                #expect(record.role == "champion" && record.shadow == nil, "\(mode): \(record)")
+            }
+            let metrics = Self.body(try await httpGet(port: try #require(harness.server.adminPort), path: "/metrics"))
+            #expect(metrics.contains(#"loanscore_challenger_skipped_total{reason="invalid_for_challenger"} \#(refused.count)"#),
+                    "\(mode): \(metrics)")
+            await harness.server.shutdown()
+        }
+    }
+
     /// A challenger whose schema does not accept the champion's input is refused at start,
     /// naming the field: an extra field, another type, a field it requires that the champion
     /// does not.
