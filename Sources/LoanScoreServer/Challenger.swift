@@ -17,7 +17,9 @@ public enum ModelRole: String, Sendable, CaseIterable {
 public struct ChallengerSchemaError: Error, CustomStringConvertible, Sendable {
     /// The challenger field at fault.
     public var field: String
+    /// What is wrong with it and why it matters, in plain words.
     public var message: String
+    /// The message.
     public var description: String { message }
 }
 

@@ -45,7 +45,8 @@ public final class ModelMetrics: Sendable {
         return 0.45
     }
 
-    /// Makes (or finds) the generation's series in `registry`.
+    /// Makes (or finds) the series of `bundle`'s model in `registry`, labelled with its
+    /// version and `role` (the champion's by default; a challenger's with `.challenger`).
     public init(bundle: ModelBundle, registry: PrometheusCollectorRegistry, role: ModelRole = .champion) {
         typealias M = MetricsCatalog
         self.registry = registry

@@ -96,6 +96,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         /// In split mode, the share of applications the challenger decides, in [0, 1].
         public var fraction: Double?
 
+        /// A challenger at `bundle`; ``validate()`` (through ``ServerConfiguration/validate()``)
+        /// checks that `fraction` is given in split mode only, within [0, 1].
         public init(bundle: String, mode: Mode = .shadow, fraction: Double? = nil) {
             self.bundle = bundle
             self.mode = mode
