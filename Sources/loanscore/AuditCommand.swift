@@ -2,12 +2,12 @@ import ArgumentParser
 import Foundation
 import LoanScoreAudit
 
-/// `loanscore audit`: export and verify the server's decision audit log.
+/// `loanscore audit`: export, verify and compare the server's decision audit log.
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Export or verify a decision audit log.",
-        subcommands: [Export.self, Verify.self]
+        abstract: "Export, verify or compare (champion against challenger) a decision audit log.",
+        subcommands: [Export.self, Verify.self, Compare.self]
     )
 
     struct Export: ParsableCommand {

@@ -38,7 +38,7 @@ struct HelpAndVersionTests {
     }
 
     @Test("Help texts have no source indentation inside a paragraph",
-          arguments: [["--help"], ["score", "--help"], ["bundle", "verify", "--help"], ["audit", "verify", "--help"], ["audit", "export", "--help"],
+          arguments: [["--help"], ["score", "--help"], ["bundle", "verify", "--help"], ["audit", "verify", "--help"], ["audit", "export", "--help"], ["audit", "compare", "--help"],
                      ["bench", "--help"], ["drift", "--help"], ["features", "--help"]])
     func helpReadsCleanly(arguments: [String]) throws {
         let result = try BuiltExecutable("loanscore").run(arguments)
