@@ -188,10 +188,11 @@ struct LoanScoreLoad: AsyncParsableCommand {
             await client.close()
             throw error
         }
-        guard let batches = layouts.layout(for: welcome)?.source else {
+        guard let firstLayout = layouts.layout(for: welcome) else {
             await client.close()
             throw ExitMessage(layouts.stopReason ?? "\(input): no application to send", status: 3)
         }
+        let batches = firstLayout.source
 
         let start = ContinuousClock.now
         let measureFrom = start + .milliseconds(Int64(warmup * 1000))
@@ -202,7 +203,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
         if let rate, let loop = openLoopGroup?.next() {
             try? await OpenLoopPacer.run(
                 on: loop, client: client, batches: batches, recorder: recorder, rate: rate, start: start, end: end,
-                maximumInFlight: Self.maximumOpenLoopInFlight, layouts: layouts
+                maximumInFlight: Self.maximumOpenLoopInFlight, layouts: layouts, layout: firstLayout
             ).get()
         } else {
             await closedLoop(client: client, layouts: layouts, recorder: recorder, end: end)
@@ -210,6 +211,10 @@ struct LoanScoreLoad: AsyncParsableCommand {
         progress?.cancel()
         await client.close()
 
+        // A run stopped early (a required field the file lacks) is measured over the time it ran.
+        let stoppedEarly = layouts.stopReason != nil
+        let ran = ContinuousClock.now - measureFrom
+        let measured = stoppedEarly ? max(0.001, min(duration, Double(ran.components.seconds) + Double(ran.components.attoseconds) / 1e18)) : duration
         let settings: [String: Any] = [
             "server": server, "model": "\(welcome.modelName) \(welcome.modelVersion)",
             "mode": rate == nil ? "closed" : "open", "connections": connections, "pipeline": pipeline, "batch": batch,
@@ -217,7 +222,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
             "reconnect_every": reconnectEvery.map { $0 as Any } ?? NSNull(),
             "applications_in_file": batches.count,
         ]
-        let report = recorder.report(duration: duration)
+        let report = recorder.report(duration: measured)
         let verdict = OverloadVerdict(target: rate.map { $0 * Double(batch) }, achieved: report.applicationsPerSecond,
                                       answered: report.answered, failed: report.failed)
         let (opened, reconnected) = client.connectionCounts
@@ -232,7 +237,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
         } else {
             let mode = rate.map { "open loop at \(format($0)) requests/s" } ?? "closed loop, \(pipeline) in flight per connection"
             let churn = reconnectEvery.map { ", each replaced after \($0) requests" } ?? ""
-            print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(duration)) s measured after \(format(warmup)) s warm-up")
+            print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(measured)) s measured after \(format(warmup)) s warm-up\(stoppedEarly ? " (stopped early)" : "")")
             print(report.text)
             print("connections: \(opened) opened, \(reconnected) of them replacing a closed one (whole run, warm-up included)")
             print(Self.schemaChangesText(relayouts: layouts.relayouts, resent: layouts.resent, changes: layouts.changes))

@@ -39,8 +39,10 @@ final class OpenLoopPacer {
     private var sendingDone = false
 
     private init(loop: any EventLoop, client: ChurningConnections, batches: BatchSource, recorder: Recorder, rate: Double,
-                 start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int, layouts: FileLayouts?) {
+                 start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int, layouts: FileLayouts?,
+                 layout: FileLayouts.Layout?) {
         self.layouts = layouts
+        self.layout = layout
         self.loop = loop
         self.client = client
         self.batches = batches
@@ -59,16 +61,18 @@ final class OpenLoopPacer {
     /// connections for the new WELCOME in the background and switches to the file laid out
     /// for it; requests due meanwhile go out with the old layout and fail (the open loop sends
     /// at its times whatever happens, so it records more than one error per connection).
-    /// A stop (``FileLayouts/stopReason``) ends the sending.
+    /// A stop (``FileLayouts/stopReason``) ends the sending. `layout` is the layout `batches`
+    /// comes from (for the check of required fields the file lacks).
     ///
     /// - Precondition: `rate` is positive and finite (the command validates it).
     static func run(on loop: any EventLoop, client: ChurningConnections, batches: BatchSource, recorder: Recorder, rate: Double,
                     start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int,
-                    layouts: FileLayouts? = nil) -> EventLoopFuture<Void> {
+                    layouts: FileLayouts? = nil, layout: FileLayouts.Layout? = nil) -> EventLoopFuture<Void> {
         precondition(rate > 0 && rate.isFinite, "a positive rate")
         return loop.flatSubmit {
             let pacer = OpenLoopPacer(loop: loop, client: client, batches: batches, recorder: recorder, rate: rate,
-                                      start: start, end: end, maximumInFlight: maximumInFlight, layouts: layouts)
+                                      start: start, end: end, maximumInFlight: maximumInFlight, layouts: layouts,
+                                      layout: layout)
             pacer.fire()
             return pacer.finished.futureResult
         }

@@ -332,4 +332,41 @@ struct SchemaChangeUnderLoadTests {
         print("loanscore-load open loop across a reload dropping a field: schema_changes \(changes), errors \(errors)")
         await setup.remove()
     }
+
+    @Test func aReloadAddingARequiredFieldTheFileLacksStopsTheLoadGeneratorNamingIt() async throws {
+        let setup = try await Setup.start()
+        // Version test-3: version 1's schema plus `branch`, required (not nullable), which the file has no column for.
+        let version3 = setup.folder.appendingPathComponent("bundle-3")
+        var files = TinyBundle.files
+        files["schema.json"] = TinyBundle.schemaJSON.replacingOccurrences(
+            of: #""feature": false}"#,
+            with: #""feature": false},\#n   {"name": "branch", "type": "integer", "range": {"min": 1, "max": 99}, "nullable": false, "feature": false}"#)
+        #expect(files["schema.json"] != TinyBundle.schemaJSON)
+        try TinyBundle.write(files: files, to: version3) { manifest in
+            manifest["model"] = ["name": "tiny", "version": "test-3"]
+            var reasons = manifest["reason_codes"] as? [String: Any] ?? [:]
+            reasons["branch"] = ["code": "R07", "text": "Branch"]
+            manifest["reason_codes"] = reasons
+        }
+        let input = try writeLoadFile(in: setup.folder)
+        let run = Task {
+            try await BuiltExecutable("loanscore-load").runOffThePool([
+                "--server", "127.0.0.1:\(setup.harness.server.port)", "--ca", setup.harness.certificates.caCertificate,
+                "--input", input.path, "--connections", "2", "--pipeline", "2", "--warmup", "0", "--duration", "20",
+            ])
+        }
+        try await Task.sleep(for: .seconds(1))
+        let reloaded = try await setup.reload(to: version3)
+        try #require(reloaded.status == .reloaded, "\(reloaded.message)")
+        let started = ContinuousClock.now
+        let result = try await run.value
+        #expect(ContinuousClock.now - started < .seconds(15), "the run stopped before its 20 s were up")
+        #expect(result.status == 3, "\(result.stdout)\(result.stderr)")
+        print("loanscore-load across a reload adding a required field the file lacks (exit \(result.status)):\n\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains("error: \(input.path) has no column for field 'branch', which tiny test-3 requires"), "\(result.stderr)")
+        #expect(result.stdout.contains("schema changes: 1 re-layout(s)") && result.stdout.contains("sent missing (no column) branch"),
+                "the report is still printed: \(result.stdout)")
+        #expect(result.stdout.contains("(stopped early)"), "figures over the time the run ran, not the 20 s asked for: \(result.stdout)")
+        await setup.remove()
+    }
 }
