@@ -60,11 +60,11 @@ extension ScoreRequest {
         guard !batch.isEmpty else {
             throw LoanScoreClientError(.invalidInput, "the batch is empty: send at least one application")
         }
-        let fieldNames = Set(schema.fields.map(\.name))
         /// Throws for the first application (in batch order) with a key the schema lacks
         /// (under `.reject`; under `.ignore` such keys are left out, so it does nothing).
         func refuseUnknownFields() throws(LoanScoreClientError) {
             guard unknownFields == .reject else { return }
+            let fieldNames = Set(schema.fields.map(\.name))
             for (index, application) in batch.enumerated() {
                 if let unknown = application.values.keys.filter({ !fieldNames.contains($0) }).sorted().first {
                     throw LoanScoreClientError(
@@ -135,6 +135,7 @@ extension ScoreRequest {
         var ignored: [String: Int] = [:]
         if zip(found, batch).contains(where: { $0 != $1.values.count }) {
             try refuseUnknownFields()
+            let fieldNames = Set(schema.fields.map(\.name))  // only when some key is unknown: not on every batch
             for (count, application) in zip(found, batch) where count != application.values.count {
                 for key in application.values.keys where !fieldNames.contains(key) { ignored[key, default: 0] += 1 }
             }
@@ -147,7 +148,6 @@ extension ScoreRequest {
         }
     }
 }
-
 
 extension WireValue {
     /// The wire type's name, for messages.

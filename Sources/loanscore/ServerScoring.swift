@@ -160,10 +160,12 @@ struct ServerScoring {
                     do {
                         return (chunk, try await client.scoreDetailed(batch))
                     } catch let error as LoanScoreClientError where error.code == .invalidInput && error.field != nil {
-                        // A reload dropped a field the file has (the schema checked at the start had it).
+                        // Every row was checked against the schema served at the start: a reload
+                        // changed it, dropping the field (the flag helps) or changing its type.
+                        let dropped = error.field.map { field in client.welcome?.schema.fields.contains { $0.name == field } == false } ?? false
                         throw Failure.invalidData(
-                            "scoring \(span) on \(host):\(port) failed: \(error.message); the server's schema changed during the run "
-                                + "(give --ignore-unknown-fields to leave such fields out)")
+                            "scoring \(span) on \(host):\(port) failed: \(error.message); the server's schema changed during the run"
+                                + (dropped ? " (give --ignore-unknown-fields to leave such fields out)" : ""))
                     } catch {
                         throw Failure.internalError("scoring \(span) on \(host):\(port) failed: \((error as? LoanScoreClientError)?.message ?? "\(error)")")
                     }
