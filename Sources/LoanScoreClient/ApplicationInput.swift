@@ -4,9 +4,11 @@ public import LoanScoreProtocol
 ///
 /// A field without a key is sent as missing (whether that is allowed is the served schema's
 /// business: the server answers such an application *invalid* if the field is required). A key
-/// that names no field of the served schema, or a value of another wire type than the
-/// field's (see ``LoanScoreProtocol/Welcome/schema``), fails the whole call with
-/// ``LoanScoreClientError/Code-swift.enum/invalidInput`` before anything is sent.
+/// that names no field of the served schema fails the whole call with
+/// ``LoanScoreClientError/Code-swift.enum/invalidInput`` before anything is sent, unless
+/// ``LoanScoreClient/Configuration/unknownFields`` is ``LoanScoreClient/UnknownFieldPolicy/ignore``
+/// (then it is left out and counted in ``ScoredBatch/ignoredFields``). A value of another wire
+/// type than the field's (see ``LoanScoreProtocol/Welcome/schema``) always fails the call.
 ///
 /// ```swift
 /// let application = ApplicationInput(id: "app-001", values: [
@@ -27,25 +29,49 @@ public struct ApplicationInput: Sendable, Hashable {
     }
 }
 
+/// A batch laid out in a schema's columns, and what was left out of it.
+struct LaidOutBatch: Sendable {
+    var request: ScoreRequest
+    /// Values left out under ``LoanScoreClient/UnknownFieldPolicy/ignore``, by field name.
+    var ignored: [String: Int]
+}
+
 extension ScoreRequest {
-    /// Lays `batch` out in `schema`'s column order.
+    /// Lays `batch` out in `schema`'s column order, refusing unknown fields.
     ///
     /// - Throws: ``LoanScoreClientError`` `invalidInput` for an empty batch, an unknown field
     ///   name, a value of the wrong wire type, or an id or text over 65,535 bytes.
     /// - Complexity: O(applications × fields).
     init(batch: [ApplicationInput], schema: WireSchema) throws(LoanScoreClientError) {
+        self = try Self.layOut(batch, schema: schema, unknownFields: .reject).request
+    }
+
+    /// Lays `batch` out in `schema`'s column order. Keys that name no field of `schema` are
+    /// refused (``LoanScoreClient/UnknownFieldPolicy/reject``) or left out and counted by name
+    /// (``LoanScoreClient/UnknownFieldPolicy/ignore``).
+    ///
+    /// - Throws: ``LoanScoreClientError`` `invalidInput` for an empty batch, an unknown field
+    ///   name under `.reject`, a value of the wrong wire type, or an id or text over 65,535 bytes.
+    /// - Complexity: O(applications × fields), plus O(keys) for each application with an
+    ///   unknown key.
+    static func layOut(
+        _ batch: [ApplicationInput], schema: WireSchema, unknownFields: LoanScoreClient.UnknownFieldPolicy
+    ) throws(LoanScoreClientError) -> LaidOutBatch {
         guard !batch.isEmpty else {
             throw LoanScoreClientError(.invalidInput, "the batch is empty: send at least one application")
         }
-        /// Throws for the first application (in batch order) with a key the schema lacks.
+        /// Throws for the first application (in batch order) with a key the schema lacks
+        /// (under `.reject`; under `.ignore` such keys are left out, so it does nothing).
         func refuseUnknownFields() throws(LoanScoreClientError) {
+            guard unknownFields == .reject else { return }
             let fieldNames = Set(schema.fields.map(\.name))
             for (index, application) in batch.enumerated() {
                 if let unknown = application.values.keys.filter({ !fieldNames.contains($0) }).sorted().first {
                     throw LoanScoreClientError(
                         .invalidInput,
                         "application '\(application.id)' (index \(index)) has unknown field '\(unknown)'; the served schema has fields "
-                            + schema.fields.map(\.name).joined(separator: ", "),
+                            + schema.fields.map(\.name).joined(separator: ", ")
+                            + " (LoanScoreClient.Configuration.unknownFields = .ignore leaves such fields out)",
                         field: unknown, applicationIndex: index)
                 }
             }
@@ -106,9 +132,17 @@ extension ScoreRequest {
                 columns.append(Column(strings: values))
             }
         }
-        if zip(found, batch).contains(where: { $0 != $1.values.count }) { try refuseUnknownFields() }
+        var ignored: [String: Int] = [:]
+        if zip(found, batch).contains(where: { $0 != $1.values.count }) {
+            try refuseUnknownFields()
+            let fieldNames = Set(schema.fields.map(\.name))  // only when some key is unknown: not on every batch
+            for (count, application) in zip(found, batch) where count != application.values.count {
+                for key in application.values.keys where !fieldNames.contains(key) { ignored[key, default: 0] += 1 }
+            }
+        }
         do {
-            try self.init(schemaHash: schema.hash, applicationIDs: batch.map(\.id), columns: columns)
+            let request = try ScoreRequest(schemaHash: schema.hash, applicationIDs: batch.map(\.id), columns: columns)
+            return LaidOutBatch(request: request, ignored: ignored)
         } catch {
             throw LoanScoreClientError(.invalidInput, error.message, applicationIndex: error.applicationIndex)
         }

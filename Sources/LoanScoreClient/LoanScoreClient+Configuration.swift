@@ -42,6 +42,12 @@ extension LoanScoreClient {
         public var sendsDeadline: Bool = true
         /// Which failures are retried, how often, and how long to wait in between.
         public var retry: RetryPolicy
+        /// What ``LoanScoreClient/score(_:)-([ApplicationInput])`` does with a key that names no
+        /// field of the served schema: refuse the batch (``UnknownFieldPolicy/reject``, the
+        /// default) or leave the value out (``UnknownFieldPolicy/ignore``), counting it in
+        /// ``ScoredBatch/ignoredFields``. `.ignore` lets a client keep sending the fields of an
+        /// older schema through a reload that drops one of them.
+        public var unknownFields: UnknownFieldPolicy = .reject
         /// How long opening a connection may take: TCP connect, and then again TLS handshake
         /// plus HELLO/WELCOME. Default 5 s.
         public var connectTimeout: Duration
@@ -77,6 +83,25 @@ extension LoanScoreClient {
             self.clientName = clientName
             self.logger = logger
         }
+    }
+
+    /// What to do with an application's value for a field the served schema does not have
+    /// (``Configuration/unknownFields``).
+    ///
+    /// The served schema is the WELCOME's of the connection a batch goes on; it changes when
+    /// the server reloads a bundle with another schema. Under `.ignore`, a batch answered
+    /// SCHEMA_MISMATCH after such a reload is laid out again for the new WELCOME, leaving out
+    /// the fields the new schema dropped, and sent again, so callers that send a superset of
+    /// the fields never fail on a schema change. Fields the new schema adds and the batch
+    /// lacks are sent missing either way (the server answers an application *invalid* if such
+    /// a field is required).
+    public enum UnknownFieldPolicy: Sendable, Hashable {
+        /// Fail the call with ``LoanScoreClientError/Code-swift.enum/invalidInput``, naming the
+        /// first application and field (nothing is sent). The default.
+        case reject
+        /// Leave such values out of the request and report them in ``ScoredBatch/ignoredFields``
+        /// and ``ScoredBatch/ignoredValues``.
+        case ignore
     }
 
     /// The TLS side of a ``Configuration``. LoanScore always speaks TLS (ALPN `loanscore/1`).
@@ -128,7 +153,17 @@ extension LoanScoreClient {
     ///
     /// The wait before attempt *n* + 1 is drawn uniformly from [d/2, d] where
     /// d = min(``maximumBackoff``, ``initialBackoff`` × 2^(n−1)) ("equal jitter"), so
-    /// clients that were refused together do not come back together.
+    /// clients that were refused together do not come back together, and a server that keeps
+    /// answering errors is asked less and less often (never more than once per
+    /// ``maximumBackoff``/2 once the cap is reached): with the defaults, the waits are at least
+    /// 5, 10, 20, 40 … ms up to 0.5 s. Each call starts again from ``initialBackoff``: a
+    /// success resets the schedule.
+    ///
+    /// A SCHEMA_MISMATCH answer (the server reloaded a bundle with another schema) is not an
+    /// error of the server's: the batch is laid out again for the new WELCOME and sent at once,
+    /// once per schema the call meets, without counting as an attempt here (so even
+    /// ``none`` lays a batch out again after a schema change). A second SCHEMA_MISMATCH for a
+    /// schema already met counts, and backs off, like any other retryable error.
     public struct RetryPolicy: Sendable, Hashable {
         /// Attempts in all, the first included; 1 disables retries. Default 3.
         public var maximumAttempts: Int
@@ -147,8 +182,12 @@ extension LoanScoreClient {
         /// No retries: every failure is reported at once.
         public static let none = RetryPolicy(maximumAttempts: 1)
 
-        /// The wait after failed attempt `attempt` (1-based).
-        func backoff(after attempt: Int) -> Duration {
+        /// The wait after failed attempt `attempt` (1-based; also the wait after `attempt`
+        /// consecutive failures, for a caller that backs off its own loop by this schedule):
+        /// uniform in [d/2, d] with d = min(``maximumBackoff``, ``initialBackoff`` × 2^(attempt−1)).
+        ///
+        /// - Complexity: O(1).
+        public func backoff(after attempt: Int) -> Duration {
             let initial = initialBackoff.nanoseconds
             let ceiling = max(initial, maximumBackoff.nanoseconds)
             let exponent = min(max(attempt - 1, 0), 40)

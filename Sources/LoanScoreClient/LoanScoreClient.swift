@@ -38,6 +38,27 @@ import NIOConcurrencyHelpers
 ///
 /// Failures are ``LoanScoreClientError``s; match on their ``LoanScoreClientError/code-swift.property``.
 /// A client is `Sendable`: share one across tasks.
+///
+/// ## Backing off
+///
+/// The client never loops hot on a server that answers errors: each retry of a call waits
+/// longer than the one before (``RetryPolicy``: exponential from 10 ms, doubled per failed
+/// attempt, capped at 1 s, each wait drawn in [d/2, d] so that clients refused together do not
+/// come back together), a call makes at most ``RetryPolicy/maximumAttempts`` attempts within its
+/// ``Configuration/deadline``, and each call starts the schedule again (a success resets it).
+/// A caller that loops over calls itself should back off the same way after consecutive
+/// failures: ``RetryPolicy/backoff(after:)`` gives the schedule (`loanscore-load`'s closed
+/// loop uses it).
+///
+/// ## Schema changes
+///
+/// When the server reloads a bundle with another schema, a request laid out for the old one is
+/// answered SCHEMA_MISMATCH. The client then closes its connections that announced the old
+/// schema, reconnects for the new WELCOME, lays the batch out again and sends it, once per
+/// schema change and without backing off. A field the new schema dropped fails the call
+/// under ``UnknownFieldPolicy/reject`` (the default) and is left out, and counted in
+/// ``ScoredBatch/ignoredFields``, under ``UnknownFieldPolicy/ignore``
+/// (``Configuration/unknownFields``).
 public final class LoanScoreClient: Sendable {
     /// The configuration the client was made with.
     public let configuration: Configuration
@@ -153,23 +174,45 @@ public final class LoanScoreClient: Sendable {
     /// split: send at most WELCOME's maximum batch.
     ///
     /// Retryable failures (see ``LoanScoreClientError/isRetryable``) are retried under
-    /// ``Configuration/retry`` within ``Configuration/deadline``; when the server's schema
-    /// changed, the batch is laid out again for the new one.
+    /// ``Configuration/retry`` within ``Configuration/deadline``, backing off exponentially
+    /// with jitter (``RetryPolicy``). When the server's schema changed (a reload), the batch
+    /// is laid out again for the new WELCOME and sent at once, once per schema change, without
+    /// using up an attempt; a field the new schema dropped then fails the call
+    /// (``UnknownFieldPolicy/reject``) or is left out (``UnknownFieldPolicy/ignore``; see
+    /// ``scoreDetailed(_:)`` for what was left out).
     ///
     /// - Parameter batch: One or more applications.
     /// - Returns: The server's SCORE_RESPONSE: the version of the model that scored the batch
     ///   and the results. A result a challenger decided (a server in split mode; the client
     ///   speaks protocol version 2) names its own version in ``LoanScoreProtocol/ScoredApplication/modelVersion``;
     ///   nil there means the response's.
-    /// - Throws: ``LoanScoreClientError``: `invalidInput` (empty batch, unknown field, wrong
-    ///   wire type) and `batchTooLarge` before anything is sent; `timeout` when the deadline
-    ///   passes; otherwise the last attempt's error (`busy`, `connectionClosed`,
+    /// - Throws: ``LoanScoreClientError``: `invalidInput` (empty batch, unknown field under
+    ///   `.reject`, wrong wire type) and `batchTooLarge` before anything is sent; `timeout` when
+    ///   the deadline passes; otherwise the last attempt's error (`busy`, `connectionClosed`,
     ///   `schemaMismatch`, `server(code)`, `connectFailed`, `tlsFailed`, `handshakeFailed`).
     public func score(_ batch: [ApplicationInput]) async throws(LoanScoreClientError) -> ScoreResponse {
+        try await scoreDetailed(batch).response
+    }
+
+    /// Scores one batch of applications as ``score(_:)-([ApplicationInput])`` does, and says
+    /// what the client did to send it: the WELCOME (model version and schema) the batch was
+    /// laid out for, the fields left out under ``UnknownFieldPolicy/ignore``, and how many
+    /// schema changes it went through.
+    ///
+    /// - Parameter batch: One or more applications.
+    /// - Returns: The answer and how it was sent (``ScoredBatch``).
+    /// - Throws: ``LoanScoreClientError``, as ``score(_:)-([ApplicationInput])``.
+    /// - Complexity: O(applications × fields) per attempt to lay the batch out.
+    public func scoreDetailed(_ batch: [ApplicationInput]) async throws(LoanScoreClientError) -> ScoredBatch {
         guard !batch.isEmpty else {
             throw LoanScoreClientError(.invalidInput, "the batch is empty: send at least one application")
         }
-        return try await withRetries { deadline throws(LoanScoreClientError) in try await self.attemptScore(batch, deadline: deadline) }
+        let (scored, schemaChanges) = try await withRetries { deadline throws(LoanScoreClientError) in
+            try await self.attemptScore(batch, deadline: deadline)
+        }
+        var result = scored
+        result.schemaChanges = schemaChanges
+        return result
     }
 
     /// Sends a batch already laid out in the served schema's columns: a ``ScoreRequest`` built
@@ -191,7 +234,7 @@ public final class LoanScoreClient: Sendable {
             let connection = try await self.leaseConnection()
             try Self.check(request, against: connection.welcome)
             return try await self.send(request, on: connection, deadline: deadline)
-        }
+        }.result
     }
 
     /// Sends a batch laid out in the served schema's columns once, without retries, and
@@ -273,24 +316,38 @@ public final class LoanScoreClient: Sendable {
     /// Runs `attemptOnce` until it succeeds, fails for good, or ``Configuration/retry`` or
     /// ``Configuration/deadline`` say stop (see ``score(_:)-([ApplicationInput])``); an error
     /// is retried when it ``LoanScoreClientError/isRetryable`` and `retrying` agrees.
-    private func withRetries(
+    ///
+    /// A SCHEMA_MISMATCH for a schema not met before in this call is retried at once and
+    /// does not count against ``RetryPolicy/maximumAttempts`` (the next attempt lays the batch
+    /// out for the new WELCOME); `schemaChanges` counts those retries.
+    private func withRetries<T: Sendable>(
         retrying: (LoanScoreClientError) -> Bool = { _ in true },
-        _ attemptOnce: @Sendable (NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse
-    ) async throws(LoanScoreClientError) -> ScoreResponse {
+        _ attemptOnce: @Sendable (NIODeadline) async throws(LoanScoreClientError) -> T
+    ) async throws(LoanScoreClientError) -> (result: T, schemaChanges: Int) {
         let deadline = NIODeadline.now() + configuration.deadline.timeAmount
         let policy = configuration.retry
         var attempt = 0
+        var schemaChanges = 0
+        var metSchemas: Set<SchemaHash> = []
         var lastError: LoanScoreClientError?
         while true {
             attempt += 1
             do {
-                return try await attemptOnce(deadline)
+                return (try await attemptOnce(deadline), schemaChanges)
             } catch {
                 var error = error
                 error.attempts = attempt
-                guard error.isRetryable, retrying(error), attempt < policy.maximumAttempts else { throw error }
+                guard error.isRetryable, retrying(error) else { throw error }
+                if error.code == .schemaMismatch, let stale = error.staleSchema, metSchemas.insert(stale).inserted,
+                   NIODeadline.now() < deadline {
+                    // The server reloaded another schema: not the server failing, so no backoff.
+                    schemaChanges += 1
+                    configuration.logger.debug("loanscore.client laying the batch out again for a new schema", metadata: ["attempt": "\(attempt)"])
+                    continue
+                }
+                guard attempt - schemaChanges < policy.maximumAttempts else { throw error }
                 // A quota's hint is a floor: retrying sooner would only be refused again.
-                let backoff = max(policy.backoff(after: attempt), error.retryAfter ?? .zero)
+                let backoff = max(policy.backoff(after: attempt - schemaChanges), error.retryAfter ?? .zero)
                 let remaining = deadline - NIODeadline.now()
                 guard remaining > backoff.timeAmount else {
                     throw LoanScoreClientError(
@@ -337,10 +394,14 @@ public final class LoanScoreClient: Sendable {
 
     // MARK: - Private
 
-    private func attemptScore(_ batch: [ApplicationInput], deadline: NIODeadline) async throws(LoanScoreClientError) -> ScoreResponse {
+    private func attemptScore(_ batch: [ApplicationInput], deadline: NIODeadline) async throws(LoanScoreClientError) -> ScoredBatch {
         let connection = try await leaseConnection()
-        try Self.refuseAboveMaximumBatch(batch.count, connection.welcome)  // before laying the batch out
-        return try await send(try ScoreRequest(batch: batch, schema: connection.welcome.schema), on: connection, deadline: deadline)
+        let welcome = connection.welcome
+        try Self.refuseAboveMaximumBatch(batch.count, welcome)  // before laying the batch out
+        let laidOut = try ScoreRequest.layOut(batch, schema: welcome.schema, unknownFields: configuration.unknownFields)
+        let response = try await send(laidOut.request, on: connection, deadline: deadline)
+        return ScoredBatch(response: response, welcome: welcome, ignoredFields: laidOut.ignored.keys.sorted(),
+                           ignoredValues: laidOut.ignored.values.reduce(0, +))
     }
 
     /// Throws `batchTooLarge` when `count` applications are more than WELCOME allows.
@@ -363,6 +424,9 @@ public final class LoanScoreClient: Sendable {
                 // pooled connection opened before the reload. Close them all (gracefully) so the retry
                 // reconnects for the new WELCOME instead of landing on another stale connection.
                 retireConnections(schema: welcome.schema.hash)
+                var error = error
+                error.staleSchema = request.schemaHash
+                throw error
             }
             throw error
         }

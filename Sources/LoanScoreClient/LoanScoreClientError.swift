@@ -88,6 +88,9 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
     /// For the server's QUOTA_EXCEEDED: how long until the same request would be within the
     /// client's quota (the client waits at least this long before retrying it).
     public var retryAfter: Duration?
+    /// For a SCHEMA_MISMATCH answer: the schema the refused request was laid out for, so that
+    /// the retry loop re-lays a batch out once per schema it meets.
+    var staleSchema: SchemaHash?
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, field: String? = nil, applicationIndex: Int? = nil, attempts: Int = 0) {

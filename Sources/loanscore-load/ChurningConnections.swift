@@ -78,6 +78,20 @@ final class ChurningConnections: Sendable {
         return try await lease.client.score(request)
     }
 
+    /// Runs `body` with the next connection's client in turn (one request's worth of use: a
+    /// client due for replacement is retired once `body` returns).
+    func withNextClient<T>(_ body: (LoanScoreClient) async -> T) async -> T {
+        let lease = acquire()
+        defer { release(lease) }
+        return await body(lease.client)
+    }
+
+    /// Connects every current client that has no open connection (one whose connection was
+    /// retired after a schema change reconnects), and returns the first WELCOME.
+    func reconnect() async throws(LoanScoreClientError) -> Welcome {
+        try await connect()
+    }
+
     /// Sends `request` once on the next connection in turn; the future completes on that
     /// connection's event loop (see `LoanScoreClient.submit(_:)`).
     func submit(_ request: ScoreRequest) -> EventLoopFuture<ScoreResponse> {

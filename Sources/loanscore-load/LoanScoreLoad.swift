@@ -49,19 +49,29 @@ struct LoanScoreLoad: AsyncParsableCommand {
             Applications are read once from --input (columns matched by name to the served \
             schema's fields; other columns are ignored) and sent round and round. The warm-up \
             is excluded from every figure. Requests are not retried: BUSY and other errors are \
-            counted by code. With --reconnect-every N each connection is closed (GOODBYE, after \
+            counted by code; in closed loop each worker backs off after an error (10 ms, \
+            doubled per consecutive error up to 1 s, jittered; reset by an answer) instead of \
+            sending again at once. A reload that changes the served schema is followed: on \
+            SCHEMA_MISMATCH the connection reconnects for the new WELCOME and the file is laid \
+            out again (fields the new schema lacks dropped, new fields without a column sent \
+            missing) and the run goes on; in closed loop the first SCHEMA_MISMATCH on each \
+            connection counts as an error and the requests in flight with it are sent again. \
+            A required field the file has no column for stops the run (status 3) once the \
+            server refuses an application for it. With --reconnect-every N each connection is closed (GOODBYE, after \
             its answers arrive) and replaced by a new one after N requests, so the server sees \
             connections come and go under load; a replacement connects on its first request, \
             and that request's latency includes the TCP and TLS handshakes. With --json the \
             report is one JSON object: applications_per_s, requests_per_s, latency_ms {p50, p90, \
             p99, p999, max}, errors {CODE: count}, first_error_s {CODE: seconds from the start of the run to \
-            the first answer with that error}, connections {opened, reconnected}, overload \
+            the first answer with that error}, connections {opened, reconnected}, schema_changes \
+            {relayouts, resent, changes}, overload \
             {overloaded, reasons, failed_fraction, target_applications_per_s}, settings.
 
             An overloaded run — open loop answered below 90 % of the applications/s asked for \
             (--rate × --batch), or more than 1 % of the requests failed (BUSY, TIMEOUT, \
             DROPPED, …) — says so in its report and exits with status 5. Exit statuses: 0 \
-            success, 1 internal error, 2 usage error, 3 unreadable input, 4 the server could not \
+            success, 1 internal error, 2 usage error, 3 unreadable input (or a required field \
+            it has no column for), 4 the server could not \
             be reached or trusted, 5 overloaded (the report is still printed).
             """,
         version: LoanScoreVersion.versionLine(executable: "loanscore-load")
@@ -171,14 +181,18 @@ struct LoanScoreLoad: AsyncParsableCommand {
             await client.close()
             throw ValidationError("--batch \(batch) is above the server's maximum batch of \(welcome.limits.maximumBatch).")
         }
-        let applications: [LoadApplication]
+        let layouts: FileLayouts
         do {
-            applications = try readApplications(schema: welcome.schema)
+            layouts = try FileLayouts(file: try LoadFile.read(path: input), welcome: welcome, batchSize: batch)
         } catch {
             await client.close()
             throw error
         }
-        let batches = BatchSource(applications: applications, schema: welcome.schema, batchSize: batch)
+        guard let firstLayout = layouts.layout(for: welcome) else {
+            await client.close()
+            throw ExitMessage(layouts.stopReason ?? "\(input): no application to send", status: 3)
+        }
+        let batches = firstLayout.source
 
         let start = ContinuousClock.now
         let measureFrom = start + .milliseconds(Int64(warmup * 1000))
@@ -189,28 +203,33 @@ struct LoanScoreLoad: AsyncParsableCommand {
         if let rate, let loop = openLoopGroup?.next() {
             try? await OpenLoopPacer.run(
                 on: loop, client: client, batches: batches, recorder: recorder, rate: rate, start: start, end: end,
-                maximumInFlight: Self.maximumOpenLoopInFlight
+                maximumInFlight: Self.maximumOpenLoopInFlight, layouts: layouts, layout: firstLayout
             ).get()
         } else {
-            await closedLoop(client: client, batches: batches, recorder: recorder, end: end)
+            await closedLoop(client: client, layouts: layouts, recorder: recorder, end: end)
         }
         progress?.cancel()
         await client.close()
 
+        // A run stopped early (a required field the file lacks) is measured over the time it ran.
+        let stoppedEarly = layouts.stopReason != nil
+        let ran = ContinuousClock.now - measureFrom
+        let measured = stoppedEarly ? max(0.001, min(duration, Double(ran.components.seconds) + Double(ran.components.attoseconds) / 1e18)) : duration
         let settings: [String: Any] = [
             "server": server, "model": "\(welcome.modelName) \(welcome.modelVersion)",
             "mode": rate == nil ? "closed" : "open", "connections": connections, "pipeline": pipeline, "batch": batch,
             "rate": rate.map { $0 as Any } ?? NSNull(), "duration_s": duration, "warmup_s": warmup,
             "reconnect_every": reconnectEvery.map { $0 as Any } ?? NSNull(),
-            "applications_in_file": applications.count,
+            "applications_in_file": batches.count,
         ]
-        let report = recorder.report(duration: duration)
+        let report = recorder.report(duration: measured)
         let verdict = OverloadVerdict(target: rate.map { $0 * Double(batch) }, achieved: report.applicationsPerSecond,
                                       answered: report.answered, failed: report.failed)
         let (opened, reconnected) = client.connectionCounts
         if json {
             var object = report.json
             object["connections"] = ["opened": opened, "reconnected": reconnected]
+            object["schema_changes"] = ["relayouts": layouts.relayouts, "resent": layouts.resent, "changes": layouts.changes] as [String: Any]
             object["overload"] = verdict.json
             object["settings"] = settings
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
@@ -218,28 +237,36 @@ struct LoanScoreLoad: AsyncParsableCommand {
         } else {
             let mode = rate.map { "open loop at \(format($0)) requests/s" } ?? "closed loop, \(pipeline) in flight per connection"
             let churn = reconnectEvery.map { ", each replaced after \($0) requests" } ?? ""
-            print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(duration)) s measured after \(format(warmup)) s warm-up")
+            print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(measured)) s measured after \(format(warmup)) s warm-up\(stoppedEarly ? " (stopped early)" : "")")
             print(report.text)
             print("connections: \(opened) opened, \(reconnected) of them replacing a closed one (whole run, warm-up included)")
+            print(Self.schemaChangesText(relayouts: layouts.relayouts, resent: layouts.resent, changes: layouts.changes))
             print(verdict.text)
         }
+        if let stop = layouts.stopReason { throw ExitMessage(stop, status: 3) }
         if verdict.overloaded { throw ExitCode(OverloadVerdict.exitCode) }
     }
 
     // MARK: - Loops
 
-    private func closedLoop(client: ChurningConnections, batches: BatchSource, recorder: Recorder, end: ContinuousClock.Instant) async {
+    private func closedLoop(client: ChurningConnections, layouts: FileLayouts, recorder: Recorder, end: ContinuousClock.Instant) async {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<(connections * pipeline) {
                 group.addTask {
+                    var streak = ErrorStreak()
                     while ContinuousClock.now < end {
-                        let batch = batches.next()
                         let sent = ContinuousClock.now
-                        do {
-                            _ = try await client.score(batch.get())
-                            recorder.success(sentAt: sent, applications: batches.batchSize)
-                        } catch {
+                        switch await client.withNextClient({ await layouts.scoreNext(on: $0) }) {
+                        case .answered(let applications):
+                            recorder.success(sentAt: sent, applications: applications)
+                            streak.succeeded()
+                        case .failed(let error):
                             recorder.failure(sentAt: sent, error: error)
+                            // Back off (exponential, jittered, capped) instead of looping hot on errors.
+                            let wait = min(streak.failed(), end - ContinuousClock.now)
+                            if wait > .zero { try? await Task.sleep(for: wait) }
+                        case .stopped:
+                            return
                         }
                     }
                 }
@@ -247,37 +274,11 @@ struct LoanScoreLoad: AsyncParsableCommand {
         }
     }
 
-    // MARK: - Input
-
-    private func readApplications(schema: WireSchema) throws -> [LoadApplication] {
-        let reader: CSVReader
-        do { reader = try CSVReader(url: URL(fileURLWithPath: input)) } catch { throw ExitMessage("\(input): cannot open the file", status: 3) }
-        guard let first = try reader.next() else { throw ExitMessage("\(input): the file is empty", status: 3) }
-        let header = first.fields.map { $0.trimmingCharacters(in: .whitespaces) }
-        let columns = schema.fields.map { field in (header.firstIndex(of: field.name), field) }
-        let missing = columns.filter { $0.0 == nil }.map(\.1.name)
-        if !missing.isEmpty {
-            printError("loanscore-load: \(input) has no column for \(missing.joined(separator: ", ")); sent as missing")
-        }
-        let idColumn = header.firstIndex { $0 == "id" || $0 == "application_id" }
-        var applications: [LoadApplication] = []
-        var skipped = 0
-        while let record = try reader.next() {
-            guard record.fields.count == header.count else { skipped += 1; continue }
-            var values: [WireValue] = []
-            var usable = true
-            for (column, field) in columns {
-                guard let column else { values.append(.missing); continue }
-                guard let value = loadValue(record.fields[column], type: field.type) else { usable = false; break }
-                values.append(value)
-            }
-            guard usable else { skipped += 1; continue }
-            let id = idColumn.map { record.fields[$0] } ?? String(applications.count + skipped + 1)
-            applications.append(LoadApplication(id: id, values: values))
-        }
-        if skipped > 0 { printError("loanscore-load: skipped \(skipped) row(s) of \(input) whose cells cannot be sent") }
-        guard !applications.isEmpty else { throw ExitMessage("\(input): no application to send", status: 3) }
-        return applications
+    /// The report's line on schema changes followed during the run.
+    static func schemaChangesText(relayouts: Int, resent: Int, changes: [String]) -> String {
+        guard relayouts > 0 || resent > 0 else { return "schema changes: none" }
+        return "schema changes: \(relayouts) re-layout(s) of the file, \(resent) request(s) sent again with the new layout after SCHEMA_MISMATCH"
+            + changes.map { "\n  \($0)" }.joined()
     }
 }
 
@@ -304,8 +305,8 @@ final class BatchSource: Sendable {
     private let ids: [String]
     private let columns: [Column]
     /// Applications in the file (the layout is `count + batchSize` long).
-    private let count: Int
-    private let schemaHash: SchemaHash
+    let count: Int
+    let schemaHash: SchemaHash
     let batchSize: Int
     private let position = Atomic<Int>(0)
 
@@ -328,8 +329,8 @@ final class BatchSource: Sendable {
 
     /// The next `batchSize` applications, round and round the file, so that the SDK sends them
     /// as they are. A failure is the SDK's `invalidInput` (an id or text over 65,535 bytes).
-    /// The schema is the first WELCOME's: after a reload that changes it, requests fail
-    /// `SCHEMA_MISMATCH` (counted like any error) rather than being laid out again.
+    /// The layout is one schema's: after a reload that changes the schema, ``FileLayouts``
+    /// lays the file out again in a new source.
     func next() -> Result<ScoreRequest, LoanScoreClientError> {
         let start = position.wrappingAdd(batchSize, ordering: .relaxed).oldValue
         let first = (start % count + count) % count

@@ -19,7 +19,13 @@ import NIOCore
 final class OpenLoopPacer {
     private let loop: any EventLoop
     private let client: ChurningConnections
-    private let batches: BatchSource
+    private var batches: BatchSource
+    /// The file's layouts, to follow a schema change (nil: the first layout throughout).
+    private let layouts: FileLayouts?
+    /// The layout `batches` comes from, for the required-field check.
+    private var layout: FileLayouts.Layout?
+    /// Whether a reconnect for a new WELCOME is under way.
+    private var following = false
     private let recorder: Recorder
     private let start: ContinuousClock.Instant
     private let end: ContinuousClock.Instant
@@ -33,7 +39,10 @@ final class OpenLoopPacer {
     private var sendingDone = false
 
     private init(loop: any EventLoop, client: ChurningConnections, batches: BatchSource, recorder: Recorder, rate: Double,
-                 start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int) {
+                 start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int, layouts: FileLayouts?,
+                 layout: FileLayouts.Layout?) {
+        self.layouts = layouts
+        self.layout = layout
         self.loop = loop
         self.client = client
         self.batches = batches
@@ -48,13 +57,22 @@ final class OpenLoopPacer {
     /// Sends `rate` requests a second from `start` until `end` on `loop`; the future completes
     /// once every request sent has its answer or error.
     ///
+    /// With `layouts`, a SCHEMA_MISMATCH answer (a reload changed the schema) reconnects the
+    /// connections for the new WELCOME in the background and switches to the file laid out
+    /// for it; requests due meanwhile go out with the old layout and fail (the open loop sends
+    /// at its times whatever happens, so it records more than one error per connection).
+    /// A stop (``FileLayouts/stopReason``) ends the sending. `layout` is the layout `batches`
+    /// comes from (for the check of required fields the file lacks).
+    ///
     /// - Precondition: `rate` is positive and finite (the command validates it).
     static func run(on loop: any EventLoop, client: ChurningConnections, batches: BatchSource, recorder: Recorder, rate: Double,
-                    start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int) -> EventLoopFuture<Void> {
+                    start: ContinuousClock.Instant, end: ContinuousClock.Instant, maximumInFlight: Int,
+                    layouts: FileLayouts? = nil, layout: FileLayouts.Layout? = nil) -> EventLoopFuture<Void> {
         precondition(rate > 0 && rate.isFinite, "a positive rate")
         return loop.flatSubmit {
             let pacer = OpenLoopPacer(loop: loop, client: client, batches: batches, recorder: recorder, rate: rate,
-                                      start: start, end: end, maximumInFlight: maximumInFlight)
+                                      start: start, end: end, maximumInFlight: maximumInFlight, layouts: layouts,
+                                      layout: layout)
             pacer.fire()
             return pacer.finished.futureResult
         }
@@ -70,7 +88,7 @@ final class OpenLoopPacer {
         let now = ContinuousClock.now
         while true {
             let due = intended(index)
-            guard due < end else { break }
+            guard due < end, layouts?.stopReason == nil else { break }
             guard due <= now else {
                 // From the clock now, not from `now`: the sends above took their time.
                 let wait = due - ContinuousClock.now
@@ -97,10 +115,38 @@ final class OpenLoopPacer {
         client.submit(request).hop(to: loop).assumeIsolated().whenComplete { result in
             self.inFlight -= 1
             switch result {
-            case .success: self.recorder.success(sentAt: due, applications: applications)
-            case .failure(let error): self.recorder.failure(sentAt: due, error: error)
+            case .success(let response):
+                self.recorder.success(sentAt: due, applications: applications)
+                if let layout = self.layout, !layout.lacking.isEmpty { _ = self.layouts?.requiredButLacking(response, layout) }
+            case .failure(let error):
+                self.recorder.failure(sentAt: due, error: error)
+                if let error = error as? LoanScoreClientError, error.code == .schemaMismatch { self.followSchemaChange() }
             }
             self.finishIfDone()
+        }
+    }
+
+    /// After a SCHEMA_MISMATCH: reconnects for the new WELCOME (once at a time) and switches to
+    /// the file laid out for it.
+    private func followSchemaChange() {
+        guard let layouts, !following else { return }
+        following = true
+        inFlight += 1  // the run does not finish before this does
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let client = self.client, loop = self.loop
+        Task {
+            let welcome = try? await client.reconnect()
+            let layout = welcome.flatMap { layouts.layout(for: $0) }
+            loop.execute {
+                let pacer = bound.value
+                if let layout {
+                    pacer.batches = layout.source
+                    pacer.layout = layout
+                }
+                pacer.following = false
+                pacer.inFlight -= 1
+                pacer.finishIfDone()
+            }
         }
     }
 

@@ -30,7 +30,12 @@ struct ScoreCommand: ParsableCommand {
             to the served schema's fields; an 'id' or 'application_id' column names the \
             applications. Other columns, such as the target column of a bundle's holdout file, \
             are left out and named in a note on standard error (the server announces its \
-            fields, not its target); --ignore-column NAME leaves one out without the note.
+            fields, not its target); --ignore-column NAME leaves one out without the note. \
+            When the server reloads a model whose schema drops a field the file has, batches \
+            sent after the reload fail (exit 3) unless --ignore-unknown-fields is given: then \
+            the dropped field's values are left out, the batch is laid out again for the new \
+            schema and sent again, and a note (and ignored_fields in the --json summary) says \
+            how many values were left out.
             """
     )
 
@@ -54,6 +59,10 @@ struct ScoreCommand: ParsableCommand {
 
     @Option(name: .customLong("ignore-column"), help: ArgumentHelp("With --server: an input column to leave out without a note (e.g. the target); repeatable.", valueName: "name"))
     var ignoredColumns: [String] = []
+
+    @Flag(name: .customLong("ignore-unknown-fields"),
+          help: "With --server: when a reload drops a field of the served schema, leave that field's values out instead of failing (counted in the summary).")
+    var ignoreUnknownFields = false
 
     @Option(help: "Input CSV with a header row naming the schema's fields (any column order).")
     var input: String
@@ -80,7 +89,8 @@ struct ScoreCommand: ParsableCommand {
             throw ValidationError("Give exactly one of --bundle (offline) and --server (on a LoanScore server).")
         }
         if bundle != nil {
-            let serverOnly = [("--ca", ca != nil), ("--cert", cert != nil), ("--key", key != nil), ("--ignore-column", !ignoredColumns.isEmpty)]
+            let serverOnly = [("--ca", ca != nil), ("--cert", cert != nil), ("--key", key != nil), ("--ignore-column", !ignoredColumns.isEmpty),
+                              ("--ignore-unknown-fields", ignoreUnknownFields)]
             if let (name, _) = serverOnly.first(where: { $0.1 }) { throw ValidationError("\(name) goes with --server, not --bundle.") }
         } else {
             if members { throw ValidationError("--members needs --bundle: a server returns the combined PD only.") }
@@ -94,7 +104,8 @@ struct ScoreCommand: ParsableCommand {
         if let server {
             let scoring = ServerScoring(
                 server: server, tls: LoanScoreClient.TLS(caFile: ca, certificateFile: cert, privateKeyFile: key),
-                input: input, output: output, rejects: rejects, json: json, batchSize: batch, ignoredColumns: ignoredColumns)
+                input: input, output: output, rejects: rejects, json: json, batchSize: batch, ignoredColumns: ignoredColumns,
+                ignoreUnknownFields: ignoreUnknownFields)
             try runBlocking { try await scoring.run() }
             return
         }

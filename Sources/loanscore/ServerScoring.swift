@@ -20,6 +20,9 @@ struct ServerScoring {
     var json: Bool
     var batchSize: Int
     var ignoredColumns: [String]
+    /// `--ignore-unknown-fields`: the SDK's ``LoanScoreClient/UnknownFieldPolicy/ignore``, so
+    /// that a reload dropping a field the file has does not fail the batches sent after it.
+    var ignoreUnknownFields = false
 
     /// One input row after local checks.
     struct Row: Sendable {
@@ -42,6 +45,7 @@ struct ServerScoring {
         var configuration = LoanScoreClient.Configuration(host: host, port: port, tls: tls, connections: 2)
         configuration.deadline = .seconds(60)
         configuration.clientName = "loanscore-cli/1"
+        configuration.unknownFields = ignoreUnknownFields ? .ignore : .reject
         let client: LoanScoreClient
         do {
             client = try LoanScoreClient(configuration: configuration)
@@ -93,11 +97,20 @@ struct ServerScoring {
         var rowsIn = 0, scored = 0, rejected = 0
         var rejectedMessages: [String] = []
         var modelVersion = welcome.modelVersion
+        /// Values left out under --ignore-unknown-fields, by field.
+        var ignoredValues: [String: Int] = [:]
 
         // Writes one answered chunk in input order.
-        func write(_ chunk: Chunk, _ response: ScoreResponse?) throws {
+        func write(_ chunk: Chunk, _ answer: ScoredBatch?) throws {
+            let response = answer?.response
             var results = response?.results.makeIterator()
             if let response { modelVersion = response.modelVersion }
+            if let answer, !answer.ignoredFields.isEmpty {
+                // Every application with a key for an ignored field lost that value.
+                for application in chunk.rows.compactMap(\.values) {
+                    for field in answer.ignoredFields where application[field] != nil { ignoredValues[field, default: 0] += 1 }
+                }
+            }
             for row in chunk.rows {
                 var message: String?
                 if row.values != nil, let result = results?.next() {
@@ -105,7 +118,7 @@ struct ServerScoring {
                     case .scored(let score):
                         try out.writeRecord([
                             row.id, "\(score.pd)", score.riskLevel, decisionName(score.decision), "\(score.confidence)",
-                            score.reasons.joined(separator: ";"), "", "", response!.modelVersion,
+                            score.reasons.joined(separator: ";"), "", "", response?.modelVersion ?? modelVersion,
                         ])
                         scored += 1
                         continue
@@ -121,11 +134,11 @@ struct ServerScoring {
         }
 
         let maximumInFlight = max(1, min(8, welcome.limits.maximumInFlight == 0 ? 8 : welcome.limits.maximumInFlight) * 2)
-        try await withThrowingTaskGroup(of: (Chunk, ScoreResponse?).self) { group in
-            var finished: [Int: (Chunk, ScoreResponse?)] = [:]
+        try await withThrowingTaskGroup(of: (Chunk, ScoredBatch?).self) { group in
+            var finished: [Int: (Chunk, ScoredBatch?)] = [:]
             var nextToWrite = 0, nextIndex = 0, inFlight = 0
 
-            func drain(_ completed: (Chunk, ScoreResponse?)) throws {
+            func drain(_ completed: (Chunk, ScoredBatch?)) throws {
                 finished[completed.0.index] = completed
                 while let ready = finished.removeValue(forKey: nextToWrite) {
                     try write(ready.0, ready.1)
@@ -143,10 +156,18 @@ struct ServerScoring {
                 inFlight += 1
                 group.addTask {
                     guard !batch.isEmpty else { return (chunk, nil) }
+                    let span = "rows \(rows.first?.row ?? 0)-\(rows.last?.row ?? 0)"
                     do {
-                        return (chunk, try await client.score(batch))
+                        return (chunk, try await client.scoreDetailed(batch))
+                    } catch let error as LoanScoreClientError where error.code == .invalidInput && error.field != nil {
+                        // Every row was checked against the schema served at the start: a reload
+                        // changed it, dropping the field (the flag helps) or changing its type.
+                        let dropped = error.field.map { field in client.welcome?.schema.fields.contains { $0.name == field } == false } ?? false
+                        throw Failure.invalidData(
+                            "scoring \(span) on \(host):\(port) failed: \(error.message); the server's schema changed during the run"
+                                + (dropped ? " (give --ignore-unknown-fields to leave such fields out)" : ""))
                     } catch {
-                        throw Failure.internalError("scoring rows \(rows.first!.row)-\(rows.last!.row) on \(host):\(port) failed: \((error as? LoanScoreClientError)?.message ?? "\(error)")")
+                        throw Failure.internalError("scoring \(span) on \(host):\(port) failed: \((error as? LoanScoreClientError)?.message ?? "\(error)")")
                     }
                 }
             }
@@ -175,9 +196,13 @@ struct ServerScoring {
         try out.commit()
         try rejectsFile?.commit()
         progress.finish()
+        if !ignoredValues.isEmpty {
+            printError("note: left out " + ignoredValues.sorted { $0.key < $1.key }.map { "\($0.value) value(s) of '\($0.key)'" }.joined(separator: ", ")
+                       + ": not fields of the schema served after a reload (--ignore-unknown-fields)")
+        }
         if json {
             try printJSON(["rows_in": rowsIn, "rows_scored": scored, "rows_rejected": rejected,
-                           "output": output, "rejects": rejects.map { $0 as Any } ?? NSNull()])
+                           "output": output, "rejects": rejects.map { $0 as Any } ?? NSNull(), "ignored_fields": ignoredValues])
         } else {
             print("\(scored) of \(rowsIn) application(s) scored with \(welcome.modelName) \(modelVersion) on \(server) -> \(output)"
                   + (rejected > 0 ? "; \(rejected) rejected" + (rejects.map { " -> \($0)" } ?? "") : ""))
