@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -237,7 +238,8 @@ def scenario(capsys, bundles, uri_args: list[str], artifacts: Path, cwd: Path) -
                          "--approved-by", "carol", "--note", "retrained", "--json")
     assert code == 0, err
     promoted = json.loads(out)
-    assert promoted["previous"] == "1" and any(c.startswith("holdout AUC") for c in promoted["checks"])
+    assert promoted["previous"] == "1"
+    assert any(c.startswith("holdout AUC") for c in promoted["checks"])
     assert any(c.startswith("bundle verify: passed") for c in promoted["checks"])
     code, out, err = run("promote", MODEL, "--version", "5", "--alias", "champion",
                          "--approved-by", "carol")
@@ -264,7 +266,8 @@ def scenario(capsys, bundles, uri_args: list[str], artifacts: Path, cwd: Path) -
     code, out, err = run("pull", f"{MODEL}@champion", "--into", deploy, "--json")
     assert code == 0, err
     first = json.loads(out)
-    assert first["downloaded"] and first["relinked"] and os.readlink(deploy / "current") == "german-5"
+    assert first["downloaded"] and first["relinked"]
+    assert os.readlink(deploy / "current") == "german-5"
     manifest = json.loads((deploy / "current" / "manifest.json").read_text())
     assert manifest["files"] and (deploy / "german-5" / "report.html").is_file()
     code, out, err = run("pull", f"{MODEL}@champion", "--into", deploy, "--json")
@@ -381,6 +384,20 @@ def test_errors(capsys, bundles, monkeypatch, tmp_path):
     assert os.readlink(tmp_path / "r" / "staging") == "german-1"
 
 
+@pytest.mark.parametrize("command", ["promote", "history", "list", "pull"])
+def test_every_registry_option_is_explained(command):
+    from loanscore_train.cli import parser
+    registry_parser = parser()._subparsers._group_actions[0].choices["registry"]  # noqa: SLF001
+    sub = registry_parser._subparsers._group_actions[0].choices[command]           # noqa: SLF001
+    for action in sub._actions:                                                     # noqa: SLF001
+        assert action.help, f"registry {command} {action.option_strings} has no help text"
+    text = sub.format_help()
+    assert "--mlflow-uri" in text and "MLFLOW_TRACKING_URI" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    if command == "promote":
+        assert "(default: 0.01)" in text and "champion" in text
+
+
 def test_train_without_mlflow_options_does_not_import_mlflow(tmp_path):
     """Without --mlflow-uri/--experiment/--register the command line never loads mlflow."""
     code = ("import sys; from loanscore_train import cli, train;"
@@ -391,3 +408,66 @@ def test_train_without_mlflow_options_does_not_import_mlflow(tmp_path):
                           env=_env())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False None"
+
+
+def _loanscored(bundle: Path, tmp: Path, admin_port: int) -> subprocess.Popen:
+    """A real loanscored serving `bundle` (a link) with its admin port on loopback; returns once
+    it reports serving (its own log line, read as it comes; at most 60 s)."""
+    from loanscore_train.features import REPO_ROOT
+    exe = Path(os.environ.get("LOANSCORED_BIN") or REPO_ROOT / ".build" / "debug" / "loanscored")
+    if not exe.is_file():
+        pytest.fail(f"this test needs loanscored: {exe} is missing; run `swift build` or set "
+                    "LOANSCORED_BIN", pytrace=False)
+    certs = tmp / "certs"
+    subprocess.run([str(REPO_ROOT / "scripts" / "make-certs.sh"), str(certs)], check=True,
+                   capture_output=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(exe), "--bundle", str(bundle), "--listen", f"127.0.0.1:{port}",
+         "--cert", str(certs / "server.pem"), "--key", str(certs / "server.key"),
+         "--admin", f"127.0.0.1:{admin_port}", "--audit-dir", str(tmp / "audit"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen, ready = [], threading.Event()
+
+    def pump():                                    # reads loanscored's log until it exits
+        for line in proc.stderr:
+            seen.append(line)
+            if f"127.0.0.1:{port}" in line and "serving" in line:
+                ready.set()
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(60):
+        proc.kill()
+        pytest.fail("loanscored did not report serving:\n" + "".join(seen[-30:]), pytrace=False)
+    return proc
+
+
+def test_pull_reload_on_live_loanscored(capsys, bundles, monkeypatch, tmp_path):
+    """`pull --reload` against a real loanscored serving DIR/current: the new version serves."""
+    from loanscore_train import registry
+    cwd = bundles["embedded"]
+    monkeypatch.chdir(cwd)
+    reg = registry.connect(f"sqlite:///{cwd / 'mlruns.db'}")
+    if len(reg.versions(MODEL)) < 2:                       # run alone: add the weak bundle
+        _register(reg.uri, bundles["weak"][0])
+    weak_version = str(reg.versions(MODEL)[1].version)
+    reg.set_alias(MODEL, "staging", "1")             # aliases set directly: this is about pull
+    deploy = tmp_path / "deploy"
+    code, out, err = in_process(capsys, "registry", "pull", f"{MODEL}@staging", "--into", deploy)
+    assert code == 0, err
+    admin = _free_port()
+    server = _loanscored(deploy / "staging", tmp_path, admin)
+    try:
+        reg.set_alias(MODEL, "staging", weak_version)
+        code, out, err = in_process(capsys, "registry", "pull", f"{MODEL}@staging", "--into",
+                                    deploy, "--reload", f"http://127.0.0.1:{admin}", "--json")
+        assert code == 0, err
+        answer = json.loads(out)["reload"]
+        weak = json.loads((bundles["weak"][0] / "manifest.json").read_text())["model"]["version"]
+        assert answer["status"] == 200 and "outcome: reloaded" in answer["answer"], answer
+        assert f"version: {weak}" in answer["answer"], answer
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/model", timeout=10) as r:
+            assert weak in r.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

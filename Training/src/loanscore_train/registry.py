@@ -138,7 +138,8 @@ class Registry:
         try:
             return self.client.get_model_version_by_alias(model, alias)
         except MlflowException as e:
-            if getattr(e, "error_code", "") in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+            if getattr(e, "error_code", "") in ("INVALID_PARAMETER_VALUE",
+                                                "RESOURCE_DOES_NOT_EXIST"):
                 return None
             raise ToolError(f"alias {alias!r} of {model!r}: {_first_line(e)}",
                             CODE_UNREACHABLE) from None

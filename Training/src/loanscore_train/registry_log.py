@@ -124,8 +124,8 @@ def register_version(reg: "registry.Registry", model: str, run, run_tags: Mappin
     if holdout_auc is not None:
         tags[registry.TAG_HOLDOUT_AUC] = f"{holdout_auc:.6f}"
     with reg.errors(f"registering a version of {model!r}"):
-        mv = c.create_model_version(model, source=f"{run.info.artifact_uri}/{registry.BUNDLE_ARTIFACT}",
-                                    run_id=run.info.run_id, tags=tags)
+        source = f"{run.info.artifact_uri}/{registry.BUNDLE_ARTIFACT}"
+        mv = c.create_model_version(model, source=source, run_id=run.info.run_id, tags=tags)
     return str(mv.version)
 
 

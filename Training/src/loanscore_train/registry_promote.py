@@ -121,7 +121,8 @@ def history(reg: registry.Registry, model: str) -> dict:
             "version": str(mv.version), "created": _created(mv),
             "bundle_version": tags.get(registry.TAG_BUNDLE_VERSION, ""),
             "holdout_roc_auc": tags.get(registry.TAG_HOLDOUT_AUC, ""),
-            "aliases": aliases.get(str(mv.version), []), "archived": tags.get(registry.TAG_ARCHIVED, ""),
+            "aliases": aliases.get(str(mv.version), []),
+            "archived": tags.get(registry.TAG_ARCHIVED, ""),
             "run_id": mv.run_id or ""})
         events += registry.promotions(mv)
     events.sort(key=lambda e: (e.get("approved_at", ""), int(e["version"])))
