@@ -375,6 +375,12 @@ def test_errors(capsys, bundles, monkeypatch, tmp_path):
         proc = cli("registry", "promote", MODEL, "--version", "1", "--approved-by", "x", *bad,
                    cwd=cwd)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    # train refuses an unreachable registry before any fitting, writing no bundle.
+    proc = cli("train", "--data", DATA / "german_credit.csv", "--schema",
+               DATA / "german_credit.schema.json", "--output", tmp_path / "never",
+               "--register", MODEL, "--mlflow-uri", f"http://127.0.0.1:{_free_port()}", cwd=cwd)
+    assert proc.returncode == 4 and "could not be reached" in proc.stderr, proc.stderr
+    assert "computing features" not in proc.stderr and not (tmp_path / "never").exists()
     # --reload against an admin port nobody listens on: exit 4 after the pull itself.
     from loanscore_train import registry
     registry.connect(f"sqlite:///{cwd / 'mlruns.db'}").set_alias(MODEL, "staging", "1")

@@ -70,7 +70,8 @@ def _quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", HTTP_TIMEOUT)
 
 
-def _import_mlflow():
+def _import_mlflow() -> Any:
+    """`import mlflow` (exit 1 naming the package when it is missing), its loggers quietened."""
     try:
         import mlflow
     except ImportError as e:
@@ -120,18 +121,18 @@ class Registry:
 
     # ---- models, versions, aliases ----------------------------------------------------------
 
-    def model_version(self, model: str, version: str):
+    def model_version(self, model: str, version: str) -> Any:
         """The MLflow ModelVersion; exit 2 naming the model or the version when unknown."""
         self.registered_model(model)
         with self.errors(f"model {model!r} has no version {version}"):
             return self.client.get_model_version(model, str(version))
 
-    def registered_model(self, model: str):
+    def registered_model(self, model: str) -> Any:
         """The MLflow RegisteredModel; exit 2 when the registry has no model of that name."""
         with self.errors(f"the registry {self.uri} has no model {model!r} (see `registry list`)"):
             return self.client.get_registered_model(model)
 
-    def version_by_alias(self, model: str, alias: str):
+    def version_by_alias(self, model: str, alias: str) -> Any:
         """The version holding `alias`, or None when no version does (exit 2: unknown model)."""
         from mlflow.exceptions import MlflowException
         self.registered_model(model)
@@ -152,7 +153,7 @@ class Registry:
             found.setdefault(str(version), []).append(alias)
         return {v: sorted(a) for v, a in found.items()}
 
-    def versions(self, model: str) -> list:
+    def versions(self, model: str) -> list[Any]:
         """Every version of `model`, oldest first (exit 2: unknown model)."""
         self.registered_model(model)
         with self.errors(f"versions of {model!r}"):
@@ -160,23 +161,27 @@ class Registry:
         return sorted(found, key=lambda v: int(v.version))
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
+        """Points `alias` of `model` at `version` (moving it from any other version)."""
         with self.errors(f"setting alias {alias!r} of {model!r}"):
             self.client.set_registered_model_alias(model, alias, str(version))
 
     def delete_alias(self, model: str, alias: str) -> None:
+        """Removes `alias` from `model`."""
         with self.errors(f"removing alias {alias!r} of {model!r}"):
             self.client.delete_registered_model_alias(model, alias)
 
     def set_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
+        """Sets each of `tags` on `version` of `model` (one request per tag)."""
         with self.errors(f"tagging version {version} of {model!r}"):
             for key, value in tags.items():
                 self.client.set_model_version_tag(model, str(version), key, value)
 
     def delete_tag(self, model: str, version: str, key: str) -> None:
+        """Removes tag `key` from `version` of `model`."""
         with self.errors(f"untagging version {version} of {model!r}"):
             self.client.delete_model_version_tag(model, str(version), key)
 
-    def download_bundle(self, mv, into: Path) -> Path:
+    def download_bundle(self, mv: Any, into: Path) -> Path:
         """Downloads version `mv`'s bundle (its run's `bundle` artifact) into the folder `into`
         (created); returns the bundle folder. Exit 4 when the artifact store cannot be read."""
         import mlflow.artifacts
@@ -258,7 +263,7 @@ def promotion_tags(alias: str, fields: Mapping[str, Any]) -> dict[str, str]:
             if k in PROMOTION_FIELDS}
 
 
-def promotions(mv) -> list[dict[str, str]]:
+def promotions(mv: Any) -> list[dict[str, str]]:
     """The approvals recorded on version `mv`: one dict per alias it was promoted to, with
     `version`, `alias` and the PROMOTION_FIELDS found."""
     found: dict[str, dict[str, str]] = {}

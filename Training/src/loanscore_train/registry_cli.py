@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 ALIASES = ("champion", "challenger", "staging")     # registry.ALIASES, without importing it
@@ -13,6 +12,7 @@ NOTE_MAX = 1000                                      # characters (MLflow tag va
 
 
 def _auc_drop(s: str) -> float:
+    """--max-auc-drop: a number in [0, 1] (exit 2 else)."""
     try:
         v = float(s)
     except ValueError:
@@ -23,12 +23,14 @@ def _auc_drop(s: str) -> float:
 
 
 def _version(s: str) -> str:
+    """--version: a positive whole number, as MLflow's text form (exit 2 else)."""
     if not s.isdigit() or int(s) < 1:
         raise argparse.ArgumentTypeError(f"{s!r} is not a version number (1, 2, …)")
     return str(int(s))
 
 
 def _text(limit: int):
+    """An argparse type: non-empty printable text of at most `limit` characters (exit 2 else)."""
     def parse(s: str) -> str:
         if not s.strip() or not s.isprintable():
             raise argparse.ArgumentTypeError(f"{s!r}: give non-empty text without line breaks "
@@ -40,6 +42,7 @@ def _text(limit: int):
 
 
 def _uri_option(p: argparse.ArgumentParser) -> None:
+    """--mlflow-uri on a registry subcommand."""
     p.add_argument("--mlflow-uri", metavar="URI", default=None,
                    help="the MLflow registry: a tracking server (http://HOST:PORT) or a database "
                         "(sqlite:///PATH); default: $MLFLOW_TRACKING_URI, else the embedded "
@@ -65,7 +68,7 @@ def wants_mlflow(args: Any) -> bool:
             or getattr(args, "experiment", None) is not None)
 
 
-def add_registry_parser(sub, formatter) -> None:
+def add_registry_parser(sub: Any, formatter: type) -> None:
     """The `registry` command and its subcommands."""
     r = sub.add_parser("registry", formatter_class=formatter,
                        help="promote, inspect and deploy registered model versions (MLflow)",
@@ -136,7 +139,8 @@ def run(args: Any) -> int:
     return 0
 
 
-def _promote(reg, args) -> int:
+def _promote(reg: Any, args: Any) -> int:
+    """`registry promote`: runs the checks, prints each passed one and the outcome."""
     from .registry_promote import promote
     done = promote(reg, args.model, args.model_version, args.alias, approved_by=args.approved_by,
                    note=args.note or "", max_auc_drop=args.max_auc_drop)
@@ -157,7 +161,8 @@ def _promote(reg, args) -> int:
     return 0
 
 
-def _pull(reg, args) -> int:
+def _pull(reg: Any, args: Any) -> int:
+    """`registry pull`: downloads, relinks, optionally reloads; prints what it did."""
     from pathlib import Path
 
     from .registry_pull import pull, reload
@@ -183,7 +188,3 @@ def _pull(reg, args) -> int:
         print(f"reload: {answer['status']} {answer['answer']}")
     return 0
 
-
-def emit(line: str) -> None:
-    """A progress line on stderr."""
-    print(line, file=sys.stderr, flush=True)

@@ -108,7 +108,7 @@ def log_bundle(reg: "registry.Registry", bundle_dir: Path, *, experiment: str,
     return run_id, version
 
 
-def register_version(reg: "registry.Registry", model: str, run, run_tags: Mapping[str, str],
+def register_version(reg: "registry.Registry", model: str, run: Any, run_tags: Mapping[str, str],
                      holdout_auc: float | None) -> str:
     """Creates model `model` if new and a version from `run`'s bundle artifact; returns it."""
     from mlflow.exceptions import MlflowException

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import registry, registry_checks as checks
 from .features import ToolError
@@ -64,8 +65,8 @@ def promote(reg: registry.Registry, model: str, version: str, alias: str, *, app
     return result
 
 
-def _run_checks(reg: registry.Registry, mv, holder, result: Promotion, max_auc_drop: float,
-                binary: str | None) -> None:
+def _run_checks(reg: registry.Registry, mv: Any, holder: Any, result: Promotion,
+                max_auc_drop: float, binary: str | None) -> None:
     """The checks in order, each summary appended to `result.checks`; CheckFailed stops them."""
     with registry.temporary_folder("loanscore-promote-") as tmp:
         bundle = reg.download_bundle(mv, tmp / "candidate")
@@ -81,7 +82,7 @@ def _run_checks(reg: registry.Registry, mv, holder, result: Promotion, max_auc_d
                 result.checks.append(summary + f" (version {holder.version})")
 
 
-def _record(reg: registry.Registry, mv, holder, result: Promotion, note: str) -> None:
+def _record(reg: registry.Registry, mv: Any, holder: Any, result: Promotion, note: str) -> None:
     """Tags the approval, moves the alias, archives the champion it replaces."""
     model, version, alias = result.model, result.version, result.alias
     reg.set_tags(model, version, registry.promotion_tags(alias, {
@@ -101,7 +102,7 @@ def _record(reg: registry.Registry, mv, holder, result: Promotion, note: str) ->
                                    f"{result.approved_at}"})
 
 
-def _created(mv) -> str:
+def _created(mv: Any) -> str:
     ms = getattr(mv, "creation_timestamp", None)
     if not ms:
         return ""
@@ -138,7 +139,7 @@ def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def _cell(value) -> str:
+def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
