@@ -300,10 +300,16 @@ def scenario(capsys, bundles, uri_args: list[str], artifacts: Path, cwd: Path) -
     stored.write_bytes(original)
     code, out, err = run("pull", f"{MODEL}@champion", "--into", deploy)
     assert code == 0 and os.readlink(deploy / "current") == "german-5", err
-    require_loanscore()
     verify = subprocess.run([require_loanscore(), "bundle", "verify", str(deploy / "current")],
                             capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
+    # Every approval stays in the trail, a version promoted twice included.
+    code, out, err = run("history", MODEL, "--json")
+    events = [(e["version"], e["alias"], e["approved_by"]) for e in json.loads(out)["promotions"]]
+    assert events == [("1", "champion", "ann"), ("2", "challenger", "bob"),
+                      ("5", "champion", "carol"), ("1", "champion", "dan")], events
+    checks = json.loads(out)["promotions"][-1]["checks"]
+    assert isinstance(checks, list) and checks[0].startswith("hashes: ")
 
 
 def test_embedded_registry(capsys, bundles, monkeypatch):

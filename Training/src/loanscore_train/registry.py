@@ -10,11 +10,13 @@ tracking server they go where the server puts them (`--artifacts-destination`).
 
 Stages are MLflow aliases (`champion`, `challenger`, `staging`); MLflow's own stages are
 deprecated (2.9) and not used. Approvals, lineage and archival are model-version tags
-(`TAG_*` below, described in Training/README.md, "Registry").
+(`TAG_*` below, described in Training/README.md, "Registry"); each approval of a version
+adds tags `promotion.<n>.*` with the next n, so the trail keeps every promotion.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -39,8 +41,8 @@ BUNDLE_ARTIFACT = "bundle"                 # the whole bundle folder, in the run
 TAG_BUNDLE_VERSION = "loanscore.bundle_version"    # the manifest's model.version
 TAG_HOLDOUT_AUC = "loanscore.holdout_roc_auc"      # the ensemble's holdout ROC AUC at training
 TAG_ARCHIVED = "archived"                           # set when replaced as champion
-PROMOTION_PREFIX = "promotion."                     # promotion.<alias>.<field>
-PROMOTION_FIELDS = ("approved_by", "approved_at", "note", "checks", "previous")
+PROMOTION_PREFIX = "promotion."                     # promotion.<n>.<field>, n = 1, 2, …
+PROMOTION_FIELDS = ("alias", "approved_by", "approved_at", "note", "checks", "previous")
 
 CODE_USAGE, CODE_CHECK, CODE_UNREACHABLE = 2, 3, 4
 HTTP_RETRIES = "1"            # MLflow's default (7, exponential back-off) waits minutes
@@ -257,20 +259,27 @@ def temporary_folder(prefix: str, beside: Path | None = None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def promotion_tags(alias: str, fields: Mapping[str, Any]) -> dict[str, str]:
-    """`{"promotion.<alias>.<field>": text}` for the approval `fields` (PROMOTION_FIELDS)."""
-    return {f"{PROMOTION_PREFIX}{alias}.{k}": str(v) for k, v in fields.items()
-            if k in PROMOTION_FIELDS}
+def promotion_tags(n: int, fields: Mapping[str, Any]) -> dict[str, str]:
+    """`{"promotion.<n>.<field>": text}` for the `n`th approval of a version (PROMOTION_FIELDS;
+    `checks`, a list, as JSON text)."""
+    return {f"{PROMOTION_PREFIX}{n}.{k}": (json.dumps(v) if isinstance(v, list) else str(v))
+            for k, v in fields.items() if k in PROMOTION_FIELDS}
 
 
-def promotions(mv: Any) -> list[dict[str, str]]:
-    """The approvals recorded on version `mv`: one dict per alias it was promoted to, with
-    `version`, `alias` and the PROMOTION_FIELDS found."""
-    found: dict[str, dict[str, str]] = {}
+def promotions(mv: Any) -> list[dict[str, Any]]:
+    """The approvals recorded on version `mv`, in the order they were made: dicts with `n`,
+    `version` and the PROMOTION_FIELDS found (`checks` as a list)."""
+    found: dict[int, dict[str, Any]] = {}
     for key, value in (mv.tags or {}).items():
         if not key.startswith(PROMOTION_PREFIX):
             continue
-        alias, _, field = key[len(PROMOTION_PREFIX):].partition(".")
-        if field in PROMOTION_FIELDS:
-            found.setdefault(alias, {"version": str(mv.version), "alias": alias})[field] = value
-    return list(found.values())
+        n, _, field = key[len(PROMOTION_PREFIX):].partition(".")
+        if not n.isdigit() or field not in PROMOTION_FIELDS:
+            continue
+        if field == "checks":
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = [value]
+        found.setdefault(int(n), {"n": int(n), "version": str(mv.version)})[field] = value
+    return [found[n] for n in sorted(found)]

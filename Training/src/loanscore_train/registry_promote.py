@@ -3,13 +3,15 @@
 A promotion downloads the version's bundle, runs the checks of `registry_checks` in order
 (hashes, bundle verify, fairness gate, and for `champion` the holdout AUC against the current
 champion), and only when all pass moves the alias and records the approval as model-version
-tags `promotion.<alias>.{approved_by, approved_at, note, checks, previous}`. The version that
+tags `promotion.<n>.{alias, approved_by, approved_at, note, checks, previous}` (n: the
+version's 1st, 2nd, … approval, so none is overwritten). The version that
 held `champion` before gets the tag `archived` ("replaced as champion by version N at T"); a
 version promoted to champion loses its `challenger`/`staging` aliases and any `archived` tag.
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,9 +87,10 @@ def _run_checks(reg: registry.Registry, mv: Any, holder: Any, result: Promotion,
 def _record(reg: registry.Registry, mv: Any, holder: Any, result: Promotion, note: str) -> None:
     """Tags the approval, moves the alias, archives the champion it replaces."""
     model, version, alias = result.model, result.version, result.alias
-    reg.set_tags(model, version, registry.promotion_tags(alias, {
-        "approved_by": result.approved_by, "approved_at": result.approved_at, "note": note,
-        "checks": "; ".join(result.checks), "previous": result.previous or "none"}))
+    n = 1 + max((e["n"] for e in registry.promotions(mv)), default=0)
+    reg.set_tags(model, version, registry.promotion_tags(n, {
+        "alias": alias, "approved_by": result.approved_by, "approved_at": result.approved_at,
+        "note": note, "checks": result.checks, "previous": result.previous or "none"}))
     reg.set_alias(model, alias, version)
     if alias != "champion":
         return
@@ -112,8 +115,8 @@ def _created(mv: Any) -> str:
 def history(reg: registry.Registry, model: str) -> dict:
     """The trail of `model`: `{"model", "versions": [...], "promotions": [...]}` — versions
     oldest first (version, created, bundle version, holdout AUC, aliases, archived, run id),
-    promotions in time order (approved_at, version, alias, approved_by, note, checks, previous).
-    A version promoted twice to one alias keeps its latest approval."""
+    promotions in time order (approved_at, version, alias, approved_by, note, checks — a list
+    of each passed check's line —, previous), every one kept."""
     versions, events = [], []
     aliases = reg.aliases(model)
     for mv in reg.versions(model):
@@ -126,7 +129,7 @@ def history(reg: registry.Registry, model: str) -> dict:
             "archived": tags.get(registry.TAG_ARCHIVED, ""),
             "run_id": mv.run_id or ""})
         events += registry.promotions(mv)
-    events.sort(key=lambda e: (e.get("approved_at", ""), int(e["version"])))
+    events.sort(key=lambda e: (e.get("approved_at", ""), int(e["version"]), e["n"]))
     return {"model": model, "versions": versions, "promotions": events}
 
 
@@ -140,11 +143,27 @@ def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A table cell: a list comma-joined, text on one line, empty as `-`."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return ",".join(map(str, value)) or "-"
+        return ", ".join(map(str, value)) or "-"
     return " ".join(str(value).split()) or "-"
+
+
+def check_names(checks: list[str]) -> list[str]:
+    """The passed checks at a glance: each check's name (the text before `:`), with the AUCs
+    of `holdout AUC` (`holdout AUC 0.8011 vs 0.7990`) and `n/a` for a check that did not apply."""
+    out = []
+    for line in checks:
+        name, _, detail = str(line).partition(":")
+        numbers = re.findall(r"\d\.\d{4}", detail)
+        if name == "holdout AUC" and len(numbers) >= 2:
+            name += f" {numbers[0]} vs {numbers[1]}"
+        elif "not applicable" in detail or "no current champion" in detail:
+            name += " n/a"
+        out.append(name)
+    return out
 
 
 VERSION_COLUMNS = [("version", "version"), ("created", "created (UTC)"),
@@ -158,8 +177,8 @@ PROMOTION_COLUMNS = [("approved_at", "approved (UTC)"), ("version", "version"),
 def format_history(trail: dict) -> str:
     """`registry history`'s text: the promotions table, then the versions table."""
     out = [f"model {trail['model']}: promotions"]
-    out.append(table(trail["promotions"], PROMOTION_COLUMNS) if trail["promotions"]
-               else "(no promotion recorded)")
+    events = [{**e, "checks": check_names(e.get("checks") or [])} for e in trail["promotions"]]
+    out.append(table(events, PROMOTION_COLUMNS) if events else "(no promotion recorded)")
     out += ["", f"model {trail['model']}: versions", table(trail["versions"], VERSION_COLUMNS)]
     return "\n".join(out)
 
