@@ -1,4 +1,4 @@
-"""Command line: `loanscore-train train|evaluate|infer-schema`."""
+"""Command line: `loanscore-train train|evaluate|infer-schema|registry`."""
 from __future__ import annotations
 
 import argparse
@@ -80,7 +80,7 @@ class _VersionAction(argparse.Action):
 
 
 def parser() -> argparse.ArgumentParser:
-    """The `loanscore-train` command line: `train`, `evaluate` and `infer-schema`, every option explained."""
+    """The `loanscore-train` command line: `train`, `evaluate`, `infer-schema` and `registry`, every option explained."""
     p = argparse.ArgumentParser(prog="loanscore-train", formatter_class=_HelpFormatter,
                                 description="Train LoanScore's ensemble and write model bundles.")
     p.add_argument("--version", action=_VersionAction)
@@ -119,6 +119,8 @@ def parser() -> argparse.ArgumentParser:
                    help="model name (default: the schema's name, else the data file's name)")
     t.add_argument("--force", action="store_true",
                    help="replace an existing bundle at --output")
+    from .registry_cli import add_registry_parser, add_train_options
+    add_train_options(t)
 
     e = sub.add_parser(
         "evaluate", formatter_class=_HelpFormatter,
@@ -152,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--positive", required=True, metavar="LABEL",
                    help="the positive (default) label of the target column")
     s.add_argument("--output", required=True, metavar="JSON", help="the schema file to write")
+    add_registry_parser(sub, _HelpFormatter)
     return p
 
 
@@ -165,11 +168,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             from .output_folder import check_output
             check_output(args.output, args.force)   # before importing the training libraries
+            from .registry_cli import wants_mlflow
+            if wants_mlflow(args):                  # an unreachable registry, before any work
+                from .registry import DEFAULT_EXPERIMENT, connect
+                args.experiment = args.experiment or DEFAULT_EXPERIMENT
+                connect(args.mlflow_uri, create=True)
             from . import train
             return train.run(args)
         if args.command == "evaluate":
             from . import evaluate
             return evaluate.run(args)
+        if args.command == "registry":
+            from . import registry_cli
+            return registry_cli.run(args)
         from . import schema_infer
         return schema_infer.run(args)
     except ToolError as e:

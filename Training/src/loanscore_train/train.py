@@ -254,12 +254,18 @@ def run(args) -> int:
         schema_text=schema_text, manifest_extra=governance.manifest_additions(gov),
         documents=documents, reference=reference)
     progress(f"bundle written to {out}")
+    logged = None
+    if getattr(args, "experiment", None):      # set by cli.main when an MLflow option is given
+        from .registry_log import log_training
+        logged = log_training(args, out)
+        progress(logged["line"])
 
     table = format_table(board, weights)
     summary = governance_summary(gov)
     if args.json:
         print(table + "\n" + summary, file=sys.stderr)
-        print(json.dumps({**board, **governance.manifest_additions(gov), "bundle": str(out)}))
+        print(json.dumps({**board, **governance.manifest_additions(gov), "bundle": str(out),
+                          **({"mlflow": logged["mlflow"]} if logged else {})}))
     else:
         print(table)
         print(summary)
