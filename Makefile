@@ -40,7 +40,7 @@ $(VENV)/.installed: Training/pyproject.toml
 ## Suites that start loanscored, openssl or the CLI as processes, or drive a server at full load. They run one at a
 ## time after the others: on two cores, run beside the rest, they starve the cooperative
 ## threads of unrelated tests (whose deadlines then expire) and measure each other's noise.
-SYSTEM_SUITES := OverloadTests|MetricsTableTests|LogFormatProcessTests|QuotaTests|DeadlineTests|ReloadCoalescingTests|ReloadTests|DaemonProcessTests|CrashSafetyTests|AuditOperationsTests|AdminHardeningTests|BuildInfoTests|ExitCodeTests|HelpAndVersionTests|ProgressTests|PolicyHandshakeTests|TLSPolicyServerTests|TLSPolicyClientTests|BundleGovernanceCLITests|DriftCLITests
+SYSTEM_SUITES := OverloadTests|MetricsTableTests|LogFormatProcessTests|QuotaTests|DeadlineTests|ReloadCoalescingTests|ReloadTests|DaemonProcessTests|CrashSafetyTests|AuditOperationsTests|AdminHardeningTests|BuildInfoTests|ExitCodeTests|HelpAndVersionTests|ProgressTests|PolicyHandshakeTests|TLSPolicyServerTests|TLSPolicyClientTests|BundleGovernanceCLITests|DriftCLITests|ChallengerTests|AuditCompareCLITests|SchemaChangeUnderLoadTests|BackoffTests
 
 swift-test:
 	swift build --build-tests
@@ -48,7 +48,7 @@ swift-test:
 	swift test --skip-build --filter '$(SYSTEM_SUITES)' --no-parallel
 
 python-test: venv
-	LOANSCORE_BIN=$(DEBUG_BIN) $(VENV)/bin/python -m pytest Training/tests -q
+	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest Training/tests -q
 	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest Protocol/tests -q
 	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest deploy/tests -q
 
@@ -57,4 +57,4 @@ fuzz-smoke:
 	Fuzz/run.sh 20
 
 clean:
-	rm -rf .build Fuzz/.build $(VENV) demo
+	rm -rf .build Fuzz/.build $(VENV) demo mlruns.db mlartifacts

@@ -71,7 +71,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     ///   the audit record adds the challenger's verdict (`shadow`). `fraction` is refused in
     ///   this mode (every application is shadowed; a fraction would suggest sampling).
     /// - `split`: the challenger decides an application when the FNV-1a 64-bit hash of its id's
-    ///   UTF-8 bytes, mapped to [0, 1) as `Double(h >> 11) / 2^53`, is below `fraction`
+    ///   UTF-8 bytes, mixed by MurmurHash3's `fmix64` and mapped to [0, 1) as
+    ///   `Double(h >> 11) / 2^53`, is below `fraction` (PROTOCOL.md §5.5.1)
     ///   (required in this mode): deterministic and sticky (the same id always goes to the
     ///   same role), whatever the batch or connection. Only connections that negotiated
     ///   protocol version 2 are routed (a version-1 client cannot be told which model decided).

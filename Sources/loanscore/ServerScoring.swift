@@ -117,8 +117,8 @@ struct ServerScoring {
                     switch result {
                     case .scored(let score):
                         try out.writeRecord([
-                            row.id, "\(score.pd)", score.riskLevel, decisionName(score.decision), "\(score.confidence)",
-                            score.reasons.joined(separator: ";"), "", "", response?.modelVersion ?? modelVersion,
+                            row.id, "\(score.pd)", score.riskLevel, score.decision.rawValue, "\(score.confidence)",
+                            score.reasons.joined(separator: ";"), "", "", score.modelVersion ?? response?.modelVersion ?? modelVersion,
                         ])
                         scored += 1
                         continue
@@ -298,14 +298,6 @@ func parseServerAddress(_ text: String, flag: String = "--server") throws -> (St
         return (address.host, address.port)
     } catch {
         throw Failure.usage("\(flag) must be HOST:PORT: \(error.message)")
-    }
-}
-
-func decisionName(_ decision: LoanScoreProtocol.Decision) -> String {
-    switch decision {
-    case .approve: return "approve"
-    case .review: return "review"
-    case .decline: return "decline"
     }
 }
 

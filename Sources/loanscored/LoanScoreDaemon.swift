@@ -20,7 +20,7 @@ struct LoanScoreDaemon: AsyncParsableCommand {
             A challenger (--challenger, or the 'challenger' object) runs beside the champion: in \
             shadow mode every application is scored by both and the champion answers (the audit \
             record adds the challenger's verdict); in split mode the challenger decides the \
-            applications whose id hashes (FNV-1a 64) below --challenger-fraction, on connections of \
+            applications whose id hashes (FNV-1a 64, mixed by fmix64) below --challenger-fraction, on connections of \
             protocol version 2. Its schema must accept the champion's input (a subset of its fields, \
             same types); checked at start and on every reload.
 

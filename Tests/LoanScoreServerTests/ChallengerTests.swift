@@ -90,6 +90,11 @@ struct ChallengerTests {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
+        hash ^= hash >> 33
+        hash = hash &* 0xff51_afd7_ed55_8ccd
+        hash ^= hash >> 33
+        hash = hash &* 0xc4ce_b9fe_1a85_ec53
+        hash ^= hash >> 33
         return Double(hash >> 11) / 9_007_199_254_740_992.0 < fraction
     }
 
@@ -113,11 +118,16 @@ struct ChallengerTests {
         response.range(of: "\r\n\r\n").map { String(response[$0.upperBound...]) } ?? response
     }
 
-    @Test func fnv1aRoutingMatchesTheKnownHashValues() {
-        // FNV-1a 64 of "a" is the published 0xaf63dc4c8601ec8c: routed exactly when the fraction is above its point.
-        #expect(Self.routed("a", fraction: Double(UInt64(0xaf63_dc4c_8601_ec8c) >> 11) / 9_007_199_254_740_992.0 + 1e-12))
-        #expect(!Self.routed("a", fraction: Double(UInt64(0xaf63_dc4c_8601_ec8c) >> 11) / 9_007_199_254_740_992.0))
+    @Test func routingMatchesKnownValuesAndSpreadsSequentialIds() {
+        // Computed in Python from PROTOCOL.md's definition: FNV-1a 64 of "a" is the published
+        // 0xaf63dc4c8601ec8c; fmix64 of it 0x82a2a958a9bece5b; as a share 0.5102945176565711.
+        #expect(Self.routed("a", fraction: 0.5102945176565712) && !Self.routed("a", fraction: 0.5102945176565711))
         #expect(!Self.routed("anything", fraction: 0) && Self.routed("anything", fraction: 1))
+        // Sequential ids, which plain FNV-1a clustered (p-0…p-99: none routed at 0.1 or 0.3).
+        // Expected shares from the same Python: 0.14 / 0.29 and 0.119 / 0.319.
+        let short = (0..<100).map { "p-\($0)" }, padded = (0..<1000).map { "APP-" + String(repeating: "0", count: 6 - String($0).count) + String($0) }
+        #expect(short.filter { Self.routed($0, fraction: 0.1) }.count == 14 && short.filter { Self.routed($0, fraction: 0.3) }.count == 29)
+        #expect(padded.filter { Self.routed($0, fraction: 0.1) }.count == 119 && padded.filter { Self.routed($0, fraction: 0.3) }.count == 319)
     }
 
     /// Shadow mode: every answer is the champion's, every audit record is the champion's with
