@@ -3,6 +3,9 @@
 # data, verify it against XGBoost and scikit-learn, make a private CA and certificates, start
 # loanscored on the bundle, score real applications through it with the client, check the
 # answers equal offline scoring, print decisions and the audit log's state, stop the server.
+# Then the safe rollout: register both models in an MLflow registry (an SQLite file in the
+# demo folder), train a challenger, promote each with its checks, pull both, run the challenger
+# in shadow beside the champion and compare the two on the audit log and the realised outcomes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,12 +14,16 @@ DEMO=${DEMO:-demo}
 PORT=${PORT:-7443}
 ADMIN_PORT=${ADMIN_PORT:-9090}
 mkdir -p "$DEMO"
+# The registry starts empty on every run, so the demo's versions are 1 (champion) and 2.
+rm -rf "$DEMO/mlruns.db" "$DEMO/mlartifacts" "$DEMO/models"
+REGISTRY="sqlite:///$DEMO/mlruns.db"
+TRAIN="env LOANSCORE_BIN=$BIN/loanscore Training/.venv/bin/loanscore-train"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Training the ensemble on Data/credit_data.csv"
-LOANSCORE_BIN=$BIN/loanscore Training/.venv/bin/loanscore-train train --data Data/credit_data.csv \
-    --schema Data/credit_data.schema.json --output "$DEMO/bundle" --force
+step "Training the ensemble on Data/credit_data.csv (logged and registered in $REGISTRY as credit version 1)"
+$TRAIN train --data Data/credit_data.csv --schema Data/credit_data.schema.json --output "$DEMO/bundle" --force \
+    --mlflow-uri "$REGISTRY" --register credit
 
 step "Checking the bundle reproduces XGBoost and scikit-learn on its holdout"
 $BIN/loanscore bundle verify "$DEMO/bundle"
@@ -24,19 +31,34 @@ $BIN/loanscore bundle verify "$DEMO/bundle"
 step "Making a private CA, a server certificate (127.0.0.1, localhost) and a client certificate"
 scripts/make-certs.sh "$DEMO/certs" >/dev/null
 
+# start_server AUDIT_DIR LOANSCORED_ARGS...: starts loanscored on $PORT (admin $ADMIN_PORT), waits until ready.
+start_server() {
+    local audit=$1
+    shift
+    rm -rf "$audit"
+    $BIN/loanscored --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" \
+        --cert "$DEMO/certs/server.pem" --key "$DEMO/certs/server.key" --audit-dir "$audit" "$@" \
+        2> "$DEMO/loanscored.log" &
+    server=$!
+    trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$ADMIN_PORT/ready" >/dev/null 2>&1 && break
+        kill -0 $server 2>/dev/null || { cat "$DEMO/loanscored.log"; exit 1; }
+        sleep 0.1
+    done
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/ready"
+}
+
+# stop_server: SIGTERM (drain, flush the audit log), then the log's last lines.
+stop_server() {
+    kill -TERM $server
+    wait $server
+    trap - EXIT
+    tail -n 2 "$DEMO/loanscored.log"
+}
+
 step "Starting loanscored on 127.0.0.1:$PORT (admin on 127.0.0.1:$ADMIN_PORT)"
-rm -rf "$DEMO/audit"
-$BIN/loanscored --bundle "$DEMO/bundle" --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-    --cert "$DEMO/certs/server.pem" --key "$DEMO/certs/server.key" --audit-dir "$DEMO/audit" \
-    2> "$DEMO/loanscored.log" &
-server=$!
-trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$ADMIN_PORT/ready" >/dev/null 2>&1 && break
-    kill -0 $server 2>/dev/null || { cat "$DEMO/loanscored.log"; exit 1; }
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$ADMIN_PORT/ready"
+start_server "$DEMO/audit" --bundle "$DEMO/bundle"
 
 holdout="$DEMO/bundle/validation/holdout.csv"
 step "Scoring the $(($(wc -l < "$holdout") - 1)) holdout applications through the server (TLS, batches of 256)"
@@ -76,10 +98,7 @@ step "One application, explained (offline, same bundle)"
 $BIN/loanscore predict --bundle "$DEMO/bundle" --application '{"Seniority": 1, "Home": "rent", "Time": 60, "Age": 24, "Marital": "single", "Records": "yes", "Job": "partime", "Expenses": 60, "Income": 90, "Assets": 0, "Debt": 500, "Amount": 1500, "Price": 1600}'
 
 step "Stopping the server (SIGTERM: drain, flush the audit log)"
-kill -TERM $server
-wait $server
-trap - EXIT
-tail -n 2 "$DEMO/loanscored.log"
+stop_server
 
 step "The audit log holds every decision"
 $BIN/loanscore audit verify --dir "$DEMO/audit"
@@ -95,3 +114,38 @@ with open(sys.argv[1], newline="") as f, open(sys.argv[2], "w", newline="") as o
         writer.writerow([row, 1 if record["Status"] == "bad" else 0, "2027-12-31"])
 PY
 $BIN/loanscore outcomes --audit-dir "$DEMO/audit" --outcomes "$DEMO/outcomes.csv"
+
+step "Safe rollout: a challenger trained with SMOTE resampling (same seed, so the same holdout), registered as credit version 2"
+$TRAIN train --data Data/credit_data.csv --schema Data/credit_data.schema.json --output "$DEMO/challenger-bundle" \
+    --force --resample smote --mlflow-uri "$REGISTRY" --register credit | tail -n 4
+
+step "Promoting them, each through its checks (hashes, parity, fairness gate; for the champion, holdout AUC)"
+$TRAIN registry promote credit --version 1 --alias champion --approved-by "demo risk officer" \
+    --note "first model on the credit data" --mlflow-uri "$REGISTRY"
+$TRAIN registry promote credit --version 2 --alias challenger --approved-by "demo model validator" \
+    --note "shadow it before it decides anything" --mlflow-uri "$REGISTRY"
+$TRAIN registry history credit --mlflow-uri "$REGISTRY"
+
+step "Pulling both into $DEMO/models (hashes checked, links repointed atomically)"
+$TRAIN registry pull credit@champion --into "$DEMO/models" --mlflow-uri "$REGISTRY"
+$TRAIN registry pull credit@challenger --into "$DEMO/models" --mlflow-uri "$REGISTRY"
+
+step "Shadow run: loanscored answers with the champion; the challenger scores every application too"
+start_server "$DEMO/audit-shadow" --bundle "$DEMO/models/current" \
+    --challenger "$DEMO/models/challenger" --challenger-mode shadow
+curl -sf "http://127.0.0.1:$ADMIN_PORT/model" | python3 -c '
+import json, sys
+model = json.load(sys.stdin)
+print(f"champion {model["version"]}, challenger {model["challenger"]["version"]} ({model["challenger"]["mode"]})")'
+$BIN/loanscore score --server "127.0.0.1:$PORT" --ca "$DEMO/certs/ca.pem" --input "$holdout" \
+    --ignore-column Status --output "$DEMO/decisions-shadow.csv"
+if cmp -s <(cut -d, -f1-6 "$DEMO/decisions-shadow.csv") <(cut -d, -f1-6 "$DEMO/decisions.csv"); then
+    echo "the answers are the champion's alone, as without a challenger"
+else
+    echo "a shadow challenger changed the answers" >&2
+    exit 1
+fi
+stop_server
+
+step "Champion against challenger: the audit log's shadow verdicts and the realised outcomes"
+$BIN/loanscore audit compare --dir "$DEMO/audit-shadow" --outcomes "$DEMO/outcomes.csv" --top 5
