@@ -52,36 +52,18 @@ json.dump(manifest, open(path, "w"), indent=2, sort_keys=True)
 PY
 fi
 
-# One measured run: start the server with the given extra flags, load it, stop it.
-# Prints "applications_per_s p99_ms".
-run() {
-    rm -rf "$work/audit"
-    local prefix=()
-    if [ "${PROFILE:-0}" = 1 ]; then prefix=(perf record -F 999 -g -o "$work/perf.data" --); fi
-    "${prefix[@]}" "$BIN/loanscored" --bundle "$BUNDLE" --listen "127.0.0.1:$PORT" --admin off --cert "$work/certs/server.pem" \
-        --key "$work/certs/server.key" --audit-dir "$work/audit" --log-level warning "$@" 2>>"$work/server.log" &
-    local server=$!
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-        sleep 0.1
-    done
-    "$BIN/loanscore-load" --server "127.0.0.1:$PORT" --ca "$work/certs/ca.pem" --input "$INPUT" --batch 256 \
-        --connections "$CONNECTIONS" --pipeline "$PIPELINE" --duration "$SECONDS_PER_RUN" --warmup 2 --json \
-        > "$work/load.json" || true
-    kill -TERM $server
-    wait $server || true
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.0f %.2f" % (r["applications_per_s"], r["latency_ms"]["p99"]))' "$work/load.json"
-}
+# One measured run: Bench/served-run.sh.
+. Bench/served-run.sh
 
 shadow_flags=(--challenger "$CHALLENGER" --challenger-mode shadow)
 alone=() shadow=()
 printf '%-6s %-22s %14s %10s\n' round challenger applications/s "p99 ms"
 for round in $(seq 1 "$ROUNDS"); do
-    read -r rate p99 < <(run)
+    read -r rate p99 < <(served_run)
     alone+=("$rate"); printf '%-6s %-22s %14s %10s\n' "$round" none "$rate" "$p99"
     profile=0
     if [ "${PERF:-0}" = 1 ] && [ "$round" = "$ROUNDS" ] && command -v perf >/dev/null; then profile=1; fi
-    read -r rate p99 < <(PROFILE=$profile run "${shadow_flags[@]}")
+    read -r rate p99 < <(PROFILE=$profile served_run "${shadow_flags[@]}")
     shadow+=("$rate"); printf '%-6s %-22s %14s %10s\n' "$round" "shadow" "$rate" "$p99"
 done
 if grep -q "cannot start\|refused" "$work/server.log"; then echo "server log:" >&2; cat "$work/server.log" >&2; exit 3; fi

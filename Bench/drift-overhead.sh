@@ -28,31 +28,15 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 scripts/make-certs.sh "$work/certs" >/dev/null
 
-# One measured run: start the server with the given extra flags, load it, stop it.
-# Prints "applications_per_s p99_ms".
-run() {
-    rm -rf "$work/audit"
-    "$BIN/loanscored" --bundle "$BUNDLE" --listen "127.0.0.1:$PORT" --admin off --cert "$work/certs/server.pem" \
-        --key "$work/certs/server.key" --audit-dir "$work/audit" --log-level warning "$@" 2>>"$work/server.log" &
-    local server=$!
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-        sleep 0.1
-    done
-    "$BIN/loanscore-load" --server "127.0.0.1:$PORT" --ca "$work/certs/ca.pem" --input "$INPUT" --batch 256 \
-        --connections "$CONNECTIONS" --pipeline "$PIPELINE" --duration "$SECONDS_PER_RUN" --warmup 2 --json \
-        > "$work/load.json" || true
-    kill -TERM $server
-    wait $server || true
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.0f %.2f" % (r["applications_per_s"], r["latency_ms"]["p99"]))' "$work/load.json"
-}
+# One measured run: Bench/served-run.sh.
+. Bench/served-run.sh
 
 with=() without=()
 printf '%-6s %-14s %14s %10s\n' round drift applications/s "p99 ms"
 for round in $(seq 1 "$ROUNDS"); do
-    read -r rate p99 < <(run)
+    read -r rate p99 < <(served_run)
     with+=("$rate"); printf '%-6s %-14s %14s %10s\n' "$round" on "$rate" "$p99"
-    read -r rate p99 < <(run --no-drift)
+    read -r rate p99 < <(served_run --no-drift)
     without+=("$rate"); printf '%-6s %-14s %14s %10s\n' "$round" "off (--no-drift)" "$rate" "$p99"
 done
 python3 - "${with[*]}" "${without[*]}" <<'EOF'
