@@ -333,8 +333,9 @@ struct SchemaChangeUnderLoadTests {
         let changes = try #require(report["schema_changes"] as? [String: Any], "\(report)")
         #expect(changes["relayouts"] as? Int == 1, "\(changes)")
         let errors = report["errors"] as? [String: Int] ?? [:]
-        // The open loop keeps its send times: requests due while a connection reconnects fail,
-        // a handful, not the rest of the run.
+        // Requests due while the connections reconnect are held and sent with the new layout:
+        // only those in flight at the change fail (at 200 requests/s, a handful; sending them
+        // with the stale layout instead once recorded 252).
         #expect(errors.values.reduce(0, +) < 40, "\(errors)")
         #expect(Set(errors.keys).isSubset(of: ["SCHEMA_MISMATCH"]), "\(errors)")
         print("loanscore-load open loop across a reload dropping a field: schema_changes \(changes), errors \(errors)")
