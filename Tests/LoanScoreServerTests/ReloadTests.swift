@@ -10,12 +10,14 @@ import NIOConcurrencyHelpers
 import Testing
 
 /// Tasks scoring continuously through the client SDK, recording every answer (and every
-/// failure) with the time its call started.
+/// failure) with the time its call started and the WELCOME its batch was laid out for.
 final class ScoringLoad: Sendable {
     struct Answer: Sendable {
         var started: ContinuousClock.Instant
         var batch: [ApplicationInput]
-        var response: ScoreResponse
+        /// The whole answer: response, the WELCOME it was laid out for, fields left out.
+        var scored: ScoredBatch
+        var response: ScoreResponse { scored.response }
     }
 
     let client: LoanScoreClient
@@ -24,19 +26,21 @@ final class ScoringLoad: Sendable {
     private let state = NIOLockedValueBox<(answers: [Answer], failures: [String], stop: Bool)>(([], [], false))
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
 
-    /// Starts `count` tasks, each scoring batches of three applications one call after another.
-    init(client: LoanScoreClient, tasks count: Int) {
+    /// Starts `count` tasks, each scoring batches of three applications (made by `application`
+    /// from an id and a seed) one call after another.
+    init(client: LoanScoreClient, tasks count: Int,
+         application: @escaping @Sendable (String, Int) -> ApplicationInput = ScoringLoad.application) {
         self.client = client
         let started = (0..<count).map { task in
             Task { [self] in
                 var round = 0
                 while !state.withLockedValue({ $0.stop }) {
                     round += 1
-                    let batch = (0..<3).map { i in Self.application(id: "t\(task)-r\(round)-\(i)", seed: task * 7 + round * 3 + i) }
+                    let batch = (0..<3).map { i in application("t\(task)-r\(round)-\(i)", task * 7 + round * 3 + i) }
                     let started = ContinuousClock.now
                     do {
-                        let response = try await client.score(batch)
-                        state.withLockedValue { $0.answers.append(Answer(started: started, batch: batch, response: response)) }
+                        let scored = try await client.scoreDetailed(batch)
+                        state.withLockedValue { $0.answers.append(Answer(started: started, batch: batch, scored: scored)) }
                     } catch {
                         state.withLockedValue { $0.failures.append("\(batch[0].id): \(error)") }
                     }
@@ -47,7 +51,7 @@ final class ScoringLoad: Sendable {
     }
 
     /// Varied valid applications of the fields both tiny bundle versions share.
-    static func application(id: String, seed: Int) -> ApplicationInput {
+    @Sendable static func application(id: String, seed: Int) -> ApplicationInput {
         ApplicationInput(id: id, values: [
             "amount": .number(Double(200 + (seed * 137) % 4000)), "income": .number(Double(100 + (seed * 53) % 3000)),
             "home": .text(["rent", "own", "OWN"][seed % 3]), "records": .text(seed % 4 == 0 ? "yes" : "no"),
@@ -59,7 +63,7 @@ final class ScoringLoad: Sendable {
     var failures: [String] { state.withLockedValue { $0.failures } }
 
     /// Waits until at least `count` more answers have arrived (or `timeout`).
-    func waitForAnswers(_ count: Int, timeout: Duration = .seconds(30)) async {
+    func waitForAnswers(_ count: Int, timeout: Duration = .seconds(60)) async {
         let target = answers.count + count
         let deadline = ContinuousClock.now + timeout
         while answers.count < target && ContinuousClock.now < deadline {

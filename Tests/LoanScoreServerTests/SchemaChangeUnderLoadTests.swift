@@ -7,58 +7,12 @@ import LoanScoreTestSupport
 import NIOConcurrencyHelpers
 import Testing
 
-/// Tasks scoring continuously with ``LoanScoreClient/scoreDetailed(_:)``, recording every
-/// answer with the WELCOME its batch was laid out for, and every failure.
-final class DetailedScoringLoad: Sendable {
-    struct Answer: Sendable {
-        var batch: [ApplicationInput]
-        var scored: ScoredBatch
-    }
-
-    private let state = NIOLockedValueBox<(answers: [Answer], failures: [String], stop: Bool)>(([], [], false))
-    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
-
-    /// Starts `count` tasks, each scoring batches of three applications (with `age`) one call after another.
-    init(client: LoanScoreClient, tasks count: Int) {
-        let started = (0..<count).map { task in
-            Task { [self] in
-                var round = 0
-                while !state.withLockedValue({ $0.stop }) {
-                    round += 1
-                    let batch = (0..<3).map { i in Self.application(id: "t\(task)-r\(round)-\(i)", seed: task * 7 + round * 3 + i) }
-                    do {
-                        let scored = try await client.scoreDetailed(batch)
-                        state.withLockedValue { $0.answers.append(Answer(batch: batch, scored: scored)) }
-                    } catch {
-                        state.withLockedValue { $0.failures.append("\(batch[0].id): \(error)") }
-                    }
-                }
-            }
-        }
-        tasks.withLockedValue { $0 = started }
-    }
-
+extension ScoringLoad {
     /// The fields of both tiny bundle versions, and `age`, which only version 2 has.
-    static func application(id: String, seed: Int) -> ApplicationInput {
+    @Sendable static func applicationWithAge(id: String, seed: Int) -> ApplicationInput {
         var application = ScoringLoad.application(id: id, seed: seed)
         application.values["age"] = .number(Double(18 + (seed * 11) % 60))
         return application
-    }
-
-    var answers: [Answer] { state.withLockedValue { $0.answers } }
-    var failures: [String] { state.withLockedValue { $0.failures } }
-
-    func waitForAnswers(_ count: Int, timeout: Duration = .seconds(60)) async {
-        let target = answers.count + count
-        let deadline = ContinuousClock.now + timeout
-        while answers.count < target && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
-    func stop() async {
-        state.withLockedValue { $0.stop = true }
-        for task in tasks.withLockedValue({ $0 }) { await task.value }
     }
 }
 
@@ -119,7 +73,7 @@ struct SchemaChangeUnderLoadTests {
         let strict = try LoanScoreClient(configuration: setup.configuration(connections: 1))
         _ = try await strict.connect()
 
-        let load = DetailedScoringLoad(client: client, tasks: 50)
+        let load = ScoringLoad(client: client, tasks: 50, application: ScoringLoad.applicationWithAge)
         await load.waitForAnswers(200)
         let reloaded = try await setup.reload(to: setup.version1)
         #expect(reloaded.status == .reloaded && reloaded.modelVersion == "test-1", "\(reloaded)")
@@ -134,7 +88,7 @@ struct SchemaChangeUnderLoadTests {
         let versionOfSchema = [before.schema.hash: "test-2", after.schema.hash: "test-1"]
 
         var refused: LoanScoreClientError?
-        do { _ = try await strict.score([DetailedScoringLoad.application(id: "strict", seed: 1)]) } catch { refused = error }
+        do { _ = try await strict.score([ScoringLoad.applicationWithAge(id: "strict", seed: 1)]) } catch { refused = error }
         #expect(refused?.code == .invalidInput && refused?.field == "age", ".reject refuses the dropped field: \(String(describing: refused))")
         await strict.close()
 
@@ -165,8 +119,8 @@ struct SchemaChangeUnderLoadTests {
         #expect(Set(byVersion.keys) == ["test-1", "test-2"], "\(byVersion)")
         let relaidOut = answers.filter { $0.scored.schemaChanges > 0 }.count
         #expect(relaidOut > 0, "some calls met the reload in flight and were laid out again")
-        #expect(references["test-1"]!.score(DetailedScoringLoad.application(id: "p", seed: 1)).pd
-                != references["test-2"]!.score(DetailedScoringLoad.application(id: "p", seed: 1)).pd, "the versions tell apart")
+        #expect(references["test-1"]!.score(ScoringLoad.applicationWithAge(id: "p", seed: 1)).pd
+                != references["test-2"]!.score(ScoringLoad.applicationWithAge(id: "p", seed: 1)).pd, "the versions tell apart")
 
         // A sample checked against offline `loanscore score --bundle` of the version each names.
         for (version, bundle) in [("test-1", setup.version1), ("test-2", setup.version2)] {
@@ -216,7 +170,7 @@ struct SchemaChangeUnderLoadTests {
         let file = folder.appendingPathComponent("load-\(rows).csv")
         var csv = "application_id,amount,income,home,records,term,age\n"
         for seed in 0..<rows {
-            let application = DetailedScoringLoad.application(id: "L\(seed)", seed: seed)
+            let application = ScoringLoad.applicationWithAge(id: "L\(seed)", seed: seed)
             func value(_ name: String) -> String {
                 switch application.values[name] {
                 case .number(let x)?: return "\(x)"
