@@ -120,10 +120,21 @@ $TRAIN train --data Data/credit_data.csv --schema Data/credit_data.schema.json -
     --force --resample smote --mlflow-uri "$REGISTRY" --register credit | tail -n 4
 
 step "Promoting them, each through its checks (hashes, parity, fairness gate; for the champion, holdout AUC)"
+# The credit data's approvals breach the four-fifths rule for applicants under 25 and for
+# single and separated ones (the training summary above says so): the gate refuses...
+if $TRAIN registry promote credit --version 1 --alias champion --approved-by "demo risk officer" \
+    --mlflow-uri "$REGISTRY"; then
+    echo "the fairness gate should have refused version 1" >&2
+    exit 1
+fi
+# ...and the approver may accept the finding on record: the check still runs, its failure is
+# kept as waived with the reason, and the approval records the bundle's manifest digest.
+WAIVER="demo: fairness finding reviewed and accepted for this demonstration (a lender cites its committee decision here)"
 $TRAIN registry promote credit --version 1 --alias champion --approved-by "demo risk officer" \
-    --note "first model on the credit data" --mlflow-uri "$REGISTRY"
+    --note "first model on the credit data" --waive fairness-gate --waiver-reason "$WAIVER" --mlflow-uri "$REGISTRY"
 $TRAIN registry promote credit --version 2 --alias challenger --approved-by "demo model validator" \
-    --note "shadow it before it decides anything" --mlflow-uri "$REGISTRY"
+    --note "shadow it before it decides anything" --waive fairness-gate --waiver-reason "$WAIVER" \
+    --mlflow-uri "$REGISTRY"
 $TRAIN registry history credit --mlflow-uri "$REGISTRY"
 
 step "Pulling both into $DEMO/models (hashes checked, links repointed atomically)"

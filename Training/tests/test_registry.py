@@ -483,3 +483,78 @@ def test_pull_reload_on_live_loanscored(capsys, bundles, monkeypatch, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_waivers_approval_digest_and_early_refusals(capsys, bundles, tmp_path, monkeypatch):
+    """A fairness finding waived on the approver's authority is recorded as such; a bundle
+    edited in the artifact store after its approval is refused by pull; a foreign database,
+    a malformed --reload address and a model name MLflow rejects are refused before anything
+    changes."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    assert _register(uri, bundles["flagged"][0]) == "1"
+
+    def run(*args):
+        return in_process(capsys, "registry", *args, "--mlflow-uri", uri)
+
+    promote = ("promote", MODEL, "--version", "1", "--alias", "champion", "--approved-by", "ann")
+    code, _, err = run(*promote)
+    assert code == 3 and "check 'fairness gate' failed" in err, err
+    code, _, err = run(*promote, "--waive", "fairness-gate")
+    assert code == 2 and "--waive and --waiver-reason go together" in err, err
+    proc = cli("registry", "promote", MODEL, "--version", "1", "--alias", "champion",
+               "--approved-by", "ann", "--waive", "hashes", "--waiver-reason", "x",
+               "--mlflow-uri", uri, cwd=tmp_path)
+    assert proc.returncode == 2 and "invalid choice: 'hashes'" in proc.stderr, proc.stderr
+    code, out, err = run(*promote, "--waive", "fairness-gate", "--waiver-reason",
+                         "credit committee 2026-12-03 item 4: age under 25 accepted", "--json")
+    assert code == 0, err
+    done = json.loads(out)
+    assert done["waived"] == ["fairness gate"] and len(done["manifest_sha256"]) == 64
+    assert any(c.startswith("fairness gate: WAIVED by ann (credit committee") for c in done["checks"])
+    code, out, _ = run("history", MODEL, "--json")
+    approval = json.loads(out)["promotions"][-1]
+    assert approval["waived"] == ["fairness gate"] and approval["waiver_reason"].startswith("credit committee")
+    assert approval["manifest_sha256"] == done["manifest_sha256"]
+    code, text, _ = run("history", MODEL)
+    assert "fairness gate WAIVED" in text, text
+
+    # Edit the approved bundle's cut-off in the artifact store (its own hashes stay right:
+    # the manifest is not among its files): pull refuses it.
+    from loanscore_train import registry
+    run_id = registry.connect(uri).model_version(MODEL, "1").run_id
+    stored = _artifact_file(tmp_path / "mlartifacts", run_id, "manifest.json")
+    original = stored.read_text()
+    manifest = json.loads(original)
+    manifest["policy"]["approve_below"] = 0.95
+    stored.write_text(json.dumps(manifest, indent=2) + "\n")
+    code, _, err = run("pull", f"{MODEL}@champion", "--into", tmp_path / "deploy")
+    assert code == 3 and "is not the one approved as champion by ann" in err, err
+    assert not (tmp_path / "deploy" / "current").is_symlink()
+    stored.write_text(original)
+    code, _, err = run("pull", f"{MODEL}@champion", "--into", tmp_path / "deploy")
+    assert code == 0 and os.readlink(tmp_path / "deploy" / "current") == "german-1", err
+
+    # A malformed --reload address: exit 2 before anything is downloaded or relinked.
+    for bad in ("notaurl", "http://[::1", "http://127.0.0.1"):
+        proc = cli("registry", "pull", f"{MODEL}@champion", "--into", tmp_path / "r",
+                   "--reload", bad, "--mlflow-uri", uri, cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert not (tmp_path / "r").exists()
+
+    # Another SQLite database is not made into a registry.
+    import sqlite3
+    other = tmp_path / "accounts.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE accounts (id INTEGER)")
+    before = other.read_bytes()
+    code, _, err = in_process(capsys, "registry", "list", MODEL, "--mlflow-uri", f"sqlite:///{other}")
+    assert code == 4 and "is not an MLflow registry" in err, err
+    assert other.read_bytes() == before
+
+    # A model name MLflow would refuse only after training and logging: exit 2 at once.
+    proc = cli("train", "--data", DATA / "german_credit.csv", "--schema",
+               DATA / "german_credit.schema.json", "--output", tmp_path / "never",
+               "--register", "a/b", "--mlflow-uri", uri, cwd=tmp_path)
+    assert proc.returncode == 2 and "may not contain '/'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "never").exists()

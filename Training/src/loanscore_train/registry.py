@@ -42,7 +42,8 @@ TAG_BUNDLE_VERSION = "loanscore.bundle_version"    # the manifest's model.versio
 TAG_HOLDOUT_AUC = "loanscore.holdout_roc_auc"      # the ensemble's holdout ROC AUC at training
 TAG_ARCHIVED = "archived"                           # set when replaced as champion
 PROMOTION_PREFIX = "promotion."                     # promotion.<n>.<field>, n = 1, 2, …
-PROMOTION_FIELDS = ("alias", "approved_by", "approved_at", "note", "checks", "previous")
+PROMOTION_FIELDS = ("alias", "approved_by", "approved_at", "note", "checks", "previous", "waived",
+                    "waiver_reason", "manifest_sha256")
 
 CODE_USAGE, CODE_CHECK, CODE_UNREACHABLE = 2, 3, 4
 HTTP_RETRIES = "1"            # MLflow's default (7, exponential back-off) waits minutes
@@ -217,6 +218,8 @@ def connect(uri: str | None, *, create: bool = False) -> Registry:
         raise ToolError(f"no registry at {uri} ({db} does not exist): give --mlflow-uri or "
                         "MLFLOW_TRACKING_URI, or register a model first with `loanscore-train "
                         "train --register NAME`", CODE_UNREACHABLE)
+    if db is not None and not create:
+        _refuse_foreign_database(db, uri)
     if db is not None and create:
         db.parent.mkdir(parents=True, exist_ok=True)
     _quiet_mlflow()
@@ -234,6 +237,23 @@ def connect(uri: str | None, *, create: bool = False) -> Registry:
         raise ToolError(f"the registry at {uri} could not be opened: {_first_line(e)}",
                         CODE_UNREACHABLE) from None
     return registry
+
+
+def _refuse_foreign_database(db: "Path", uri: str) -> None:
+    """Exit 4 unless `db` is an SQLite database holding MLflow's registry tables: opening
+    another database through MLflow would add its ~30 tables to it (MLflow migrates the schema
+    on connect). Read only; the file is not changed."""
+    import sqlite3
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as e:
+        raise ToolError(f"{uri}: {db} is not an SQLite database ({e}); give the registry's "
+                        "mlruns.db", CODE_UNREACHABLE) from None
+    if not {"registered_models", "model_versions"} <= found:
+        raise ToolError(f"{uri}: {db} is not an MLflow registry (no registered_models table); "
+                        "refusing to add MLflow's tables to it. Give the registry's mlruns.db",
+                        CODE_UNREACHABLE)
 
 
 def artifact_location(uri: str) -> str | None:
@@ -276,7 +296,7 @@ def promotions(mv: Any) -> list[dict[str, Any]]:
         n, _, field = key[len(PROMOTION_PREFIX):].partition(".")
         if not n.isdigit() or field not in PROMOTION_FIELDS:
             continue
-        if field == "checks":
+        if field in ("checks", "waived"):
             try:
                 value = json.loads(value)
             except ValueError:

@@ -30,6 +30,13 @@ class CheckFailed(ToolError):
         self.check = check
 
 
+def manifest_sha256(bundle: Path) -> str:
+    """The sha256 of the bundle's manifest.json: with every other file's sha256 inside it, the
+    digest of the whole bundle an approval records."""
+    from .bundle import sha256_file
+    return sha256_file(bundle / "manifest.json")
+
+
 def read_manifest(bundle: Path) -> dict:
     """The bundle's manifest.json as a dict (CheckFailed `hashes` when unreadable)."""
     try:

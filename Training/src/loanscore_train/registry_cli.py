@@ -41,6 +41,33 @@ def _text(limit: int):
     return parse
 
 
+def _model_name(s: str) -> str:
+    """--register / MODEL: text MLflow accepts as a registered model name — no `/` or `:`, not a
+    relative path component (exit 2 else, before anything is trained or logged)."""
+    s = _text(250)(s)
+    if "/" in s or ":" in s or s.strip() in (".", "..") or s != s.strip():
+        raise argparse.ArgumentTypeError(f"{s!r}: a model name may not contain '/' or ':', "
+                                         "start or end with a space, or be '.' or '..'")
+    return s
+
+
+def _admin_url(s: str) -> str:
+    """--reload: http(s)://HOST:PORT, checked before anything is downloaded or relinked."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(s)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port is not None
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{s!r}: give loanscored's admin address as "
+                                         "http://HOST:PORT (e.g. http://127.0.0.1:9090)")
+    return s
+
+
+WAIVABLE = {"fairness-gate": "fairness gate", "holdout-auc": "holdout AUC"}
+
+
 def _uri_option(p: argparse.ArgumentParser) -> None:
     """--mlflow-uri on a registry subcommand."""
     p.add_argument("--mlflow-uri", metavar="URI", default=None,
@@ -58,7 +85,7 @@ def add_train_options(t: argparse.ArgumentParser) -> None:
                         "mlartifacts/ beside it)")
     g.add_argument("--experiment", type=_text(250), default=None, metavar="NAME",
                    help="the MLflow experiment of the run (default: loanscore); implies logging")
-    g.add_argument("--register", type=_text(250), default=None, metavar="MODEL",
+    g.add_argument("--register", type=_model_name, default=None, metavar="MODEL",
                    help="register the bundle as a new version of this model; implies logging")
 
 
@@ -95,6 +122,15 @@ def add_registry_parser(sub: Any, formatter: type) -> None:
                    help="why (recorded)")
     p.add_argument("--max-auc-drop", type=_auc_drop, default=0.01, metavar="D",
                    help="champion only: the largest accepted drop of holdout ROC AUC")
+    p.add_argument("--waive", action="append", choices=sorted(WAIVABLE), default=[],
+                   metavar="CHECK",
+                   help="accept a failure of this check (fairness-gate or holdout-auc; repeatable) "
+                        "on the approver's authority: the check still runs and its failure is "
+                        "recorded as waived with --waiver-reason. Integrity checks (hashes, "
+                        "bundle verify) cannot be waived")
+    p.add_argument("--waiver-reason", type=_text(NOTE_MAX), default=None, metavar="TEXT",
+                   help="why the waived check's failure is accepted (required with --waive; "
+                        "recorded, e.g. the committee decision's reference)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     _uri_option(p)
 
@@ -114,7 +150,7 @@ def add_registry_parser(sub: Any, formatter: type) -> None:
                                   "check leaves the link as it was.")
     u.add_argument("spec", metavar="MODEL@ALIAS", help="e.g. credit@champion")
     u.add_argument("--into", required=True, metavar="DIR", help="the deployment folder")
-    u.add_argument("--reload", metavar="http://ADMIN",
+    u.add_argument("--reload", metavar="http://ADMIN", type=_admin_url,
                    help="then POST ADMIN/reload on loanscored's admin port and print its answer")
     u.add_argument("--json", action="store_true", help="print the result as one JSON object")
     _uri_option(u)
@@ -122,6 +158,10 @@ def add_registry_parser(sub: Any, formatter: type) -> None:
 
 def run(args: Any) -> int:
     """Runs `registry SUBCOMMAND`; returns the exit status (errors raise ToolError)."""
+    if getattr(args, "registry_command", None) == "promote" and bool(args.waive) != bool(args.waiver_reason):
+        from .features import ToolError
+        raise ToolError("--waive and --waiver-reason go together: name the check whose failure is "
+                        "accepted and record why", 2)
     from . import registry
     reg = registry.connect(args.mlflow_uri)
     if args.registry_command == "promote":
@@ -143,17 +183,19 @@ def _promote(reg: Any, args: Any) -> int:
     """`registry promote`: runs the checks, prints each passed one and the outcome."""
     from .registry_promote import promote
     done = promote(reg, args.model, args.model_version, args.alias, approved_by=args.approved_by,
-                   note=args.note or "", max_auc_drop=args.max_auc_drop)
+                   note=args.note or "", max_auc_drop=args.max_auc_drop,
+                   waive=[WAIVABLE[w] for w in args.waive], waiver_reason=args.waiver_reason or "")
     if args.json:
         print(json.dumps({"model": done.model, "version": done.version, "alias": done.alias,
                           "approved_by": done.approved_by, "approved_at": done.approved_at,
-                          "checks": done.checks, "previous": done.previous,
+                          "checks": done.checks, "waived": done.waived,
+                          "manifest_sha256": done.manifest_sha256, "previous": done.previous,
                           "unchanged": done.unchanged, "seconds": round(done.seconds, 3)}))
     elif done.unchanged:
         print(f"version {done.version} of {done.model} already holds {done.alias}: nothing changed")
     else:
         for line in done.checks:
-            print(f"  passed  {line}")
+            print(f"  {'WAIVED' if line.startswith(tuple(done.waived)) else 'passed'}  {line}")
         prev = (f"; previous {done.alias}: version {done.previous}"
                 + (" (archived)" if done.alias == "champion" else "")) if done.previous else ""
         print(f"version {done.version} of {done.model} is now {done.alias} (approved by "

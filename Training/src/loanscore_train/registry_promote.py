@@ -3,8 +3,13 @@
 A promotion downloads the version's bundle, runs the checks of `registry_checks` in order
 (hashes, bundle verify, fairness gate, and for `champion` the holdout AUC against the current
 champion), and only when all pass moves the alias and records the approval as model-version
-tags `promotion.<n>.{alias, approved_by, approved_at, note, checks, previous}` (n: the
-version's 1st, 2nd, … approval, so none is overwritten). The version that
+tags `promotion.<n>.{alias, approved_by, approved_at, note, checks, previous, waived,
+waiver_reason, manifest_sha256}` (n: the version's 1st, 2nd, … approval, so none is
+overwritten). `manifest_sha256` ties the approval to the exact bundle checked: the manifest
+holds every other file's sha256, so `registry pull` refuses a bundle whose manifest differs
+from the approved one. A failure of the fairness gate or of the holdout AUC check may be
+waived on the approver's authority (`--waive`, with `--waiver-reason`): the check still runs
+and its failure is recorded as waived; integrity checks cannot be waived. The version that
 held `champion` before gets the tag `archived` ("replaced as champion by version N at T"); a
 version promoted to champion loses its `challenger`/`staging` aliases and any `archived` tag.
 """
@@ -29,6 +34,8 @@ class Promotion:
     approved_by: str
     approved_at: str
     checks: list[str] = field(default_factory=list)
+    waived: list[str] = field(default_factory=list)
+    manifest_sha256: str = ""
     previous: str | None = None
     unchanged: bool = False
     seconds: float = 0.0
@@ -40,12 +47,14 @@ def utc_now() -> str:
 
 
 def promote(reg: registry.Registry, model: str, version: str, alias: str, *, approved_by: str,
-            note: str = "", max_auc_drop: float = 0.01, binary: str | None = None) -> Promotion:
+            note: str = "", max_auc_drop: float = 0.01, binary: str | None = None,
+            waive: list[str] | None = None, waiver_reason: str = "") -> Promotion:
     """Runs the checks on `version` of `model` and, when they pass, points `alias` at it.
 
     Raises ToolError: exit 2 for an unknown model, version or alias; exit 3 (`CheckFailed`)
     naming the failed check; exit 4 when the registry or its artifact store fails. Promoting
-    the version that already holds `alias` changes nothing (`unchanged`)."""
+    the version that already holds `alias` changes nothing (`unchanged`). `waive` names checks
+    (`fairness gate`, `holdout AUC`) whose failure is accepted and recorded with `waiver_reason`."""
     started = time.monotonic()
     if alias not in registry.ALIASES:
         raise ToolError(f"alias {alias!r} does not exist: use one of "
@@ -58,39 +67,53 @@ def promote(reg: registry.Registry, model: str, version: str, alias: str, *, app
         return result
     result.previous = str(holder.version) if holder is not None else None
     try:
-        _run_checks(reg, mv, holder, result, max_auc_drop, binary)
+        _run_checks(reg, mv, holder, result, max_auc_drop, binary, set(waive or []), waiver_reason)
     except checks.CheckFailed as e:
         raise ToolError(f"promotion of version {result.version} of {model!r} to {alias} "
                         f"refused: {e}", 3) from None
-    _record(reg, mv, holder, result, note)
+    _record(reg, mv, holder, result, note, waiver_reason)
     result.seconds = time.monotonic() - started
     return result
 
 
 def _run_checks(reg: registry.Registry, mv: Any, holder: Any, result: Promotion,
-                max_auc_drop: float, binary: str | None) -> None:
-    """The checks in order, each summary appended to `result.checks`; CheckFailed stops them."""
+                max_auc_drop: float, binary: str | None, waive: set[str], reason: str) -> None:
+    """The checks in order, each summary appended to `result.checks`; CheckFailed stops them,
+    except a waived check's, recorded as `NAME: WAIVED (reason): failure` in `result.waived`."""
+    def waivable(name: str, run: Any) -> None:
+        try:
+            result.checks.append(run())
+        except checks.CheckFailed as e:
+            if name not in waive:
+                raise
+            result.checks.append(f"{name}: WAIVED by {result.approved_by} ({reason}): {e}")
+            result.waived.append(name)
+
     with registry.temporary_folder("loanscore-promote-") as tmp:
         bundle = reg.download_bundle(mv, tmp / "candidate")
         result.checks.append(checks.verify_hashes(bundle))
+        result.manifest_sha256 = checks.manifest_sha256(bundle)
         result.checks.append(checks.bundle_verify(bundle, binary))
-        result.checks.append(checks.fairness_gate(checks.read_manifest(bundle)))
+        waivable("fairness gate", lambda: checks.fairness_gate(checks.read_manifest(bundle)))
         if result.alias == "champion":
             if holder is None:
                 result.checks.append("holdout AUC: no current champion to compare with")
             else:
                 champion = reg.download_bundle(holder, tmp / "champion")
-                summary, _, _ = checks.holdout_auc(bundle, champion, max_auc_drop, tmp, binary)
-                result.checks.append(summary + f" (version {holder.version})")
+                waivable("holdout AUC", lambda: checks.holdout_auc(
+                    bundle, champion, max_auc_drop, tmp, binary)[0] + f" (version {holder.version})")
 
 
-def _record(reg: registry.Registry, mv: Any, holder: Any, result: Promotion, note: str) -> None:
+def _record(reg: registry.Registry, mv: Any, holder: Any, result: Promotion, note: str,
+            waiver_reason: str = "") -> None:
     """Tags the approval, moves the alias, archives the champion it replaces."""
     model, version, alias = result.model, result.version, result.alias
     n = 1 + max((e["n"] for e in registry.promotions(mv)), default=0)
     reg.set_tags(model, version, registry.promotion_tags(n, {
         "alias": alias, "approved_by": result.approved_by, "approved_at": result.approved_at,
-        "note": note, "checks": result.checks, "previous": result.previous or "none"}))
+        "note": note, "checks": result.checks, "previous": result.previous or "none",
+        "waived": result.waived, "waiver_reason": waiver_reason if result.waived else "",
+        "manifest_sha256": result.manifest_sha256}))
     reg.set_alias(model, alias, version)
     if alias != "champion":
         return
@@ -158,7 +181,9 @@ def check_names(checks: list[str]) -> list[str]:
     for line in checks:
         name, _, detail = str(line).partition(":")
         numbers = re.findall(r"\d\.\d{4}", detail)
-        if name == "holdout AUC" and len(numbers) >= 2:
+        if detail.startswith(" WAIVED"):
+            name += " WAIVED"
+        elif name == "holdout AUC" and len(numbers) >= 2:
             name += f" {numbers[0]} vs {numbers[1]}"
         elif "not applicable" in detail or "no current champion" in detail:
             name += " n/a"

@@ -21,6 +21,7 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from . import registry, registry_checks as checks
@@ -86,7 +87,8 @@ def pull(reg: registry.Registry, spec: str, into: Path) -> Pulled:
     folder = into / folder_name(model, version)
     link = into / LINK_NAMES[alias]
     downloaded = False
-    if not (folder.is_dir() and _intact(folder)):
+    approved = _approval(mv, alias)
+    if not (folder.is_dir() and _intact(folder) and _matches(approved, folder)):
         with registry.temporary_folder(f".pull-{folder.name}-", beside=into) as tmp:
             bundle = reg.download_bundle(mv, tmp / "download")
             try:
@@ -94,6 +96,8 @@ def pull(reg: registry.Registry, spec: str, into: Path) -> Pulled:
             except checks.CheckFailed as e:
                 raise ToolError(f"pull of version {version} of {model!r} refused: {e}; "
                                 f"{link} left as it was", 3) from None
+            if not _matches(approved, bundle):
+                _refuse_unapproved(mv, alias, approved, bundle, link)
             if folder.exists() or folder.is_symlink():     # a damaged copy: set it aside
                 os.rename(folder, tmp / "damaged")
             os.chmod(bundle, 0o755)
@@ -104,6 +108,30 @@ def pull(reg: registry.Registry, spec: str, into: Path) -> Pulled:
     if relinked:
         repoint(link, folder.name)
     return Pulled(model, version, alias, folder, link, downloaded, relinked, previous)
+
+
+def _approval(mv: Any, alias: str) -> dict | None:
+    """The latest approval of `mv` for `alias` that recorded the manifest's digest (approvals
+    recorded before digests existed are not checked), or None."""
+    approvals = [e for e in registry.promotions(mv) if e.get("alias") == alias and e.get("manifest_sha256")]
+    return approvals[-1] if approvals else None
+
+
+def _matches(approved: dict | None, bundle: Path) -> bool:
+    """Whether `bundle`'s manifest.json is the approved one. The manifest carries every other
+    file's sha256, so this ties the whole bundle to its approval."""
+    return approved is None or checks.manifest_sha256(bundle) == approved["manifest_sha256"]
+
+
+def _refuse_unapproved(mv: Any, alias: str, approved: dict, bundle: Path, link: Path) -> None:
+    """Exit 3: the bundle changed after its approval (a cut-off edited in the artifact store,
+    hashes recomputed); nothing is moved into place and the link stays."""
+    actual = checks.manifest_sha256(bundle)
+    raise ToolError(f"pull of version {mv.version} refused: its manifest.json (sha256 "
+                    f"{actual[:12]}…) is not the one approved as {alias} by "
+                    f"{approved.get('approved_by', '?')} at {approved.get('approved_at', '?')} "
+                    f"(sha256 {approved['manifest_sha256'][:12]}…): the bundle changed after its "
+                    f"approval; promote it again. {link} left as it was", 3)
 
 
 def repoint(link: Path, target: str) -> None:
