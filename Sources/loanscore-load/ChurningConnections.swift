@@ -86,10 +86,33 @@ final class ChurningConnections: Sendable {
         return await body(lease.client)
     }
 
-    /// Connects every current client that has no open connection (one whose connection was
-    /// retired after a schema change reconnects), and returns the first WELCOME.
+    /// After a schema change: learns the server's current WELCOME from a new connection, then
+    /// replaces every client whose connection still has another schema (one that has not met
+    /// the change yet would otherwise refuse the new layout locally, again and again: a CI run
+    /// recorded 252 such errors in the open loop), connects them all, and returns that WELCOME.
+    /// The replacements count as reconnections in the report.
     func reconnect() async throws(LoanScoreClientError) -> Welcome {
-        try await connect()
+        let probe: LoanScoreClient
+        do {
+            probe = try LoanScoreClient(configuration: configuration, eventLoopGroup: group)
+        } catch {
+            throw (error as? LoanScoreClientError) ?? LoanScoreClientError(.connectFailed, "\(error)")
+        }
+        let current: Welcome
+        do {
+            current = try await probe.connect()
+        } catch {
+            await probe.close()
+            throw error
+        }
+        await probe.close()
+        let stale = state.withLockedValue { state in
+            state.slots.indices.filter { state.slots[$0].lease.client.welcome.map { $0.schema.hash != current.schema.hash } ?? false }
+                .map { (state.slots[$0].lease, $0) }
+        }
+        for (lease, slot) in stale { replace(lease, inSlot: slot) }
+        _ = try await connect()
+        return current
     }
 
     /// Sends `request` once on the next connection in turn; the future completes on that
