@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 VENV := Training/.venv
 PYTHON := $(VENV)/bin/python
-DEBUG_BIN := .build/debug/loanscore
+DEBUG_BIN := $(CURDIR)/.build/debug/loanscore
 
 .PHONY: demo test build venv swift-test python-test fuzz-smoke clean system-packages system-packages-demo
 
@@ -48,9 +48,9 @@ swift-test:
 	swift test --skip-build --filter '$(SYSTEM_SUITES)' --no-parallel
 
 python-test: venv
-	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest Training/tests -q
-	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest Protocol/tests -q
-	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=.build/debug/loanscored $(VENV)/bin/python -m pytest deploy/tests -q
+	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=$(CURDIR)/.build/debug/loanscored $(VENV)/bin/python -m pytest Training/tests -q
+	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=$(CURDIR)/.build/debug/loanscored $(VENV)/bin/python -m pytest Protocol/tests -q
+	LOANSCORE_BIN=$(DEBUG_BIN) LOANSCORED_BIN=$(CURDIR)/.build/debug/loanscored $(VENV)/bin/python -m pytest deploy/tests -q
 
 ## A short fuzzing run: every libFuzzer target 20 s under AddressSanitizer (Fuzz/README.md).
 fuzz-smoke:

@@ -144,10 +144,13 @@ $TRAIN registry pull credit@challenger --into "$DEMO/models" --mlflow-uri "$REGI
 step "Shadow run: loanscored answers with the champion; the challenger scores every application too"
 start_server "$DEMO/audit-shadow" --bundle "$DEMO/models/current" \
     --challenger "$DEMO/models/challenger" --challenger-mode shadow
-curl -sf "http://127.0.0.1:$ADMIN_PORT/model" | python3 -c '
+curl -sf "http://127.0.0.1:$ADMIN_PORT/model" > "$DEMO/model.json"
+python3 - "$DEMO/model.json" <<'PY'
 import json, sys
-model = json.load(sys.stdin)
-print(f"champion {model["version"]}, challenger {model["challenger"]["version"]} ({model["challenger"]["mode"]})")'
+model = json.load(open(sys.argv[1]))
+challenger = model["challenger"]
+print(f"champion {model['version']}, challenger {challenger['version']} ({challenger['mode']})")
+PY
 $BIN/loanscore score --server "127.0.0.1:$PORT" --ca "$DEMO/certs/ca.pem" --input "$holdout" \
     --ignore-column Status --output "$DEMO/decisions-shadow.csv"
 if cmp -s <(cut -d, -f1-6 "$DEMO/decisions-shadow.csv") <(cut -d, -f1-6 "$DEMO/decisions.csv"); then
