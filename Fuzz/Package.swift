@@ -17,6 +17,7 @@ let compression: Target.Dependency = .product(name: "LoanScoreCompression", pack
 let model: Target.Dependency = .product(name: "LoanScoreModel", package: "loanscore")
 let features: Target.Dependency = .product(name: "LoanScoreFeatures", package: "loanscore")
 let testSupport: Target.Dependency = .product(name: "LoanScoreTestSupport", package: "loanscore")
+let cABI: Target.Dependency = .product(name: "LoanScoreC", package: "loanscore")
 let fuzzSettings: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
 
 let package = Package(
@@ -39,6 +40,9 @@ let package = Package(
         .executableTarget(name: "HandshakeFuzz", dependencies: ["CFuzzDriver", protocolLib, nioCore], swiftSettings: fuzzSettings),
         // Bundle parsers: manifest, schema, XGBoost JSON, forest, logistic.
         .executableTarget(name: "BundleFuzz", dependencies: ["CFuzzDriver", model, features, testSupport], swiftSettings: fuzzSettings),
+        // The C API (include/loanscore.h): column descriptors, lengths, offsets, masks and
+        // result reads over the tiny bundle, with the library itself under ASan.
+        .executableTarget(name: "CABIFuzz", dependencies: ["CFuzzDriver", cABI, testSupport], swiftSettings: fuzzSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -112,6 +112,27 @@ write("BundleFuzz", "4-tiny-manifest", b"\x04" + json.dumps(tiny_manifest, sort_
 identity = dict(tiny_manifest, calibration={"kind": "identity"})
 write("BundleFuzz", "4-tiny-manifest-identity", b"\x04" + json.dumps(identity, sort_keys=True).encode())
 
+# CABIFuzz: `rows · mode · per field (amount, income, home, records, term of the tiny bundle):
+# kind, flags, payload` (Fuzz/Sources/CABIFuzz). Kinds: 0 missing, 1 double, 2 UTF-8, 3 bool.
+def utf8_column(flags, values, mask=b""):
+    data = "".join(values).encode()
+    return bytes([2, flags]) + mask + bytes([len(data)]) + data + bytes(len(v.encode()) for v in values)
+
+
+def c_abi_batch(mode=0):
+    out = bytes([3, mode])
+    out += bytes([1, 1, 1, 0, 1]) + struct.pack(">ddd", 5000.0, float("nan"), 1500.0)  # amount: row 2 masked
+    out += utf8_column(0, ["2500", "abc", ""])                                           # income: text
+    out += utf8_column(1, ["rent", "castle", "OWN"], mask=bytes([1, 1, 0]))              # home: row 3 masked
+    out += bytes([3, 0, 1, 0, 7])                                                         # records: booleans
+    out += bytes([0, 0])                                                                  # term: missing column
+    return out
+
+
+write("CABIFuzz", "0-mixed-batch", c_abi_batch())
+write("CABIFuzz", "1-column-short", c_abi_batch(mode=1))
+write("CABIFuzz", "2-bad-offsets", bytes([2, 0]) + bytes([2, 2, 4]) + b"12\xc3(" + bytes([0, 250, 9]) + bytes([4, 0]) * 4)
+
 if len(sys.argv) > 1:  # a trained bundle: 32 columns
     bundle = Path(sys.argv[1])
     manifest = json.loads((bundle / "manifest.json").read_text())

@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 FUZZ_DIR=$(pwd)
 SECONDS_PER_TARGET=${1:-60}
 shift || true
-ALL_TARGETS=(FrameDecoderFuzz BatchDecoderFuzz LZ4Fuzz HandshakeFuzz BundleFuzz)
+ALL_TARGETS=(FrameDecoderFuzz BatchDecoderFuzz LZ4Fuzz HandshakeFuzz BundleFuzz CABIFuzz)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 CONFIG=${FUZZ_CONFIG:-release}

@@ -100,19 +100,11 @@ func parseApplication(_ argument: String, schema: Schema) throws -> [RawValue] {
     guard let object = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
           case .object(let dictionary) = object
     else { throw Failure.invalidData("the application is not a JSON object: \(text.prefix(80))") }
-    let known = Set(schema.fields.map(\.name) + [schema.idColumn, schema.target?.column].compactMap { $0 })
-    let unknown = dictionary.keys.filter { !known.contains($0) }.sorted()
+    let (values, problems) = schema.applicationValues(dictionary)
+    let unknown = problems.filter { $0.kind == .unknownField }.map(\.field)
     guard unknown.isEmpty else {
         throw Failure.invalidData("unknown field(s) \(unknown.map { "'\($0)'" }.joined(separator: ", ")); the schema has \(schema.fields.map(\.name).joined(separator: ", "))")
     }
-    return try schema.fields.map { field in
-        switch dictionary[field.name] ?? .null {
-        case .null: return .missing
-        case .string(let string): return .text(string)
-        case .number(let number): return .number(number)
-        case .bool(let flag): return .bool(flag)
-        case .array, .object:
-            throw Failure.invalidData("field '\(field.name)': a JSON array or object is not a value (expected a number, string, boolean or null)")
-        }
-    }
+    if let nested = problems.first { throw Failure.invalidData(nested.message) }
+    return values
 }
