@@ -3,6 +3,10 @@ import LoanScoreTLS
 import Logging
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The limits the client's frame decoder enforces, shared between the decoder and the
 /// connection handler so that WELCOME's limits apply from the next frame on. Confined to the
 /// channel's event loop.
@@ -68,6 +72,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private let welcomeTimeout: TimeAmount
     private let welcomePromise: EventLoopPromise<Welcome>
     private let becameUnusable: @Sendable () -> Void
+    /// Called once when a ready connection closes without GOODBYE or a close of this side's.
+    private let dropped: @Sendable (LoanScoreClientError) -> Void
     private let logger: Logger
 
     private var state = State.handshaking
@@ -94,8 +100,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
 
     init(
         clientName: String, server: String, maximumInFlight: Int?, welcomeTimeout: TimeAmount, welcomePromise: EventLoopPromise<Welcome>,
-        logger: Logger, becameUnusable: @escaping @Sendable () -> Void
+        logger: Logger, becameUnusable: @escaping @Sendable () -> Void,
+        dropped: @escaping @Sendable (LoanScoreClientError) -> Void = { _ in }
     ) {
+        self.dropped = dropped
         self.clientName = clientName
         self.server = server
         self.configuredMaximumInFlight = maximumInFlight
@@ -141,16 +149,24 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             fail(LoanScoreClientError(.connectionClosed, "the server sent a frame this client refuses: \(error)"))
         case let error as LoanScoreClientError:
             fail(error)
+        case let error as IOError where error.errnoCode == ECONNRESET:
+            fail(LoanScoreClientError(.connectionClosed, "\(server) reset the connection: the server stopped or restarted, "
+                + "or it is at its connection limit (max_connections_per_address; its log says so, and fewer connections help)"))
+        case let error as IOError:
+            fail(LoanScoreClientError(.connectionClosed, "the connection to \(server) failed: \(String(cString: strerror(error.errnoCode)))"))
         default:
-            fail(LoanScoreClientError(.connectionClosed, "connection failed: \(error)"))
+            fail(LoanScoreClientError(.connectionClosed, "the connection to \(server) failed: \(error)"))
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if case .ready = state, !serverSaidGoodbye {
+            dropped(failure ?? LoanScoreClientError(.connectionClosed, "\(server) closed the connection"))
+        }
         state = .closed
         becameUnusable()
         welcomeTimeoutTask?.cancel()
-        let failure = self.failure ?? LoanScoreClientError(.connectionClosed, "the server closed the connection")
+        let failure = self.failure ?? LoanScoreClientError(.connectionClosed, "\(server) closed the connection")
         welcomePromise.fail(failure)
         let waiting = requests
         requests.removeAll()
@@ -158,7 +174,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         queueHead = 0
         for (_, request) in waiting {
             request.timeout?.cancel()
-            request.promise.fail(failure)
+            var error = failure
+            if request.frame == nil {  // sent, and no answer: the server may have scored it
+                error.answerLost = true
+                error.message += "; the request was sent and its answer lost (it may have been scored)"
+            }
+            request.promise.fail(error)
         }
         for promise in closePromises { promise.succeed() }
         closePromises.removeAll()

@@ -37,28 +37,44 @@ final class Connection: Sendable {
     /// Whether new requests may be sent on this connection.
     var isUsable: Bool { state.usable.load(ordering: .acquiring) && channel.isActive }
 
-    /// Opens a connection: TCP, TLS, HELLO, WELCOME.
+    /// Opens a connection to `endpoint`: TCP, TLS, HELLO, WELCOME. `dropped` is called once if
+    /// the open connection later closes without GOODBYE or a close of this side's.
     ///
     /// - Throws: ``LoanScoreClientError`` `connectFailed`, `tlsFailed`, `handshakeFailed` or
-    ///   `connectionClosed`.
+    ///   `connectionClosed`, with ``LoanScoreClientError/endpointFailed`` set.
     static func connect(
-        configuration: LoanScoreClient.Configuration, tlsContext: TLSContext, group: any EventLoopGroup
+        to endpoint: HostPort, configuration: LoanScoreClient.Configuration, tlsContext: TLSContext, group: any EventLoopGroup,
+        dropped: @escaping @Sendable (LoanScoreClientError) -> Void
+    ) async throws(LoanScoreClientError) -> Connection {
+        do {
+            return try await open(endpoint, configuration: configuration, tlsContext: tlsContext, group: group, dropped: dropped)
+        } catch {
+            var error = error
+            error.endpointFailed = true
+            throw error
+        }
+    }
+
+    private static func open(
+        _ endpoint: HostPort, configuration: LoanScoreClient.Configuration, tlsContext: TLSContext, group: any EventLoopGroup,
+        dropped: @escaping @Sendable (LoanScoreClientError) -> Void
     ) async throws(LoanScoreClientError) -> Connection {
         let loop = group.next()
         let welcomePromise = loop.makePromise(of: Welcome.self)
         let handlerPromise = loop.makePromise(of: NIOLoopBound<ClientConnectionHandler>.self)
         let shared = Shared()
-        let serverName = configuration.tls.serverName ?? configuration.host
+        let serverName = configuration.tls.serverName ?? endpoint.host
+        let server = endpoint.description
         let connectTimeout = configuration.connectTimeout.timeAmount
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)  // IPPROTO_TCP: at SOL_SOCKET, option 1 is SO_DEBUG
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = ClientConnectionHandler(
-                        clientName: configuration.clientName, server: configuration.server, maximumInFlight: configuration.maximumInFlightPerConnection,
+                        clientName: configuration.clientName, server: server, maximumInFlight: configuration.maximumInFlightPerConnection,
                         welcomeTimeout: connectTimeout, welcomePromise: welcomePromise, logger: configuration.logger,
-                        becameUnusable: { shared.usable.store(false, ordering: .releasing) })
+                        becameUnusable: { shared.usable.store(false, ordering: .releasing) }, dropped: dropped)
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(TLSHandler(context: tlsContext, serverName: serverName))
                     try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(shared: handler.receiveLimits)))
@@ -68,14 +84,14 @@ final class Connection: Sendable {
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+            channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
         } catch {
             let failure: LoanScoreClientError
             switch error {
             case let error as TLSError:
-                failure = LoanScoreClientError(.tlsFailed, PlainMessages.tlsFailure(error, server: configuration.server))
+                failure = LoanScoreClientError(.tlsFailed, PlainMessages.tlsFailure(error, server: server))
             default:
-                failure = LoanScoreClientError(.connectFailed, PlainMessages.connectFailure(error, server: configuration.server))
+                failure = LoanScoreClientError(.connectFailed, PlainMessages.connectFailure(error, server: server))
             }
             welcomePromise.fail(failure)
             handlerPromise.fail(failure)
@@ -88,7 +104,7 @@ final class Connection: Sendable {
             if let threshold = configuration.compressionThreshold { encoder.compression = .whenSmaller(threshold: threshold) }
             configuration.logger.debug(
                 "loanscore.client connection ready",
-                metadata: ["server": "\(configuration.host):\(configuration.port)", "model": "\(welcome.modelName) \(welcome.modelVersion)"])
+                metadata: ["server": "\(server)", "model": "\(welcome.modelName) \(welcome.modelVersion)"])
             return Connection(channel: channel, welcome: welcome, handler: handler, encoder: encoder, state: shared,
                               sendsDeadline: configuration.sendsDeadline)
         } catch {

@@ -1,6 +1,6 @@
 public import Logging
 public import LoanScoreTLS
-import LoanScoreProtocol
+public import LoanScoreProtocol
 
 extension LoanScoreClient {
     /// Where and how a ``LoanScoreClient`` connects, and how it treats each request.
@@ -12,13 +12,30 @@ extension LoanScoreClient {
     ///                                                   tls: .init(caFile: "/etc/loanscore/ca.pem"))
     /// configuration.connections = 4
     /// ```
+    ///
+    /// A fleet of servers is several ``endpoints`` (``init(endpoints:tls:connections:maximumInFlightPerConnection:compressionThreshold:deadline:retry:connectTimeout:clientName:logger:)``):
+    /// the pool spreads its connections over them and fails over between them (``Failover``).
     public struct Configuration: Sendable {
-        /// The server's host name or IP address.
-        public var host: String
-        /// The server's TCP port.
-        public var port: Int
-        /// `HOST:PORT` (brackets around an IPv6 address), as messages name the server.
-        public var server: String { HostPort(host: host, port: port).description }
+        /// The servers the pool connects to, at least one; connections are spread over them
+        /// and a request goes elsewhere when one fails (``Failover``). All of them must serve
+        /// the same model and schema.
+        public var endpoints: [HostPort]
+        /// The first endpoint's host name or IP address; setting it changes the first endpoint.
+        public var host: String {
+            get { endpoints.first?.host ?? "" }
+            set { if endpoints.isEmpty { endpoints = [HostPort(host: newValue, port: 0)] } else { endpoints[0].host = newValue } }
+        }
+        /// The first endpoint's TCP port; setting it changes the first endpoint.
+        public var port: Int {
+            get { endpoints.first?.port ?? 0 }
+            set { if endpoints.isEmpty { endpoints = [HostPort(host: "", port: newValue)] } else { endpoints[0].port = newValue } }
+        }
+        /// Every endpoint as `HOST:PORT` (brackets around an IPv6 address), comma-separated, as
+        /// messages name the server(s).
+        public var server: String { endpoints.map(\.description).joined(separator: ", ") }
+        /// How long an endpoint that failed stays out of use, and whether a request whose
+        /// connection dropped before its answer is sent again. See ``Failover``.
+        public var failover = Failover()
         /// Trust roots, the client certificate for mutual TLS, and the expected server name.
         public var tls: TLS
         /// How many connections the pool opens (each pipelines many requests). Default 1.
@@ -57,7 +74,7 @@ extension LoanScoreClient {
         /// Default: nowhere.
         public var logger: Logger
 
-        /// A configuration with the defaults above.
+        /// A configuration for one server, with the defaults above.
         public init(
             host: String,
             port: Int,
@@ -71,8 +88,29 @@ extension LoanScoreClient {
             clientName: String = "loanscore-client/1.0",
             logger: Logger = Logger(label: "loanscore.client", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
-            self.host = host
-            self.port = port
+            self.init(
+                endpoints: [HostPort(host: host, port: port)], tls: tls, connections: connections,
+                maximumInFlightPerConnection: maximumInFlightPerConnection, compressionThreshold: compressionThreshold,
+                deadline: deadline, retry: retry, connectTimeout: connectTimeout, clientName: clientName, logger: logger)
+        }
+
+        /// A configuration for a fleet: the pool's ``connections`` are spread over `endpoints`
+        /// (give at least as many connections as endpoints to use them all at once), with the
+        /// defaults above. ``LoanScoreClient/init(configuration:eventLoopGroup:)`` refuses an
+        /// empty list.
+        public init(
+            endpoints: [HostPort],
+            tls: TLS,
+            connections: Int = 1,
+            maximumInFlightPerConnection: Int? = nil,
+            compressionThreshold: Int? = 4096,
+            deadline: Duration = .seconds(10),
+            retry: RetryPolicy = RetryPolicy(),
+            connectTimeout: Duration = .seconds(5),
+            clientName: String = "loanscore-client/1.0",
+            logger: Logger = Logger(label: "loanscore.client", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) {
+            self.endpoints = endpoints
             self.tls = tls
             self.connections = connections
             self.maximumInFlightPerConnection = maximumInFlightPerConnection
@@ -82,6 +120,64 @@ extension LoanScoreClient {
             self.connectTimeout = connectTimeout
             self.clientName = clientName
             self.logger = logger
+        }
+    }
+
+    /// How the pool treats an endpoint that fails, and a request whose answer was lost
+    /// (``Configuration/failover``).
+    ///
+    /// An endpoint whose connection cannot be opened (refused, unreachable, TLS or handshake
+    /// failure) or whose open connection drops is marked *down*: no new connection goes to it
+    /// for a back-off period, drawn uniformly from [d/2, d] with
+    /// d = min(``maximumDownTime``, ``initialDownTime`` × 2^(n−1)) after its *n*-th failure
+    /// in a row (a successful connection resets n). Each change is logged at notice level.
+    /// While every endpoint is down, the one whose period ends first is still tried, so a
+    /// lone server that restarts is reached as soon as it listens again.
+    ///
+    /// A failed attempt is sent to another endpoint (under ``Configuration/retry``, within
+    /// ``Configuration/deadline``) only when no answer was received for it: the connection
+    /// was refused or failed its TLS handshake, or dropped before the answer came. A definite
+    /// answer is never sent elsewhere, except the retryable ones of
+    /// ``LoanScoreClientError/isRetryable`` (`BUSY`, and the server's own refusals such as
+    /// `SHUTTING_DOWN`), which say the request was not scored.
+    ///
+    /// ## At least once, at most once
+    ///
+    /// A request whose connection dropped after it was sent may have been scored, and
+    /// audited, by a server that died before its answer left. Sent again (the default,
+    /// ``resendsUnansweredRequests`` true), it is scored *at least once*: the audit logs may
+    /// hold both attempts, with the same application ids, model version and PD (scoring is
+    /// deterministic). A caller that must not have a second audit record sets
+    /// ``resendsUnansweredRequests`` to false: the call then fails with
+    /// ``LoanScoreClientError/Code-swift.enum/connectionClosed`` and
+    /// ``LoanScoreClientError/answerLost`` true, and the application was scored *at most
+    /// once* (look it up in the audit log before sending it again); the server's `TIMEOUT` and
+    /// `INTERNAL` answers, after which the request may have been scored too, are then not
+    /// retried either. PROTOCOL.md §2.1 says the same for any client.
+    public struct Failover: Sendable, Hashable {
+        /// How long an endpoint stays down after its first failure in a row. Default 250 ms.
+        public var initialDownTime: Duration
+        /// The longest an endpoint stays down, however often it failed. Default 30 s.
+        public var maximumDownTime: Duration
+        /// Whether a request whose connection dropped after it was sent, with no answer, is
+        /// sent again (at least once; the default) or fails (at most once; `TIMEOUT` and
+        /// `INTERNAL` answers are then not retried either).
+        public var resendsUnansweredRequests: Bool
+
+        /// A failover policy; the defaults are 250 ms to 30 s down, unanswered requests sent again.
+        public init(initialDownTime: Duration = .milliseconds(250), maximumDownTime: Duration = .seconds(30),
+                    resendsUnansweredRequests: Bool = true) {
+            self.initialDownTime = initialDownTime
+            self.maximumDownTime = maximumDownTime
+            self.resendsUnansweredRequests = resendsUnansweredRequests
+        }
+
+        /// How long an endpoint stays down after `failures` failures in a row (1-based):
+        /// uniform in [d/2, d] with d = min(``maximumDownTime``, ``initialDownTime`` × 2^(failures−1)).
+        ///
+        /// - Complexity: O(1).
+        public func downTime(after failures: Int) -> Duration {
+            RetryPolicy(initialBackoff: initialDownTime, maximumBackoff: maximumDownTime).backoff(after: failures)
         }
     }
 

@@ -50,6 +50,24 @@ import NIOConcurrencyHelpers
 /// failures: ``RetryPolicy/backoff(after:)`` gives the schedule (`loanscore-load`'s closed
 /// loop uses it).
 ///
+/// ## A fleet
+///
+/// Give several servers (``Configuration/init(endpoints:tls:connections:maximumInFlightPerConnection:compressionThreshold:deadline:retry:connectTimeout:clientName:logger:)``)
+/// and at least as many ``Configuration/connections``: the pool spreads its connections over
+/// them, keeps an endpoint that refused a connection or dropped one out of use for a while
+/// (``Failover``), and sends a request that got no answer to another one within the call's
+/// deadline. A request whose connection dropped after it was sent may have been scored and
+/// audited already: sent again, it is scored at least once (the default); with
+/// ``Failover/resendsUnansweredRequests`` false the call fails instead, at most once
+/// (PROTOCOL.md §2.1).
+///
+/// ```swift
+/// var configuration = LoanScoreClient.Configuration(
+///     endpoints: [HostPort(host: "10.0.1.11", port: 7443), HostPort(host: "10.0.1.12", port: 7443)],
+///     tls: .init(caFile: "/etc/loanscore/ca.pem"), connections: 4)
+/// configuration.failover.resendsUnansweredRequests = false   // at most once
+/// ```
+///
 /// ## Schema changes
 ///
 /// When the server reloads a bundle with another schema, a request laid out for the old one is
@@ -80,6 +98,35 @@ public final class LoanScoreClient: Sendable {
         var welcome: Welcome?
         /// Increases each time a slot is replaced, so a stale completion cannot overwrite a newer one.
         var generation: [Int]
+        /// The endpoint (index in ``Configuration/endpoints``) of each slot's connection, open or opening.
+        var endpointOfSlot: [Int]
+        var health: EndpointHealth
+
+        /// Connections open (and usable) or opening to each of `count` endpoints, `except` one slot.
+        func load(endpoints count: Int, except: Int) -> [Int] {
+            var load = Array(repeating: 0, count: count)
+            for (index, slot) in slots.enumerated() where index != except {
+                switch slot {
+                case .connecting: load[endpointOfSlot[index]] += 1
+                case .connected(let connection) where connection.isUsable: load[endpointOfSlot[index]] += 1
+                case .connected, .empty: break
+                }
+            }
+            return load
+        }
+
+        /// A slot with no usable connection and none opening, while some endpoint is up: one to
+        /// open again in the background, so a dead endpoint's connections move to the others.
+        func slotToRevive(now: NIODeadline) -> Int? {
+            guard !closed, health.anyUp(now: now) else { return nil }
+            return slots.indices.first { index in
+                switch slots[index] {
+                case .empty: return true
+                case .connected(let connection): return !connection.isUsable
+                case .connecting: return false
+                }
+            }
+        }
 
         /// The next slot, round-robin from ``next``, whose connection is open and usable (and
         /// moves ``next`` past it); nil when there is none.
@@ -113,13 +160,19 @@ public final class LoanScoreClient: Sendable {
     ///     uses NIO's shared `MultiThreadedEventLoopGroup.singleton`.
     /// - Throws: ``LoanScoreClientError`` `tlsFailed` when the CA, certificate or key file
     ///   cannot be loaded or OpenSSL refuses the ``TLS/policy`` (naming the setting); `invalidInput` for a configuration that cannot work (no connections,
-    ///   a port out of range).
+    ///   a port out of range, no endpoint). An endpoint given more than once counts once.
     public init(configuration: Configuration, eventLoopGroup: (any EventLoopGroup)? = nil) throws {
+        var configuration = configuration
+        var named = Set<HostPort>()
+        configuration.endpoints = configuration.endpoints.filter { named.insert($0).inserted }  // a repeat counts once
         guard configuration.connections >= 1 else {
             throw LoanScoreClientError(.invalidInput, "connections must be at least 1, not \(configuration.connections)")
         }
-        guard (0...65_535).contains(configuration.port) else {
-            throw LoanScoreClientError(.invalidInput, "port \(configuration.port) is not a TCP port")
+        guard !configuration.endpoints.isEmpty else {
+            throw LoanScoreClientError(.invalidInput, "no endpoint: give at least one server's HOST:PORT")
+        }
+        for endpoint in configuration.endpoints where !(0...65_535).contains(endpoint.port) {
+            throw LoanScoreClientError(.invalidInput, "port \(endpoint.port) of \(endpoint) is not a TCP port")
         }
         guard configuration.retry.maximumAttempts >= 1 else {
             throw LoanScoreClientError(.invalidInput, "retry.maximumAttempts must be at least 1")
@@ -132,8 +185,13 @@ public final class LoanScoreClient: Sendable {
         self.configuration = configuration
         self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let count = configuration.connections
-        pool = NIOLockedValueBox(Pool(slots: Array(repeating: .empty, count: count), generation: Array(repeating: 0, count: count)))
+        pool = NIOLockedValueBox(Pool(
+            slots: Array(repeating: .empty, count: count), generation: Array(repeating: 0, count: count),
+            endpointOfSlot: Array(repeating: 0, count: count), health: EndpointHealth(count: configuration.endpoints.count)))
     }
+
+    /// How many endpoints an "every endpoint is down" message names (``LoanScoreClientError/endpointFailures`` has them all).
+    static let endpointsNamedInMessages = 5
 
     /// The WELCOME of the most recently opened connection: the served model's name and
     /// version, its ``LoanScoreProtocol/WireSchema`` (field names and wire types in column
@@ -143,10 +201,14 @@ public final class LoanScoreClient: Sendable {
     }
 
     /// Opens every connection of the pool (those not open yet) and waits for their WELCOMEs.
+    /// With several ``Configuration/endpoints``, the connections are spread over them, and a
+    /// connection an endpoint refuses is opened on another one that is up.
     ///
     /// - Returns: The WELCOME of the first connection.
     /// - Throws: ``LoanScoreClientError`` `connectFailed`, `tlsFailed`, `handshakeFailed` or
-    ///   `connectionClosed` (the first failure; connections that did open stay open).
+    ///   `connectionClosed` (the first failure, after every endpoint was tried for it;
+    ///   connections that did open stay open). With every endpoint down, the error's
+    ///   ``LoanScoreClientError/endpointFailures`` names each one and its last failure.
     @discardableResult
     public func connect() async throws(LoanScoreClientError) -> Welcome {
         let count = configuration.connections
@@ -154,7 +216,7 @@ public final class LoanScoreClient: Sendable {
         var firstError: LoanScoreClientError?
         for index in 0..<count {
             do {
-                let connection = try await connection(slot: index)
+                let connection = try await connectionSkippingDownEndpoints(slot: index)
                 if first == nil { first = connection.welcome }
             } catch {
                 if firstError == nil { firstError = error }
@@ -337,7 +399,13 @@ public final class LoanScoreClient: Sendable {
             } catch {
                 var error = error
                 error.attempts = attempt
-                guard error.isRetryable, retrying(error) else { throw error }
+                // Another endpoint may open where this one refused or failed its TLS handshake.
+                let elsewhere = error.endpointFailed && configuration.endpoints.count > 1
+                guard error.isRetryable || elsewhere, retrying(error) else { throw error }
+                guard !error.mayHaveBeenScored || configuration.failover.resendsUnansweredRequests else {
+                    // At most once: the server may have scored it; the caller decides (Failover).
+                    throw error
+                }
                 if error.code == .schemaMismatch, let stale = error.staleSchema, metSchemas.insert(stale).inserted,
                    NIODeadline.now() < deadline {
                     // The server reloaded another schema: not the server failing, so no backoff.
@@ -443,15 +511,53 @@ public final class LoanScoreClient: Sendable {
         for connection in stale { connection.close() }
     }
 
-    /// A usable connection, round-robin over the pool's slots, opening one when needed.
+    /// A usable connection, round-robin over the pool's slots, opening one when needed (on
+    /// another endpoint when one refuses). With several endpoints, a slot whose connection
+    /// died is opened again in the background while the others serve.
     private func leaseConnection() async throws(LoanScoreClientError) -> Connection {
-        let slot = try pool.withLock { pool throws(LoanScoreClientError) -> Int in
-            if let index = try pool.nextUsableSlot() { return index }
+        let (slot, revive) = try pool.withLock { pool throws(LoanScoreClientError) -> (Int, Int?) in
+            if let index = try pool.nextUsableSlot() {
+                return (index, configuration.endpoints.count > 1 ? pool.slotToRevive(now: .now()) : nil)
+            }
             let index = pool.next
             pool.next = (index + 1) % pool.slots.count
-            return index
+            return (index, nil)
         }
-        return try await connection(slot: slot)
+        if let revive {
+            Task { _ = try? await self.connection(slot: revive) }
+        }
+        return try await connectionSkippingDownEndpoints(slot: slot)
+    }
+
+    /// ``connection(slot:)``, opened again on the next endpoint chosen while opening fails for
+    /// an endpoint's reason (refused, TLS, handshake) and another endpoint is up; at most once
+    /// per endpoint.
+    private func connectionSkippingDownEndpoints(slot: Int) async throws(LoanScoreClientError) -> Connection {
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                return try await connection(slot: slot)
+            } catch {
+                let another = pool.withLock { $0.health.anyUp(now: .now()) }
+                guard error.endpointFailed, another, tries < configuration.endpoints.count else { throw error }
+            }
+        }
+    }
+
+    /// The connection in `slot` dropped without GOODBYE: marks its endpoint down.
+    private func endpointDropped(_ endpoint: Int, _ error: LoanScoreClientError) {
+        let downTime = pool.withLock { pool in
+            pool.health.markDown(endpoint, failure: "connection dropped: \(error.message)", policy: configuration.failover, now: .now())
+        }
+        if let downTime { logDown(endpoint, downTime, error.message) }
+    }
+
+    /// Logs, at notice, that `endpoint` is out of use for `downTime`.
+    private func logDown(_ endpoint: Int, _ downTime: Duration, _ reason: String) {
+        configuration.logger.notice(
+            "loanscore.client endpoint down",
+            metadata: ["server": "\(configuration.endpoints[endpoint])", "for_ms": "\(downTime.nanoseconds / 1_000_000)", "error": "\(reason)"])
     }
 
     /// The connection in `slot`, opening it (once, however many callers wait) when it is empty
@@ -459,7 +565,7 @@ public final class LoanScoreClient: Sendable {
     private func connection(slot index: Int) async throws(LoanScoreClientError) -> Connection {
         enum Step {
             case ready(Connection)
-            case wait(Task<Connection, any Error>, generation: Int)
+            case wait(Task<Connection, any Error>, generation: Int, endpoint: Int)
         }
         let step = try pool.withLock { pool throws(LoanScoreClientError) -> Step in
             guard !pool.closed else { throw LoanScoreClientError(.connectionClosed, "the client is closed") }
@@ -467,30 +573,39 @@ public final class LoanScoreClient: Sendable {
             case .connected(let connection) where connection.isUsable:
                 return .ready(connection)
             case .connecting(let task):
-                return .wait(task, generation: pool.generation[index])
+                return .wait(task, generation: pool.generation[index], endpoint: pool.endpointOfSlot[index])
             case .connected, .empty:
                 let configuration = self.configuration
                 let tlsContext = self.tlsContext
                 let group = self.group
+                let endpoint = pool.health.choose(load: pool.load(endpoints: configuration.endpoints.count, except: index), now: .now())
+                let dropped: @Sendable (LoanScoreClientError) -> Void = { [weak self] error in self?.endpointDropped(endpoint, error) }
                 let task = Task { () async throws -> Connection in
-                    try await Connection.connect(configuration: configuration, tlsContext: tlsContext, group: group)
+                    try await Connection.connect(
+                        to: configuration.endpoints[endpoint], configuration: configuration, tlsContext: tlsContext, group: group,
+                        dropped: dropped)
                 }
                 pool.generation[index] += 1
+                pool.endpointOfSlot[index] = endpoint
                 pool.slots[index] = .connecting(task)
-                return .wait(task, generation: pool.generation[index])
+                return .wait(task, generation: pool.generation[index], endpoint: pool.endpointOfSlot[index])
             }
         }
         switch step {
         case .ready(let connection):
             return connection
-        case .wait(let task, let generation):
+        case .wait(let task, let generation, let endpoint):
             do {
                 let connection = try await task.value
-                let keep = pool.withLock { pool -> Bool in
-                    guard !pool.closed else { return false }
+                let (keep, cameBack) = pool.withLock { pool -> (Bool, Bool) in
+                    let cameBack = pool.health.markUp(endpoint)
+                    guard !pool.closed else { return (false, cameBack) }
                     if pool.generation[index] == generation { pool.slots[index] = .connected(connection) }
                     pool.welcome = connection.welcome
-                    return true
+                    return (true, cameBack)
+                }
+                if cameBack, configuration.endpoints.count > 1 {
+                    configuration.logger.notice("loanscore.client endpoint up", metadata: ["server": "\(configuration.endpoints[endpoint])"])
                 }
                 guard keep else {
                     connection.close()
@@ -498,10 +613,25 @@ public final class LoanScoreClient: Sendable {
                 }
                 return connection
             } catch {
-                pool.withLock { pool in
+                var failure = error as? LoanScoreClientError ?? LoanScoreClientError(.connectFailed, "\(error)")
+                let (downTime, everyFailure) = pool.withLock { pool -> (Duration?, [LoanScoreClientError.EndpointFailure]?) in
                     if pool.generation[index] == generation, case .connecting = pool.slots[index] { pool.slots[index] = .empty }
+                    guard failure.endpointFailed, !pool.closed else { return (nil, nil) }
+                    let now = NIODeadline.now()
+                    let downTime = pool.health.markDown(endpoint, failure: failure.message, policy: configuration.failover, now: now)
+                    return (downTime, pool.health.anyUp(now: now) ? nil : pool.health.failures(configuration.endpoints))
                 }
-                throw error as? LoanScoreClientError ?? LoanScoreClientError(.connectFailed, "\(error)")
+                if let downTime { logDown(endpoint, downTime, failure.message) }
+                if let everyFailure {
+                    failure.endpointFailures = everyFailure
+                    if everyFailure.count > 1 {
+                        // Bounded: the first few in full; endpointFailures keeps every one.
+                        let shown = everyFailure.prefix(Self.endpointsNamedInMessages).map(\.description).joined(separator: "; ")
+                        let more = everyFailure.count - Self.endpointsNamedInMessages
+                        failure.message = "every endpoint is down (\(everyFailure.count)): " + shown + (more > 0 ? "; and \(more) more" : "")
+                    }
+                }
+                throw failure
             }
         }
     }

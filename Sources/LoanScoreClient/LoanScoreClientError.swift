@@ -91,6 +91,37 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
     /// For a SCHEMA_MISMATCH answer: the schema the refused request was laid out for, so that
     /// the retry loop re-lays a batch out once per schema it meets.
     var staleSchema: SchemaHash?
+    /// True when the request was sent and its connection dropped before the answer came: the
+    /// server may have scored (and audited) it. See ``LoanScoreClient/Failover``.
+    public var answerLost = false
+    /// When every endpoint of the configuration was down: each endpoint and its last failure,
+    /// in the configuration's order (also named in ``message``). Empty otherwise.
+    public var endpointFailures: [EndpointFailure] = []
+    /// Whether the server may have scored (and audited) the request although the call failed:
+    /// its answer was lost, or the server answered `TIMEOUT` or `INTERNAL` (PROTOCOL.md §7).
+    /// Such failures are not retried under at-most-once (``LoanScoreClient/Failover``).
+    var mayHaveBeenScored: Bool {
+        answerLost || code == .server(.timeout) || code == .server(.internal)
+    }
+    /// True when opening a connection to one endpoint failed (refused, TLS, handshake): the
+    /// request was not sent, so another endpoint may be tried.
+    var endpointFailed = false
+
+    /// One endpoint and why it was last marked down (``endpointFailures``).
+    public struct EndpointFailure: Sendable, Hashable, CustomStringConvertible {
+        /// The endpoint, `HOST:PORT`.
+        public var endpoint: String
+        /// Its last failure, in words.
+        public var failure: String
+
+        /// An endpoint's failure.
+        public init(endpoint: String, failure: String) {
+            self.endpoint = endpoint
+            self.failure = failure
+        }
+
+        public var description: String { "\(endpoint): \(failure)" }
+    }
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, field: String? = nil, applicationIndex: Int? = nil, attempts: Int = 0) {

@@ -59,7 +59,8 @@ enum PlainMessages {
         case .handshakeTimeout:
             return "\(server) did not complete the TLS handshake in time; is it the scoring port of a loanscored?"
         case .closedDuringHandshake:
-            return "\(server) closed the connection during the TLS handshake (it may have refused this client: its log says why)"
+            return "\(server) closed the connection during the TLS handshake: a loanscored that refused this client (its log says why), "
+                + "or a TCP load balancer (nginx) with no live upstream (its error log says so)"
         default:
             return "TLS with \(server) failed: \(what)"
         }

@@ -7,7 +7,9 @@ import NIOCore
 /// each replaced by a fresh one (new TCP connection, TLS handshake and HELLO) after
 /// `reconnectEvery` requests when churn is asked for. A replaced client is closed (GOODBYE)
 /// once the requests already given to it have their answers, so churn itself causes no
-/// errors. Thread-safe.
+/// errors. With several endpoints (`--server` repeated), slot *i*'s client prefers endpoint
+/// *i* mod *n* (its list starts there), so the connections are spread over the servers, and
+/// each client fails over to the next endpoints in its list. Thread-safe.
 final class ChurningConnections: Sendable {
     /// One client and the requests it is serving.
     private final class Lease: Sendable {
@@ -48,10 +50,21 @@ final class ChurningConnections: Sendable {
         self.reconnectEvery = reconnectEvery
         self.group = group
         var slots: [Slot] = []
-        for _ in 0..<max(1, count) {
+        for slot in 0..<max(1, count) {
+            let configuration = Self.configuration(configuration, forSlot: slot)
             slots.append(Slot(lease: Lease(client: try LoanScoreClient(configuration: configuration, eventLoopGroup: group))))
         }
         state = NIOLockedValueBox(State(slots: slots, opened: slots.count))
+    }
+
+    /// `configuration` with its endpoints rotated to start at slot `slot`'s.
+    private static func configuration(_ configuration: LoanScoreClient.Configuration, forSlot slot: Int) -> LoanScoreClient.Configuration {
+        var rotated = configuration
+        let endpoints = configuration.endpoints
+        guard endpoints.count > 1 else { return rotated }
+        let first = slot % endpoints.count
+        rotated.endpoints = Array(endpoints[first...] + endpoints[..<first])
+        return rotated
     }
 
     /// Connections opened so far, and how many of them replaced a closed one.
@@ -177,7 +190,8 @@ final class ChurningConnections: Sendable {
     /// Puts a new client in `slot` in place of `lease` and retires `lease`, closing it now if
     /// no request is using it.
     private func replace(_ lease: Lease, inSlot slot: Int) {
-        guard let replacement = try? LoanScoreClient(configuration: configuration, eventLoopGroup: group) else { return }
+        guard let replacement = try? LoanScoreClient(configuration: Self.configuration(configuration, forSlot: slot), eventLoopGroup: group)
+        else { return }
         let idle = state.withLockedValue { state -> Bool in
             guard state.slots[slot].lease === lease else { return false }
             let id = ObjectIdentifier(lease)

@@ -5,6 +5,7 @@ import LoanScoreClient
 import LoanScoreFeatures
 import LoanScoreProtocol
 import LoanScoreVersion
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -48,8 +49,8 @@ struct LoanScoreLoad: AsyncParsableCommand {
         discussion: """
             Applications are read once from --input (columns matched by name to the served \
             schema's fields; other columns are ignored) and sent round and round. The warm-up \
-            is excluded from every figure. Requests are not retried: BUSY and other errors are \
-            counted by code; in closed loop each worker backs off after an error (10 ms, \
+            is excluded from every figure. Requests are not retried (unless --retries N): BUSY \
+            and other errors are counted by code; in closed loop each worker backs off after an error (10 ms, \
             doubled per consecutive error up to 1 s, jittered; reset by an answer) instead of \
             sending again at once. A reload that changes the served schema is followed: on \
             SCHEMA_MISMATCH the connection reconnects for the new WELCOME and the file is laid \
@@ -63,9 +64,19 @@ struct LoanScoreLoad: AsyncParsableCommand {
             and that request's latency includes the TCP and TLS handshakes. With --json the \
             report is one JSON object: applications_per_s, requests_per_s, latency_ms {p50, p90, \
             p99, p999, max}, errors {CODE: count}, first_error_s {CODE: seconds from the start of the run to \
-            the first answer with that error}, connections {opened, reconnected}, schema_changes \
+            the first answer with that error}, longest_gap_ms (the longest wait between two \
+            answers, warm-up included: a failover's pause), connections {opened, reconnected}, schema_changes \
             {relayouts, resent, changes}, overload \
             {overloaded, reasons, failed_fraction, target_applications_per_s}, settings.
+
+            A fleet: --server repeated spreads the connections over the servers (connection i \
+            prefers server i); a connection whose server dies reconnects to another, and with \
+            --retries N (closed loop only) a request that got no answer (connection refused or dropped), BUSY or \
+            another retryable error is sent again, there, within --timeout (so a retried request \
+            may be scored, and audited, twice: PROTOCOL.md §2.1). --answered-ids FILE lists the id \
+            of every application answered, to check against the servers' audit logs. A server \
+            marked down (a refused or dropped connection) and up again is logged on standard \
+            error.
 
             An overloaded run — open loop answered below 90 % of the applications/s asked for \
             (--rate × --batch), or more than 1 % of the requests failed (BUSY, TIMEOUT, \
@@ -77,8 +88,20 @@ struct LoanScoreLoad: AsyncParsableCommand {
         version: LoanScoreVersion.versionLine(executable: "loanscore-load")
     )
 
-    @Option(help: ArgumentHelp("The server.", valueName: "host:port"))
-    var server: String
+    @Option(help: ArgumentHelp(
+        "The server; repeat it for a fleet: the connections are spread over the servers, and with --retries a request whose server died goes to another.",
+        valueName: "host:port"))
+    var server: [String]
+
+    @Option(help: ArgumentHelp(
+        "Send a failed request again up to this many times (default 0: failures are counted, never retried): a connection refused or dropped before the answer, BUSY and the other retryable errors, on another connection (and server) within --timeout; a request retried and answered counts as answered.",
+        valueName: "count"))
+    var retries: Int = 0
+
+    @Option(name: .customLong("answered-ids"), help: ArgumentHelp(
+        "Write the id of every application answered (warm-up included) to this file, one per line, in no particular order: to check them against the audit logs.",
+        valueName: "file"))
+    var answeredIDs: String?
 
     @Option(help: ArgumentHelp("The CA certificate (PEM) the server's certificate must chain to; default: the system's trust store.", valueName: "file"))
     var ca: String?
@@ -138,15 +161,29 @@ struct LoanScoreLoad: AsyncParsableCommand {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive.") }
         if let reconnectEvery, reconnectEvery < 1 { throw ValidationError("--reconnect-every must be at least 1 request.") }
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together.") }
-        _ = try parseAddress(server)
+        guard !server.isEmpty else { throw ValidationError("Give --server HOST:PORT (repeat it for several servers).") }
+        guard retries >= 0 else { throw ValidationError("--retries must not be negative.") }
+        if retries > 0, rate != nil { throw ValidationError("--retries is for the closed loop: the open loop (--rate) sends each request once, at its time.") }
+        for address in server { _ = try parseAddress(address) }
     }
 
+    /// The servers as one text, for messages and the report.
+    var servers: String { server.joined(separator: ", ") }
+
     func run() async throws {
-        let (host, port) = try parseAddress(server)
+        let endpoints = try server.map { address in
+            let (host, port) = try parseAddress(address)
+            return HostPort(host: host, port: port)
+        }
         // One single-connection client per connection, so each can be replaced on its own.
         var configuration = LoanScoreClient.Configuration(
-            host: host, port: port, tls: .init(caFile: ca, certificateFile: cert, privateKeyFile: key), connections: 1)
-        configuration.retry = .none
+            endpoints: endpoints, tls: .init(caFile: ca, certificateFile: cert, privateKeyFile: key), connections: 1)
+        configuration.retry = retries == 0 ? .none : LoanScoreClient.RetryPolicy(maximumAttempts: retries + 1)
+        // The SDK's notices (a server marked down after a refused or dropped connection, and up
+        // again) on standard error, so a run that lost a server says so beside its figures.
+        var logger = Logger(label: "loanscore-load", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .notice
+        configuration.logger = logger
         configuration.deadline = .milliseconds(Int64(timeout * 1000))
         configuration.clientName = "loanscore-load/1"
         configuration.sendsDeadline = !noDeadline
@@ -174,7 +211,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
         } catch let error as LoanScoreClientError {
             switch error.code {
             case .connectFailed, .tlsFailed, .handshakeFailed, .connectionClosed: throw ExitMessage(error.message, status: 4)
-            default: throw ExitMessage("cannot start the run against \(server): \(error.message)")
+            default: throw ExitMessage("cannot start the run against \(servers): \(error.message)")
             }
         }
         guard batch <= welcome.limits.maximumBatch else {
@@ -197,7 +234,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
         let start = ContinuousClock.now
         let measureFrom = start + .milliseconds(Int64(warmup * 1000))
         let end = measureFrom + .milliseconds(Int64(duration * 1000))
-        let recorder = Recorder(measureFrom: measureFrom, end: end, start: start)
+        let recorder = Recorder(measureFrom: measureFrom, end: end, start: start, keepsIDs: answeredIDs != nil)
         let progress = isatty(2) == 1 ? Task { await recorder.printProgress(start: start) } : nil
 
         if let rate, let loop = openLoopGroup?.next() {
@@ -216,16 +253,17 @@ struct LoanScoreLoad: AsyncParsableCommand {
         let ran = ContinuousClock.now - measureFrom
         let measured = stoppedEarly ? max(0.001, min(duration, Double(ran.components.seconds) + Double(ran.components.attoseconds) / 1e18)) : duration
         let settings: [String: Any] = [
-            "server": server, "model": "\(welcome.modelName) \(welcome.modelVersion)",
+            "server": servers, "model": "\(welcome.modelName) \(welcome.modelVersion)",
             "mode": rate == nil ? "closed" : "open", "connections": connections, "pipeline": pipeline, "batch": batch,
             "rate": rate.map { $0 as Any } ?? NSNull(), "duration_s": duration, "warmup_s": warmup,
-            "reconnect_every": reconnectEvery.map { $0 as Any } ?? NSNull(),
+            "reconnect_every": reconnectEvery.map { $0 as Any } ?? NSNull(), "retries": retries,
             "applications_in_file": batches.count,
         ]
         let report = recorder.report(duration: measured)
         let verdict = OverloadVerdict(target: rate.map { $0 * Double(batch) }, achieved: report.applicationsPerSecond,
                                       answered: report.answered, failed: report.failed)
         let (opened, reconnected) = client.connectionCounts
+        if let answeredIDs { try recorder.writeAnsweredIDs(to: answeredIDs) }
         if json {
             var object = report.json
             object["connections"] = ["opened": opened, "reconnected": reconnected]
@@ -237,7 +275,7 @@ struct LoanScoreLoad: AsyncParsableCommand {
         } else {
             let mode = rate.map { "open loop at \(format($0)) requests/s" } ?? "closed loop, \(pipeline) in flight per connection"
             let churn = reconnectEvery.map { ", each replaced after \($0) requests" } ?? ""
-            print("loanscore-load: \(server), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(measured)) s measured after \(format(warmup)) s warm-up\(stoppedEarly ? " (stopped early)" : "")")
+            print("loanscore-load: \(servers), \(welcome.modelName) \(welcome.modelVersion); \(mode); \(connections) connection(s)\(churn), batch \(batch); \(format(measured)) s measured after \(format(warmup)) s warm-up\(stoppedEarly ? " (stopped early)" : "")")
             print(report.text)
             print("connections: \(opened) opened, \(reconnected) of them replacing a closed one (whole run, warm-up included)")
             print(Self.schemaChangesText(relayouts: layouts.relayouts, resent: layouts.resent, changes: layouts.changes))
@@ -257,8 +295,8 @@ struct LoanScoreLoad: AsyncParsableCommand {
                     while ContinuousClock.now < end {
                         let sent = ContinuousClock.now
                         switch await client.withNextClient({ await layouts.scoreNext(on: $0) }) {
-                        case .answered(let applications):
-                            recorder.success(sentAt: sent, applications: applications)
+                        case .answered(let ids):
+                            recorder.success(sentAt: sent, applications: ids.count, ids: ids)
                             streak.succeeded()
                         case .failed(let error):
                             recorder.failure(sentAt: sent, error: error)
@@ -368,6 +406,11 @@ final class Recorder: Sendable {
         var firstFailure: [String: Double] = [:]
         /// Every completion, warm-up included, for the progress line.
         var completedTotal = 0
+        /// The ids of every application answered, warm-up included (only when asked for).
+        var answeredIDs: [String] = []
+        /// When the last answer came, and the longest wait between two answers (warm-up included).
+        var lastAnswer: ContinuousClock.Instant?
+        var longestGap: Duration = .zero
     }
 
     let measureFrom: ContinuousClock.Instant
@@ -378,7 +421,11 @@ final class Recorder: Sendable {
     /// When the run began (for ``State/firstFailure``).
     let start: ContinuousClock.Instant
 
-    init(measureFrom: ContinuousClock.Instant, end: ContinuousClock.Instant, start: ContinuousClock.Instant? = nil) {
+    /// Whether ``success(sentAt:applications:ids:)`` keeps the ids (`--answered-ids`).
+    let keepsIDs: Bool
+
+    init(measureFrom: ContinuousClock.Instant, end: ContinuousClock.Instant, start: ContinuousClock.Instant? = nil, keepsIDs: Bool = false) {
+        self.keepsIDs = keepsIDs
         self.measureFrom = measureFrom
         self.end = end
         self.start = start ?? measureFrom
@@ -386,12 +433,16 @@ final class Recorder: Sendable {
 
     /// Records an answered request; latency runs from `sentAt` to now (in open loop, the
     /// intended send time, so that a late send counts against the server).
-    func success(sentAt: ContinuousClock.Instant, applications: Int) {
-        let latency = ContinuousClock.now - sentAt
+    func success(sentAt: ContinuousClock.Instant, applications: Int, ids: [String] = []) {
+        let now = ContinuousClock.now
+        let latency = now - sentAt
         let measured = sentAt >= measureFrom && sentAt < end
         let micros = UInt64(max(0, latency.components.seconds)) * 1_000_000 + UInt64(max(0, latency.components.attoseconds / 1_000_000_000_000))
         state.withLockedValue { state in
             state.completedTotal += 1
+            if keepsIDs { state.answeredIDs.append(contentsOf: ids) }
+            if let last = state.lastAnswer { state.longestGap = max(state.longestGap, now - last) }
+            state.lastAnswer = now
             guard measured else { return }
             state.requests += 1
             state.applications += applications
@@ -414,6 +465,18 @@ final class Recorder: Sendable {
             if state.firstFailure[code] == nil {
                 state.firstFailure[code] = Double(since.components.seconds) + Double(since.components.attoseconds) / 1e18
             }
+        }
+    }
+
+    /// Writes the ids of every application answered to `path`, one per line.
+    ///
+    /// - Throws: ``ExitMessage`` (status 1) when the file cannot be written.
+    func writeAnsweredIDs(to path: String) throws {
+        let text = state.withLockedValue { $0.answeredIDs.map { $0 + "\n" }.joined() }
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw ExitMessage("cannot write --answered-ids \(path): \(error.localizedDescription)")
         }
     }
 
@@ -461,16 +524,18 @@ final class Recorder: Sendable {
             let errorsText = state.errors.isEmpty
                 ? "errors: none"
                 : "errors: " + state.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            let gapMillis = Double(state.longestGap.components.seconds) * 1e3 + Double(state.longestGap.components.attoseconds) / 1e15
             let firsts = state.firstFailure.sorted { $0.key < $1.key }
                 .map { "\($0.key) after \(String(format: "%.1f", $0.value * 1000)) ms" }.joined(separator: ", ")
             let text = """
                 throughput: \(format(applicationsPerSecond)) applications/s, \(format(requestsPerSecond)) requests/s (\(state.requests) answered, \(errorCount) failed)
                 latency ms: \(line.joined(separator: "  "))
+                longest wait between two answers: \(String(format: "%.1f", gapMillis)) ms (whole run, warm-up included)
                 \(errorsText)\(firsts.isEmpty ? "" : "\nfirst error of each kind (from the start of the run, warm-up included): " + firsts)
                 """
             return Report(
                 json: ["applications_per_s": applicationsPerSecond, "requests_per_s": requestsPerSecond, "latency_ms": latency, "errors": state.errors,
-                       "first_error_s": state.firstFailure],
+                       "first_error_s": state.firstFailure, "longest_gap_ms": gapMillis],
                 text: text, answered: state.requests, failed: errorCount, applicationsPerSecond: applicationsPerSecond)
         }
     }

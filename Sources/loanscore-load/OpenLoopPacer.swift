@@ -123,7 +123,7 @@ final class OpenLoopPacer {
             self.inFlight -= 1
             switch result {
             case .success(let response):
-                self.recorder.success(sentAt: due, applications: applications)
+                self.recorder.success(sentAt: due, applications: applications, ids: request.applicationIDs)
                 if let layout = self.layout, !layout.lacking.isEmpty { _ = self.layouts?.requiredButLacking(response, layout) }
             case .failure(let error):
                 self.recorder.failure(sentAt: due, error: error)

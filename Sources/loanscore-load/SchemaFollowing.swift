@@ -164,8 +164,8 @@ final class FileLayouts: Sendable {
 
     /// What one closed-loop request came to.
     enum Outcome {
-        /// Answered: this many applications.
-        case answered(Int)
+        /// Answered: the applications' ids.
+        case answered([String])
         case failed(any Error)
         /// The run stops (``stopReason``).
         case stopped
@@ -192,7 +192,7 @@ final class FileLayouts: Sendable {
                 let response = try await client.score(request)
                 if resending { state.withLockedValue { $0.resent += 1 } }
                 if !layout.lacking.isEmpty, requiredButLacking(response, layout) { return .stopped }
-                return .answered(request.count)
+                return .answered(request.applicationIDs)
             } catch {
                 guard error.code == .schemaMismatch, round == 0 else { return .failed(error) }
                 // The SDK retired the stale connection; connecting again brings the new WELCOME.

@@ -42,8 +42,10 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "The model bundle folder (offline scoring; or use --server).")
     var bundle: String?
 
-    @Option(help: ArgumentHelp("Score on a LoanScore server instead of a bundle.", valueName: "host:port"))
-    var server: String?
+    @Option(help: ArgumentHelp(
+        "Score on a LoanScore server instead of a bundle; repeat it for a fleet (connections spread over the servers, a batch whose server died sent to another).",
+        valueName: "host:port"))
+    var server: [String] = []
 
     @Option(help: ArgumentHelp("With --server: the CA certificate (PEM) the server's certificate must chain to; default: the system's trust store.", valueName: "file"))
     var ca: String?
@@ -85,7 +87,7 @@ struct ScoreCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (bundle == nil) != (server == nil) else {
+        guard (bundle == nil) != server.isEmpty else {
             throw ValidationError("Give exactly one of --bundle (offline) and --server (on a LoanScore server).")
         }
         if bundle != nil {
@@ -101,9 +103,9 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let server {
+        if !server.isEmpty {
             let scoring = ServerScoring(
-                server: server, tls: LoanScoreClient.TLS(caFile: ca, certificateFile: cert, privateKeyFile: key),
+                servers: server, tls: LoanScoreClient.TLS(caFile: ca, certificateFile: cert, privateKeyFile: key),
                 input: input, output: output, rejects: rejects, json: json, batchSize: batch, ignoredColumns: ignoredColumns,
                 ignoreUnknownFields: ignoreUnknownFields)
             try runBlocking { try await scoring.run() }

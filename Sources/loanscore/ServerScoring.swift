@@ -12,7 +12,11 @@ import LoanScoreProtocol
 /// cannot travel (text in a NUMBER field, NaN, infinity, an unknown boolean label) are rejected
 /// here with the offline message shape; the server validates everything else exactly as offline.
 struct ServerScoring {
-    var server: String
+    /// The servers (`--server`, repeatable): the SDK spreads its connections over them and
+    /// fails over between them.
+    var servers: [String]
+    /// The servers as one text, for messages.
+    var server: String { servers.joined(separator: ", ") }
     var tls: LoanScoreClient.TLS
     var input: String
     var output: String
@@ -41,8 +45,14 @@ struct ServerScoring {
     }
 
     func run() async throws {
-        let (host, port) = try parseServerAddress(server)
-        var configuration = LoanScoreClient.Configuration(host: host, port: port, tls: tls, connections: 2)
+        let endpoints = try servers.map { text in
+            let (host, port) = try parseServerAddress(text)
+            return HostPort(host: host, port: port)
+        }
+        // One connection per server (at least 2, at most 16: a long list of servers must not
+        // open a connection each, all failing over onto the few that are up).
+        let distinct = Set(endpoints).count
+        var configuration = LoanScoreClient.Configuration(endpoints: endpoints, tls: tls, connections: min(16, max(2, distinct)))
         configuration.deadline = .seconds(60)
         configuration.clientName = "loanscore-cli/1"
         configuration.unknownFields = ignoreUnknownFields ? .ignore : .reject
@@ -53,7 +63,7 @@ struct ServerScoring {
             throw Failure.invalidData("cannot set up TLS for \(server): \(error.message)")
         }
         do {
-            try await run(client: client, host: host, port: port)
+            try await run(client: client)
         } catch {
             await client.close()
             throw error
@@ -61,7 +71,7 @@ struct ServerScoring {
         await client.close()
     }
 
-    private func run(client: LoanScoreClient, host: String, port: Int) async throws {
+    private func run(client: LoanScoreClient) async throws {
         let welcome: Welcome
         do {
             welcome = try await client.connect()
@@ -164,10 +174,10 @@ struct ServerScoring {
                         // changed it, dropping the field (the flag helps) or changing its type.
                         let dropped = error.field.map { field in client.welcome?.schema.fields.contains { $0.name == field } == false } ?? false
                         throw Failure.invalidData(
-                            "scoring \(span) on \(host):\(port) failed: \(error.message); the server's schema changed during the run"
+                            "scoring \(span) on \(server) failed: \(error.message); the server's schema changed during the run"
                                 + (dropped ? " (give --ignore-unknown-fields to leave such fields out)" : ""))
                     } catch {
-                        throw Failure.internalError("scoring \(span) on \(host):\(port) failed: \((error as? LoanScoreClientError)?.message ?? "\(error)")")
+                        throw Failure.internalError("scoring \(span) on \(server) failed: \((error as? LoanScoreClientError)?.message ?? "\(error)")")
                     }
                 }
             }

@@ -117,8 +117,8 @@ struct CLIServerTests {
         // One request in ten is BUSY: more than 1 % failed, so the run is overloaded (exit 5).
         #expect(result.status == 5, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "first_error_s", "connections",
-                                     "schema_changes", "overload", "settings"])
+        #expect(Set(report.keys) == ["applications_per_s", "requests_per_s", "latency_ms", "errors", "first_error_s", "longest_gap_ms",
+                                     "connections", "schema_changes", "overload", "settings"])
         let schemaChanges = try #require(report["schema_changes"] as? [String: Any])
         #expect(schemaChanges["relayouts"] as? Int == 0 && schemaChanges["resent"] as? Int == 0, "no reload, no re-layout")
         #expect((report["first_error_s"] as? [String: Double])?["BUSY"].map { $0 > 0 } == true)

@@ -362,9 +362,7 @@ struct ClientTests {
 
     @Test("Nothing listening: connectFailed after the retries")
     func connectRefused() async throws {
-        let server = try await FakeServer.start()
-        var configuration = try server.clientConfiguration()
-        try await server.stop()
+        var configuration = try fleetConfiguration([try await closedPort()], connections: 1)
         configuration.retry = .init(maximumAttempts: 2, initialBackoff: .milliseconds(1), maximumBackoff: .milliseconds(1))
         let client = try LoanScoreClient(configuration: configuration)
         let error = await clientError { _ = try await client.score([application("a")]) }
