@@ -1,5 +1,6 @@
 import Atomics
 import Foundation
+import LoanScoreFeatures
 import NIOCore
 import NIOHTTP1
 
@@ -132,8 +133,13 @@ final class AdminHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var queued: [HTTPServerRequestPart] = []
     private var readPending = false
+    /// A malformed request that came after requests still being answered: answered (and the
+    /// connection closed) once they are.
+    private var deferredParserError: HTTPParserError?
     /// Set during shutdown: the answer in progress is the connection's last.
     private var closeAfterAnswer = false
+    /// The body of the request being read (at most `max_body_bytes`), for `POST /score`.
+    private var body: [UInt8] = []
 
     init(listener: AdminListenerState) {
         self.listener = listener
@@ -175,7 +181,8 @@ final class AdminHandler: ChannelDuplexHandler {
             case (.drain, .answering): closeAfterAnswer = true
             case (.deadlinePassed, .answering(let head)):
                 answer(context: context, version: head.version, status: .serviceUnavailable,
-                       body: "the server is shutting down; the reload's outcome is in the server's log\n")
+                       body: head.uri.hasPrefix("/reload") ? "the server is shutting down; the reload's outcome is in the server's log\n"
+                           : "the server is shutting down\n")
             default: close(context: context)
             }
         } else {
@@ -234,6 +241,7 @@ final class AdminHandler: ChannelDuplexHandler {
                               body: "the body may be at most \(limits.maximumBodyBytes) bytes\n")
             }
             state = .readingBody(head, received: 0)
+            body.removeAll(keepingCapacity: false)
             arm(.body, context: context)
         case (.body(let buffer), .readingBody(let head, let received)):
             let total = received + buffer.readableBytes
@@ -241,6 +249,7 @@ final class AdminHandler: ChannelDuplexHandler {
                 return answer(context: context, version: head.version, status: .payloadTooLarge,
                               body: "the body may be at most \(limits.maximumBodyBytes) bytes\n")
             }
+            body.append(contentsOf: buffer.readableBytesView)
             state = .readingBody(head, received: total)
         case (.end, .readingBody(let head, _)):
             timer?.cancel()
@@ -251,9 +260,25 @@ final class AdminHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Headers of a 401 or 403: never cached, never sniffed (the console's answers carry more).
+    private static let refusalHeaders = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
+
     private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let sources = listener.sources
         let path = head.uri.split(separator: "?", omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
+        let isProtected = AdminAccess.isProtected(method: head.method, path: path)
+        if isProtected, let refusal = AdminRequestOrigin.refusal(head.headers, listenerIsLoopback: listener.isLoopback) {
+            return answer(context: context, version: head.version, status: .forbidden, type: "application/json",
+                          body: #"{"code":"forbidden_origin","error":"# + JSONText.quoted(refusal) + "}\n", headers: Self.refusalHeaders)
+        }
+        if let access = sources.access, isProtected, !access.accepts(head.headers) {
+            return answer(context: context, version: head.version, status: .unauthorized, type: "application/json",
+                          body: #"{"code":"unauthorized","error":"this endpoint needs the admin secret: Authorization: Bearer TOKEN or basic auth (admin_auth)"}"# + "\n",
+                          headers: access.challenges.map { ("WWW-Authenticate", $0) } + Self.refusalHeaders)
+        }
+        if let console = sources.console, AdminConsole.handles(method: head.method, path: path) {
+            return consoleRequest(console, head: head, path: path, context: context)
+        }
         switch (head.method, path) {
         case (.GET, "/health"):
             answer(context: context, version: head.version, status: .ok, type: "application/json", body: sources.health(),
@@ -296,8 +321,37 @@ final class AdminHandler: ChannelDuplexHandler {
             answer(context: context, version: head.version, status: .notFound,
                    body: "not found: \(path) (try /health, /ready, /metrics, /model, /drift)\n")
         default:
-            answer(context: context, version: head.version, status: .methodNotAllowed, body: "only GET (and POST /reload) is served\n")
+            answer(context: context, version: head.version, status: .methodNotAllowed,
+                   body: "only GET (and POST /reload, or POST /score with the console on) is served\n")
         }
+    }
+
+    /// Answers a console request off the event loop (a lookup reads the audit log, a score
+    /// runs the model), like a reload; requests behind it wait.
+    private func consoleRequest(_ console: AdminConsole, head: HTTPRequestHead, path: String, context: ChannelHandlerContext) {
+        var query: [String: String] = [:]
+        if let components = URLComponents(string: head.uri) {
+            for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        }
+        let request = ConsoleRequest(method: head.method, path: path, query: query, body: body)
+        body = []
+        state = .answering(head)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.makeFutureWithTask { await console.answer(request) }.whenSuccess { result in
+            let (handler, context) = bound.value
+            handler.consoleFinished(result, context: context)
+        }
+    }
+
+    private func consoleFinished(_ result: ConsoleAnswer, context: ChannelHandlerContext) {
+        guard case .answering(let head) = state else { return }
+        var headers = AdminConsole.hardeningHeaders
+        if result.type.hasPrefix("text/html"), head.uri.hasPrefix("/model/report.html") {
+            headers[0] = ("Content-Security-Policy", AdminConsole.reportPolicy)
+        }
+        answer(context: context, version: head.version, status: HTTPResponseStatus(statusCode: result.status), type: result.type,
+               body: result.body, keepAlive: head.isKeepAlive && !closeAfterAnswer, headers: headers)
+        resume(context: context)
     }
 
     private func reloadFinished(_ result: (status: Int, body: String), context: ChannelHandlerContext) {
@@ -322,6 +376,10 @@ final class AdminHandler: ChannelDuplexHandler {
         while canAnswer(context), !queued.isEmpty {
             handle(queued.removeFirst(), context: context)
         }
+        if let parserError = deferredParserError, canAnswer(context), queued.isEmpty {
+            deferredParserError = nil
+            return answer(parserError, context: context)
+        }
         if readPending, canAnswer(context) {
             readPending = false
             context.read()
@@ -345,6 +403,17 @@ final class AdminHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parserError = error as? HTTPParserError else { return close(context: context) }
+        // The requests before the bad one are answered first: one computed off the event loop
+        // (a reload, a console request) or waiting behind it would otherwise lose its answer.
+        guard canAnswer(context), queued.isEmpty else {
+            deferredParserError = deferredParserError ?? parserError
+            return
+        }
+        answer(parserError, context: context)
+    }
+
+    /// The 431 or 400 of a request the decoder refused; the connection closes after it.
+    private func answer(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
         if parserError == .headerOverflow {
             answer(context: context, version: .http1_1, status: .requestHeaderFieldsTooLarge,
                    body: "the request line and headers may be at most \(limits.maximumHeaderBytes) bytes together\n")
@@ -357,13 +426,15 @@ final class AdminHandler: ChannelDuplexHandler {
     /// `Connection: close` and closes the connection once written; else the connection
     /// waits for its next request.
     private func answer(context: ChannelHandlerContext, version: HTTPVersion, status: HTTPResponseStatus,
-                        type: String = "text/plain; charset=utf-8", body: String, keepAlive: Bool = false) {
+                        type: String = "text/plain; charset=utf-8", body: String, keepAlive: Bool = false,
+                        headers extra: [(String, String)] = []) {
         if case .closing = state { return }
         let keepAlive = keepAlive && status.code < 400
         if status.code >= 400 { listener.metrics.adminError(status: Int(status.code)) }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: type)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
+        for (name, value) in extra { headers.add(name: name, value: value) }
         if !keepAlive {
             headers.add(name: "Connection", value: "close")
         } else if version == .http1_0 {

@@ -7,7 +7,9 @@ import NIOPosix
 /// The admin HTTP endpoint on its own port: `/health` (the process answers), `/ready`
 /// (bundle loaded, audit log writable), `/metrics` (Prometheus text) and `/model` (the
 /// bundle's manifest summary, JSON), and `POST /reload` (hot reload; 200, 422 refused, 409
-/// busy or 503 shutting down, with a JSON body). Plain HTTP/1.1; meant for a management
+/// busy or 503 shutting down, with a JSON body); with the console on, the web console and its
+/// JSON endpoints (``AdminConsole``), and with `admin_auth`, 401 for those and for reloads
+/// without the secret (``AdminAccess``). Plain HTTP/1.1; meant for a management
 /// network, but hardened like the scoring port against a client on the same host:
 ///
 /// - at most ``ServerConfiguration/AdminLimits-swift.struct/maximumConnections`` connections;
@@ -35,6 +37,10 @@ public final class AdminServer: Sendable {
         /// `GET /drift`: the HTTP status and JSON body (the drift report, or an error document);
         /// nil answers 404.
         public var drift: (@Sendable () -> (status: Int, body: String))?
+        /// The web console and its JSON endpoints (`console: true`); nil: not served (404).
+        var console: AdminConsole?
+        /// The secret the console, its endpoints and `POST /reload` require; nil: none.
+        var access: AdminAccess?
 
         public init(ready: @escaping @Sendable () -> (Bool, String), health: @escaping @Sendable () -> String = { "{\"status\": \"ok\"}\n" },
                     metrics: @escaping @Sendable () -> String,
@@ -60,7 +66,7 @@ public final class AdminServer: Sendable {
     /// - Throws: NIO's `IOError` when the address cannot be bound.
     public init(host: String, port: Int, group: any EventLoopGroup, sources: Sources,
                 limits: ServerConfiguration.AdminLimits = .init(), metrics: ServerMetrics = .init()) async throws {
-        let listener = AdminListenerState(sources: sources, limits: limits, metrics: metrics)
+        let listener = AdminListenerState(sources: sources, limits: limits, metrics: metrics, isLoopback: AdminAccess.isLoopback(host))
         self.listener = listener
         // The decoder counts the request line and every header name and value as it parses
         // them, so an oversized head is refused before it is buffered whole.
@@ -134,14 +140,17 @@ final class AdminListenerState: Sendable {
     let sources: AdminServer.Sources
     let limits: ServerConfiguration.AdminLimits
     let metrics: ServerMetrics
+    /// Whether the listener is bound to a loopback address (``AdminRequestOrigin`` then checks `Host`).
+    let isLoopback: Bool
     /// Set once shutdown has begun: reloads are refused with 503.
     let draining = ManagedAtomic<Bool>(false)
     private let open = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    init(sources: AdminServer.Sources, limits: ServerConfiguration.AdminLimits, metrics: ServerMetrics) {
+    init(sources: AdminServer.Sources, limits: ServerConfiguration.AdminLimits, metrics: ServerMetrics, isLoopback: Bool) {
         self.sources = sources
         self.limits = limits
         self.metrics = metrics
+        self.isLoopback = isLoopback
     }
 
     /// Registers an accepted connection; false when the listener already has its maximum.

@@ -111,7 +111,7 @@ public final class RunningServer: Sendable {
         if let adminAddress = configuration.admin {
             let address = try HostPort(adminAddress, setting: "admin")
             let audit = audit
-            let sources = AdminServer.Sources(
+            var sources = AdminServer.Sources(
                 ready: {
                     if let failure = audit.failure {
                         return (false, "not ready: audit log unavailable since \(failure.since): \(failure.reason)")
@@ -133,6 +133,10 @@ public final class RunningServer: Sendable {
                 model: { RunningServer.modelSummary(state.generation) },
                 reload: { await reloader.reload().adminResponse },
                 drift: { [driftEnabled = configuration.drift.enabled] in state.generation.driftAnswer(enabled: driftEnabled) })
+            sources.access = configuration.adminAuth.map(AdminAccess.init)
+            if let decisions = state.consoleDecisions {
+                sources.console = AdminConsole(state: state, decisions: decisions, metrics: sources.metrics)
+            }
             do {
                 admin = try await AdminServer(host: address.host, port: address.port, group: group, sources: sources,
                                               limits: configuration.adminLimits, metrics: metrics)

@@ -58,9 +58,11 @@ struct ScoringJob: Sendable {
         // prediction; read before the workspace goes back to its connection.
         server.admission.finished(applications: workspace.columns.count, nanoseconds: AdmissionControl.now &- began)
         guard !records.isEmpty else { return completion(workspace, nil) }
-        server.audit.append(records) { [completion, workspace] result in
+        server.audit.append(records) { [completion, workspace, decisions = server.consoleDecisions] result in
             switch result {
-            case .success: completion(workspace, nil)
+            case .success:
+                decisions?.recorded(records)
+                completion(workspace, nil)
             case .failure(let error) where error.code == .encoding:
                 completion(workspace, ProtocolError(.internal, "a decision could not be recorded: \(error)"))
             case .failure(let error):

@@ -54,6 +54,17 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var logFormat: LogFormat = .text
     /// A challenger bundle served beside the champion (``bundle``); nil (the default): none.
     public var challenger: Challenger?
+    /// Whether the admin port serves the operator's web console (`/console`) and its JSON
+    /// endpoints (`/stats`, `/decisions/…`, `POST /score`, `/model/card`); off by default
+    /// (`--console` turns it on).
+    public var console = false
+    /// Whether a `POST /score` from the console is appended to the audit log like a wire
+    /// decision; off by default (the Score page is a what-if tool, not a decision).
+    public var consoleScoreAudited = false
+    /// The secret the admin port's console, console endpoints and `POST /reload` require
+    /// (a bearer token and/or basic auth, stored as SHA-256 hashes); nil: none required.
+    /// Required when the console is on and the admin port listens beyond loopback.
+    public var adminAuth: AdminAuth?
 
     enum CodingKeys: String, CodingKey {
         case bundle, listen, certificate, admin, workers, limits, timeouts, memory, audit, tls, quotas, drift
@@ -61,7 +72,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         case auditFsync = "audit_fsync", auditGroupCommitMilliseconds = "audit_group_commit_ms"
         case reasonCodes = "reason_codes", adminLimits = "admin_limits"
         case logFormat = "log_format"
-        case challenger
+        case challenger, console
+        case consoleScoreAudited = "console_score_audited", adminAuth = "admin_auth"
     }
 
     /// A challenger model beside the champion (the `challenger` object; `--challenger`,
@@ -470,6 +482,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         try c.encode(drift, forKey: .drift)
         try c.encode(logFormat, forKey: .logFormat)
         try c.encode(challenger, forKey: .challenger)  // null: no challenger
+        try c.encode(console, forKey: .console)
+        try c.encode(consoleScoreAudited, forKey: .consoleScoreAudited)
+        try c.encode(adminAuth, forKey: .adminAuth)  // null: no secret
     }
 
     /// Decodes a configuration file. Every key may be left out: absent ones keep their
@@ -498,6 +513,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         drift = try c.decodeIfPresent(Drift.self, forKey: .drift) ?? drift
         logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? logFormat
         challenger = try c.decodeIfPresent(Challenger.self, forKey: .challenger)
+        console = try c.decodeIfPresent(Bool.self, forKey: .console) ?? console
+        consoleScoreAudited = try c.decodeIfPresent(Bool.self, forKey: .consoleScoreAudited) ?? consoleScoreAudited
+        adminAuth = try c.decodeIfPresent(AdminAuth.self, forKey: .adminAuth)
     }
 
     /// Reads a configuration file; absent keys keep their defaults.
@@ -534,6 +552,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public func validate() throws {
         _ = try HostPort(listen, setting: "listen")
         if let admin { _ = try HostPort(admin, setting: "admin") }
+        try validateConsole()
         let positive = [("max_frame_bytes", limits.maximumFramePayload), ("max_uncompressed_bytes", limits.maximumUncompressedPayload),
                         ("max_batch", limits.maximumBatch), ("max_connections", limits.maximumConnections),
                         ("max_in_flight_per_connection", limits.maximumInFlightPerConnection), ("max_in_flight", limits.maximumInFlight),

@@ -1,4 +1,5 @@
 import Atomics
+import Foundation
 import LoanScoreAudit
 import LoanScoreFeatures
 import LoanScoreModel
@@ -37,6 +38,8 @@ final class ServerState: Sendable {
 
     /// Told when the last connection closes (to give the connections' memory back).
     let memory: MemoryMaintenance?
+    /// With the console on: the most recent durable decisions, and lookups in the audit log.
+    let consoleDecisions: ConsoleDecisions?
 
     init(generation: ModelGeneration, pool: WorkerPool, audit: AuditSink, metrics: ServerMetrics, configuration: ServerConfiguration,
          memory: MemoryMaintenance? = nil) {
@@ -51,6 +54,10 @@ final class ServerState: Sendable {
                                      maximumQueueDelayMilliseconds: configuration.limits.maximumQueueDelayMilliseconds,
                                      workers: pool.configuration.threads)
         current = ManagedAtomic(generation)
+        consoleDecisions = configuration.console
+            ? ConsoleDecisions(directory: URL(fileURLWithPath: configuration.auditDirectory),
+                               archive: configuration.audit.archiveDirectory.map { URL(fileURLWithPath: $0) })
+            : nil
     }
 
     /// The limits WELCOME announces (from the configuration; a reload does not change them).

@@ -95,7 +95,8 @@ private func httpPost(host: String, port: UInt16, path: String) throws -> (Int, 
     defer { close(fd) }
     var timeout = timeval(tv_sec: 120, tv_usec: 0)  // a large bundle takes a while to load
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let request = Array("POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
+    let hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"  // an IPv6 address in brackets (RFC 9110 §7.2)
+    let request = Array("POST \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
     let written = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     guard written == request.count else { throw Failure.internalError("cannot send to \(host):\(port): \(String(cString: strerror(errno)))") }
     var response: [UInt8] = []

@@ -99,6 +99,9 @@ struct LoanScoreDaemon: AsyncParsableCommand {
     @Option(name: .customLong("challenger-fraction"), help: "In split mode, the share of applications the challenger decides, from 0 to 1.")
     var challengerFraction: Double?
 
+    @Flag(help: "Serve the web console under /console on the admin port (off by default; see README, Web console).")
+    var console = false
+
     @Option(help: "JSON configuration file; flags override its values.")
     var config: String?
 
@@ -125,6 +128,7 @@ struct LoanScoreDaemon: AsyncParsableCommand {
         if let driftWindow { configuration.drift.window = driftWindow }
         if let driftWindowSeconds { configuration.drift.windowSeconds = driftWindowSeconds }
         if noDrift { configuration.drift.enabled = false }
+        if console { configuration.console = true }
         if let challenger {
             configuration.challenger = ServerConfiguration.Challenger(
                 bundle: challenger, mode: configuration.challenger?.mode ?? .shadow, fraction: configuration.challenger?.fraction)

@@ -20,11 +20,11 @@ struct AdminHardeningTests {
         #expect(closed && text.isEmpty, "the fourth connection should be closed unanswered; got '\(text)'")
         #expect(admin.server.connectionCount == 3)
 
-        try held[0].send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        try held[0].send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         #expect(await held[0].read(timeout: .seconds(2)).closed)
         await admin.waitForConnections(2)
         let next = try admin.connect()
-        try next.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        try next.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         #expect(statusLines(await next.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
         await admin.server.shutdown(deadline: .now)
     }
@@ -35,7 +35,7 @@ struct AdminHardeningTests {
         let admin = try await AdminHarness.start { $0.idleTimeout = 0.3 }
         let silent = try admin.connect()
         let keptAlive = try admin.connect()
-        try keptAlive.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        try keptAlive.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         let answer = await keptAlive.read(timeout: .seconds(2), until: "ok\n")
         #expect(statusLines(answer.text) == ["HTTP/1.1 200 OK"] && !answer.closed)
         #expect(!answer.text.lowercased().contains("connection: close"), "a success keeps the connection: \(answer.text)")
@@ -55,7 +55,7 @@ struct AdminHardeningTests {
     @Test func aStalledHeadIsAnswered408() async throws {
         let admin = try await AdminHarness.start { $0.headerTimeout = 0.3; $0.idleTimeout = 30 }
         let socket = try admin.connect()
-        try socket.send("GET /health HTTP/1.1\r\nHost: x\r\n")  // no blank line: the head never ends
+        try socket.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  // no blank line: the head never ends
         let started = ContinuousClock.now
         let (text, closed) = await socket.read(timeout: .seconds(3))
         #expect(statusLines(text) == ["HTTP/1.1 408 Request Timeout"], "\(text)")
@@ -70,14 +70,14 @@ struct AdminHardeningTests {
     @Test func aMissingBodyIsAnswered408AndAnOversizedOne413() async throws {
         let admin = try await AdminHarness.start { $0.bodyTimeout = 0.3; $0.maximumBodyBytes = 1024 }
         let socket = try admin.connect()
-        try socket.send("POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        try socket.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
         let (text, closed) = await socket.read(timeout: .seconds(3))
         #expect(statusLines(text) == ["HTTP/1.1 408 Request Timeout"], "\(text)")
         #expect(text.contains("Connection: close") && closed)
         #expect(admin.reloads.withLockedValue { $0 } == 0)
 
         let large = try admin.connect()
-        try large.send("POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        try large.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n")
         let refused = await large.read(timeout: .seconds(3))
         #expect(statusLines(refused.text) == ["HTTP/1.1 413 Payload Too Large"], "\(refused.text)")
         #expect(refused.text.contains("Connection: close") && refused.closed)
@@ -93,13 +93,13 @@ struct AdminHardeningTests {
         let one = "X-Big: " + String(repeating: "a", count: 10_000) + "\r\n"
         for headers in [many, one] {
             let socket = try admin.connect()
-            try socket.send("GET /health HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n")
+            try socket.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n")
             let (text, closed) = await socket.read(timeout: .seconds(3))
             #expect(statusLines(text) == ["HTTP/1.1 431 Request Header Fields Too Large"], "\(text.prefix(200))")
             #expect(text.contains("Connection: close") && closed)
         }
         let fine = try admin.connect()
-        try fine.send("GET /health HTTP/1.1\r\nHost: x\r\n" + (0..<100).map { "X-\($0): y\r\n" }.joined() + "\r\n")
+        try fine.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (0..<100).map { "X-\($0): y\r\n" }.joined() + "\r\n")
         #expect(statusLines(await fine.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
         await admin.server.shutdown(deadline: .now)
     }
@@ -107,15 +107,15 @@ struct AdminHardeningTests {
     /// Every error answer says `Connection: close`, and the server really closes: an unknown
     /// method, an unknown path, a method not allowed.
     @Test(arguments: [
-        ("FOO / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request"),
-        ("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 404 Not Found"),
-        ("DELETE /health HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"),
+        ("FOO / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+        ("GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "HTTP/1.1 404 Not Found"),
+        ("DELETE /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"),
     ])
     func everyErrorAnswerClosesTheConnection(request: String, status: String) async throws {
         let admin = try await AdminHarness.start()
         let socket = try admin.connect()
         // A second, valid request behind it must not be answered.
-        try socket.send(request + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        try socket.send(request + "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         let (text, closed) = await socket.read(timeout: .seconds(3))
         #expect(statusLines(text) == [status], "\(text)")
         #expect(text.contains("Connection: close"), "\(text)")
@@ -132,7 +132,7 @@ struct AdminHardeningTests {
         try await checkOne400(socket)
         // The same behind a valid request on the same connection (pipelined in one write).
         let second = try admin.connect()
-        try second.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + request)
+        try second.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + request)
         let (text, closed) = await second.read(timeout: .seconds(3))
         #expect(statusLines(text) == ["HTTP/1.1 200 OK", "HTTP/1.1 400 Bad Request"], "\(text)")
         #expect(closed)
@@ -151,7 +151,7 @@ struct AdminHardeningTests {
     @Test func aReloadInProgressIsAnsweredDuringShutdown() async throws {
         let patient = try await AdminHarness.start(reloadTime: .seconds(1))
         let caller = try patient.connect()
-        try caller.send("POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        try caller.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
         try await Task.sleep(for: .milliseconds(100))
         async let stopped: Void = patient.server.shutdown(deadline: .now + .seconds(5))
         let answered = await caller.read(timeout: .seconds(5))
@@ -161,7 +161,7 @@ struct AdminHardeningTests {
 
         let hasty = try await AdminHarness.start(reloadTime: .seconds(3))
         let late = try hasty.connect()
-        try late.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\n")
+        try late.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         try await Task.sleep(for: .milliseconds(100))
         let started = ContinuousClock.now
         async let ended: Void = hasty.server.shutdown(deadline: .now + .milliseconds(200))
@@ -174,10 +174,10 @@ struct AdminHardeningTests {
         let draining = try await AdminHarness.start()
         draining.server.beginDraining()
         let health = try draining.connect()
-        try health.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        try health.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         #expect(statusLines(await health.read(timeout: .seconds(2), until: "ok\n").text) == ["HTTP/1.1 200 OK"])
         let reload = try draining.connect()
-        try reload.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\n")
+        try reload.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         let answer = await reload.read(timeout: .seconds(3))
         #expect(statusLines(answer.text) == ["HTTP/1.1 503 Service Unavailable"], "\(answer.text)")
         #expect(answer.text.contains("shutting_down") && answer.closed)
@@ -201,11 +201,11 @@ struct AdminHardeningTests {
         let adminPort = try #require(harness.server.adminPort)
         let caller = try RawSocket(port: adminPort)
         let bystander = try RawSocket(port: adminPort)
-        try caller.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\n")
+        try caller.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         try await Task.sleep(for: .milliseconds(50))  // the reload is loading
         let shutdown = Task { await harness.server.shutdown() }
         try await Task.sleep(for: .milliseconds(20))
-        try bystander.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\n")
+        try bystander.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         let refused = await bystander.read(timeout: .seconds(5))
         let answered = await caller.read(timeout: .seconds(10))
         await shutdown.value
@@ -225,7 +225,7 @@ struct AdminHardeningTests {
         let admin = try await AdminHarness.start(metricsBytes: 64 * 1024) { $0.headerTimeout = 0.5 }
         let socket = try admin.connect()
         let requests = 20_000
-        let sent = socket.sendWithoutBlocking(String(repeating: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", count: requests))
+        let sent = socket.sendWithoutBlocking(String(repeating: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", count: requests))
         try await Task.sleep(for: .milliseconds(300))
         let scrapes = admin.scrapes.withLockedValue { $0 }
         print("pipelined \(sent) bytes of requests without reading: \(scrapes) answers computed")
@@ -240,7 +240,7 @@ struct AdminHardeningTests {
     @Test func pipelinedRequestsWaitForAReload() async throws {
         let admin = try await AdminHarness.start(reloadTime: .milliseconds(300))
         let socket = try admin.connect()
-        try socket.send("POST /reload HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        try socket.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         let (text, closed) = await socket.read(timeout: .seconds(3), until: "ok\n")
         #expect(statusLines(text) == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"], "\(text)")
         #expect(text.contains("reloaded") && !closed)
