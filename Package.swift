@@ -37,9 +37,13 @@ let package = Package(
         .library(name: "LoanScoreClient", targets: ["LoanScoreClient"]),
         // For the Fuzz/ package's seeds (a nested package sees only products).
         .library(name: "LoanScoreTestSupport", targets: ["LoanScoreTestSupport"]),
+        // The C ABI (include/loanscore.h) as a shared library: .build/<config>/libLoanScoreC.so,
+        // shipped in the Python wheel as loanscore/_lib/libloanscore.so (`make wheel`).
+        .library(name: "LoanScoreC", type: .dynamic, targets: ["LoanScoreC"]),
         .executable(name: "loanscore", targets: ["LoanScoreCLI"]),
         .executable(name: "loanscored", targets: ["LoanScoreDaemon"]),
         .executable(name: "loanscore-load", targets: ["LoanScoreLoad"]),
+        .executable(name: "loanscore-stream", targets: ["LoanScoreStream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -60,6 +64,11 @@ let package = Package(
         // glibc's <malloc.h> (mallinfo2, malloc_trim, mallopt), which Swift's Glibc module
         // leaves out; imported only by LoanScoreServer (MemoryMaintenance).
         .systemLibrary(name: "CMalloc"),
+        // include/loanscore.h as a module, so that LoanScoreC implements the C API over the
+        // header's own struct layouts; imported only by LoanScoreC.
+        .systemLibrary(name: "CLoanScoreABI"),
+        // librdkafka (Debian: librdkafka-dev); imported only by LoanScoreKafka.
+        .systemLibrary(name: "CKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
 
         // MARK: - Libraries
         // Schema, validation, derived features, encoding, CSV streaming. No NIO, no I/O beyond files.
@@ -85,11 +94,19 @@ let package = Package(
         // The NIO server: connections, backpressure, admin HTTP, metrics, graceful shutdown.
         .target(name: "LoanScoreServer", dependencies: [
             "LoanScoreFeatures", "LoanScoreModel", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreWorkerPool", "LoanScoreMonitoring",
-            "LoanScoreAudit", "LoanScoreVersion", "CMalloc", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging,
+            "LoanScoreAudit", "LoanScoreVersion", "CMalloc", nioCore, nioPosix, nioHTTP1, nioConcurrencyHelpers, atomics, logging, crypto,
             prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // The client SDK: pooled, pipelined TLS connections, deadlines, retries with backoff.
         .target(name: "LoanScoreClient", dependencies: ["LoanScoreProtocol", "LoanScoreTLS", nioCore, nioPosix, nioConcurrencyHelpers, logging]),
+        // The C ABI (include/loanscore.h): @_cdecl functions over ModelBundle, FeaturePipeline
+        // and EnsembleScorer (no second implementation), for in-process scoring from C and Python.
+        .target(name: "LoanScoreC", dependencies: [
+            "CLoanScoreABI", "LoanScoreDecision", "LoanScoreFeatures", "LoanScoreModel", "LoanScoreMonitoring", "LoanScoreVersion",
+        ]),
+        // The Kafka client over librdkafka: a group consumer with manual commits, rebalance
+        // handler, pause/resume; a producer with delivery reports. The only importer of CKafka.
+        .target(name: "LoanScoreKafka", dependencies: ["CKafka"]),
         // The version and the commit every executable reports (--version, /health, metrics);
         // BuildInfoPlugin writes the commit at build time.
         .target(name: "LoanScoreVersion", plugins: ["BuildInfoPlugin"]),
@@ -106,8 +123,18 @@ let package = Package(
         // The load generator: closed or open loop (no coordinated omission), HdrHistogram latencies.
         .executableTarget(
             name: "LoanScoreLoad",
-            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", "LoanScoreVersion", argumentParser, histogram, nioConcurrencyHelpers, nioCore, nioPosix],
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", "LoanScoreVersion", argumentParser, histogram, logging, nioConcurrencyHelpers, nioCore, nioPosix],
             path: "Sources/loanscore-load"
+        ),
+        // The Kafka bridge: applications from a topic, scored through the SDK, decisions and
+        // dead letters to topics, at least once (Protocol/STREAM.md).
+        .executableTarget(
+            name: "LoanScoreStream",
+            dependencies: [
+                "LoanScoreKafka", "LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", "LoanScoreVersion", argumentParser, logging,
+                prometheus, nioCore, nioPosix, nioHTTP1, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/loanscore-stream"
         ),
         .executableTarget(
             name: "LoanScoreDaemon",
@@ -138,6 +165,9 @@ let package = Package(
             name: "LoanScoreClientTests",
             dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreTLS", "LoanScoreTestSupport", "LoanScoreCLI", "LoanScoreLoad", nioCore, nioPosix]
         ),
+        // The bridge's pure parts: offset progress, the message formats of Protocol/STREAM.md
+        // (its process tests against a real broker are Protocol/stream_tests).
+        .testTarget(name: "LoanScoreStreamTests", dependencies: ["LoanScoreStream", "LoanScoreClient", "LoanScoreProtocol", "LoanScoreDecision"]),
         // Runs the built `loanscore` executable as a subprocess: exit codes and messages.
         // LoanScoreModel and LoanScoreFeatures compute the expected figures of test bundles.
         .testTarget(name: "LoanScoreCLITests", dependencies: [
