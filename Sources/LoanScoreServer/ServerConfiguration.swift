@@ -518,7 +518,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         adminAuth = try c.decodeIfPresent(AdminAuth.self, forKey: .adminAuth)
     }
 
-    /// Reads a configuration file; absent keys keep their defaults.
+    /// Reads a configuration file; absent keys keep their defaults, and a key that names no
+    /// setting is refused (``unknownKey(in:decodedAs:)``).
     ///
     /// The text is checked as strict JSON first (``StrictJSON``: a duplicate key or a trailing
     /// comma is refused with its line and column, not silently resolved).
@@ -537,13 +538,20 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         } catch {
             throw ConfigurationError("\(url.path): \(error)")
         }
+        let configuration: ServerConfiguration
         do {
-            return try JSONDecoder().decode(ServerConfiguration.self, from: data)
+            configuration = try JSONDecoder().decode(ServerConfiguration.self, from: data)
         } catch let error as ConfigurationError {
             throw ConfigurationError("\(url.path): \(error.message)")
         } catch let error as DecodingError {
             throw ConfigurationError("\(url.path): \(ConfigurationError.describe(error))")
         }
+        if let unknown = unknownKey(in: data, decodedAs: configuration) {
+            let level = unknown.path.contains(".") ? "there" : "at the top level"
+            throw ConfigurationError("\(url.path): unknown key '\(unknown.path)': no setting has that name, and loanscored would ignore it; "
+                + "correct or remove it (the keys \(level): \(unknown.known.joined(separator: ", ")); Systemd/loanscored.json shows them all)")
+        }
+        return configuration
     }
 
     /// Checks values that a file or flag could get wrong.

@@ -58,6 +58,26 @@ struct ConfigurationValidationTests {
         #expect(try loadRefusal(Array(#"{"bundle": "b"#.utf8) + [0xFF] + Array(#""}"#.utf8)) == "not UTF-8 at byte offset 13; write the file as UTF-8")
     }
 
+    /// A misspelt key was ignored and its default used; now it is refused, named by its dotted
+    /// path with the keys known at its level, inside nested objects and the challenger too.
+    @Test func unknownKeysAreRefusedByTheirPath() throws {
+        let top = try loadRefusal(Array(#"{"bundle": "b", "consol": true}"#.utf8))
+        #expect(top.hasPrefix("unknown key 'consol': no setting has that name"), "\(top)")
+        #expect(top.contains("the keys at the top level: ") && top.contains("console, console_score_audited"), "\(top)")
+        let nested = try loadRefusal(Array(#"{"limits": {"max_bach": 64}}"#.utf8))
+        #expect(nested.hasPrefix("unknown key 'limits.max_bach'") && nested.contains("the keys there: ") && nested.contains("max_batch"),
+                "\(nested)")
+        let challenger = try loadRefusal(Array(#"{"challenger": {"bundle": "c", "mode": "split", "fracton": 0.2}}"#.utf8))
+        #expect(challenger.hasPrefix("unknown key 'challenger.fracton'"), "\(challenger)")
+        let client = try loadRefusal(Array(#"{"quotas": {"clients": {"partner-a": {"applications_per_second": 5, "burst": 9}}}}"#.utf8))
+        #expect(client.hasPrefix("unknown key 'quotas.clients.partner-a.burst'"), "\(client)")
+        // Known keys: client names are the file's own, and null leaves an optional setting unset.
+        #expect(try loadRefusal(Array(#"{"quotas": {"clients": {"partner-a": {"applications_per_second": 5}}}, "challenger": null}"#.utf8))
+            == "loaded")
+        #expect(try loadRefusal(Array(#"{"challenger": {"bundle": "c", "fraction": null}, "admin_auth": {"token_sha256": null}}"#.utf8))
+            == "loaded")
+    }
+
     @Test func bothReasonCodeSettingsAreAccepted() throws {
         for setting in ReasonCodes.allCases {
             var configuration = ServerConfiguration(bundle: "b", certificate: "c.pem", privateKey: "k.pem")
