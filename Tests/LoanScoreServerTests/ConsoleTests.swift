@@ -68,6 +68,11 @@ struct ConsoleTests {
         configuration.console = false
         configuration.adminAuth = nil
         try configuration.validate()  // no console: the admin port as before
+        configuration.admin = nil
+        try configuration.validate()  // no admin port, no console
+        configuration.console = true
+        let off = #expect(throws: ConfigurationError.self) { try configuration.validate() }
+        #expect(off?.message.contains("the admin port, which is off") == true, "\(String(describing: off))")
     }
 
     @Test func badSecretsAreRefusedNamingTheKey() throws {

@@ -60,7 +60,12 @@ extension ServerConfiguration {
     /// - Throws: ``ConfigurationError`` saying what to add.
     func validateConsole() throws {
         try adminAuth?.validate()
-        guard console, adminAuth == nil, let admin else { return }
+        guard console else { return }
+        guard let admin else {
+            throw ConfigurationError("console: the console is served on the admin port, which is off (--admin off or \"admin\": null): "
+                + "give the admin port an address (127.0.0.1:9090 by default), or leave the console off")
+        }
+        guard adminAuth == nil else { return }
         let host = try HostPort(admin, setting: "admin").host
         guard AdminAccess.isLoopback(host) else {
             throw ConfigurationError("console: the admin port listens on \(admin), beyond loopback, and has no admin_auth: "
