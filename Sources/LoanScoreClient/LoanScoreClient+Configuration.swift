@@ -74,6 +74,17 @@ extension LoanScoreClient {
         /// Default: nowhere.
         public var logger: Logger
 
+        /// The most connections ``connections(for:atLeast:)`` suggests, whatever the fleet's size.
+        public static let maximumSuggestedConnections = 16
+
+        /// A pool size for a fleet: one connection per distinct endpoint, at least `minimum`, at
+        /// most ``maximumSuggestedConnections`` (a long list of servers must not open a
+        /// connection each, all failing over onto the few that are up). An endpoint given twice
+        /// counts once. What `loanscore score --server` and `loanscore-stream` use.
+        public static func connections(for endpoints: [HostPort], atLeast minimum: Int = 1) -> Int {
+            min(maximumSuggestedConnections, max(minimum, Set(endpoints).count))
+        }
+
         /// A configuration for one server, with the defaults above.
         public init(
             host: String,

@@ -120,7 +120,8 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
             self.failure = failure
         }
 
-        public var description: String { "\(endpoint): \(failure)" }
+        /// The failure, prefixed with the endpoint unless the failure already names it.
+        public var description: String { failure.contains(endpoint) ? failure : "\(endpoint): \(failure)" }
     }
 
     /// Creates an error.

@@ -16,14 +16,15 @@ final class Scorer: Sendable {
     init(servers: [HostPort], ca: String?, cert: String?, key: String?, logger: Logger) throws {
         self.logger = logger
         var configuration = LoanScoreClient.Configuration(
-            endpoints: servers, tls: .init(caFile: ca, certificateFile: cert, privateKeyFile: key), connections: servers.count)
+            endpoints: servers, tls: .init(caFile: ca, certificateFile: cert, privateKeyFile: key),
+            connections: LoanScoreClient.Configuration.connections(for: servers))
         configuration.clientName = "loanscore-stream/1"
         configuration.deadline = .seconds(30)
         configuration.logger = logger
         client = try LoanScoreClient(configuration: configuration)
     }
 
-    /// Opens the client's connections (one per appliance; an appliance that refuses is
+    /// Opens the client's connections (one per appliance, at most 16; an appliance that refuses is
     /// skipped and tried again on use); returns the first WELCOME.
     ///
     /// - Throws: ``LoanScoreClientError`` when no appliance could be reached (naming each one

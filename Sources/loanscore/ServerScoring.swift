@@ -49,10 +49,8 @@ struct ServerScoring {
             let (host, port) = try parseServerAddress(text)
             return HostPort(host: host, port: port)
         }
-        // One connection per server (at least 2, at most 16: a long list of servers must not
-        // open a connection each, all failing over onto the few that are up).
-        let distinct = Set(endpoints).count
-        var configuration = LoanScoreClient.Configuration(endpoints: endpoints, tls: tls, connections: min(16, max(2, distinct)))
+        var configuration = LoanScoreClient.Configuration(
+            endpoints: endpoints, tls: tls, connections: LoanScoreClient.Configuration.connections(for: endpoints, atLeast: 2))
         configuration.deadline = .seconds(60)
         configuration.clientName = "loanscore-cli/1"
         configuration.unknownFields = ignoreUnknownFields ? .ignore : .reject
