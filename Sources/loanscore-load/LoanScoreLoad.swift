@@ -521,9 +521,11 @@ final class Recorder: Sendable {
             let applicationsPerSecond = Double(state.applications) / duration
             let requestsPerSecond = Double(state.requests) / duration
             let errorCount = state.errors.values.reduce(0, +)
+            // Counted in the measurement window, like the throughput; the first errors below cover the
+            // warm-up too, so a run whose only errors came during the warm-up says so instead of "none".
             let errorsText = state.errors.isEmpty
-                ? "errors: none"
-                : "errors: " + state.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                ? (state.firstFailure.isEmpty ? "errors: none" : "errors after the warm-up: none (only during the warm-up)")
+                : "errors after the warm-up: " + state.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             let gapMillis = Double(state.longestGap.components.seconds) * 1e3 + Double(state.longestGap.components.attoseconds) / 1e15
             let firsts = state.firstFailure.sorted { $0.key < $1.key }
                 .map { "\($0.key) after \(String(format: "%.1f", $0.value * 1000)) ms" }.joined(separator: ", ")
