@@ -110,6 +110,9 @@ let package = Package(
         // The version and the commit every executable reports (--version, /health, metrics);
         // BuildInfoPlugin writes the commit at build time.
         .target(name: "LoanScoreVersion", plugins: ["BuildInfoPlugin"]),
+        // What the long-running executables share on the command line: the README's exit codes
+        // (usage 2, not ArgumentParser's 64) and the error that carries a status.
+        .target(name: "LoanScoreCommandLine", dependencies: [argumentParser]),
         .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         // Fixtures shared by the test targets (a hand-computed bundle, temporary folders, test certificates).
         .target(name: "LoanScoreTestSupport", dependencies: [crypto]),
@@ -123,7 +126,7 @@ let package = Package(
         // The load generator: closed or open loop (no coordinated omission), HdrHistogram latencies.
         .executableTarget(
             name: "LoanScoreLoad",
-            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", "LoanScoreVersion", argumentParser, histogram, logging, nioConcurrencyHelpers, nioCore, nioPosix],
+            dependencies: ["LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", "LoanScoreVersion", "LoanScoreCommandLine", argumentParser, histogram, logging, nioConcurrencyHelpers, nioCore, nioPosix],
             path: "Sources/loanscore-load"
         ),
         // The Kafka bridge: applications from a topic, scored through the SDK, decisions and
@@ -131,14 +134,14 @@ let package = Package(
         .executableTarget(
             name: "LoanScoreStream",
             dependencies: [
-                "LoanScoreKafka", "LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", "LoanScoreVersion", argumentParser, logging,
-                prometheus, nioCore, nioPosix, nioHTTP1, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "LoanScoreKafka", "LoanScoreClient", "LoanScoreProtocol", "LoanScoreFeatures", "LoanScoreVersion", "LoanScoreCommandLine", argumentParser,
+                logging, prometheus, nioCore, nioPosix, nioHTTP1, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "Sources/loanscore-stream"
         ),
         .executableTarget(
             name: "LoanScoreDaemon",
-            dependencies: ["LoanScoreServer", "LoanScoreVersion", argumentParser, logging],
+            dependencies: ["LoanScoreServer", "LoanScoreVersion", "LoanScoreCommandLine", argumentParser, logging],
             path: "Sources/loanscored"
         ),
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Histogram
 import LoanScoreClient
+import LoanScoreCommandLine
 import LoanScoreFeatures
 import LoanScoreProtocol
 import LoanScoreVersion
@@ -23,25 +24,7 @@ import Synchronization
 struct LoanScoreLoad: AsyncParsableCommand {
     /// Parses and runs with the README's exit codes: ArgumentParser's usage failures (its 64)
     /// become 2, and an ``ExitMessage`` prints its text and exits with its status.
-    static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var asynchronous = command as? any AsyncParsableCommand {
-                try await asynchronous.run()
-            } else {
-                try command.run()
-            }
-        } catch let failure as ExitMessage {
-            printError("error: \(failure.description)")
-            Foundation.exit(failure.status)
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                printError(fullMessage(for: error) + "\nRun 'loanscore-load --help' for usage.")
-                Foundation.exit(2)
-            }
-            exit(withError: error)
-        }
-    }
+    static func main() async { await mainWithExitCodes() }
 
     static let configuration = CommandConfiguration(
         commandName: "loanscore-load",
@@ -543,17 +526,6 @@ final class Recorder: Sendable {
     }
 }
 
-/// An error that ends the program with a message and an exit status (README's table: 1
-/// internal, 3 invalid input, 4 the server could not be reached or trusted).
-struct ExitMessage: Error, CustomStringConvertible {
-    var description: String
-    var status: Int32
-    init(_ description: String, status: Int32 = 1) {
-        self.description = description
-        self.status = status
-    }
-}
-
 /// `--server` as host and port (the one HOST:PORT parser, ``HostPort``).
 func parseAddress(_ text: String) throws -> (String, Int) {
     do {
@@ -562,10 +534,6 @@ func parseAddress(_ text: String) throws -> (String, Int) {
     } catch {
         throw ValidationError("--server must be HOST:PORT: \(error.message)")
     }
-}
-
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
 func format(_ value: Double) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import LoanScoreClient
+import LoanScoreCommandLine
 import LoanScoreFeatures
 import LoanScoreProtocol
 import NIOConcurrencyHelpers

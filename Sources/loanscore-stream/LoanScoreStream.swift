@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import LoanScoreClient
+import LoanScoreCommandLine
 import LoanScoreKafka
 import LoanScoreProtocol
 import LoanScoreVersion
@@ -13,26 +14,8 @@ import UnixSignals
 /// `loanscore-stream`: the Kafka bridge (Protocol/STREAM.md).
 @main
 struct LoanScoreStream: AsyncParsableCommand {
-    /// Parses and runs with the README's exit codes: usage errors 2, an ``ExitMessage`` its status.
-    static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var asynchronous = command as? any AsyncParsableCommand {
-                try await asynchronous.run()
-            } else {
-                try command.run()
-            }
-        } catch let failure as ExitMessage {
-            FileHandle.standardError.write(Data("error: \(failure.description)\n".utf8))
-            Foundation.exit(failure.status)
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\nRun 'loanscore-stream --help' for usage.\n").utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
-        }
-    }
+    /// Parses and runs with the README's exit codes (usage errors 2, an ``ExitMessage`` its status).
+    static func main() async { await mainWithExitCodes() }
 
     static let configuration = CommandConfiguration(
         commandName: "loanscore-stream",
@@ -307,12 +290,3 @@ final class BridgeBox: @unchecked Sendable {
     var bridge: Bridge?
 }
 
-/// An error that ends the program with a message and an exit status (README's table).
-struct ExitMessage: Error, CustomStringConvertible {
-    var description: String
-    var status: Int32
-    init(_ description: String, status: Int32 = 1) {
-        self.description = description
-        self.status = status
-    }
-}

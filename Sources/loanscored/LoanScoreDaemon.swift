@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import LoanScoreCommandLine
 import LoanScoreServer
 import LoanScoreVersion
 import Logging
@@ -35,22 +36,7 @@ struct LoanScoreDaemon: AsyncParsableCommand {
 
     /// Parses and runs, mapping ArgumentParser's usage failures (its exit code 64) to the
     /// README's usage code 2, so every LoanScore executable shares one exit-code table.
-    static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var asynchronous = command as? any AsyncParsableCommand {
-                try await asynchronous.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\nRun 'loanscored --help' for usage.\n").utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
-        }
-    }
+    static func main() async { await mainWithExitCodes() }
 
     @Option(help: "The model bundle folder.")
     var bundle: String?
