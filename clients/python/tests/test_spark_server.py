@@ -1,11 +1,7 @@
 """loanscore-spark --server: partitions scored by a real loanscored (mutual TLS) through loanscore.Client."""
 from __future__ import annotations
 
-import json
-import re
-import socket
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,18 +9,12 @@ from typing import Any
 import pytest
 
 from loanscore import spark as loanscore_spark
+from loanscored import Loanscored, free_port
 from resample import resample
 from spark_reference import as_text, cli_reference
 from test_spark import CREDIT, CREDIT_SCHEMA, read_output
 
 SERVED = ["id", "pd", "risk_level", "decision", "confidence", "reasons", "model_version"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -38,31 +28,11 @@ def spark() -> Iterator[Any]:
 def server(bundle: Callable[[str], Path], certs: Path, loanscored_bin: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A loanscored on the credit bundle requiring client certificates; its HOST:PORT."""
-    tmp = tmp_path_factory.mktemp("server")
     # Correctness, not load shedding: a debug server on a busy 2-core machine must not answer BUSY.
-    (tmp / "limits.json").write_text(json.dumps({"limits": {"max_queue_delay_ms": 10000}}))
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(loanscored_bin), "--bundle", str(bundle("credit_data")), "--listen", f"127.0.0.1:{port}",
-         "--cert", str(certs / "server.pem"), "--key", str(certs / "server.key"), "--client-ca", str(certs / "ca.pem"),
-         "--admin", "off", "--audit-dir", str(tmp / "audit"), "--workers", "2", "--config", str(tmp / "limits.json")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    ready, log = threading.Event(), []
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            log.append(line)
-            if re.search(rf"serving .* on 127\.0\.0\.1:{port}\b", line):
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(30):
-        proc.kill()
-        pytest.fail("loanscored did not report serving within 30 s:\n" + "".join(log))
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(30)
+    served = Loanscored(loanscored_bin, bundle("credit_data"), certs, tmp_path_factory.mktemp("server"),
+                        config={"limits": {"max_queue_delay_ms": 10000}})
+    yield served.address
+    served.stop()
 
 
 def test_server_decisions_equal_loanscore_score(spark: Any, server: str, certs: Path, tmp_path: Path,
