@@ -18,6 +18,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from . import _clib
+from ._input import encodable_utf8
 from .errors import ColumnTypeError, InputError
 
 
@@ -109,20 +110,12 @@ def _utf8(series: pd.Series, missing: npt.NDArray[np.bool_], name: str) -> tuple
             encoded: list[bytes] = list(map(str.encode, texts))
             lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     except UnicodeEncodeError as error:
-        bad = next(i for i, text in enumerate(texts) if not _encodable(text))
+        bad = next(i for i, text in enumerate(texts) if not encodable_utf8(text))
         raise InputError(f"column '{name}', row {bad + 1}: the text cannot be encoded as UTF-8 ({error.reason})",
                          field=name, row=bad + 1, index=bad) from None
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return offsets, np.frombuffer(data, dtype=np.uint8)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 def encode_frame(frame: pd.DataFrame, fields: tuple[FieldSpec, ...]) -> EncodedColumns:

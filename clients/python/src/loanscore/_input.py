@@ -28,6 +28,27 @@ _FALSE: Final = frozenset({"false", "no", "n", "f", "0"})
 _WIRE_EXPECTED: Final = {wire.NUMBER: "number", wire.BOOL: "boolean", wire.STRING: "category"}
 
 
+def application_records(data: Sequence[Mapping[str, object]], refusal: str) -> list[Mapping[str, object]]:
+    """``data`` as a list of mappings, each checked: the one way a list of dicts comes in.
+
+    Args:
+        data: what the caller passed for the applications (not a DataFrame).
+        refusal: how the TypeError for a lone string or mapping begins ("score takes").
+
+    Raises:
+        TypeError: ``data`` is a string, bytes or one mapping rather than a sequence of them.
+        InputError: an item is not a mapping (with its ``row`` and ``index``).
+    """
+    if isinstance(data, (str, bytes, Mapping)):
+        raise TypeError(f"{refusal} a sequence of mappings or a DataFrame, not one {type(data).__name__}")
+    records = list(data)
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise InputError(f"application {index} is a {type(record).__name__}, not a mapping of field name "
+                             "to value", row=index + 1, index=index)
+    return records
+
+
 def records_frame(records: list[Mapping[str, object]]) -> pd.DataFrame:
     """A list of dicts as a DataFrame (a key missing from a dict is NaN).
 
@@ -89,14 +110,7 @@ class Applications:
         if isinstance(data, pd.DataFrame):
             frame = data
         else:
-            if isinstance(data, (str, bytes, Mapping)):
-                raise TypeError(f"applications must be a sequence of mappings or a DataFrame, not one {type(data).__name__}")
-            records = list(data)
-            for index, record in enumerate(records):
-                if not isinstance(record, Mapping):
-                    raise InputError(f"application {index} is a {type(record).__name__}, not a mapping of field name "
-                                     "to value", row=index + 1, index=index)
-            frame = records_frame(records)
+            frame = records_frame(application_records(data, "applications must be"))
         n = len(frame)
         row_numbers = np.arange(1, n + 1, dtype=np.int64) if rows is None else check_rows(rows, n)
         duplicated = frame.columns[frame.columns.duplicated()]
@@ -291,7 +305,7 @@ def _strings(series: pd.Series, name: str) -> tuple[_Column, dict[int, str]]:
     try:
         levels = np.array([wire.str16(t) for t in texts] + [b""], dtype=object)
     except UnicodeEncodeError as exc:
-        index = int(np.argmax(codes == next(i for i, t in enumerate(texts) if not _encodable(t))))
+        index = int(np.argmax(codes == next(i for i, t in enumerate(texts) if not encodable_utf8(t))))
         raise InputError(f"field '{name}' of application {index}: the text cannot be encoded as UTF-8 ({exc.reason})",
                          field=name, index=index, row=index + 1) from None
     except ValueError as exc:
@@ -308,7 +322,8 @@ def _level_text(value: object) -> str:
     return str(value)
 
 
-def _encodable(text: str) -> bool:
+def encodable_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (False for a lone surrogate)."""
     try:
         text.encode("utf-8")
         return True

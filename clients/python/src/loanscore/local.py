@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import _clib
 from ._columns import FieldSpec, encode_frame
-from ._input import check_rows, records_frame
+from ._input import application_records, check_rows, records_frame
 from .errors import BundleError, InputError, InvalidApplicationError, LoanScoreError, MissingFieldError, UnknownFieldError
 from .results import DECISION_COLUMNS, Decision, Reason, Rejected, ScoredFrame
 
@@ -127,13 +127,7 @@ class LocalScorer:
         if isinstance(applications, pd.DataFrame):
             frame = applications.reset_index(drop=True)
         else:
-            if isinstance(applications, (str, bytes, Mapping)):
-                raise TypeError(f"score takes a sequence of mappings or a DataFrame, not one {type(applications).__name__}")
-            applications = list(applications)
-            for index, application in enumerate(applications):
-                if not isinstance(application, Mapping):
-                    raise InputError(f"application {index} is a {type(application).__name__}, not a mapping of field "
-                                     "name to value", row=index + 1, index=index)
+            applications = application_records(applications, "score takes")
             frame = records_frame(applications) if len(applications) else pd.DataFrame()
             frame = frame.reindex(range(len(applications)))
         ids = self._ids(frame, None)
