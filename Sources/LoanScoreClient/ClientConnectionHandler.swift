@@ -223,7 +223,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// Registers a request and sends it now, or when an in-flight slot frees.
     func submit(id: UInt64, frame: ByteBuffer, deadline: NIODeadline, promise: EventLoopPromise<ByteBuffer>) {
         guard case .ready = state, !serverSaidGoodbye, context != nil else {
-            promise.fail(LoanScoreClientError(.connectionClosed, "the connection is closing; the request was not sent"))
+            var error = LoanScoreClientError(.connectionClosed, "the connection is closing; the request was not sent")
+            error.closingBeforeSent = true
+            promise.fail(error)
             return
         }
         let loop = context!.eventLoop.assumeIsolated()
@@ -304,7 +306,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             queueHead += 1
             if let request = requests.removeValue(forKey: id) {
                 request.timeout?.cancel()
-                request.promise.fail(LoanScoreClientError(.connectionClosed, "the server said GOODBYE\(reason); the request was not sent"))
+                var error = LoanScoreClientError(.connectionClosed, "the server said GOODBYE\(reason); the request was not sent")
+                error.closingBeforeSent = true
+                request.promise.fail(error)
             }
         }
         queue.removeAll()

@@ -311,29 +311,47 @@ public final class LoanScoreClient: Sendable {
     /// failure of a closed client. The answer's deadline is ``Configuration/deadline`` from
     /// this call.
     ///
+    /// A request handed to a connection that started closing before the request left it (see
+    /// ``LoanScoreClientError/closingBeforeSent``) was never sent; it goes on the next usable
+    /// connection instead (up to ``closingResends`` times), so it is still sent at most once.
+    ///
     /// - Returns: A future of the server's SCORE_RESPONSE, or failed with
     ///   ``LoanScoreClientError``: as ``score(_:)-(ScoreRequest)`` throws, but the first
     ///   failure, never retried (`attempts` 1 once sent, 0 when refused before sending; a
     ///   `schemaMismatch` still retires the stale connections).
     public func submit(_ request: ScoreRequest) -> EventLoopFuture<ScoreResponse> {
-        let deadline = NIODeadline.now() + configuration.deadline.timeAmount
+        submit(request, deadline: NIODeadline.now() + configuration.deadline.timeAmount, resendsLeft: Self.closingResends)
+    }
+
+    /// ``submit(_:)`` with its deadline, and how many more times a request refused by a closing
+    /// connection may go on another.
+    private func submit(_ request: ScoreRequest, deadline: NIODeadline, resendsLeft: Int) -> EventLoopFuture<ScoreResponse> {
         let open: Connection?
         do {
             open = try pool.withLock { pool throws(LoanScoreClientError) in try pool.nextUsable() }
         } catch {
             return group.next().makeFailedFuture(error)
         }
-        if let open { return submit(request, on: open, deadline: deadline) }
-        let promise = group.next().makePromise(of: ScoreResponse.self)
-        Task {
-            do {
-                let connection = try await leaseConnection()
-                submit(request, on: connection, deadline: deadline).cascade(to: promise)
-            } catch {
-                promise.fail(error)
+        let answer: EventLoopFuture<ScoreResponse>
+        if let open {
+            answer = submit(request, on: open, deadline: deadline)
+        } else {
+            let promise = group.next().makePromise(of: ScoreResponse.self)
+            Task {
+                do {
+                    let connection = try await leaseConnection()
+                    submit(request, on: connection, deadline: deadline).cascade(to: promise)
+                } catch {
+                    promise.fail(error)
+                }
             }
+            answer = promise.futureResult
         }
-        return promise.futureResult
+        guard resendsLeft > 0 else { return answer }
+        return answer.flatMapError { error in
+            guard let error = error as? LoanScoreClientError, error.closingBeforeSent else { return answer }
+            return self.submit(request, deadline: deadline, resendsLeft: resendsLeft - 1)
+        }
     }
 
     /// ``submit(_:)`` on `connection`: the checks of ``score(_:)-(ScoreRequest)``, then one send.
@@ -347,7 +365,7 @@ public final class LoanScoreClient: Sendable {
         }
         return connection.submit(request, deadline: deadline).flatMapErrorThrowing { error in
             var error = error as? LoanScoreClientError ?? LoanScoreClientError(.connectionClosed, "\(error)")
-            if error.code != .batchTooLarge { error.attempts = 1 }  // it was sent (once)
+            if error.code != .batchTooLarge, !error.closingBeforeSent { error.attempts = 1 }  // it was sent (once)
             if error.code == .schemaMismatch { self.retireConnections(schema: welcome.schema.hash) }
             throw error
         }
@@ -381,7 +399,11 @@ public final class LoanScoreClient: Sendable {
     ///
     /// A SCHEMA_MISMATCH for a schema not met before in this call is retried at once and
     /// does not count against ``RetryPolicy/maximumAttempts`` (the next attempt lays the batch
-    /// out for the new WELCOME); `schemaChanges` counts those retries.
+    /// out for the new WELCOME); `schemaChanges` counts those retries. So is a request refused
+    /// before it was sent because its connection was closing (``LoanScoreClientError/closingBeforeSent``:
+    /// retired after a SCHEMA_MISMATCH on another request, or told GOODBYE), up to
+    /// ``closingResends`` times per call: nothing was scored, and the next attempt goes on
+    /// another connection.
     private func withRetries<T: Sendable>(
         retrying: (LoanScoreClientError) -> Bool = { _ in true },
         _ attemptOnce: @Sendable (NIODeadline) async throws(LoanScoreClientError) -> T
@@ -390,6 +412,7 @@ public final class LoanScoreClient: Sendable {
         let policy = configuration.retry
         var attempt = 0
         var schemaChanges = 0
+        var resentFromClosing = 0
         var metSchemas: Set<SchemaHash> = []
         var lastError: LoanScoreClientError?
         while true {
@@ -413,9 +436,16 @@ public final class LoanScoreClient: Sendable {
                     configuration.logger.debug("loanscore.client laying the batch out again for a new schema", metadata: ["attempt": "\(attempt)"])
                     continue
                 }
-                guard attempt - schemaChanges < policy.maximumAttempts else { throw error }
+                if error.closingBeforeSent, resentFromClosing < Self.closingResends, NIODeadline.now() < deadline {
+                    // Not sent, and the connection (not the server) refused it: another connection at once.
+                    resentFromClosing += 1
+                    configuration.logger.debug("loanscore.client sending again: its connection was closing", metadata: ["attempt": "\(attempt)"])
+                    continue
+                }
+                let counted = attempt - schemaChanges - resentFromClosing
+                guard counted < policy.maximumAttempts else { throw error }
                 // A quota's hint is a floor: retrying sooner would only be refused again.
-                let backoff = max(policy.backoff(after: attempt - schemaChanges), error.retryAfter ?? .zero)
+                let backoff = max(policy.backoff(after: counted), error.retryAfter ?? .zero)
                 let remaining = deadline - NIODeadline.now()
                 guard remaining > backoff.timeAmount else {
                     throw LoanScoreClientError(
@@ -499,6 +529,11 @@ public final class LoanScoreClient: Sendable {
             throw error
         }
     }
+
+    /// How many times one call sends a request again, without using up an attempt, because the
+    /// connection it was handed to was closing before it was sent (a bound, so that a server
+    /// saying GOODBYE to every new connection cannot keep a call looping).
+    static let closingResends = 3
 
     /// Closes every pooled connection whose WELCOME announced `schema`.
     private func retireConnections(schema: SchemaHash) {

@@ -106,6 +106,11 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
     /// True when opening a connection to one endpoint failed (refused, TLS, handshake): the
     /// request was not sent, so another endpoint may be tried.
     var endpointFailed = false
+    /// True when the request was refused before anything was sent because its connection was
+    /// closing: retired by this client (after a SCHEMA_MISMATCH, or when replaced) or told
+    /// GOODBYE by the server. Nothing was scored, and the connection, not the server, failed
+    /// it, so the client sends it on another connection at once, without using up an attempt.
+    var closingBeforeSent = false
 
     /// One endpoint and why it was last marked down (``endpointFailures``).
     public struct EndpointFailure: Sendable, Hashable, CustomStringConvertible {

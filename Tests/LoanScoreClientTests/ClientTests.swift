@@ -224,6 +224,33 @@ struct ClientTests {
         }
     }
 
+    /// The closed-loop race CI met (a CONNECTION_CLOSED among a reload's SCHEMA_MISMATCHes):
+    /// a request handed to a connection that starts closing before the request leaves it was
+    /// failed even with retries off. With one request in flight allowed, the second call waits
+    /// in the connection's queue; GOODBYE comes 300 ms later (a trigger: both calls are queued
+    /// long before), so the second was never sent, and goes on a new connection at once.
+    @Test("A request queued on a connection that GOODBYE closes is sent on another, retries off")
+    func queuedRequestOfAClosingConnection() async throws {
+        try await withServer(
+            limits: ProtocolLimits(maximumInFlight: 1),
+            configure: { $0.retry = .none; $0.connections = 1 },
+            behavior: { received in
+                received.sequence == 1
+                    ? [.goodbyeLater("draining", delay: .milliseconds(300)), .answerLater(received, delay: .milliseconds(600))]
+                    : [.answer(received)]
+            }
+        ) { server, client in
+            _ = try await client.connect()
+            async let first = client.score([application("first")])
+            async let second = client.score([application("second")])
+            let answers = try await [riskLevels(first), riskLevels(second)]
+            #expect(answers == [["first"], ["second"]])
+            let log = server.log.withLock { $0 }
+            #expect(log.requests.map(\.request.applicationIDs) == [["first"], ["second"]] || log.requests.map(\.request.applicationIDs) == [["second"], ["first"]])
+            #expect(log.requests.map(\.connection) == [1, 2], "the queued request went on a second connection")
+        }
+    }
+
     @Test("SCHEMA_MISMATCH: the client reconnects for a new WELCOME and resends")
     func schemaMismatch() async throws {
         try await withServer(behavior: { received in

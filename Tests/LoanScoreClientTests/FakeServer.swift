@@ -42,6 +42,8 @@ enum Outgoing: Sendable {
     case answerLater(ReceivedRequest, delay: TimeAmount)
     case error(requestID: UInt64, ErrorCode, String)
     case goodbye(String)
+    /// GOODBYE sent after `delay` (requests the client queued meanwhile were never sent).
+    case goodbyeLater(String, delay: TimeAmount)
     /// Closes the connection the request came on.
     case close
 }
@@ -225,7 +227,7 @@ final class FakeServerHandler: ChannelInboundHandler {
         let target: Int
         switch outgoing {
         case .answer(let received), .answerLater(let received, _): target = received.connection
-        case .error, .goodbye, .close: target = connection
+        case .error, .goodbye, .goodbyeLater, .close: target = connection
         }
         guard let channel = state.channels.withLock({ $0[target] }) else { return }
         var buffer = ByteBuffer()
@@ -248,6 +250,13 @@ final class FakeServerHandler: ChannelInboundHandler {
             try! encoder.encode(ErrorMessage(code: code, message: message), requestID: requestID, into: &buffer)
         case .goodbye(let reason):
             try! encoder.encode(Goodbye(reason: reason), requestID: 0, into: &buffer)
+        case .goodbyeLater(let reason, let delay):
+            channel.eventLoop.scheduleTask(in: delay) {
+                var buffer = ByteBuffer()
+                try! encoder.encode(Goodbye(reason: reason), requestID: 0, into: &buffer)
+                channel.writeAndFlush(buffer, promise: nil)
+            }
+            return
         case .close:
             channel.close(promise: nil)
             return

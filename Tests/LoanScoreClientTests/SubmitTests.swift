@@ -58,6 +58,31 @@ struct SubmitTests {
         }
     }
 
+    /// As ``ClientTests/queuedRequestOfAClosingConnection()`` for ``LoanScoreClient/submit(_:)``:
+    /// the open loop's path. The second request waits in the queue of a connection that GOODBYE
+    /// closes (300 ms later, a trigger); it was never sent, so it goes on a new connection: still
+    /// sent once, and answered.
+    @Test("A submitted request that a closing connection never sent goes on another connection")
+    func queuedOnAClosingConnection() async throws {
+        try await withServer(
+            limits: ProtocolLimits(maximumInFlight: 1), configure: { $0.connections = 1 },
+            behavior: { received in
+                received.sequence == 1
+                    ? [.goodbyeLater("draining", delay: .milliseconds(300)), .answerLater(received, delay: .milliseconds(600))]
+                    : [.answer(received)]
+            }
+        ) { server, client in
+            try await client.connect()
+            let first = client.submit(try request(ids: ["first"]))
+            let second = client.submit(try request(ids: ["second"]))
+            #expect(riskLevels(try await first.get()) == ["first"])
+            #expect(riskLevels(try await second.get()) == ["second"])
+            let log = server.log.withLock { $0 }
+            #expect(log.requests.map(\.request.applicationIDs) == [["first"], ["second"]], "each sent once")
+            #expect(log.requests.map(\.connection) == [1, 2])
+        }
+    }
+
     @Test("With no connection open yet, the first submit opens one")
     func opensAConnection() async throws {
         try await withServer { server, client in
