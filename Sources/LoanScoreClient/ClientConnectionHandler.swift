@@ -223,9 +223,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// Registers a request and sends it now, or when an in-flight slot frees.
     func submit(id: UInt64, frame: ByteBuffer, deadline: NIODeadline, promise: EventLoopPromise<ByteBuffer>) {
         guard case .ready = state, !serverSaidGoodbye, context != nil else {
-            var error = LoanScoreClientError(.connectionClosed, "the connection is closing; the request was not sent")
-            error.closingBeforeSent = true
-            promise.fail(error)
+            promise.fail(LoanScoreClientError.notSentByClosingConnection("the connection is closing; the request was not sent"))
             return
         }
         let loop = context!.eventLoop.assumeIsolated()
@@ -306,9 +304,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             queueHead += 1
             if let request = requests.removeValue(forKey: id) {
                 request.timeout?.cancel()
-                var error = LoanScoreClientError(.connectionClosed, "the server said GOODBYE\(reason); the request was not sent")
-                error.closingBeforeSent = true
-                request.promise.fail(error)
+                request.promise.fail(LoanScoreClientError.notSentByClosingConnection("the server said GOODBYE\(reason); the request was not sent"))
             }
         }
         queue.removeAll()

@@ -112,6 +112,13 @@ public struct LoanScoreClientError: Error, Sendable, CustomStringConvertible {
     /// it, so the client sends it on another connection at once, without using up an attempt.
     var closingBeforeSent = false
 
+    /// `connectionClosed` for a request its closing connection never sent (``closingBeforeSent`` set).
+    static func notSentByClosingConnection(_ message: String) -> LoanScoreClientError {
+        var error = LoanScoreClientError(.connectionClosed, message)
+        error.closingBeforeSent = true
+        return error
+    }
+
     /// One endpoint and why it was last marked down (``endpointFailures``).
     public struct EndpointFailure: Sendable, Hashable, CustomStringConvertible {
         /// The endpoint, `HOST:PORT`.
